@@ -1,0 +1,17 @@
+"""exactbounds: a reference oracle for neural-network bound propagation, in exact arithmetic.
+
+The BatchNorm API follows TorchLean's ``NN.MLTheory.CROWN.Operators.Batchnorm``.
+"""
+__version__ = "0.1.0"
+
+from .core import AffineVec, Box
+from .numbers import (IntervalContext, RationalContext, RInterval, SymbolicContext,
+                      make_context, rational_str, to_exact)
+from .operators.batchnorm import (BatchNormParams, aff_batchnorm, compute_offset, compute_scale,
+                                  deriv2_batchnorm, deriv_batchnorm, evaluate_batchnorm,
+                                  ibp_batchnorm, second_deriv_batchnorm)
+
+__all__ = ["AffineVec", "Box", "IntervalContext", "RationalContext", "RInterval",
+           "SymbolicContext", "make_context", "rational_str", "to_exact", "BatchNormParams",
+           "aff_batchnorm", "compute_offset", "compute_scale", "deriv2_batchnorm",
+           "deriv_batchnorm", "evaluate_batchnorm", "ibp_batchnorm", "second_deriv_batchnorm"]

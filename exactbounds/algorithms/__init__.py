@@ -1,0 +1,1 @@
+"""Bound propagation algorithms over a :class:`~exactbounds.graph.Graph`."""

@@ -1,0 +1,55 @@
+"""The package's exceptions: every error exactbounds raises on bad input derives from
+:class:`ExactBoundsError`, and its message names the offending parameter, index and value.
+
+The CLI turns any ``ExactBoundsError`` into a one-line message and exit status 2.
+"""
+
+
+class ExactBoundsError(Exception):
+    """Base class of every exactbounds error."""
+
+
+class InvalidValueError(ExactBoundsError, ValueError):
+    """A number that cannot enter exactly: NaN, ±Inf, an unparseable string, an irrational."""
+
+    def __init__(self, name, value, reason):
+        self.name, self.value, self.reason = name, value, reason
+        super().__init__(f"{name} = {value!r}: {reason}")
+
+
+class InvalidModelError(ExactBoundsError, ValueError):
+    """A model parameter that violates the operator's preconditions
+    (negative variance, eps <= 0, unknown layer type, ...)."""
+
+
+class ShapeError(InvalidModelError):
+    """Lengths or shapes that do not match."""
+
+
+class UnsupportedOperatorError(InvalidModelError):
+    """An operator (ONNX op or JSON layer type) that exactbounds does not implement."""
+
+
+class InvalidBoxError(ExactBoundsError, ValueError):
+    """An input set that is not a valid set: lo > hi, negative radius, ..."""
+
+
+class MalformedFileError(ExactBoundsError):
+    """A file that cannot be parsed (malformed JSON, ONNX, VNN-LIB)."""
+
+
+class AmbiguousBranch(ExactBoundsError):
+    """An interval context cannot decide a branch: the enclosure straddles the threshold."""
+
+    def __init__(self, what, value):
+        self.what, self.value = what, value
+        super().__init__(f"cannot decide {what} of {value}: the enclosure contains 0")
+
+
+class NeedsCaseSplit(ExactBoundsError):
+    """The symbolic context cannot decide the sign of ``expr`` from its assumptions;
+    ``proofs/`` splits on ``expr > 0``, ``expr = 0``, ``expr < 0``."""
+
+    def __init__(self, expr):
+        self.expr = expr
+        super().__init__(f"sign of {expr} is not decided by the assumptions")

@@ -1,0 +1,1 @@
+"""Readers and writers: the JSON network format, result JSON."""

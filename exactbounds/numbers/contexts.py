@@ -1,0 +1,258 @@
+"""Number contexts: the operators are written once against these, as TorchLean writes each
+operator once over ``[Context α]``.
+
+A context says what a number is, how ``sqrt`` rounds, and how a sign is decided. Operators use
+``+ - * /`` on the context's elements, ``ctx.const`` to bring in exact data, ``ctx.sqrt``, and
+``ctx.sign`` for every branch (never a bare comparison of intervals).
+
+=====================  =======================================  ===========================
+context                a number is                              sign test
+=====================  =======================================  ===========================
+``RationalContext``    ``fmpq``, or ``RInterval`` (exact        exact; an interval that
+                       rational ends) where √ was enclosed      contains 0 raises
+                                                                ``AmbiguousBranch``
+``IntervalContext``    mpmath ``iv`` interval at ``prec`` bits  decided if 0 is excluded,
+                                                                else ``AmbiguousBranch``
+``SymbolicContext``    sympy expression, exact ``sqrt``         sympy assumptions, then
+                                                                ``assume``; else
+                                                                ``NeedsCaseSplit``
+=====================  =======================================  ===========================
+"""
+from abc import ABC, abstractmethod
+
+from flint import fmpq
+from mpmath import ctx_iv, mpf as _mpf
+
+from ..errors import AmbiguousBranch, InvalidValueError, NeedsCaseSplit
+from .convert import dyadic, to_exact
+from .interval import RInterval
+from .sqrt import sqrt_enclosure
+
+EXACT = "exact"
+ENCLOSURE = "enclosure"
+BOUND = "bound"
+
+
+class Context(ABC):
+    """Base of the number contexts. Subclasses supply the primitives below."""
+
+    name = "abstract"
+    mode = "abstract"
+
+    @abstractmethod
+    def const(self, x):
+        """Bring an exact value (number, string, ``fmpq``) into the context."""
+
+    def coerce(self, x):
+        """``x`` as an element of this context (elements pass through)."""
+        return self.const(x)
+
+    @abstractmethod
+    def sqrt(self, x):
+        """An element that contains the real square root of ``x``."""
+
+    @abstractmethod
+    def sign(self, x):
+        """-1, 0 or 1; raises when the context cannot decide."""
+
+    def is_positive(self, x):
+        return self.sign(x) > 0
+
+    def is_negative(self, x):
+        return self.sign(x) < 0
+
+    def is_zero(self, x):
+        return self.sign(x) == 0
+
+    def lower(self, x):
+        """Exact lower end of an element (the element itself when exact)."""
+        return x
+
+    def upper(self, x):
+        """Exact upper end of an element."""
+        return x
+
+    def status(self, x):
+        """``"exact"`` or ``"enclosure"``."""
+        return EXACT
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _exact_sign(q):
+    return (q > 0) - (q < 0)
+
+
+class RationalContext(Context):
+    """Exact rationals (``fmpq``). An irrational square root becomes an ``RInterval`` whose ends
+    are rounded outward with relative width <= 2**-bits; after that, exact interval arithmetic."""
+
+    name = "rational"
+    mode = "exact"
+
+    def __init__(self, bits=128):
+        if int(bits) < 2:
+            raise InvalidValueError("bits", bits, "must be >= 2")
+        self.bits = int(bits)
+
+    def const(self, x):
+        return to_exact(x)
+
+    def coerce(self, x):
+        return x if isinstance(x, (fmpq, RInterval)) else to_exact(x)
+
+    def sqrt(self, x):
+        if isinstance(x, RInterval):
+            lo, hi = sqrt_enclosure(x.lo, self.bits), sqrt_enclosure(x.hi, self.bits)
+            return RInterval(self.lower(lo), self.upper(hi))
+        return sqrt_enclosure(x, self.bits)
+
+    def sign(self, x):
+        if isinstance(x, RInterval):
+            if x.lo > 0:
+                return 1
+            if x.hi < 0:
+                return -1
+            if x.lo == x.hi == 0:
+                return 0
+            raise AmbiguousBranch("the sign", x)
+        return _exact_sign(x)
+
+    def lower(self, x):
+        return x.lo if isinstance(x, RInterval) else x
+
+    def upper(self, x):
+        return x.hi if isinstance(x, RInterval) else x
+
+    def status(self, x):
+        return ENCLOSURE if isinstance(x, RInterval) else EXACT
+
+    def __repr__(self):
+        return f"RationalContext(bits={self.bits})"
+
+
+def mpf_to_exact(v):
+    """The exact rational value of a finite mpmath number: an ``mpf``, or a raw ``_mpf_``
+    tuple ``(sign, man, exp, bc)`` such as the ends of an ``iv`` interval's ``_mpi_``."""
+    t = v if isinstance(v, tuple) else _mpf(v)._mpf_
+    sign, man, exp, _ = t
+    if not man and exp:  # mpmath's encoding of ±inf and nan
+        raise InvalidValueError("mpf", _mpf(t), "not finite")
+    return dyadic(-man if sign else man, exp)
+
+
+class IntervalContext(Context):
+    """mpmath ``iv`` intervals at ``prec`` bits, every operation rounded outward.
+
+    Each instance owns its own mpmath interval context, so precisions do not leak."""
+
+    name = "interval"
+    mode = "interval"
+
+    def __init__(self, prec=113):
+        if int(prec) < 2:
+            raise InvalidValueError("prec", prec, "must be >= 2")
+        self.prec = int(prec)
+        self.iv = ctx_iv.MPIntervalContext()
+        self.iv.prec = self.prec
+        self._type = type(self.iv.mpf(0))
+
+    def const(self, x):
+        q = to_exact(x)
+        if q.q == 1:
+            return self.iv.mpf(int(q.p))
+        return self.iv.mpf(int(q.p)) / self.iv.mpf(int(q.q))
+
+    def coerce(self, x):
+        return x if isinstance(x, self._type) else self.const(x)
+
+    def sqrt(self, x):
+        return self.iv.sqrt(self.coerce(x))
+
+    def sign(self, x):
+        if isinstance(x, fmpq):
+            return _exact_sign(x)
+        x = self.coerce(x)
+        if x.a > 0:
+            return 1
+        if x.b < 0:
+            return -1
+        if x.a == 0 and x.b == 0:
+            return 0
+        raise AmbiguousBranch("the sign", x)
+
+    def lower(self, x):
+        return mpf_to_exact(self.coerce(x)._mpi_[0])
+
+    def upper(self, x):
+        return mpf_to_exact(self.coerce(x)._mpi_[1])
+
+    def status(self, x):
+        x = self.coerce(x)
+        return EXACT if x.a == x.b else ENCLOSURE
+
+    def __repr__(self):
+        return f"IntervalContext(prec={self.prec})"
+
+
+class SymbolicContext(Context):
+    """sympy expressions with exact ``sqrt``. A sign that sympy cannot decide from the
+    symbols' assumptions, nor from ``assume`` (a mapping ``expr -> -1|0|1`` supplied by a case
+    split), raises ``NeedsCaseSplit(expr)``."""
+
+    name = "symbolic"
+    mode = "symbolic"
+
+    def __init__(self, assume=None):
+        import sympy
+        self.sympy = sympy
+        self.assume = dict(assume or {})
+
+    def const(self, x):
+        sp = self.sympy
+        if isinstance(x, sp.Basic):
+            return x
+        q = to_exact(x)
+        return sp.Rational(int(q.p), int(q.q))
+
+    def coerce(self, x):
+        return x if isinstance(x, self.sympy.Basic) else self.const(x)
+
+    def sqrt(self, x):
+        return self.sympy.sqrt(self.coerce(x))
+
+    def sign(self, x):
+        sp = self.sympy
+        e = self.coerce(x)
+        for cand in (e, sp.simplify(e)):
+            if cand.is_zero:
+                return 0
+            if cand.is_positive:
+                return 1
+            if cand.is_negative:
+                return -1
+        for key, s in self.assume.items():
+            if sp.simplify(e - key) == 0:
+                return s
+            if sp.simplify(e + key) == 0:
+                return -s
+        raise NeedsCaseSplit(e)
+
+    def __repr__(self):
+        return f"SymbolicContext(assume={self.assume!r})"
+
+
+def make_context(mode="exact", bits=128, prec=113):
+    """The one switch for the arithmetic: ``exact``/``rational`` -> RationalContext(bits),
+    ``interval`` -> IntervalContext(prec), ``symbolic`` -> SymbolicContext()."""
+    if mode in ("exact", "rational"):
+        return RationalContext(bits)
+    if mode == "interval":
+        return IntervalContext(prec)
+    if mode == "symbolic":
+        return SymbolicContext()
+    raise InvalidValueError("mode", mode, "expected exact, rational, interval or symbolic")
+
+
+DEFAULT_CONTEXT = RationalContext()

@@ -1,0 +1,88 @@
+"""``RInterval``: a closed interval with exact rational (``fmpq``) endpoints.
+
+The rational context returns one where an irrational value (a square root) had to be enclosed;
+all arithmetic on it is exact interval arithmetic, so the enclosure stays sound.
+"""
+from flint import fmpq
+
+from ..errors import AmbiguousBranch
+
+
+def _q(x):
+    return x if isinstance(x, fmpq) else fmpq(x)
+
+
+class RInterval:
+    """The set ``{v : lo <= v <= hi}`` of reals, ``lo``, ``hi`` exact rationals."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo, hi):
+        lo, hi = _q(lo), _q(hi)
+        if lo > hi:
+            raise ValueError(f"RInterval with lo > hi: {lo} > {hi}")
+        self.lo, self.hi = lo, hi
+
+    @staticmethod
+    def _ends(x):
+        if isinstance(x, RInterval):
+            return x.lo, x.hi
+        x = _q(x)
+        return x, x
+
+    def __add__(self, o):
+        a, b = self._ends(o)
+        return RInterval(self.lo + a, self.hi + b)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return RInterval(-self.hi, -self.lo)
+
+    def __sub__(self, o):
+        a, b = self._ends(o)
+        return RInterval(self.lo - b, self.hi - a)
+
+    def __rsub__(self, o):
+        return (-self) + o
+
+    def __mul__(self, o):
+        a, b = self._ends(o)
+        if a == b:
+            return RInterval(self.lo * a, self.hi * a) if a >= 0 else RInterval(self.hi * a, self.lo * a)
+        p = (self.lo * a, self.lo * b, self.hi * a, self.hi * b)
+        return RInterval(min(p), max(p))
+
+    __rmul__ = __mul__
+
+    def reciprocal(self):
+        if self.lo <= 0 <= self.hi:
+            raise AmbiguousBranch("reciprocal", self)
+        return RInterval(1 / self.hi, 1 / self.lo)
+
+    def __truediv__(self, o):
+        if isinstance(o, RInterval):
+            return self * o.reciprocal()
+        o = _q(o)
+        if o == 0:
+            raise ZeroDivisionError("RInterval division by 0")
+        return self * (1 / o)
+
+    def __rtruediv__(self, o):
+        return self.reciprocal() * o
+
+    def __contains__(self, v):
+        return self.lo <= v <= self.hi
+
+    def __eq__(self, o):
+        return isinstance(o, RInterval) and self.lo == o.lo and self.hi == o.hi
+
+    def __hash__(self):
+        return hash((self.lo, self.hi))
+
+    @property
+    def width(self):
+        return self.hi - self.lo
+
+    def __repr__(self):
+        return f"RInterval({self.lo}, {self.hi})"

@@ -1,0 +1,1 @@
+"""Operators, one module each, written once over the number contexts."""
