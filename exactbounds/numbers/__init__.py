@@ -2,10 +2,10 @@
 from .contexts import (BOUND, DEFAULT_CONTEXT, ENCLOSURE, EXACT, Context, IntervalContext,
                        RationalContext, SymbolicContext, make_context, mpf_to_exact)
 from .convert import Q, dyadic, f64_down, f64_up, rational_str, to_exact, to_sympy
-from .interval import RInterval
+from .interval import RInterval, interval
 from .sqrt import sqrt_enclosure
 
 __all__ = ["BOUND", "DEFAULT_CONTEXT", "ENCLOSURE", "EXACT", "Context", "IntervalContext",
            "RationalContext", "SymbolicContext", "make_context", "mpf_to_exact", "Q", "dyadic",
-           "f64_down", "f64_up", "rational_str", "to_exact", "to_sympy", "RInterval",
+           "f64_down", "f64_up", "rational_str", "to_exact", "to_sympy", "RInterval", "interval",
            "sqrt_enclosure"]

@@ -25,7 +25,7 @@ from mpmath import ctx_iv, mpf as _mpf
 
 from ..errors import AmbiguousBranch, InvalidValueError, NeedsCaseSplit
 from .convert import dyadic, to_exact
-from .interval import RInterval
+from .interval import RInterval, interval
 from .sqrt import sqrt_enclosure
 
 EXACT = "exact"
@@ -105,7 +105,7 @@ class RationalContext(Context):
     def sqrt(self, x):
         if isinstance(x, RInterval):
             lo, hi = sqrt_enclosure(x.lo, self.bits), sqrt_enclosure(x.hi, self.bits)
-            return RInterval(self.lower(lo), self.upper(hi))
+            return interval(self.lower(lo), self.upper(hi))
         return sqrt_enclosure(x, self.bits)
 
     def sign(self, x):

@@ -12,6 +12,11 @@ def _q(x):
     return x if isinstance(x, fmpq) else fmpq(x)
 
 
+def interval(lo, hi):
+    """``[lo, hi]``: the exact rational itself when ``lo == hi``, else an ``RInterval``."""
+    return lo if lo == hi else RInterval(lo, hi)
+
+
 class RInterval:
     """The set ``{v : lo <= v <= hi}`` of reals, ``lo``, ``hi`` exact rationals."""
 
@@ -32,16 +37,16 @@ class RInterval:
 
     def __add__(self, o):
         a, b = self._ends(o)
-        return RInterval(self.lo + a, self.hi + b)
+        return interval(self.lo + a, self.hi + b)
 
     __radd__ = __add__
 
     def __neg__(self):
-        return RInterval(-self.hi, -self.lo)
+        return interval(-self.hi, -self.lo)
 
     def __sub__(self, o):
         a, b = self._ends(o)
-        return RInterval(self.lo - b, self.hi - a)
+        return interval(self.lo - b, self.hi - a)
 
     def __rsub__(self, o):
         return (-self) + o
@@ -49,16 +54,16 @@ class RInterval:
     def __mul__(self, o):
         a, b = self._ends(o)
         if a == b:
-            return RInterval(self.lo * a, self.hi * a) if a >= 0 else RInterval(self.hi * a, self.lo * a)
+            return interval(self.lo * a, self.hi * a) if a >= 0 else interval(self.hi * a, self.lo * a)
         p = (self.lo * a, self.lo * b, self.hi * a, self.hi * b)
-        return RInterval(min(p), max(p))
+        return interval(min(p), max(p))
 
     __rmul__ = __mul__
 
     def reciprocal(self):
         if self.lo <= 0 <= self.hi:
             raise AmbiguousBranch("reciprocal", self)
-        return RInterval(1 / self.hi, 1 / self.lo)
+        return interval(1 / self.hi, 1 / self.lo)
 
     def __truediv__(self, o):
         if isinstance(o, RInterval):

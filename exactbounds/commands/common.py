@@ -1,0 +1,27 @@
+"""Arguments shared by the subcommands: the one switch for the arithmetic."""
+from ..errors import ExactBoundsError
+from ..numbers import make_context
+
+CONTEXT_ALIASES = {"rational": "exact", "interval": "interval"}
+
+
+def add_arith(p, modes=("exact", "interval")):
+    """``--mode`` (and its older alias ``--context``), ``--bits``, ``--prec``."""
+    p.add_argument("--mode", choices=list(modes), default=None,
+                   help="arithmetic: exact rationals, or mpmath intervals (default: exact)")
+    p.add_argument("--context", choices=sorted(CONTEXT_ALIASES),
+                   help="older name of --mode: rational = exact, interval = interval")
+    p.add_argument("--bits", type=int, default=128,
+                   help="relative width 2^-bits of square-root enclosures (exact mode)")
+    p.add_argument("--prec", type=int, default=113, help="mpmath precision in bits (interval)")
+
+
+def mode_from_args(args, default="exact"):
+    if args.mode and args.context and CONTEXT_ALIASES[args.context] != args.mode:
+        raise ExactBoundsError(f"--mode {args.mode} contradicts --context {args.context}")
+    return args.mode or CONTEXT_ALIASES.get(args.context) or default
+
+
+def context_from_args(args, default="exact"):
+    """The number context that ``--mode``/``--context``, ``--bits``, ``--prec`` select."""
+    return make_context(mode_from_args(args, default), bits=args.bits, prec=args.prec)
