@@ -1,0 +1,2 @@
+"""Proof obligations: TorchLean's theorem statements replayed symbolically against the
+package's own operators (see ``python -m proofs``)."""
