@@ -21,10 +21,12 @@ from ..operators.linear import Linear, LinearParams
 
 @dataclass
 class Model:
-    """A loaded network and its input set."""
+    """A loaded network and its input set; ``spec`` is the VNN-LIB spec (``io.vnnlib``) whose
+    box replaced the input set, if any (its ``output`` holds the output property)."""
     graph: Graph
     input_set: Box
     source: str = "<dict>"
+    spec: object = None
 
 
 def read_json(path):

@@ -1,0 +1,69 @@
+"""One entry point for model files: ``load_model(path, spec=None)``.
+
+The file type decides the reader: ``.json`` (``io.json_net``) or ``.onnx`` (``io.onnx_loader``).
+With a VNN-LIB ``spec`` (a path or a parsed ``VnnlibSpec``) the model's input set becomes the
+spec's box and ``model.spec`` holds the spec (``model.spec.output`` is the output property,
+``model.spec.relaxed`` says the box encloses a polytope of input constraints).
+"""
+from dataclasses import replace
+from pathlib import Path
+
+from ..core import Box
+from ..errors import InvalidModelError, MalformedFileError, ShapeError
+from .json_net import load_json_network
+from .vnnlib import VnnlibSpec, load_vnnlib
+
+READERS = {".json": "json", ".onnx": "onnx"}
+
+
+def _read(path):
+    kind = READERS.get(Path(path).suffix.lower())
+    if kind == "json":
+        return load_json_network(path)
+    if kind == "onnx":
+        from .onnx_loader import load_onnx
+        return load_onnx(path)
+    raise MalformedFileError(f"{path}: unknown model file type {Path(path).suffix!r} "
+                             f"(expected {', '.join(READERS)})")
+
+
+def output_dim(graph):
+    """The size of the graph's output node (``op.out_dim``), or ``None`` if unknown."""
+    for node in graph.nodes:
+        if node.name == graph.output:
+            return getattr(node.op, "out_dim", None)
+    return graph.input_dim
+
+
+def attach_spec(model, spec, polytope="box"):
+    """``model`` with its input set replaced by the spec's box and ``spec`` attached; the
+    numbers of inputs and outputs must match the network's."""
+    if not isinstance(spec, VnnlibSpec):
+        spec = load_vnnlib(spec, polytope)
+    n_in, n_out = model.graph.input_dim, output_dim(model.graph)
+    if spec.n_inputs != n_in:
+        raise ShapeError(f"{spec.source} declares {spec.n_inputs} inputs X_i, "
+                         f"the network {model.source} takes {n_in}")
+    if spec.n_outputs and n_out is not None and spec.n_outputs != n_out:
+        raise ShapeError(f"{spec.source} declares {spec.n_outputs} outputs Y_i, "
+                         f"the network {model.source} gives {n_out}")
+    old = model.input_set
+    shape = getattr(old, "shape", None) if old is not None else None
+    box = spec.input_box
+    if shape is not None and tuple(shape) != tuple(box.shape):
+        box = Box(box.lo, box.hi, shape, name=f"{spec.source}: input")
+    return replace(model, input_set=box, spec=spec)
+
+
+def load_model(path, spec=None, polytope="box"):
+    """Load the network in ``path`` (``.json`` or ``.onnx``); with ``spec`` (a VNN-LIB path or
+    a ``VnnlibSpec``) its box becomes the input set. Returns an ``io.json_net.Model``.
+
+    An ONNX file carries no input set, so it needs a spec."""
+    model = _read(path)
+    if spec is not None:
+        model = attach_spec(model, spec, polytope)
+    if model.input_set is None:
+        raise InvalidModelError(f"{path}: the model carries no input set; give a VNN-LIB spec "
+                                "(--spec FILE.vnnlib)")
+    return model
