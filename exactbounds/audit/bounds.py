@@ -1,0 +1,91 @@
+"""Audit claimed output (and intermediate) bounds of IBP/CROWN against the exact method.
+
+For each claimed side: compare the claim with the method's exact bound (re-running the method
+with 4x the square-root bits while an enclosure still contains the claim), then search for an
+exact witness on every side where the claim is tighter than the exact bound
+(:mod:`exactbounds.audit.search`). A side whose claim contains the exact bound is ``sound`` and
+needs no search: the method is sound, so no witness can exist there.
+"""
+from ..errors import ShapeError
+from .methods import exact_method_bounds, linear_bounds, make_rng
+from .search import Target, WitnessSearch
+from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
+
+
+def _relation(side, claimed, exact):
+    """1 = the claim contains the exact bound, -1 = strictly tighter, 0 = undecided."""
+    s = slack_of(side, claimed, exact)
+    if lower_end(s) >= 0:
+        return 1
+    if upper_end(s) < 0:
+        return -1
+    return 0
+
+
+def _claim_items(claims, graph):
+    """``(node, index, side, claimed, dtype)`` for every claimed side."""
+    for c in claims:
+        node = c.node or graph.output
+        for i, (a, b) in enumerate(zip(c.lo, c.hi)):
+            for side, v in (("lo", a), ("hi", b)):
+                if v is not None:
+                    yield node, i, side, v, c.dtype
+
+
+def audit_bounds(graph, input_set, claims, method="ibp", *, bits=128, max_bits=4096,
+                 budget=400, n_random=8, find_all=False, seed=0, constraints=(),
+                 on_eval=None, **method_kw):
+    """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
+    ``None`` = the network's output). Returns an :class:`~.verdicts.AuditResult`."""
+    want_nodes = {c.node or graph.output for c in claims}
+    intermediate = want_nodes != {graph.output}
+    exact, b = None, bits
+    while True:
+        res = exact_method_bounds(graph, input_set, method, b, intermediate=True, **method_kw) \
+            if intermediate else {graph.output: exact_method_bounds(graph, input_set, method, b,
+                                                                    **method_kw)}
+        for c in claims:
+            node = c.node or graph.output
+            if node not in res:
+                raise ShapeError(f"{c.source}: no node named {node!r} "
+                                 f"(nodes: {', '.join(k for k in res if k != graph.INPUT)})")
+            c.check_dim(res[node].dim, f"node {node!r}")
+        items = list(_claim_items(claims, graph))
+        rel = {it[:3]: _relation(it[2], it[3], (res[it[0]].lo if it[2] == "lo"
+                                                 else res[it[0]].hi)[it[1]]) for it in items}
+        exact = res
+        if all(rel.values()) or b >= max_bits:
+            break
+        b *= 4
+    rows = linear_bounds(graph, input_set, method, bits, **method_kw) if -1 in rel.values() \
+        else {}
+    targets = []
+    for node, i, side, v, dtype in items:
+        if rel[(node, i, side)] == -1:
+            t = Target(node, i, side, v, dtype)
+            if node in rows:
+                lA, uA = rows[node]
+                t.rows.append(("corner", (lA if side == "lo" else uA)[i]))
+            targets.append(t)
+    search = WitnessSearch(graph, input_set, targets, bits=bits, max_bits=max_bits,
+                           find_all=find_all, constraints=constraints, rng=make_rng(seed),
+                           budget=budget, n_random=n_random, on_eval=on_eval)
+    search.run()
+    found = {t.key: t for t in targets}
+    verdicts = []
+    for node, i, side, v, dtype in items:
+        ex = (exact[node].lo if side == "lo" else exact[node].hi)[i]
+        kw = dict(node=None if node == graph.output else node, method=method, dtype=dtype)
+        t = found.get((node, i, side))
+        if rel[(node, i, side)] == 0:
+            s = slack_of(side, v, ex)
+            verdicts.append(Verdict(i, side, INSIDE_EXACT, v, ex, s, 0 * v, 0 * v, **kw,
+                                    note=f"undecided: the claim lies inside the enclosure of "
+                                         f"the exact bound at {b} bits"))
+            continue
+        if t is not None and t.witnesses > 1:
+            kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
+        verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
+    return AuditResult(verdicts, method=method, mode=method_kw.get("mode", "exact"),
+                       dtype=claims[0].dtype if claims else "float64",
+                       evaluations=search.evaluations, info={"bits": b})
