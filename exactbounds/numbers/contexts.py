@@ -165,7 +165,11 @@ class IntervalContext(Context):
         return self.iv.mpf(int(q.p)) / self.iv.mpf(int(q.q))
 
     def coerce(self, x):
-        return x if isinstance(x, self._type) else self.const(x)
+        if isinstance(x, self._type):
+            return x
+        if hasattr(x, "_mpi_"):  # an interval of another mpmath context: re-enclose its ends
+            return self.iv.mpf([_mpf(x.a), _mpf(x.b)])
+        return self.const(x)
 
     def sqrt(self, x):
         return self.iv.sqrt(self.coerce(x))
@@ -245,14 +249,18 @@ class SymbolicContext(Context):
 
 def make_context(mode="exact", bits=128, prec=113):
     """The one switch for the arithmetic: ``exact``/``rational`` -> RationalContext(bits),
-    ``interval`` -> IntervalContext(prec), ``symbolic`` -> SymbolicContext()."""
+    ``dyadic`` -> DyadicContext(bits), ``interval`` -> IntervalContext(prec),
+    ``symbolic`` -> SymbolicContext()."""
     if mode in ("exact", "rational"):
         return RationalContext(bits)
+    if mode == "dyadic":
+        from .dyadic import DyadicContext
+        return DyadicContext(bits)
     if mode == "interval":
         return IntervalContext(prec)
     if mode == "symbolic":
         return SymbolicContext()
-    raise InvalidValueError("mode", mode, "expected exact, rational, interval or symbolic")
+    raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval or symbolic")
 
 
 DEFAULT_CONTEXT = RationalContext()

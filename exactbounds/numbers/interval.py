@@ -6,10 +6,11 @@ all arithmetic on it is exact interval arithmetic, so the enclosure stays sound.
 from flint import fmpq
 
 from ..errors import AmbiguousBranch
+from .convert import to_exact
 
 
 def _q(x):
-    return x if isinstance(x, fmpq) else fmpq(x)
+    return x if isinstance(x, fmpq) else to_exact(x)
 
 
 def interval(lo, hi):
