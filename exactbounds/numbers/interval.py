@@ -15,19 +15,29 @@ def _q(x):
 
 def interval(lo, hi):
     """``[lo, hi]``: the exact rational itself when ``lo == hi``, else an ``RInterval``."""
+    lo, hi = _q(lo), _q(hi)
     return lo if lo == hi else RInterval(lo, hi)
+
+
+def _make(lo, hi):
+    """Trusted internal constructor: ``lo <= hi`` are ``fmpq`` already."""
+    if lo == hi:
+        return lo
+    r = object.__new__(RInterval)
+    r.lo, r.hi, r._inv = lo, hi, None
+    return r
 
 
 class RInterval:
     """The set ``{v : lo <= v <= hi}`` of reals, ``lo``, ``hi`` exact rationals."""
 
-    __slots__ = ("lo", "hi")
+    __slots__ = ("lo", "hi", "_inv")
 
     def __init__(self, lo, hi):
         lo, hi = _q(lo), _q(hi)
         if lo > hi:
             raise ValueError(f"RInterval with lo > hi: {lo} > {hi}")
-        self.lo, self.hi = lo, hi
+        self.lo, self.hi, self._inv = lo, hi, None
 
     @staticmethod
     def _ends(x):
@@ -38,16 +48,16 @@ class RInterval:
 
     def __add__(self, o):
         a, b = self._ends(o)
-        return interval(self.lo + a, self.hi + b)
+        return _make(self.lo + a, self.hi + b)
 
     __radd__ = __add__
 
     def __neg__(self):
-        return interval(-self.hi, -self.lo)
+        return _make(-self.hi, -self.lo)
 
     def __sub__(self, o):
         a, b = self._ends(o)
-        return interval(self.lo - b, self.hi - a)
+        return _make(self.lo - b, self.hi - a)
 
     def __rsub__(self, o):
         return (-self) + o
@@ -55,16 +65,18 @@ class RInterval:
     def __mul__(self, o):
         a, b = self._ends(o)
         if a == b:
-            return interval(self.lo * a, self.hi * a) if a >= 0 else interval(self.hi * a, self.lo * a)
+            return _make(self.lo * a, self.hi * a) if a >= 0 else _make(self.hi * a, self.lo * a)
         p = (self.lo * a, self.lo * b, self.hi * a, self.hi * b)
-        return interval(min(p), max(p))
+        return _make(min(p), max(p))
 
     __rmul__ = __mul__
 
     def reciprocal(self):
-        if self.lo <= 0 <= self.hi:
-            raise AmbiguousBranch("reciprocal", self)
-        return interval(1 / self.hi, 1 / self.lo)
+        if self._inv is None:
+            if self.lo <= 0 <= self.hi:
+                raise AmbiguousBranch("reciprocal", self)
+            self._inv = _make(1 / self.hi, 1 / self.lo)
+        return self._inv
 
     def __truediv__(self, o):
         if isinstance(o, RInterval):
