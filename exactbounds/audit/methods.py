@@ -10,7 +10,7 @@ from flint import fmpq
 from ..algorithms.ibp import ibp
 from ..core import Box
 from ..errors import UnsupportedOperatorError
-from ..numbers import RationalContext, interval
+from ..numbers import RationalContext, RInterval, interval, sqrt_enclosure
 
 METHODS = ("ibp", "crown")
 
@@ -32,18 +32,35 @@ def contains(input_set, x, constraints=()):
 
 
 def minimizer(input_set, coeffs):
-    """An exact point of the input set minimising ``Σ coeffs[j]·x[j]`` (``coeffs`` exact or
-    enclosures; a coefficient whose sign is undecided is treated as 0). For a box: the corner
-    ``lo_j`` where the coefficient is positive, ``hi_j`` where negative, the middle where 0."""
+    """An exact point of the input set minimising ``Σ coeffs[j]·x[j]`` (coefficients exact or
+    enclosures, taken at their midpoints). Box / L∞ ball: the corner ``lo_j`` where the
+    coefficient is positive, ``hi_j`` where negative, the middle where it is 0 or undecided;
+    L1 ball: ``center - r·sign(a_k)·e_k`` with ``|a_k|`` largest; L2 ball:
+    ``center - r·a/N`` with ``N >= ‖a‖₂`` (the square root rounded up, so the point is inside)."""
     signs = [_sign(c) for c in coeffs]
-    if isinstance(input_set, Box):
-        lo, hi = input_set.lo, input_set.hi
+    norm = getattr(input_set, "norm", "inf")
+    if isinstance(input_set, Box) or norm == "inf":
+        lo, hi = bounding_box(input_set)
         return [a if s > 0 else b if s < 0 else (a + b) / 2 for s, a, b in zip(signs, lo, hi)]
-    return list(input_set.minimizer(coeffs))
+    c, r = list(input_set.center), input_set.radius
+    a = [_mid(v) for v in coeffs]
+    if not any(a):
+        return c
+    if norm == "1":
+        k = max(range(len(a)), key=lambda j: abs(a[j]))
+        c[k] = c[k] - r * (1 if a[k] > 0 else -1)
+        return c
+    nrm = sqrt_enclosure(sum((v * v for v in a), fmpq(0)), 64)
+    N = nrm.hi if isinstance(nrm, RInterval) else nrm
+    return [x - r * v / N for x, v in zip(c, a)]
+
+
+def _mid(c):
+    return (c.lo + c.hi) / 2 if isinstance(c, RInterval) else c
 
 
 def _sign(c):
-    lo, hi = (c.lo, c.hi) if hasattr(c, "lo") else (c, c)
+    lo, hi = (c.lo, c.hi) if isinstance(c, RInterval) else (c, c)
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
@@ -51,7 +68,7 @@ def samples(input_set, rng, n):
     """``n`` exact points of the input set: for a box, alternately a random vertex and a random
     dyadic interior point (offsets ``k/2^20`` of the width)."""
     if not isinstance(input_set, Box):
-        return [list(p) for p in input_set.sample(n, rng)]
+        return [list(p) for p in input_set.sample(rng, n)]
     lo, hi = input_set.lo, input_set.hi
     out = []
     for k in range(n):
