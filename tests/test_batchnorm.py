@@ -173,6 +173,9 @@ def test_symbolic_context_matches_closed_forms(case):
     box = ibp_batchnorm(P, Box.from_values(case["lo"], case["hi"]), ctx)
     for i in range(P.dim):
         assert (box.hi[i] - box.lo[i]).is_nonnegative
+        for x in (case["lo"][i], case["hi"][i], case["x"][i]):
+            y = ys[i].subs(X[i], sp.Rational(str(x)))           # the exact value, exact sqrt
+            assert (y - box.lo[i]).is_nonnegative and (box.hi[i] - y).is_nonnegative
 
 
 def test_symbolic_affine_composition_2x3():
