@@ -1,0 +1,158 @@
+"""Rounding obligations for the exact context: its square-root enclosure, checked exactly
+(python-flint ``fmpq``) on seeded random rationals. These are exhaustive checks over a fixed,
+reproducible sample, not proofs: their status is ``checked``.
+
+For ``ρ = 2^-bits``:
+
+* ``sqrt_enclosure(v, bits)``: an exact ``fmpq`` ``r`` only when ``r >= 0`` and ``r² = v``;
+  otherwise ``[lo, hi]`` with ``0 <= lo``, ``lo² <= v <= hi²``, ``hi − lo <= ρ·lo``.
+* ``RationalContext(bits).sqrt(a)`` for a rational ``a``: the same; for an ``RInterval``
+  ``[a, b]``: ``0 <= lower``, ``lower² <= a <= lower²(1+ρ)²`` and ``b <= upper² <= b(1+ρ)²``
+  (it encloses ``[√a, √b]``, each end within relative ``ρ``).
+"""
+import random
+import time
+
+from flint import fmpq
+
+from .framework import CHECKED, REFUTED, Result, _seed, default_ops
+
+BITS = (2, 3, 8, 24, 53, 64, 113, 128, 200)
+REGISTRY = []
+
+
+def random_rationals(rng, n):
+    """``n`` non-negative rationals: small fractions, wide-range dyadics, random p/q with up to
+    400-bit parts, exact squares and squares perturbed by a tiny amount, 0 and 1."""
+    out = [fmpq(0), fmpq(1), fmpq(2), fmpq(1, 4), fmpq(10 ** 5 + 1, 10 ** 5)]
+    while len(out) < n:
+        k = rng.randrange(5)
+        if k == 0:
+            v = fmpq(rng.randint(0, 1000), rng.randint(1, 1000))
+        elif k == 1:
+            e = rng.randint(-300, 300)
+            man = rng.getrandbits(53) | 1
+            v = fmpq(man << e) if e >= 0 else fmpq(man, 1 << -e)
+        elif k == 2:
+            v = fmpq(rng.getrandbits(rng.randint(1, 400)),
+                     rng.getrandbits(rng.randint(1, 400)) + 1)
+        elif k == 3:
+            v = fmpq(rng.getrandbits(rng.randint(1, 120)), rng.getrandbits(rng.randint(1, 60)) + 1)
+            v = v * v
+        else:
+            r = fmpq(rng.randint(1, 10 ** 6), rng.randint(1, 10 ** 6))
+            v = r * r + fmpq(rng.choice((1, -1)), 1 << rng.randint(60, 300))
+        out.append(v if v >= 0 else -v)
+    return out
+
+
+class SampledObligation:
+    """An exact check over a seeded sample: ``check_one(ops, item) -> None | str`` (the
+    failure). ``check`` returns ``checked`` or ``refuted`` with the first failing item."""
+
+    kind = "sampled"
+
+    def __init__(self, check_one, items, name=None, lean=None, expected=CHECKED):
+        self.check_one, self.items = check_one, items
+        self.name = name or check_one.__name__
+        self.lean, self.expected = lean, expected
+        self.statement = (check_one.__doc__ or "").strip()
+
+    def __repr__(self):
+        return f"SampledObligation({self.name!r})"
+
+    def check(self, ops=None):
+        ops = default_ops() if ops is None else ops
+        t0 = time.perf_counter()
+        res = Result(self.name, self.lean, self.expected, status=CHECKED)
+        for item in self.items(random.Random(_seed(self.name))):
+            res.cases += 1
+            why = self.check_one(ops, item)
+            if why:
+                res.status = REFUTED
+                res.counterexample = {k: str(v) for k, v in item.items()}
+                res.detail = why
+                break
+        res.case_list = [{"assume": f"{res.cases} seeded inputs", "status": res.status,
+                          "detail": res.detail}]
+        res.seconds = time.perf_counter() - t0
+        return res
+
+
+def sampled(name=None, lean=None, items=None):
+    def wrap(fn):
+        ob = SampledObligation(fn, items, name=name, lean=lean)
+        REGISTRY.append(ob)
+        return ob
+    return wrap
+
+
+def _points(rng, n=5000):
+    return [{"v": v, "bits": rng.choice(BITS)} for v in random_rationals(rng, n)]
+
+
+def _intervals(rng, n=2000):
+    vs = random_rationals(rng, 2 * n)
+    return [{"a": min(a, b), "b": max(a, b), "bits": rng.choice(BITS)}
+            for a, b in zip(vs[::2], vs[1::2])]
+
+
+def _ends(x):
+    return (x.lo, x.hi) if hasattr(x, "lo") else (x, x)
+
+
+def _point_failure(lo, hi, v, bits, exact):
+    rho = fmpq(1, 1 << bits)
+    if exact:
+        return None if lo >= 0 and lo * lo == v else f"exact result {lo} but {lo}² != {v}"
+    if not lo >= 0:
+        return f"lo = {lo} < 0"
+    if not lo * lo <= v:
+        return f"lo² = {lo * lo} > v"
+    if not v <= hi * hi:
+        return f"hi² = {hi * hi} < v"
+    if not hi - lo <= rho * lo:
+        return f"relative width {(hi - lo) / lo} > 2^-{bits}"
+    return None
+
+
+@sampled(items=_points)
+def sqrt_enclosure_sound(ops, item):
+    """∀ v ≥ 0, bits: sqrt_enclosure(v, bits) = [lo, hi] with 0 ≤ lo, lo² ≤ v ≤ hi²,
+    hi − lo ≤ 2^-bits·lo (or an exact r ≥ 0 with r² = v)."""
+    v, bits = item["v"], item["bits"]
+    r = ops.sqrt_enclosure(v, bits)
+    lo, hi = _ends(r)
+    return _point_failure(lo, hi, v, bits, isinstance(r, fmpq))
+
+
+@sampled(items=_points)
+def rational_context_sqrt_sound(ops, item):
+    """∀ v ≥ 0, bits: RationalContext(bits).sqrt(v) has exact ends lower, upper with
+    0 ≤ lower, lower² ≤ v ≤ upper², upper − lower ≤ 2^-bits·lower; status "exact" only when
+    lower = upper."""
+    ctx = ops.RationalContext(item["bits"])
+    r = ctx.sqrt(item["v"])
+    lo, hi = ctx.lower(r), ctx.upper(r)
+    if (ctx.status(r) == "exact") != (lo == hi):
+        return f"status {ctx.status(r)} for [{lo}, {hi}]"
+    return _point_failure(lo, hi, item["v"], item["bits"], lo == hi)
+
+
+@sampled(items=_intervals)
+def rational_context_sqrt_interval_sound(ops, item):
+    """∀ 0 ≤ a ≤ b, bits: RationalContext(bits).sqrt([a, b]) = [lower, upper] with
+    0 ≤ lower, lower² ≤ a ≤ lower²(1+2^-bits)², b ≤ upper² ≤ b(1+2^-bits)²."""
+    from exactbounds.numbers import interval
+    a, b, bits = item["a"], item["b"], item["bits"]
+    ctx = ops.RationalContext(bits)
+    r = ctx.sqrt(interval(a, b))
+    lo, hi = ctx.lower(r), ctx.upper(r)
+    grow = (1 + fmpq(1, 1 << bits)) ** 2
+    if not lo >= 0:
+        return f"lower = {lo} < 0"
+    if not lo * lo <= a <= lo * lo * grow:
+        return f"lower = {lo} does not enclose √a within 2^-{bits}"
+    if not b <= hi * hi <= b * grow:
+        return f"upper = {hi} does not enclose √b within 2^-{bits}"
+    return None
