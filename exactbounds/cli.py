@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .errors import ExactBoundsError
 
-COMMANDS = ["bounds", "check"]
+COMMANDS = ["bounds", "check", "prove"]
 
 
 def build_parser():
