@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from .args import add_arguments
 from .batchnorm import REGISTRY as BATCHNORM
 from .rounding import REGISTRY as ROUNDING
 
@@ -73,13 +74,6 @@ def report(results, total, as_json=False, file=None):
     else:
         print(table(results, total), file=file)
     return 0 if ok else 1
-
-
-def add_arguments(p):
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("-k", dest="pattern", default=None,
-                   help="only the obligations whose name contains this text")
-    p.add_argument("--list", action="store_true", help="list the obligations and exit")
 
 
 def execute(args):
