@@ -1,21 +1,41 @@
-"""Interval bound propagation (IBP) over a graph."""
-from ..numbers import DEFAULT_CONTEXT
+"""Interval bound propagation (IBP) and exact evaluation over a graph.
+
+``ibp(graph, input_set, ctx)`` accepts a Box or an LpBall (its bounding box ``center ± r``,
+which is the exact IBP input for every p-norm ball). ``ibp_result`` wraps it in a
+:class:`~exactbounds.algorithms.crown.BoundsResult`.
+"""
+from ..numbers import DEFAULT_CONTEXT, ENCLOSURE, EXACT
 
 
-def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False):
+def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None):
     """Feed ``value`` through every node's ``verb`` in topological order.
 
     Returns the output node's value, or with ``keep=True`` the dict of every node's value."""
     vals = {graph.INPUT: value}
     for node in graph:
         vals[node.name] = getattr(node.op, verb)(ctx, *(vals[i] for i in node.inputs))
+        if progress is not None:
+            progress.update(1)
     return vals if keep else vals[graph.output]
 
 
-def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False):
-    """IBP: each node's box from its inputs' boxes (``op.ibp``). With ``intermediate=True``
-    returns ``{node name: Box}`` including the input."""
-    return run_graph(graph, box.to_ctx(ctx), "ibp", ctx, keep=intermediate)
+def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
+    """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
+    With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
+    from ..inputsets import bounding_box
+    return run_graph(graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate,
+                     progress=progress)
+
+
+def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
+    """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
+    ``enclosure`` (of the exact IBP value)."""
+    from .crown import BoundsResult
+    vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
+    out = vals[graph.output]
+    status = EXACT if all(ctx.status(v) == EXACT for v in out.lo + out.hi) else ENCLOSURE
+    nodes = {k: v for k, v in vals.items() if k != graph.INPUT} if intermediate else {}
+    return BoundsResult("ibp", getattr(ctx, "mode", ctx.name), ctx, out, status, nodes=nodes)
 
 
 def evaluate(graph, x, ctx=DEFAULT_CONTEXT):

@@ -216,12 +216,55 @@ def second_deriv_batchnorm(params, d2box, ctx=DEFAULT_CONTEXT):
 
 
 class BatchNorm:
-    """Graph operator wrapping :class:`BatchNormParams` with the common verbs."""
+    """Graph operator wrapping :class:`BatchNormParams` with the common verbs. 1d over features
+    (``shape=(C,)``) or 2d over channels (``BatchNormParams(..., shape=(C, H, W))``); input and
+    output shape ``params.shape``.
+
+    For CROWN and forward affine the operator is affine with an *enclosed* coefficient:
+    :meth:`linear_enclosure` gives exact ``(Ws, b, Wrad, brad)`` with the true
+    ``scale ∈ W ± Wrad`` and ``offset ∈ b ± brad`` (radii ``None`` when √(σ²+ε) is rational)."""
 
     kind = "batchnorm"
+    affine = True
+    passthrough = False
+    arity = 1
 
     def __init__(self, params):
         self.params = params
+        self.name = params.name
+        self._enc = {}
+
+    @property
+    def in_shapes(self):
+        return (self.params.shape,)
+
+    @property
+    def out_shape(self):
+        return self.params.shape
+
+    def linear_enclosure(self, ctx):
+        """Exact diagonal ``W`` (midpoints of ``scale``), column ``b`` (midpoints of ``offset``)
+        and their radii; square roots enclosed at ``ctx.bits`` (or ``ctx.prec``) bits."""
+        from flint import fmpq_mat
+        from ..numbers import RationalContext
+        bits = getattr(ctx, "bits", None) or getattr(ctx, "prec", 128)
+        if bits not in self._enc:
+            rc = RationalContext(bits)
+            n, per = self.params.dim, self.params.dim // self.params.channels
+            W, Wr = fmpq_mat(n, n), fmpq_mat(n, n)
+            b, br = [], []
+            for c, (g, m, be, r) in enumerate(self.params.channel_consts(rc)):
+                sc, of = g / r, be - g * m / r
+                for k in range(c * per, (c + 1) * per):
+                    lo, hi = rc.lower(sc), rc.upper(sc)
+                    W[k, k], Wr[k, k] = (lo + hi) / 2, (hi - lo) / 2
+                    lo, hi = rc.lower(of), rc.upper(of)
+                    b.append((lo + hi) / 2)
+                    br.append((hi - lo) / 2)
+            exact = all(v == 0 for v in br) and all(Wr[k, k] == 0 for k in range(n))
+            self._enc[bits] = ([W], fmpq_mat(n, 1, b), None if exact else [Wr],
+                               None if exact else fmpq_mat(n, 1, br))
+        return self._enc[bits]
 
     @property
     def in_dim(self):

@@ -9,6 +9,7 @@ from flint import fmpq, fmpq_mat
 from ..core import AffineVec, Box
 from ..errors import ShapeError
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
+from .base import AffineOp
 
 
 class LinearParams:
@@ -109,27 +110,25 @@ def aff_linear(params, aff, ctx=DEFAULT_CONTEXT):
     return AffineVec(newA, newc, aff.in_dim)
 
 
-class Linear:
-    """Graph operator wrapping :class:`LinearParams` with the common verbs."""
+class Linear(AffineOp):
+    """Graph operator ``y = W·x + b`` wrapping :class:`LinearParams` (ONNX ``Gemm``, and
+    ``MatMul`` + ``Add`` with ``W`` the transpose of the right operand). Input shape ``(in,)``
+    (any tensor of that size, flattened row-major), output ``(out,)``. Verbs from
+    :class:`~exactbounds.operators.base.AffineOp`."""
 
     kind = "linear"
 
     def __init__(self, params):
         self.params = params
+        self.name = params.name
+        self.in_shapes = ((params.in_dim,),)
+        self.out_shape = (params.out_dim,)
 
-    @property
-    def in_dim(self):
-        return self.params.in_dim
+    @classmethod
+    def from_weights(cls, weight, bias=None, name="linear"):
+        """``Linear(LinearParams(weight, bias, name))``; ``weight`` is [out][in]."""
+        return cls(LinearParams(weight, bias, name))
 
-    @property
-    def out_dim(self):
-        return self.params.out_dim
-
-    def evaluate(self, ctx, x):
-        return evaluate_linear(self.params, x, ctx)
-
-    def ibp(self, ctx, box):
-        return ibp_linear(self.params, box, ctx)
-
-    def aff(self, ctx, aff):
-        return aff_linear(self.params, aff, ctx)
+    def linear_params(self):
+        W, _, b = self.params.mats()
+        return [W], b

@@ -1,0 +1,245 @@
+"""Input sets: a box (:class:`exactbounds.core.Box`) and ``LpBall(center, radius, norm)`` with
+``norm`` in ``"inf"``, ``"1"``, ``"2"``: ``{x : ‖x − center‖_p <= radius}``.
+
+For every set ``S`` (module functions that accept a Box or an LpBall; an LpBall also has them as
+methods):
+
+``bounding_box(S)``        the smallest box containing ``S`` (``center ± radius`` for every p);
+``contains(S, x)``         exact membership of a rational point;
+``concretize(S, A, c)``    ``(lo, hi)`` with ``lo_i <= min_{x∈S} (A·x + c)_i`` and
+                           ``hi_i >= max``: equal for boxes, L∞ and L1 balls
+                           (``A·center + c ∓ r·‖A_i‖_dual``); for L2 balls the norm
+                           ``‖A_i‖₂ = √(Σ A_ij²)`` is a square root, rounded upward (outward);
+``sample(S, rng, n)``      ``n`` random exact rational points inside ``S``;
+``vertices(S, limit)``     the vertices: box/L∞ corners (all when ``2^n <= limit``, else
+                           ``limit`` random ones plus the two extreme corners), the ``2n`` L1
+                           vertices ``center ± r·e_i``; for L2 (no vertices) the ``2n`` points
+                           ``center ± r·e_i`` on the sphere;
+``corner(S, signs)``       the box corner (L∞ corner, L1/L2 axis point) of a sign pattern.
+``concretize_mat`` is the matrix form the algorithms use (see ``algorithms/backend.py``).
+"""
+import random
+
+from flint import fmpq
+
+from .core import Box
+from .errors import InvalidBoxError, InvalidValueError, ShapeError
+from .numbers import DEFAULT_CONTEXT, RInterval, sqrt_enclosure, to_exact
+
+NORMS = ("inf", "1", "2")
+_NORM_ALIASES = {"inf": "inf", "linf": "inf", "Linf": "inf", "1": "1", "l1": "1", "L1": "1",
+                 "2": "2", "l2": "2", "L2": "2"}
+
+
+def _norm_name(norm):
+    if isinstance(norm, (int, float)) and not isinstance(norm, bool):
+        norm = "inf" if norm == float("inf") else str(int(norm)) if norm in (1, 2) else norm
+    key = _NORM_ALIASES.get(str(norm))
+    if key is None:
+        raise InvalidValueError("norm", norm, "expected 'inf', '1' or '2'")
+    return key
+
+
+def _sqrt_hi(v, bits):
+    s = sqrt_enclosure(v, bits)
+    return s.hi if isinstance(s, RInterval) else s
+
+
+class LpBall:
+    """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
+
+    def __init__(self, center, radius, norm="inf", shape=None, name="input"):
+        from .core import _flat, _shape
+        c = _flat(center)
+        if not c:
+            raise ShapeError(f"{name}.center is empty")
+        self.center = [to_exact(v, f"{name}.center[{i}]") for i, v in enumerate(c)]
+        self.radius = to_exact(radius, f"{name}.radius")
+        if self.radius < 0:
+            raise InvalidBoxError(f"{name}.radius = {self.radius}: must be >= 0")
+        self.norm = _norm_name(norm)
+        self.shape = _shape(shape, len(self.center), name)
+        self.name = name
+
+    @property
+    def dim(self):
+        return len(self.center)
+
+    def bounding_box(self):
+        r = self.radius
+        return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
+
+    def contains(self, x):
+        from .core import _flat
+        x = [to_exact(v) for v in _flat(x)]
+        if len(x) != self.dim:
+            return False
+        d = [a - b for a, b in zip(x, self.center)]
+        if self.norm == "inf":
+            return all(abs(t) <= self.radius for t in d)
+        if self.norm == "1":
+            return sum((abs(t) for t in d), fmpq(0)) <= self.radius
+        return sum((t * t for t in d), fmpq(0)) <= self.radius * self.radius
+
+    def dual_norm_upper(self, row, bits=128):
+        """An exact upper bound on ``‖row‖_q`` (q dual to p); exact unless p = 2."""
+        if self.norm == "inf":
+            return sum((abs(a) for a in row), fmpq(0))
+        if self.norm == "1":
+            return max((abs(a) for a in row), default=fmpq(0))
+        return _sqrt_hi(sum((a * a for a in row), fmpq(0)), bits)
+
+    def concretize(self, A, c, ctx=DEFAULT_CONTEXT):
+        A = [[to_exact(v) for v in r] for r in A]
+        c = [to_exact(v) for v in c]
+        bits = getattr(ctx, "bits", 128)
+        lo, hi = [], []
+        for row, ci in zip(A, c):
+            if len(row) != self.dim:
+                raise ShapeError(f"concretize: a row has {len(row)} entries, the set has "
+                                 f"{self.dim}")
+            m = ci + sum((a * x for a, x in zip(row, self.center)), fmpq(0))
+            d = self.radius * self.dual_norm_upper(row, bits)
+            lo.append(m - d)
+            hi.append(m + d)
+        return lo, hi
+
+    def sample(self, rng=None, n=1, den=2 ** 16):
+        rng = rng or random.Random(0)
+        out = []
+        for _ in range(n):
+            d = [fmpq(rng.randint(-den, den), den) for _ in range(self.dim)]
+            t = fmpq(rng.randint(0, den), den)
+            if self.norm == "inf":
+                scale = self.radius
+            else:
+                nrm = self.dual_norm_upper(d, 64) if self.norm == "2" else sum(
+                    (abs(a) for a in d), fmpq(0))
+                if self.norm == "2":
+                    nrm = _sqrt_hi(sum((a * a for a in d), fmpq(0)), 64)
+                scale = self.radius / nrm if nrm != 0 else fmpq(0)
+            out.append([x + t * scale * a for x, a in zip(self.center, d)])
+        return out
+
+    def corner(self, signs):
+        if self.norm == "inf":
+            return [x + (self.radius if s > 0 else -self.radius)
+                    for x, s in zip(self.center, signs)]
+        k = next((i for i, s in enumerate(signs) if s != 0), 0)
+        p = list(self.center)
+        p[k] = p[k] + (self.radius if signs[k] > 0 else -self.radius)
+        return p
+
+    def vertices(self, limit=64, rng=None):
+        if self.norm == "inf":
+            return _box_vertices(self.bounding_box(), limit, rng)
+        pts = []
+        for i in range(self.dim):
+            for s in (1, -1):
+                p = list(self.center)
+                p[i] = p[i] + s * self.radius
+                pts.append(p)
+        return pts
+
+    def __repr__(self):
+        return f"LpBall(norm={self.norm}, radius={self.radius}, dim={self.dim})"
+
+
+def _box_vertices(box, limit=64, rng=None):
+    lo, hi = box.outer()
+    n = len(lo)
+    if 2 ** n <= limit:
+        return [[hi[i] if (k >> i) & 1 else lo[i] for i in range(n)] for k in range(2 ** n)]
+    rng = rng or random.Random(0)
+    pts = [list(lo), list(hi)]
+    for _ in range(max(0, limit - 2)):
+        pts.append([h if rng.random() < 0.5 else a for a, h in zip(lo, hi)])
+    return pts
+
+
+def bounding_box(S):
+    return S if isinstance(S, Box) else S.bounding_box()
+
+
+def contains(S, x):
+    return S.contains([to_exact(v) for v in x]) if isinstance(S, Box) else S.contains(x)
+
+
+def concretize(S, A, c, ctx=DEFAULT_CONTEXT):
+    if not isinstance(S, Box):
+        return S.concretize(A, c, ctx)
+    lo, hi = S.outer()
+    out_lo, out_hi = [], []
+    for row, ci in zip(A, c):
+        row = [to_exact(v) for v in row]
+        if len(row) != len(lo):
+            raise ShapeError(f"concretize: a row has {len(row)} entries, the box has {len(lo)}")
+        ci = to_exact(ci)
+        out_lo.append(ci + sum((a * (l if a >= 0 else h) for a, l, h in zip(row, lo, hi)),
+                               fmpq(0)))
+        out_hi.append(ci + sum((a * (h if a >= 0 else l) for a, l, h in zip(row, lo, hi)),
+                               fmpq(0)))
+    return out_lo, out_hi
+
+
+def sample(S, rng=None, n=1, den=2 ** 16):
+    if not isinstance(S, Box):
+        return S.sample(rng, n, den)
+    rng = rng or random.Random(0)
+    lo, hi = S.outer()
+    return [[a + (b - a) * fmpq(rng.randint(0, den), den) for a, b in zip(lo, hi)]
+            for _ in range(n)]
+
+
+def vertices(S, limit=64, rng=None):
+    return _box_vertices(S, limit, rng) if isinstance(S, Box) else S.vertices(limit, rng)
+
+
+def corner(S, signs):
+    if not isinstance(S, Box):
+        return S.corner(signs)
+    lo, hi = S.outer()
+    return [h if s > 0 else a for a, h, s in zip(lo, hi, signs)]
+
+
+def input_dim(S):
+    return S.dim
+
+
+def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
+    """``min`` (``upper=False``) or ``max`` over ``S`` of ``A·x + c`` for a backend matrix ``A``
+    (m×n) and column ``c``: a backend column, sound (outward) and exact where the set allows."""
+    sgn = 1 if upper else -1
+    if isinstance(S, Box):
+        lo, hi = S.outer()
+        mid = be.col([(a + b) / 2 for a, b in zip(lo, hi)])
+        rad = be.col([(b - a) / 2 for a, b in zip(lo, hi)])
+        dev = be.abs(A) * rad
+        return A * mid + c + dev if upper else A * mid + c - dev
+    m, n = A.nrows(), A.ncols()
+    es = be.entries(A)
+    base = A * be.col(S.center) + c
+    r = be.const(S.radius)
+    bits = getattr(ctx, "bits", 128)
+    if S.norm == "inf":
+        dual = be.abs(A) * be.col([fmpq(1)] * n)
+    elif S.norm == "1":
+        dual = be.from_entries(m, 1, [_max_abs(be, es[i * n:(i + 1) * n]) for i in range(m)])
+    else:
+        sq = be.from_entries(m, n, [v * v for v in es]) * be.col([fmpq(1)] * n)
+        dual = be.from_entries(m, 1, [be.sqrt_upper(v, bits)[0] for v in be.entries(sq)])
+    return base + dual * r if sgn > 0 else base - dual * r
+
+
+def _max_abs(be, row):
+    if be.exact:
+        return max((abs(v) for v in row), default=fmpq(0))
+    best = None
+    for v in row:
+        a = abs(v)
+        best = a if best is None else best.max(a) if hasattr(best, "max") else a
+    return best if best is not None else be.const(fmpq(0))
+
+
+__all__ = ["Box", "LpBall", "NORMS", "bounding_box", "contains", "concretize", "concretize_mat",
+           "sample", "vertices", "corner"]

@@ -1,0 +1,55 @@
+"""Average pooling (ONNX ``AveragePool``, PyTorch ``AvgPool2d``) as an exact affine operator.
+
+``y[c, i, j] = (1/n) Σ x[c, i·sh − pt + p, j·sw − pl + q]`` over the kernel window, where ``n`` is
+``kh·kw`` when ``count_include_pad`` (padding counts as zeros), else the number of window
+positions inside the input. Input ``(C, H, W)``, output ``(C, Ho, Wo)``.
+"""
+from flint import fmpq, fmpq_mat
+
+from ..errors import InvalidModelError, ShapeError
+from .base import AffineOp, as_shape
+from .conv import _pads, _pair, out_size
+
+
+class AveragePool(AffineOp):
+    """``AveragePool(in_shape, kernel, stride=None, padding=0, count_include_pad=False)``;
+    ``stride`` defaults to the kernel (PyTorch) and ``padding`` is as for ``Conv2d``."""
+
+    kind = "avgpool"
+
+    def __init__(self, in_shape, kernel, stride=None, padding=0, count_include_pad=False,
+                 name="avgpool"):
+        self.name = name
+        in_shape = as_shape(in_shape, name)
+        if len(in_shape) != 3:
+            raise ShapeError(f"{name}: in_shape {in_shape} must be (C, H, W)")
+        self.kernel = _pair(kernel, f"{name}.kernel")
+        self.stride = self.kernel if stride is None else _pair(stride, f"{name}.stride")
+        self.padding = _pads(padding, f"{name}.padding")
+        if min(self.kernel) <= 0 or min(self.stride) <= 0 or min(self.padding) < 0:
+            raise InvalidModelError(f"{name}: kernel and stride must be positive, padding >= 0")
+        self.count_include_pad = bool(count_include_pad)
+        C, H, W = in_shape
+        pt, pl, pb, pr = self.padding
+        ho = out_size(H, self.kernel[0], self.stride[0], 1, pt, pb, name)
+        wo = out_size(W, self.kernel[1], self.stride[1], 1, pl, pr, name)
+        self.in_shapes, self.out_shape = (in_shape,), (C, ho, wo)
+
+    def linear_params(self):
+        C, H, W = self.in_shapes[0]
+        _, ho, wo = self.out_shape
+        kh, kw = self.kernel
+        sh, sw = self.stride
+        pt, pl, _, _ = self.padding
+        M = fmpq_mat(self.out_dim, self.in_dim)
+        for c in range(C):
+            for i in range(ho):
+                for j in range(wo):
+                    cells = [(y, x) for y in range(i * sh - pt, i * sh - pt + kh)
+                             for x in range(j * sw - pl, j * sw - pl + kw)
+                             if 0 <= y < H and 0 <= x < W]
+                    n = kh * kw if self.count_include_pad else len(cells)
+                    row = (c * ho + i) * wo + j
+                    for y, x in cells:
+                        M[row, (c * H + y) * W + x] = fmpq(1, n)
+        return [M], fmpq_mat(self.out_dim, 1)

@@ -1,0 +1,117 @@
+"""ReLU, ``y = max(x, 0)`` elementwise, with its CROWN relaxation.
+
+``relax(ctx, lo, hi, lower_slope="adaptive")`` returns ``(ls, lb, us, ub)`` with
+``ls·x + lb <= relu(x) <= us·x + ub`` on ``[lo, hi]``, per neuron:
+
+* stable active (``lo >= 0``): ``x <= relu(x) <= x``; stable inactive (``hi <= 0``): zero lines;
+* unstable (``lo < 0 < hi``): upper chord ``us = hi/(hi − lo)``, ``ub = −us·lo``; lower
+  ``relu(x) >= α·x`` with ``α`` = 1 if ``hi > −lo`` else 0 (``adaptive``, CROWN's default), or
+  always 0 (``zero``) or 1 (``one``).
+
+Contexts: exact in ``exact``. In ``dyadic`` the chord slope is rounded up to a ``bits``-bit
+dyadic ``s`` and the intercept recomputed as ``max(−s·lo, hi − s·hi)`` (exact), so the line still
+lies above ReLU at both ends, hence on ``[lo, hi]`` (ReLU is convex). In ``interval`` a branch the
+enclosures cannot decide (stable? which ``α``?) takes the hull of the coefficients of every
+possible branch, which encloses the exact algorithm's line whichever branch is the true one.
+"""
+from ..core import Box
+from ..errors import AmbiguousBranch, InvalidValueError
+from ..numbers import interval
+from .base import Op, as_shape
+
+LOWER_SLOPES = ("adaptive", "zero", "one")
+
+
+def possible_signs(ctx, x):
+    """The set of signs the exact value enclosed by ``x`` may have."""
+    try:
+        return {ctx.sign(x)}
+    except AmbiguousBranch:
+        lo, hi = ctx.lower(x), ctx.upper(x)
+        return {s for s, ok in ((-1, lo < 0), (0, lo <= 0 <= hi), (1, hi > 0)) if ok}
+
+
+def hull(ctx, vals):
+    """The smallest element of ``ctx`` containing every element of ``vals``."""
+    vals = list(vals)
+    if len(vals) == 1:
+        return vals[0]
+    lo = min(ctx.lower(v) for v in vals)
+    hi = max(ctx.upper(v) for v in vals)
+    if hasattr(ctx, "iv"):
+        return ctx.iv.mpf([ctx.const(lo).a, ctx.const(hi).b])
+    return interval(lo, hi)
+
+
+def relu_value(ctx, x):
+    """``max(x, 0)`` of one element; an enclosure that straddles 0 gives ``[0, upper]``."""
+    s = possible_signs(ctx, x)
+    if s == {1} or s == {0, 1} and ctx.lower(x) == 0 and ctx.status(x) == "exact":
+        return x
+    if 1 not in s:
+        return x * 0 if ctx.status(x) == "exact" else ctx.const(0)
+    return hull(ctx, [ctx.const(0), x]) if -1 not in s else hull(ctx, [ctx.const(0),
+                                                                      ctx.const(ctx.upper(x))])
+
+
+def _relax_one(ctx, l, u, rule):
+    zero, one = ctx.const(0), ctx.const(1)
+    cands = []
+    sl, su = possible_signs(ctx, l), possible_signs(ctx, u)
+    if sl & {0, 1}:
+        cands.append((one, zero, one, zero))
+    if su & {-1, 0}:
+        cands.append((zero, zero, zero, zero))
+    if -1 in sl and 1 in su:
+        d = u - l
+        if 1 not in possible_signs(ctx, d) or len(possible_signs(ctx, d)) > 1:
+            raise AmbiguousBranch("the width hi - lo of an unstable ReLU", d)
+        if getattr(ctx, "mode", None) == "dyadic":
+            us = ctx.round_up(u / d)
+            ub = max(-us * l, u - us * u)
+        else:
+            us = u / d
+            ub = -(us * l)
+        if rule == "zero":
+            alphas = [zero]
+        elif rule == "one":
+            alphas = [one]
+        else:
+            sig = possible_signs(ctx, u + l)
+            alphas = ([one] if 1 in sig else []) + ([zero] if sig & {-1, 0} else [])
+        for a in alphas:
+            cands.append((a, zero, us, ub))
+    return tuple(hull(ctx, [c[k] for c in cands]) for k in range(4))
+
+
+class ReLU(Op):
+    """``ReLU(shape)``: elementwise ``max(x, 0)``."""
+
+    kind = "relu"
+
+    def __init__(self, shape, name="relu"):
+        self.name = name
+        s = as_shape(shape, name)
+        self.in_shapes, self.out_shape = (s,), s
+
+    def evaluate(self, ctx, x):
+        self.check_inputs([len(x)], "x")
+        return [relu_value(ctx, ctx.coerce(v)) for v in x]
+
+    def ibp(self, ctx, box):
+        """``[relu(lo), relu(hi)]`` (ReLU is monotone)."""
+        self.check_inputs([box.dim], "input box")
+        return Box([relu_value(ctx, ctx.coerce(v)) for v in box.lo],
+                   [relu_value(ctx, ctx.coerce(v)) for v in box.hi], self.out_shape)
+
+    def relax(self, ctx, lo, hi, lower_slope="adaptive", **_):
+        """``(ls, lb, us, ub)`` lists, see the module docstring."""
+        if lower_slope not in LOWER_SLOPES:
+            raise InvalidValueError("lower_slope", lower_slope,
+                                    f"expected one of {', '.join(LOWER_SLOPES)}")
+        self.check_inputs([len(lo)], "lo")
+        out = [_relax_one(ctx, ctx.coerce(l), ctx.coerce(u), lower_slope)
+               for l, u in zip(lo, hi)]
+        return tuple([o[k] for o in out] for k in range(4))
+
+
