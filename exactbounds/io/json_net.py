@@ -53,10 +53,13 @@ from ..operators.reshape import Flatten, Identity, Reshape
 
 @dataclass
 class Model:
-    """A loaded network and its input set (a ``Box`` or an ``LpBall``)."""
+    """A loaded network and its input set (a ``Box`` or an ``LpBall``); ``spec`` is the VNN-LIB
+    spec (``io.vnnlib.VnnlibSpec``) whose box replaced the input set, if any: ``spec.output`` is
+    the output property, ``spec.relaxed`` says the box encloses a polytope."""
     graph: Graph
     input_set: object
     source: str = "<dict>"
+    spec: object = None
 
 
 def read_json(path):
