@@ -1,32 +1,96 @@
-"""``exactbounds bounds MODEL``: bound a network's outputs over its input set."""
-import json
+"""``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|affine]
+[--mode exact|dyadic|interval] [--bits N] [--json] [--intermediate]``: bound a network's outputs
+over its input set (the model's, or the spec's box).
 
-from ..algorithms.ibp import ibp
-from ..io.json_net import load_json_network
-from ..io.results import box_json
-from .common import add_arith, context_from_args
+Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine. ``--context
+rational|interval`` is the older name of ``--mode``. A progress bar over the nodes goes to
+stderr when stderr is a terminal."""
+import json
+import sys
+
+from ..errors import ExactBoundsError
+from ..io.results import result_json
+from ..numbers import make_context
+from .common import add_arith, mode_from_args
+
+METHODS = ("ibp", "crown", "affine")
 
 
 def register(sub):
     b = sub.add_parser("bounds", help="bound a network's outputs over its input set")
-    b.add_argument("model", help="network file (JSON)")
-    b.add_argument("--method", choices=["ibp"], default="ibp")
+    b.add_argument("model", help="network file (JSON, or ONNX with --spec)")
+    b.add_argument("--spec", help="VNN-LIB property: its input box replaces the model's")
+    b.add_argument("--method", choices=METHODS, default="ibp")
+    b.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
+                   help="CROWN/affine lower slope of unstable ReLUs (default adaptive)")
+    b.add_argument("--intersect-ibp", action="store_true",
+                   help="intersect CROWN/affine bounds with IBP bounds")
+    b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
-    add_arith(b)
-    b.set_defaults(func=run)
+    add_arith(b, modes=("exact", "dyadic", "interval"))
+    b.set_defaults(func=run, bits=None)
+
+
+def _load(args):
+    try:
+        from ..io.load import load_model
+    except ImportError:  # pragma: no cover - the loader module is part of the package
+        from ..io.json_net import load_json_network
+        if args.spec:
+            raise ExactBoundsError("--spec needs exactbounds.io.load") from None
+        return load_json_network(args.model)
+    return load_model(args.model, spec=args.spec)
+
+
+def _progress(total):
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, file=sys.stderr, desc="bounds", unit="node", leave=False)
+
+
+def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
+            intermediate=False, progress=None):
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx``."""
+    if method == "ibp":
+        from ..algorithms.ibp import ibp_result
+        return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
+    from ..algorithms.affine import affine
+    from ..algorithms.crown import crown
+    fn = crown if method == "crown" else affine
+    return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
+              intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
 
 
 def run(args):
-    ctx = context_from_args(args)
-    model = load_json_network(args.model)
-    out = ibp(model.graph, model.input_set, ctx)
-    result = {"method": "ibp", "context": ctx.name, "mode": ctx.mode, "outputs": box_json(out, ctx)}
+    mode = mode_from_args(args, "exact" if args.method == "ibp" else "dyadic")
+    if args.bits is None:
+        args.bits = 64 if mode == "dyadic" else 128
+    ctx = make_context(mode, bits=args.bits, prec=args.prec)
+    model = _load(args)
+    bar = _progress(len(model.graph))
+    try:
+        res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
+                      args.intermediate, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    result = result_json(res, args.intermediate)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     o = result["outputs"]
-    print(f"{model.source}: IBP, {ctx!r}, outputs {o['status']}")
+    print(f"{model.source}: {args.method.upper()}, {res.ctx!r}, outputs {o['status']}")
     print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
     for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
         print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {a} .. {b}")
+    for note in result.get("notes", []):
+        print(f"note: {note}")
+    if args.intermediate:
+        for name, box in result["nodes"].items():
+            print(f"{name}: " + ", ".join(f"[{a:.6g}, {b:.6g}]"
+                                          for a, b in zip(box["lo_f64"], box["hi_f64"])))
     return 0

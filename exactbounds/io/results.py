@@ -2,12 +2,33 @@
 from ..numbers import ENCLOSURE, EXACT, f64_down, f64_up, rational_str
 
 
-def box_json(box, ctx):
+def box_json(box, ctx, status=None):
     """``{"lo", "hi", "lo_f64", "hi_f64", "status"}`` for a box of ``ctx`` elements: ``lo``/``hi``
     are exact strings of the outer ends, the f64 ends are rounded outward, and ``status`` is
-    ``"exact"`` when every entry is exact, else ``"enclosure"``."""
+    ``"exact"`` when every entry is exact, else ``"enclosure"`` (or the given ``status``)."""
     lo, hi = box.outer(ctx)
-    exact = all(ctx.status(v) == EXACT for v in box.lo + box.hi)
+    if status is None:
+        exact = all(ctx.status(v) == EXACT for v in box.lo + box.hi)
+        status = EXACT if exact else ENCLOSURE
     return {"lo": [rational_str(v) for v in lo], "hi": [rational_str(v) for v in hi],
             "lo_f64": [f64_down(v) for v in lo], "hi_f64": [f64_up(v) for v in hi],
-            "status": EXACT if exact else ENCLOSURE}
+            "status": status}
+
+
+def result_json(result, intermediate=False):
+    """A ``BoundsResult`` as JSON: ``{"method", "context", "mode", "bits"/"prec", "status",
+    "outputs": box_json, "nodes": {name: box_json}}`` (``nodes`` with ``intermediate``).
+    ``status``: ``exact`` (the algorithm's exact value), ``enclosure`` (an interval around
+    it) or ``bound`` (a sound bound on the network, not the algorithm's exact value)."""
+    ctx = result.ctx
+    out = {"method": result.method, "context": ctx.name, "mode": result.mode}
+    for key in ("bits", "prec"):
+        if hasattr(ctx, key):
+            out[key] = getattr(ctx, key)
+    out["status"] = result.status
+    out["outputs"] = box_json(result.output, ctx, result.status)
+    if result.notes:
+        out["notes"] = list(result.notes)
+    if intermediate:
+        out["nodes"] = {name: box_json(b, ctx) for name, b in result.nodes.items()}
+    return out
