@@ -28,11 +28,8 @@ def _read(path):
 
 
 def output_dim(graph):
-    """The size of the graph's output node (``op.out_dim``), or ``None`` if unknown."""
-    for node in graph.nodes:
-        if node.name == graph.output:
-            return getattr(node.op, "out_dim", None)
-    return graph.input_dim
+    """The flattened size of the graph's output."""
+    return graph.dims[graph.output]
 
 
 def attach_spec(model, spec, polytope="box"):

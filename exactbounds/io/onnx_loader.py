@@ -1,0 +1,646 @@
+"""ONNX models as exact graphs (needs the ``onnx`` extra: ``pip install exactbounds[onnx]``).
+
+Two stages:
+
+1. :func:`parse_onnx` reads the file into an :class:`OnnxGraph`: the one real input (older
+   exporters, opset 8/9, also list every initializer among the graph inputs; the real input is
+   the graph input that is not an initializer), its shape with batch dimension 1, every
+   initializer and ``Constant`` node as a numpy *object* array of exact ``fmpq`` (float16/32/64
+   data through ``to_exact``, which is exact for floats, so a float32 weight is its exact dyadic
+   value), and the remaining nodes in topological order with their attributes.
+2. :func:`build_graph` turns the nodes into a :class:`~exactbounds.graph.Graph` of the package's
+   operators, tracking each tensor's ONNX shape (batch dimension included) to check sizes.
+
+Supported ops (batch size 1): ``Gemm`` (``transA`` with a column input, ``transB``, exact
+``alpha``/``beta``), ``MatMul`` with a constant right (``x @ W``, W in×out) or left (``W @ x``)
+operand, ``Add``/``Sub``/``Mul``/``Div`` by constants (an exact elementwise affine map, folded
+into the bias of a preceding linear layer when it is that layer's only consumer, as MatMul+Add
+is), ``Add``/``Sub`` of two tensors of equal shape, ``Conv`` (2-D, and 1-D as 2-D with height 1;
+pads, strides, dilations, group, ``auto_pad``), ``BatchNormalization`` (exact ``epsilon``),
+``Relu``, ``Sigmoid``, ``Tanh``, ``Flatten``, ``Reshape`` (constant shape), ``Identity``,
+``AveragePool``, ``Constant``. Anything else raises ``UnsupportedOperatorError`` naming the op
+type and the node; an unreadable file raises ``MalformedFileError``; sizes that do not fit raise
+``ShapeError``.
+
+Shapes: the tracked ONNX shapes include the batch dimension; the operators get the shape
+without it (``(C, H, W)``, ``(n,)``).
+"""
+from dataclasses import dataclass, field
+from math import prod
+from pathlib import Path
+
+from flint import fmpq
+
+from ..errors import (InvalidModelError, InvalidValueError, MalformedFileError, ShapeError,
+                      UnsupportedOperatorError)
+from ..graph import Graph, Node
+from ..operators.activations import Sigmoid, Tanh
+from ..operators.arithmetic import Add, Scale, Sub
+from ..operators.batchnorm import BatchNorm, BatchNormParams
+from ..operators.conv import Conv2d
+from ..operators.linear import Linear, LinearParams
+from ..operators.pool import AveragePool
+from ..operators.relu import ReLU
+from ..operators.reshape import Identity, Reshape
+
+ONNX_DOMAINS = ("", "ai.onnx")
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise InvalidModelError("reading ONNX needs the 'onnx' package: "
+                                "pip install 'exactbounds[onnx]'") from None
+    return onnx, numpy_helper
+
+
+# ----------------------------------------------------------------------------- stage 1: parse
+
+@dataclass
+class OnnxNode:
+    """One ONNX node: ``inputs`` are tensor names (``""`` for an omitted optional input)."""
+    op_type: str
+    name: str
+    inputs: list
+    outputs: list
+    attrs: dict = field(default_factory=dict)
+
+    def where(self):
+        return f"{self.op_type} node {self.name!r}"
+
+
+@dataclass
+class OnnxGraph:
+    """The parsed model: the real input's name and shape (batch dimension 1 included), the
+    output's name, exact constants ``{name: numpy object array of fmpq}`` (integer tensors stay
+    ``int64``), the non-constant nodes in topological order, and the default-domain opset."""
+    input_name: str
+    input_shape: tuple
+    output_name: str
+    consts: dict
+    nodes: list
+    opset: int
+    source: str = "<onnx>"
+
+
+def exact_array(arr, name):
+    """A numpy float array as an object array of exact ``fmpq`` (same shape); integer arrays
+    are returned as ``int64``. NaN/Inf raise ``InvalidValueError`` naming the tensor and index."""
+    import numpy as np
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    if arr.dtype.kind != "f":
+        raise UnsupportedOperatorError(f"tensor {name!r}: element type {arr.dtype} is not "
+                                       "supported (expected float16/32/64 or an integer type)")
+    bad = np.argwhere(~np.isfinite(arr))
+    if bad.size:
+        idx = tuple(int(i) for i in bad[0])
+        raise InvalidValueError(f"{name}{list(idx)}", float(arr[idx]), "not finite")
+    flat = arr.astype(np.float64).ravel().tolist()  # float16/32 -> float64 is exact
+    out = np.empty(len(flat), dtype=object)
+    out[:] = [fmpq(*v.as_integer_ratio()) for v in flat]
+    return out.reshape(arr.shape)
+
+
+def read_onnx(path):
+    """The ``onnx.ModelProto`` in ``path``; unreadable or unparseable files raise
+    ``MalformedFileError``."""
+    onnx, _ = _onnx()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise MalformedFileError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise MalformedFileError(f"{path}: not an ONNX model: {' '.join(str(e).split())}") from None
+    if not model.HasField("graph") or not model.graph.output:
+        raise MalformedFileError(f"{path}: not an ONNX model: no graph or no graph output")
+    return model
+
+
+def _attrs(node, where):
+    onnx, numpy_helper = _onnx()
+    out = {}
+    for a in node.attribute:
+        try:
+            v = onnx.helper.get_attribute_value(a)
+        except Exception as e:
+            raise MalformedFileError(f"{where}: attribute {a.name!r}: {e}") from None
+        if a.type == onnx.AttributeProto.TENSOR:
+            v = numpy_helper.to_array(v)
+        elif isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        out[a.name] = v
+    return out
+
+
+def _shape_of(value_info, where):
+    """Static shape of a graph input; a symbolic leading dimension is the batch (taken as 1).
+    The operators check that the batch dimension is 1 where it matters (Gemm, MatMul, Conv)."""
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        raise ShapeError(f"{where}: input {value_info.name!r} has no static shape")
+    dims = []
+    for k, d in enumerate(t.shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        elif k == 0:
+            dims.append(1)
+        else:
+            raise ShapeError(f"{where}: input {value_info.name!r} dimension {k} is not a fixed "
+                             f"size ({d.dim_param or d.dim_value!r})")
+    if not dims:
+        raise ShapeError(f"{where}: input {value_info.name!r} is a scalar")
+    return tuple(dims)
+
+
+def _constant_value(attrs, where):
+    import numpy as np
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            v = attrs[key]
+            dtype = np.float32 if key.startswith("value_float") else (
+                np.int64 if key.startswith("value_int") else None)
+            return np.asarray(v, dtype=dtype)
+    raise UnsupportedOperatorError(f"{where}: only 'value', 'value_float(s)' and 'value_int(s)' "
+                                   f"constants are supported (got {sorted(attrs)})")
+
+
+def parse_onnx(source):
+    """Stage 1: an :class:`OnnxGraph` from a path or an ``onnx.ModelProto``."""
+    onnx, numpy_helper = _onnx()
+    if isinstance(source, (str, Path)):
+        model, src = read_onnx(source), str(source)
+    else:
+        model, src = source, "<onnx>"
+    g = model.graph
+    opset = max([o.version for o in model.opset_import if o.domain in ONNX_DOMAINS] or [0])
+    consts = {}
+    for t in g.initializer:
+        try:
+            arr = numpy_helper.to_array(t)
+        except Exception as e:
+            raise MalformedFileError(f"{src}: initializer {t.name!r}: {e}") from None
+        consts[t.name] = exact_array(arr, t.name)
+    real = [i for i in g.input if i.name not in consts]
+    if len(real) != 1:
+        raise UnsupportedOperatorError(
+            f"{src}: expected exactly one graph input that is not an initializer, found "
+            f"{len(real)}: {[i.name for i in real]}")
+    if len(g.output) != 1:
+        raise UnsupportedOperatorError(f"{src}: expected one graph output, found "
+                                       f"{len(g.output)}: {[o.name for o in g.output]}")
+    inp = real[0]
+    defined = {inp.name} | set(consts)
+    nodes, used_names = [], {Graph.INPUT}
+    for k, n in enumerate(g.node):
+        name = n.name or (n.output[0] if n.output else f"node{k}")
+        if name in used_names:
+            name = f"{name}#{k}"
+        used_names.add(name)
+        where = f"{n.op_type or '?'} node {name!r}"
+        if n.domain not in ONNX_DOMAINS:
+            raise UnsupportedOperatorError(f"{where}: operator domain {n.domain!r} is not "
+                                           "supported")
+        for i in n.input:
+            if i and i not in defined:
+                raise MalformedFileError(f"{src}: {where} reads {i!r}, which is not defined "
+                                         "before it (nodes must be in topological order)")
+        if not n.output:
+            raise MalformedFileError(f"{src}: {where} has no output")
+        attrs = _attrs(n, f"{src}: {where}")
+        defined.update(n.output)
+        if n.op_type == "Constant":
+            consts[n.output[0]] = exact_array(_constant_value(attrs, where), n.output[0])
+            continue
+        nodes.append(OnnxNode(n.op_type, name, list(n.input), list(n.output), attrs))
+    out = g.output[0].name
+    if out not in defined:
+        raise MalformedFileError(f"{src}: graph output {out!r} is never computed")
+    return OnnxGraph(inp.name, _shape_of(inp, src), out, consts, nodes, opset, src)
+
+
+# ----------------------------------------------------------------------------- stage 2: build
+
+def _ints(v, n, default, where, what):
+    v = list(default if v is None else v)
+    if len(v) != n:
+        raise ShapeError(f"{where}: attribute {what} has {len(v)} entries, expected {n}")
+    return [int(u) for u in v]
+
+
+class _Builder:
+    """Walks the nodes, keeping for every non-constant tensor its graph node name and shape."""
+
+    def __init__(self, og):
+        self.og = og
+        self.nodes = []
+        self.tensor = {og.input_name: (Graph.INPUT, og.input_shape)}
+        self.consumers = {}
+        for n in og.nodes:
+            for i in n.inputs:
+                self.consumers[i] = self.consumers.get(i, 0) + 1
+        self.linear = {}   # tensor -> index in self.nodes of the Linear that made it
+
+    # -- helpers --------------------------------------------------------------------------
+    def const(self, name):
+        return self.og.consts.get(name)
+
+    def is_const(self, name):
+        return name in self.og.consts
+
+    def var(self, node, name):
+        if name not in self.tensor:
+            raise UnsupportedOperatorError(f"{node.where()}: input {name!r} is neither a "
+                                           "constant nor a computed tensor")
+        return self.tensor[name]
+
+    def add(self, node, op, inputs, out_shape, linear=False):
+        self.nodes.append(Node(node.name, op, [self.var(node, i)[0] for i in inputs]))
+        self.tensor[node.outputs[0]] = (node.name, tuple(out_shape))
+        if linear:
+            self.linear[node.outputs[0]] = len(self.nodes) - 1
+
+    def alias(self, node, src, out_shape):
+        self.tensor[node.outputs[0]] = (self.var(node, src)[0], tuple(out_shape))
+
+    def broadcast_const(self, node, c, shape):
+        """The constant ``c`` broadcast to ``shape`` (it may not enlarge it), flattened."""
+        import numpy as np
+        try:
+            full = np.broadcast_shapes(tuple(shape), c.shape)
+        except ValueError:
+            full = None
+        if full != tuple(shape):
+            raise ShapeError(f"{node.where()}: constant of shape {tuple(c.shape)} does not "
+                             f"broadcast to the input's shape {tuple(shape)}")
+        return [fmpq(v) if isinstance(v, int) else v
+                for v in np.broadcast_to(c, shape).ravel().tolist()]
+
+    # -- builders -------------------------------------------------------------------------
+    def build(self):
+        for node in self.og.nodes:
+            fn = getattr(self, f"op_{node.op_type}", None)
+            if fn is None:
+                raise UnsupportedOperatorError(
+                    f"{self.og.source}: {node.where()}: ONNX operator {node.op_type!r} is not "
+                    f"supported (supported: {', '.join(supported_ops())})")
+            fn(node)
+        out = self.og.output_name
+        if out not in self.tensor:
+            raise UnsupportedOperatorError(f"{self.og.source}: the graph output {out!r} is a "
+                                           "constant")
+        name, shape = self.tensor[out]
+        return name, shape
+
+    def linear_node(self, node, x, W, b):
+        """``W·x + b`` with exact ``W`` (object array out×in) and ``b`` (length out)."""
+        self.add(node, Linear(LinearParams(W.tolist(), list(b), name=node.name)), [x],
+                 (1, W.shape[0]), linear=True)
+
+    def op_Gemm(self, node):
+        ins = node.inputs + [""] * (3 - len(node.inputs))
+        a, bname, cname = ins[:3]
+        if self.is_const(a) or not self.is_const(bname):
+            raise UnsupportedOperatorError(f"{node.where()}: Gemm needs a computed first "
+                                           "operand and a constant second operand")
+        _, shape = self.var(node, a)
+        B = self.const(bname)
+        if B.ndim != 2:
+            raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
+        ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
+        alpha = fmpq(*float(node.attrs.get("alpha", 1.0)).as_integer_ratio())
+        beta = fmpq(*float(node.attrs.get("beta", 1.0)).as_integer_ratio())
+        W = B if tb else B.T                      # out × in
+        n = W.shape[1]
+        want = (n, 1) if ta else (1, n)
+        if tuple(shape) != want:
+            raise ShapeError(f"{node.where()}: input A has shape {tuple(shape)}, expected {want} "
+                             f"(B is {tuple(B.shape)}, transA={ta}, transB={tb})")
+        m = W.shape[0]
+        if cname:
+            C = self.const(cname)
+            if C is None:
+                raise UnsupportedOperatorError(f"{node.where()}: C must be a constant")
+            bias = [v * beta for v in self.broadcast_const(node, C, (1, m))]
+        else:
+            bias = [fmpq(0)] * m
+        self.linear_node(node, a, W * alpha if alpha != 1 else W, bias)
+
+    def op_MatMul(self, node):
+        a, b = node.inputs
+        if self.is_const(b) and not self.is_const(a):        # x @ W, W in × out
+            _, shape = self.var(node, a)
+            W = self.const(b)
+            if W.ndim != 2 or shape[-1] != W.shape[0] or prod(shape[:-1]) != 1:
+                raise ShapeError(f"{node.where()}: x of shape {tuple(shape)} @ W of shape "
+                                 f"{tuple(W.shape)}: expected x (1, ..., {W.shape[0] if W.ndim else '?'})"
+                                 " and a matrix W")
+            self.linear_node(node, a, W.T, [fmpq(0)] * W.shape[1])
+            self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-1]) + (W.shape[1],))
+        elif self.is_const(a) and not self.is_const(b):      # W @ x, x a column
+            _, shape = self.var(node, b)
+            W = self.const(a)
+            if W.ndim != 2 or len(shape) < 2 or shape[-2] != W.shape[1] or shape[-1] != 1 \
+                    or prod(shape[:-2]) != 1:
+                raise ShapeError(f"{node.where()}: W of shape {tuple(W.shape)} @ x of shape "
+                                 f"{tuple(shape)}: expected a matrix W and a column x")
+            self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
+            self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-2]) + (W.shape[0], 1))
+        else:
+            raise UnsupportedOperatorError(f"{node.where()}: MatMul needs exactly one constant "
+                                           "operand")
+
+    def _elementwise_const(self, node, x, scale, shift, make):
+        """``y = scale⊙x + shift`` (flat lists) for the tensor ``x``; ``make(shape)`` builds the
+        operator when it cannot be folded into a preceding linear layer."""
+        src, shape = self.var(node, x)
+        k = self.linear.get(x)
+        if k is not None and self.consumers.get(x, 0) == 1 and x != self.og.output_name:
+            # fold into the preceding linear layer: a⊙(W·x + b) + s = (a⊙W)·x + (a⊙b + s)
+            lin = self.nodes[k]
+            p = lin.op.params
+            W = [[a * w for w in row] for a, row in zip(scale, p.weight)]
+            bias = [a * v + s for a, v, s in zip(scale, p.bias, shift)]
+            self.nodes[k] = Node(lin.name, Linear(LinearParams(W, bias, name=lin.name)),
+                                 lin.inputs)
+            self.tensor[node.outputs[0]] = (lin.name, shape)
+            self.linear[node.outputs[0]] = k
+            return
+        self.add(node, make(core_shape(shape)), [x], shape)
+
+    def _binary(self, node):
+        if len(node.inputs) != 2:
+            raise MalformedFileError(f"{self.og.source}: {node.where()} takes 2 inputs, has "
+                                     f"{len(node.inputs)}")
+        a, b = node.inputs
+        ca, cb = self.is_const(a), self.is_const(b)
+        if ca and cb:
+            raise UnsupportedOperatorError(f"{node.where()}: both operands are constants")
+        if not ca and not cb:
+            return self._two_tensors(node)
+        x, c = (b, a) if ca else (a, b)
+        _, shape = self.var(node, x)
+        c = self.broadcast_const(node, self.const(c), shape)
+        n, one, zero, name, op = len(c), fmpq(1), fmpq(0), node.name, node.op_type
+        if op == "Add":
+            self._elementwise_const(node, x, [one] * n, c,
+                                    lambda s: Add(s, constant=c, name=name))
+        elif op == "Sub" and not ca:
+            self._elementwise_const(node, x, [one] * n, [-v for v in c],
+                                    lambda s: Sub(s, constant=c, name=name))
+        elif op == "Sub":  # c - x
+            self._elementwise_const(node, x, [-one] * n, c,
+                                    lambda s: Scale(s, [-one] * n, c, name=name))
+        elif op == "Mul":
+            self._elementwise_const(node, x, c, [zero] * n, lambda s: Scale(s, c, name=name))
+        else:  # Div
+            if ca:
+                raise UnsupportedOperatorError(f"{node.where()}: division of a constant by a "
+                                               "tensor is not linear")
+            for i, v in enumerate(c):
+                if v == 0:
+                    raise InvalidModelError(f"{node.where()}: divisor[{i}] = 0")
+            inv = [1 / v for v in c]
+            self._elementwise_const(node, x, inv, [zero] * n, lambda s: Scale(s, inv, name=name))
+
+    def _two_tensors(self, node):
+        if node.op_type not in ("Add", "Sub"):
+            raise UnsupportedOperatorError(f"{node.where()}: {node.op_type} of two computed "
+                                           "tensors is not linear (only Add and Sub are)")
+        a, b = node.inputs
+        (_, sa), (_, sb) = self.var(node, a), self.var(node, b)
+        if tuple(sa) != tuple(sb):
+            raise ShapeError(f"{node.where()}: operands of shapes {tuple(sa)} and {tuple(sb)}; "
+                             "two computed tensors must have the same shape")
+        cls = Add if node.op_type == "Add" else Sub
+        self.add(node, cls(core_shape(sa), name=node.name), [a, b], sa)
+
+    op_Add = op_Sub = op_Mul = op_Div = _binary
+
+    def op_BatchNormalization(self, node):
+        x = node.inputs[0]
+        _, shape = self.var(node, x)
+        if int(node.attrs.get("training_mode", 0)):
+            raise UnsupportedOperatorError(f"{node.where()}: training_mode=1 is not supported")
+        if not int(node.attrs.get("spatial", 1)):
+            raise UnsupportedOperatorError(f"{node.where()}: spatial=0 is not supported")
+        if len(node.inputs) < 5 or not all(self.is_const(i) for i in node.inputs[1:5]):
+            raise UnsupportedOperatorError(f"{node.where()}: scale, B, mean and var must be "
+                                           "constants")
+        scale, bias, mean, var = (self.const(i).ravel().tolist() for i in node.inputs[1:5])
+        if len(shape) < 2 or shape[0] != 1:
+            raise ShapeError(f"{node.where()}: input of shape {tuple(shape)}; expected "
+                             "(1, C, ...)")
+        eps = fmpq(*float(node.attrs.get("epsilon", 1e-5)).as_integer_ratio())
+        C = shape[1]
+        for what, v in (("scale", scale), ("B", bias), ("mean", mean), ("var", var)):
+            if len(v) != C:
+                raise ShapeError(f"{node.where()}: {what} has {len(v)} entries, the input has "
+                                 f"{C} channels (shape {tuple(shape)})")
+        params = BatchNormParams(mean, var, scale, bias, eps, shape=tuple(shape[1:]),
+                                 name=node.name)
+        self.add(node, BatchNorm(params), [x], shape)
+
+    def _elementwise(self, node, cls):
+        x = node.inputs[0]
+        _, shape = self.var(node, x)
+        self.add(node, cls(core_shape(shape), name=node.name), [x], shape)
+
+    def op_Relu(self, node):
+        self._elementwise(node, ReLU)
+
+    def op_Sigmoid(self, node):
+        x = node.inputs[0]
+        _, shape = self.var(node, x)
+        self.add(node, Sigmoid(prod(shape), name=node.name), [x], shape)
+
+    def op_Tanh(self, node):
+        x = node.inputs[0]
+        _, shape = self.var(node, x)
+        self.add(node, Tanh(prod(shape), name=node.name), [x], shape)
+
+    def op_Identity(self, node):
+        self._elementwise(node, Identity)
+
+    def _reshape_to(self, node, x, out):
+        _, shape = self.var(node, x)
+        if prod(out) != prod(shape):
+            raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} ({prod(shape)} "
+                             f"entries) to {tuple(out)}")
+        self.add(node, Reshape(core_shape(shape), core_shape(out), name=node.name), [x], out)
+
+    def op_Flatten(self, node):
+        x = node.inputs[0]
+        _, shape = self.var(node, x)
+        axis = int(node.attrs.get("axis", 1))
+        if axis < 0:
+            axis += len(shape)
+        if not 0 <= axis <= len(shape):
+            raise ShapeError(f"{node.where()}: axis {axis} out of range for shape {tuple(shape)}")
+        self._reshape_to(node, x, (prod(shape[:axis]), prod(shape[axis:])))
+
+    def op_Reshape(self, node):
+        x = node.inputs[0]
+        _, shape = self.var(node, x)
+        if len(node.inputs) > 1:
+            if not self.is_const(node.inputs[1]):
+                raise UnsupportedOperatorError(f"{node.where()}: the target shape must be a "
+                                               "constant")
+            target = [int(d) for d in self.const(node.inputs[1]).ravel().tolist()]
+        elif "shape" in node.attrs:  # opset < 5
+            target = [int(d) for d in node.attrs["shape"]]
+        else:
+            raise MalformedFileError(f"{self.og.source}: {node.where()} has no target shape")
+        allowzero = int(node.attrs.get("allowzero", 0))
+        out = []
+        for k, d in enumerate(target):
+            if d == 0 and not allowzero:
+                if k >= len(shape):
+                    raise ShapeError(f"{node.where()}: shape entry {k} is 0 (copy) but the "
+                                     f"input {tuple(shape)} has no dimension {k}")
+                d = shape[k]
+            out.append(d)
+        if out.count(-1) > 1 or any(d < -1 or d == 0 for d in out):
+            raise ShapeError(f"{node.where()}: invalid target shape {target}")
+        if -1 in out:
+            rest = prod(d for d in out if d != -1)
+            if prod(shape) % rest:
+                raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} to {target}")
+            out[out.index(-1)] = prod(shape) // rest
+        self._reshape_to(node, x, tuple(out))
+
+    def _spatial(self, node, x, what):
+        """``(shape, one_d)``: the input's ONNX shape ``(1, C, H, W)`` or ``(1, C, L)``."""
+        _, shape = self.var(node, x)
+        if len(shape) not in (3, 4) or shape[0] != 1:
+            raise UnsupportedOperatorError(f"{node.where()}: {what} of an input of shape "
+                                           f"{tuple(shape)}: only (1, C, H, W) and (1, C, L)")
+        return shape, len(shape) == 3
+
+    def _pads(self, node, in_hw, kernel, strides, dilations):
+        """ONNX ``pads``/``auto_pad`` as (top, left, bottom, right)."""
+        auto = node.attrs.get("auto_pad", "NOTSET")
+        nd = len(in_hw)
+        if auto in ("NOTSET", ""):
+            p = _ints(node.attrs.get("pads"), 2 * nd, [0] * 2 * nd, node.where(), "pads")
+            return p
+        if auto == "VALID":
+            return [0] * 2 * nd
+        if auto not in ("SAME_UPPER", "SAME_LOWER"):
+            raise UnsupportedOperatorError(f"{node.where()}: auto_pad {auto!r} is not supported")
+        begin, end = [], []
+        for n, k, s, d in zip(in_hw, kernel, strides, dilations):
+            out = -(-n // s)
+            total = max(0, (out - 1) * s + (k - 1) * d + 1 - n)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto == "SAME_UPPER" else big)
+            end.append(big if auto == "SAME_UPPER" else small)
+        return begin + end
+
+    @staticmethod
+    def _as2d(one_d, vals, fill):
+        """1-D attributes (per axis, or pads begin+end) lifted to 2-D with height 1."""
+        if not one_d:
+            return list(vals)
+        if len(vals) == 2:  # pads [begin, end]
+            return [0, vals[0], 0, vals[1]]
+        return [fill] + list(vals)
+
+    def op_Conv(self, node):
+        x = node.inputs[0]
+        shape, one_d = self._spatial(node, x, "Conv")
+        if len(node.inputs) < 2 or not self.is_const(node.inputs[1]):
+            raise UnsupportedOperatorError(f"{node.where()}: the weight must be a constant")
+        W = self.const(node.inputs[1])
+        nd = len(shape) - 2
+        if W.ndim != nd + 2:
+            raise ShapeError(f"{node.where()}: weight of shape {tuple(W.shape)} for an input "
+                             f"of shape {tuple(shape)}")
+        kernel = list(W.shape[2:])
+        ks = _ints(node.attrs.get("kernel_shape"), nd, kernel, node.where(), "kernel_shape")
+        if ks != kernel:
+            raise ShapeError(f"{node.where()}: kernel_shape {ks} but the weight has {kernel}")
+        strides = _ints(node.attrs.get("strides"), nd, [1] * nd, node.where(), "strides")
+        dil = _ints(node.attrs.get("dilations"), nd, [1] * nd, node.where(), "dilations")
+        pads = self._pads(node, shape[2:], kernel, strides, dil)
+        bias = None
+        if len(node.inputs) > 2 and node.inputs[2]:
+            if not self.is_const(node.inputs[2]):
+                raise UnsupportedOperatorError(f"{node.where()}: the bias must be a constant")
+            bias = self.const(node.inputs[2]).ravel().tolist()
+        in_shape = (shape[1], 1, shape[2]) if one_d else tuple(shape[1:])
+        weight = W.reshape(W.shape[:2] + (1,) + W.shape[2:]) if one_d else W
+        op = Conv2d(weight, bias, in_shape, stride=self._as2d(one_d, strides, 1),
+                    padding=self._as2d(one_d, pads, 0), dilation=self._as2d(one_d, dil, 1),
+                    groups=int(node.attrs.get("group", 1)), name=node.name)
+        c, ho, wo = op.out_shape
+        self.add(node, op, [x], (1, c, wo) if one_d else (1, c, ho, wo))
+
+    def op_AveragePool(self, node):
+        x = node.inputs[0]
+        shape, one_d = self._spatial(node, x, "AveragePool")
+        nd = len(shape) - 2
+        if "kernel_shape" not in node.attrs:
+            raise MalformedFileError(f"{self.og.source}: {node.where()} has no kernel_shape")
+        kernel = _ints(node.attrs["kernel_shape"], nd, None, node.where(), "kernel_shape")
+        strides = _ints(node.attrs.get("strides"), nd, [1] * nd, node.where(), "strides")
+        dil = _ints(node.attrs.get("dilations"), nd, [1] * nd, node.where(), "dilations")
+        if dil != [1] * nd:
+            raise UnsupportedOperatorError(f"{node.where()}: dilations {dil} are not supported")
+        pads = self._pads(node, shape[2:], kernel, strides, dil)
+        in_shape = (shape[1], 1, shape[2]) if one_d else tuple(shape[1:])
+        op = AveragePool(in_shape, self._as2d(one_d, kernel, 1),
+                         stride=self._as2d(one_d, strides, 1), padding=self._as2d(one_d, pads, 0),
+                         count_include_pad=bool(int(node.attrs.get("count_include_pad", 0))),
+                         name=node.name)
+        c, ho, wo = op.out_shape
+        if int(node.attrs.get("ceil_mode", 0)):
+            for n, k, s, a, b, o in zip(shape[2:], kernel, strides, pads[:nd], pads[nd:],
+                                        (wo,) if one_d else (ho, wo)):
+                if -(-(n + a + b - k) // s) + 1 != o:
+                    raise UnsupportedOperatorError(f"{node.where()}: ceil_mode=1 changes the "
+                                                   "output size; not supported")
+        self.add(node, op, [x], (1, c, wo) if one_d else (1, c, ho, wo))
+
+    def op_GlobalAveragePool(self, node):
+        x = node.inputs[0]
+        shape, one_d = self._spatial(node, x, "GlobalAveragePool")
+        in_shape = (shape[1], 1, shape[2]) if one_d else tuple(shape[1:])
+        op = AveragePool(in_shape, in_shape[1:], name=node.name)
+        self.add(node, op, [x], (1, shape[1], 1) if one_d else (1, shape[1], 1, 1))
+
+
+def core_shape(shape):
+    """An ONNX shape without its batch dimension (``(1, C, H, W)`` -> ``(C, H, W)``);
+    a rank-1 shape is kept."""
+    shape = tuple(shape)
+    return shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
+
+
+def supported_ops():
+    """The ONNX op types :func:`build_graph` accepts."""
+    return sorted(["Constant"] + [k[3:] for k in dir(_Builder) if k.startswith("op_")])
+
+
+def build_graph(og):
+    """Stage 2: the :class:`Graph` of an :class:`OnnxGraph`; returns ``(graph, output shape)``."""
+    b = _Builder(og)
+    out, shape = b.build()
+    if out == Graph.INPUT:
+        raise UnsupportedOperatorError(f"{og.source}: the graph output is the input itself")
+    return Graph(prod(og.input_shape), b.nodes, output=out,
+                 input_shape=core_shape(og.input_shape)), shape
+
+
+def load_onnx(path):
+    """A :class:`~exactbounds.io.json_net.Model` from an ONNX file; ONNX carries no input set,
+    so ``input_set`` is ``None`` until a spec supplies one (``io.load.load_model``)."""
+    from .json_net import Model
+    og = parse_onnx(path)
+    graph, _ = build_graph(og)
+    return Model(graph, None, str(path))
