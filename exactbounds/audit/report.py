@@ -44,7 +44,7 @@ def table(result, title=""):
                      f"{'exact':>24} {'ulps':>10}  witness x (float) -> y")
         for v in bad:
             w = v.witness
-            wit = f"{_short(w.x)} -> {_f(w.y)} ({w.source})" if w else (v.note or "none found")
+            wit = f"{_short(w.x)} -> {_f(w.y, v.dtype)} ({w.source})" if w else (v.note or "none found")
             lines.append(f"{_where(v):>10} {v.side:>4}  {v.verdict:<12} {_f(v.claimed, v.dtype):>24} "
                          f"{_f(v.exact, v.dtype):>24} {float(v.ulps):>10.4g}  {wit}")
     for p in result.properties:
@@ -101,6 +101,11 @@ def figure_png(result):
                   "▲ lo, ▼ hi", fontsize=10)
     ax2.axhline(0, color="black", lw=0.8)
     ax2.set_yscale("symlog", linthresh=1)
+    top = max([abs(_signed_ulps(v)) for v in vs] + [1.0])
+    ax2.set_ylim(-2.5 * top, 2.5 * top)
+    ax2.set_xlim(-0.5, len(keys) - 0.5)
+    ax1.set_xlim(-0.5, len(keys) - 0.5)
+    ax2.grid(axis="y", color="0.9")
     ax2.set_ylabel(f"slack (ulps of {result.dtype})")
     ax2.set_xticks(range(len(keys)))
     ax2.set_xticklabels([f"{n}[{o}]" if n else str(o) for n, o in keys], rotation=45,
@@ -128,7 +133,7 @@ def html_report(result, title="exactbounds check"):
     rows = []
     for v in result.verdicts:
         w = v.witness
-        wit = (f"x = <code>{e(_short(w.x, 8))}</code><br>y = {e(_f(w.y))} "
+        wit = (f"x = <code>{e(_short(w.x, 8))}</code><br>y = {e(_f(w.y, v.dtype))} "
                f"({e(w.source)}, evaluation {w.evaluations})") if w else e(v.note)
         rows.append(f"<tr class='{v.verdict}'><td>{e(_where(v))}</td><td>{v.side}</td>"
                     f"<td class='l'>{v.verdict}</td><td>{e(_f(v.claimed, v.dtype))}</td>"
