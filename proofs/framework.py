@@ -29,7 +29,8 @@ Checking (:meth:`Obligation.check`):
   the goal's negation holds is re-checked by re-running the operators on the point's
   rationals with no assumptions, and is then the counterexample: ``refuted``.
 * A goal neither proved nor refuted is ``unknown``; the obligation is ``refuted`` if any case
-  is, else ``unknown`` if any goal is, else ``proved``.
+  is, else ``error`` if the operators raised (anything but ``NeedsCaseSplit``), else
+  ``unknown`` if any goal is, else ``proved``.
 """
 import random
 import time
@@ -44,7 +45,7 @@ from exactbounds.numbers import SymbolicContext
 
 from .exact import exact_sign
 
-PROVED, REFUTED, UNKNOWN, CHECKED = "proved", "refuted", "unknown", "checked"
+PROVED, REFUTED, UNKNOWN, CHECKED, ERROR = "proved", "refuted", "unknown", "checked", "error"
 MAX_SPLIT_DEPTH = 8
 SAMPLES = 300
 _SIGN_WORD = {1: "> 0", 0: "= 0", -1: "< 0"}
@@ -332,14 +333,17 @@ class Obligation:
                     continue
                 stack[0:0] = [case + ((expr, s),) for s in (1, 0, -1)]
                 continue
+            except Exception as e:  # an operator that crashes fails its obligation
+                statuses.append(self._record(res, case, ERROR, f"{type(e).__name__}: {e}"))
+                break
             status, detail, cex = self._check_case(ops, case, goals)
             statuses.append(self._record(res, case, status, detail))
             if status == REFUTED:
                 res.counterexample = cex
                 break
-        res.status = (REFUTED if REFUTED in statuses else
+        res.status = (REFUTED if REFUTED in statuses else ERROR if ERROR in statuses else
                       UNKNOWN if UNKNOWN in statuses or not statuses else PROVED)
-        if res.status != REFUTED:
+        if res.status not in (REFUTED, ERROR):
             res.detail = "; ".join(c["detail"] for c in res.case_list if c["detail"])
         res.seconds = time.perf_counter() - t0
         return res
@@ -348,7 +352,7 @@ class Obligation:
     def _record(res, case, status, detail):
         res.cases += 1
         res.case_list.append({"assume": case_text(case), "status": status, "detail": detail})
-        if status == REFUTED:
+        if status in (REFUTED, ERROR):
             res.detail = f"case {case_text(case)}: {detail}"
         return status
 

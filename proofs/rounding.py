@@ -15,7 +15,7 @@ import time
 
 from flint import fmpq
 
-from .framework import CHECKED, REFUTED, Result, _seed, default_ops
+from .framework import CHECKED, ERROR, REFUTED, Result, _seed, default_ops
 
 BITS = (2, 3, 8, 24, 53, 64, 113, 128, 200)
 REGISTRY = []
@@ -67,7 +67,12 @@ class SampledObligation:
         res = Result(self.name, self.lean, self.expected, status=CHECKED)
         for item in self.items(random.Random(_seed(self.name))):
             res.cases += 1
-            why = self.check_one(ops, item)
+            try:
+                why = self.check_one(ops, item)
+            except Exception as e:  # a crash on valid input fails the obligation
+                res.status, res.detail = ERROR, f"{type(e).__name__}: {e}"
+                res.counterexample = {k: str(v) for k, v in item.items()}
+                break
             if why:
                 res.status = REFUTED
                 res.counterexample = {k: str(v) for k, v in item.items()}
