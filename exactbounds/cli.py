@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .errors import ExactBoundsError
 
-COMMANDS = ["bounds", "check", "prove"]
+COMMANDS = ["bounds", "check", "prove", "derivatives"]
 
 
 def build_parser():

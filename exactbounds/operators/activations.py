@@ -37,7 +37,7 @@ DEFAULT_PREC = 160
 TANGENT_SLACK = fmpq(1, 2 ** 48)  # slope slack of tangent lines, so the check has a margin
 
 
-def _arb_exact_ends(b):
+def arb_exact_ends(b):
     """Exact rational ends ``(lo, hi)`` of an arb ball."""
     lo, hi = b.lower(), b.upper()
     return dyadic(*(int(v) for v in lo.man_exp())), dyadic(*(int(v) for v in hi.man_exp()))
@@ -143,7 +143,7 @@ class _SShaped(Op):
             lo, hi = mpf_to_exact(r._mpi_[0]), mpf_to_exact(r._mpi_[1])
         else:
             with flint.ctx.workprec(prec):
-                lo, hi = _arb_exact_ends(self._w_arb(arb(q)))
+                lo, hi = arb_exact_ends(self._w_arb(arb(q)))
         m = self._wmax
         return max(lo, -m), min(hi, m)
 

@@ -1,0 +1,105 @@
+"""``exactbounds derivatives MODEL``: enclosures of u, u' and u'' along a curve through the input.
+
+``--direction v`` (with ``--origin x0``, default the centre of the input box, and ``--t-range lo
+hi``, default the part of the line inside the input box) differentiates along
+``x(t) = x0 + t·v``; ``--wrt i`` gives the partial derivatives ∂/∂x_i over the whole input box.
+``--second-derivative-rule seed`` applies the seed's ``deriv2_batchnorm`` (zero box) to
+BatchNorm, to reproduce what a tool built on it reports; ``chain`` (default) is sound.
+JSON: ``value``, ``first_derivative``, ``second_derivative`` as in ``bounds`` (exact strings,
+float64 ends rounded outward, and a status: ``exact``, ``enclosure`` or ``bound``).
+"""
+import json
+
+from ..algorithms.taylor import RULES, Curve, propagate
+from ..errors import InvalidValueError
+from ..io.results import box_json
+from .common import add_arith, context_from_args
+
+
+def register(sub):
+    p = sub.add_parser("derivatives", help="bound first and second derivatives of the outputs "
+                                           "along a curve (Taylor mode)")
+    p.add_argument("model", help="network file (.json, or .onnx with --spec)")
+    p.add_argument("--spec", metavar="FILE.vnnlib", help="input box from a VNN-LIB file")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--direction", nargs="+", metavar="V",
+                     help="direction v of the curve x(t) = x0 + t·v (numbers or 'p/q')")
+    how.add_argument("--wrt", type=int, metavar="I",
+                     help="partial derivatives with respect to input I over the input box")
+    p.add_argument("--origin", nargs="+", metavar="X0",
+                   help="x0 of the curve (default: the centre of the input box)")
+    p.add_argument("--t-range", nargs=2, metavar=("LO", "HI"),
+                   help="range of t (default: where the line stays in the input box)")
+    p.add_argument("--order", type=int, choices=[1, 2], default=2)
+    p.add_argument("--second-derivative-rule", choices=list(RULES), default="chain",
+                   help="BatchNorm's second derivative: chain (scale·x'', sound) or seed "
+                        "(deriv2_batchnorm: the zero box)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_arith(p)
+    p.set_defaults(func=run)
+
+
+def curve_from_args(args, input_set):
+    """The :class:`Curve` that ``--direction/--origin/--t-range`` or ``--wrt`` describe."""
+    from ..inputsets import bounding_box
+    box = bounding_box(input_set)
+    if args.wrt is not None:
+        if args.origin or args.t_range:
+            raise InvalidValueError("--wrt", args.wrt, "takes no --origin or --t-range (it "
+                                    "covers the whole input box)")
+        return Curve.wrt(box, args.wrt)
+    if args.t_range is None:
+        return Curve.through_box(box, args.direction, args.origin)
+    origin = args.origin
+    if origin is None:
+        lo, hi = box.outer()
+        origin = [(a + b) / 2 for a, b in zip(lo, hi)]
+    return Curve(origin, args.direction, *args.t_range)
+
+
+def derivatives_json(jet, ctx, curve, order, rule, source):
+    """The ``--json`` document (also a valid claim file for ``check --method deriv``)."""
+    d = {"model": source, "method": "taylor", "order": order,
+         "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
+         "curve": curve.describe(), "value": box_json(jet.value, ctx)}
+    for k, box in ((1, jet.d1), (2, jet.d2)):
+        if k <= order:
+            b = box_json(box, ctx)
+            b["status"] = jet.status
+            d["first_derivative" if k == 1 else "second_derivative"] = b
+    if jet.notes:
+        d["notes"] = jet.notes
+    return d
+
+
+def run(args):
+    from ..io.load import load_model
+    ctx = context_from_args(args)
+    model = load_model(args.model, spec=args.spec)
+    curve = curve_from_args(args, model.input_set)
+    jet = propagate(model.graph, curve, ctx, args.order, args.second_derivative_rule)
+    d = derivatives_json(jet, ctx, curve, args.order, args.second_derivative_rule, model.source)
+    if args.json:
+        print(json.dumps(d, indent=1))
+        return 0
+    c = d["curve"]
+    if "wrt" in c:
+        where = f"partial derivatives d/dx_{c['wrt']} over the input box"
+    else:
+        where = (f"x(t) = x0 + t*v, x0 = [{', '.join(c['origin'])}], "
+                 f"v = [{', '.join(c['direction'])}], t in [{c['t_range'][0]}, {c['t_range'][1]}]")
+    print(f"{model.source}: {where}")
+    print(f"order {args.order}, second-derivative rule {args.second_derivative_rule}, {ctx!r}")
+    print(f"{'':>4} {'#':>3}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  status")
+    for key, name in (("value", "u"), ("first_derivative", "u'"), ("second_derivative", "u''")):
+        if key not in d:
+            continue
+        b = d[key]
+        for i, (lo, hi) in enumerate(zip(b["lo_f64"], b["hi_f64"])):
+            print(f"{name:>4} {i:>3}  {lo:>24.17g}  {hi:>24.17g}  {b['status']}")
+    for n in d.get("notes", []):
+        print(f"note: {n}")
+    return 0
+
+
+__all__ = ["register", "run", "curve_from_args", "derivatives_json"]
