@@ -32,6 +32,7 @@ Checking (:meth:`Obligation.check`):
   is, else ``error`` if the operators raised (anything but ``NeedsCaseSplit``), else
   ``unknown`` if any goal is, else ``proved``.
 """
+import inspect
 import random
 import time
 import types
@@ -136,6 +137,15 @@ def satisfies(sym, val):
     return all(bool(checks[a]) for a in _ASSUMPTIONS if getattr(sym, f"is_{a}") is True)
 
 
+def hypothesis_text(sym):
+    """The assumption a symbol carries, as text: ``eps > 0``, ``var0 >= 0``, ``x real``."""
+    for a, text in (("positive", "> 0"), ("nonnegative", ">= 0"), ("negative", "< 0"),
+                    ("nonpositive", "<= 0")):
+        if getattr(sym, f"is_{a}") is True:
+            return f"{sym.name} {text}"
+    return f"{sym.name} real"
+
+
 # -- goals -----------------------------------------------------------------------------------
 
 @dataclass
@@ -222,7 +232,7 @@ def case_substitution(expr, s, subst):
         if ((t > 0 and v.is_nonpositive) or (t == 0 and v.is_nonzero)
                 or (t < 0 and v.is_nonnegative)):
             return False
-        subst[v] = 0 if t == 0 else t * _fresh(v, t)
+        _compose(subst, v, 0 if t == 0 else t * _fresh(v, t))
         return True
     for v in sorted(e.free_symbols, key=lambda z: z.name):
         if v in subst or any(getattr(v, f"is_{a}") for a in _ASSUMPTIONS if a != "integer"):
@@ -233,9 +243,16 @@ def case_substitution(expr, s, subst):
         c, r = poly.all_coeffs()
         if c.is_positive or c.is_negative:
             k = 0 if s == 0 else s * _fresh(v, s)
-            subst[v] = (k - r) / c
+            _compose(subst, v, (k - r) / c)
             return True
     return True
+
+
+def _compose(subst, v, repl):
+    """Add ``v -> repl`` to ``subst``, rewriting the earlier values that mention ``v``."""
+    for key, val in subst.items():
+        subst[key] = sympy.sympify(val).subs(v, repl)
+    subst[v] = repl
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -251,6 +268,8 @@ class Result:
     counterexample: dict = None
     detail: str = ""
     case_list: list = field(default_factory=list)
+    hypotheses: list = field(default_factory=list)
+    statement: str = ""
 
     @property
     def ok(self):
@@ -260,7 +279,8 @@ class Result:
         return {"obligation": self.name, "lean": self.lean, "cases": self.cases,
                 "status": self.status, "expected": self.expected, "ok": self.ok,
                 "seconds": round(self.seconds, 3), "counterexample": self.counterexample,
-                "detail": self.detail, "case_list": self.case_list}
+                "detail": self.detail, "hypotheses": self.hypotheses,
+                "statement": self.statement, "case_list": self.case_list}
 
 
 def case_text(case):
@@ -303,27 +323,28 @@ class Obligation:
         self.lean = lean
         self.expected = expected
         self.samples = samples
-        self.statement = (build.__doc__ or "").strip()
+        self.statement = inspect.cleandoc(build.__doc__ or "")
 
     def __repr__(self):
         return f"Obligation({self.name!r})"
 
     # the run -------------------------------------------------------------------------------
-    def goals(self, ops, case=(), point=None):
+    def goals(self, ops, case=(), point=None, vars_=None):
         """The goals of one case (``case``: a sequence of ``(expr, sign)``)."""
         ctx = SymbolicContext(assume=dict(case))
-        return self.build(ops, ctx, Vars(point))
+        return self.build(ops, ctx, Vars(point) if vars_ is None else vars_)
 
     def check(self, ops=None):
         ops = default_ops() if ops is None else ops
         t0 = time.perf_counter()
-        res = Result(self.name, self.lean, self.expected)
+        res = Result(self.name, self.lean, self.expected, statement=self.statement)
         statuses = []
         stack = [()]
+        symbols = Vars()
         while stack:
             case = stack.pop(0)
             try:
-                goals = self.goals(ops, case)
+                goals = self.goals(ops, case, vars_=symbols)
             except NeedsCaseSplit as e:
                 expr = e.expr
                 if len(case) >= MAX_SPLIT_DEPTH or expr.is_extended_real is not True:
@@ -341,6 +362,7 @@ class Obligation:
             if status == REFUTED:
                 res.counterexample = cex
                 break
+        res.hypotheses = [hypothesis_text(z) for z in symbols.symbols.values()]
         res.status = (REFUTED if REFUTED in statuses else ERROR if ERROR in statuses else
                       UNKNOWN if UNKNOWN in statuses or not statuses else PROVED)
         if res.status not in (REFUTED, ERROR):

@@ -10,6 +10,7 @@ For ``ρ = 2^-bits``:
   ``[a, b]``: ``0 <= lower``, ``lower² <= a <= lower²(1+ρ)²`` and ``b <= upper² <= b(1+ρ)²``
   (it encloses ``[√a, √b]``, each end within relative ``ρ``).
 """
+import inspect
 import random
 import time
 
@@ -56,7 +57,7 @@ class SampledObligation:
         self.check_one, self.items = check_one, items
         self.name = name or check_one.__name__
         self.lean, self.expected = lean, expected
-        self.statement = (check_one.__doc__ or "").strip()
+        self.statement = inspect.cleandoc(check_one.__doc__ or "")
 
     def __repr__(self):
         return f"SampledObligation({self.name!r})"
@@ -64,7 +65,8 @@ class SampledObligation:
     def check(self, ops=None):
         ops = default_ops() if ops is None else ops
         t0 = time.perf_counter()
-        res = Result(self.name, self.lean, self.expected, status=CHECKED)
+        res = Result(self.name, self.lean, self.expected, status=CHECKED,
+                     statement=self.statement)
         for item in self.items(random.Random(_seed(self.name))):
             res.cases += 1
             try:

@@ -197,6 +197,18 @@ def test_case_split_nonlinear_fact_unused_is_unknown_not_proved():
     assert res.status == UNKNOWN
 
 
+def test_nested_splits_compose_their_substitutions():
+    def build(ops, ctx, v):
+        """a > b and b > 0 imply a > 0 (needs both facts, the first rewritten by the second)."""
+        a, b = v.real("a"), v.real("b")
+        if ctx.sign(a - b) > 0 and ctx.sign(b) > 0:
+            return [Ge(a, 0, "a > 0")]
+        return [Eq(0, 0, "trivial")]
+    res = Obligation(build).check()
+    assert res.status == PROVED and res.cases == 5, res.case_list
+    assert res.hypotheses == ["a real", "b real"]
+
+
 def test_vacuous_case_of_a_nonnegative_symbol():
     def build(ops, ctx, v):
         d = v.nonneg("d")
