@@ -7,7 +7,7 @@ exact witness on every side where the claim is tighter than the exact bound
 needs no search: the method is sound, so no witness can exist there.
 """
 from ..errors import ShapeError
-from .methods import exact_method_bounds, linear_bounds, make_rng
+from .methods import exact_method_bounds, linear_bounds, make_rng, method_context
 from .search import Target, WitnessSearch
 from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
 
@@ -32,14 +32,20 @@ def _claim_items(claims, graph):
                     yield node, i, side, v, c.dtype
 
 
-def audit_bounds(graph, input_set, claims, method="ibp", *, bits=128, max_bits=4096,
-                 budget=400, n_random=8, find_all=False, seed=0, constraints=(),
-                 on_eval=None, **method_kw):
+def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None, prec=113,
+                 eval_bits=128, max_bits=4096, budget=400, n_random=8, find_all=False, seed=0,
+                 constraints=(), on_eval=None, **method_kw):
     """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
-    ``None`` = the network's output). Returns an :class:`~.verdicts.AuditResult`."""
+    ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
+    prec)``; while an enclosure of its result contains a claim it is re-run with 4x the bits
+    (precision), up to ``max_bits``. Witnesses are evaluated with ``eval_bits`` square-root bits,
+    refined up to ``max_bits``. ``method_kw`` (``lower_slope``, ``intersect_ibp``) go to CROWN.
+    Returns an :class:`~.verdicts.AuditResult`."""
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
-    exact, b = None, bits
+    ctx0 = method_context(method, mode, bits, prec)
+    b, p = getattr(ctx0, "bits", None), getattr(ctx0, "prec", prec)
+    method_kw.update(mode=mode, prec=p)
     while True:
         res = exact_method_bounds(graph, input_set, method, b, intermediate=True, **method_kw) \
             if intermediate else {graph.output: exact_method_bounds(graph, input_set, method, b,
@@ -54,20 +60,23 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, bits=128, max_bits=4
         rel = {it[:3]: _relation(it[2], it[3], (res[it[0]].lo if it[2] == "lo"
                                                  else res[it[0]].hi)[it[1]]) for it in items}
         exact = res
-        if all(rel.values()) or b >= max_bits:
+        if all(rel.values()) or (b or p) >= max_bits:
             break
-        b *= 4
-    rows = linear_bounds(graph, input_set, method, bits, **method_kw) if -1 in rel.values() \
+        if b is not None:
+            b *= 4
+        else:
+            p *= 4
+            method_kw["prec"] = p
+    rows = linear_bounds(graph, input_set, method, b, **method_kw) if -1 in rel.values() \
         else {}
     targets = []
     for node, i, side, v, dtype in items:
         if rel[(node, i, side)] == -1:
             t = Target(node, i, side, v, dtype)
-            if node in rows:
-                lA, uA = rows[node]
-                t.rows.append(("corner", (lA if side == "lo" else uA)[i]))
+            for source, lA, uA in rows.get(node, ()):
+                t.rows.append((source, (lA if side == "lo" else uA)[i]))
             targets.append(t)
-    search = WitnessSearch(graph, input_set, targets, bits=bits, max_bits=max_bits,
+    search = WitnessSearch(graph, input_set, targets, bits=eval_bits, max_bits=max_bits,
                            find_all=find_all, constraints=constraints, rng=make_rng(seed),
                            budget=budget, n_random=n_random, on_eval=on_eval)
     search.run()
@@ -81,11 +90,13 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, bits=128, max_bits=4
             s = slack_of(side, v, ex)
             verdicts.append(Verdict(i, side, INSIDE_EXACT, v, ex, s, 0 * v, 0 * v, **kw,
                                     note=f"undecided: the claim lies inside the enclosure of "
-                                         f"the exact bound at {b} bits"))
+                                         f"the exact bound at {b or p} bits"))
             continue
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
         verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
-    return AuditResult(verdicts, method=method, mode=method_kw.get("mode", "exact"),
+    return AuditResult(verdicts, method=method, mode=getattr(ctx0, "mode", "exact"),
                        dtype=claims[0].dtype if claims else "float64",
-                       evaluations=search.evaluations, info={"bits": b})
+                       evaluations=search.evaluations,
+                       info={"mode": getattr(ctx0, "mode", "exact"),
+                             ("bits" if b is not None else "prec"): b or p})

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..core import Box
 from ..errors import InvalidValueError, UnsupportedOperatorError
 from ..numbers import EXACT, Context, to_exact
 from .claims import Claim
@@ -107,17 +108,120 @@ def box_claim(box, dtype, node=None, source="simulation"):
 SIMULATED = ("ibp", "crown")
 
 
-def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False, **kw):
-    """Run ``method`` in :class:`FloatContext` ``dtype``; returns the output :class:`Claim`, or
-    with ``intermediate=True`` ``{node name: Claim}`` (IBP only; the output node included)."""
-    from .methods import run_method
-    ctx = FloatContext(dtype)
+def _round_array(values, dtype):
+    return np.array([round_nearest(v, dtype) for v in values], dtype=dtype)
+
+
+def float_layers(graph, dtype):
+    """A chain graph as float layers ``("affine", W, b)`` / ``("relu",)`` / ``("pass",)``, every
+    parameter rounded to nearest in ``dtype``; BatchNorm as ``diag(scale)``, ``offset`` with
+    ``scale = γ/√(σ²+ε)`` and ``offset = β − γμ/√(σ²+ε)`` computed in ``dtype`` (the seed's
+    ``computeScale``/``computeOffset``)."""
+    layers, prev = [], graph.INPUT
+    for node in graph:
+        if list(node.inputs) != [prev]:
+            raise UnsupportedOperatorError(f"--simulate --method crown: node {node.name!r} does "
+                                           "not read the previous node (only chains)")
+        prev, op, kind = node.name, node.op, getattr(node.op, "kind", "?")
+        if kind == "batchnorm":
+            p = op.params
+            rnd = lambda v: _round_array(v, dtype)  # noqa: E731
+            r = np.sqrt(rnd(p.running_var) + rnd([p.eps])[0])
+            scale = rnd(p.gamma) / r
+            offset = rnd(p.beta) - rnd(p.gamma) * rnd(p.running_mean) / r
+            per = p.dim // p.channels
+            layers.append(("affine", np.diag(np.repeat(scale, per)), np.repeat(offset, per)))
+        elif kind == "relu":
+            layers.append(("relu",))
+        elif kind in ("identity", "flatten", "reshape"):
+            layers.append(("pass",))
+        elif getattr(op, "affine", False) and hasattr(op, "linear_params"):
+            Ws, b = op.linear_params()
+            if len(Ws) != 1:
+                raise UnsupportedOperatorError(f"--simulate --method crown: node {node.name!r} "
+                                               f"({kind}) has several inputs")
+            W = Ws[0]
+            layers.append(("affine", _round_array(W.entries(), dtype).reshape(W.nrows(),
+                                                                               W.ncols()),
+                           _round_array(b.entries(), dtype)))
+        else:
+            raise UnsupportedOperatorError(f"--simulate --method crown: operator {kind!r} "
+                                           f"(node {node.name!r}) has no float simulation")
+    return layers
+
+
+def _relax(l, u, lower_slope):
+    """ReLU relaxation in floats, CROWN's rules: stable neurons exact, upper chord
+    ``u/(u−l)`` with intercept ``−l·u/(u−l)``, lower slope adaptive (1 if u > −l) / 0 / 1."""
+    one, zero = l.dtype.type(1), l.dtype.type(0)
+    act, dead = l >= 0, u <= 0
+    unst = ~act & ~dead
+    d = np.where(unst, u - l, one)
+    us = np.where(act, one, np.where(unst, u / d, zero))
+    ub = np.where(unst, -(u / d) * l, zero)
+    alpha = {"adaptive": (u > -l), "zero": np.zeros_like(unst), "one": np.ones_like(unst)}
+    ls = np.where(act, one, np.where(unst & alpha[lower_slope], one, zero))
+    return ls, np.zeros_like(l), us, ub
+
+
+def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
+    """CROWN in plain round-to-nearest ``dtype`` (numpy) over the bounding box of the input set
+    (an L∞ ball is its box): intermediate bounds by a backward pass on every ReLU input, then
+    one from the output. Returns the output ``Box`` of ``dtype`` floats."""
+    if getattr(input_set, "norm", "inf") != "inf":
+        raise UnsupportedOperatorError("--simulate --method crown: only box and L∞ input sets")
+    from .methods import bounding_box
+    layers = float_layers(graph, dtype)
+    lo, hi = (_round_array(v, dtype) for v in bounding_box(input_set))
+    mid, rad = (lo + hi) / 2, (hi - lo) / 2
+    rel = {}
+
+    def backward(k):
+        n = next(len(L[2]) for L in reversed(layers[:k + 1]) if L[0] == "affine") \
+            if any(L[0] == "affine" for L in layers[:k + 1]) else len(lo)
+        LL = np.eye(n, dtype=dtype)
+        LU = LL.copy()
+        bL, bU = np.zeros(n, dtype), np.zeros(n, dtype)
+        for j in range(k, -1, -1):
+            L = layers[j]
+            if L[0] == "affine":
+                bL, bU = bL + LL @ L[2], bU + LU @ L[2]
+                LL, LU = LL @ L[1], LU @ L[1]
+            elif L[0] == "relu":
+                ls, lb, us, ub = rel[j]
+                P, N = np.maximum(LL, 0), np.minimum(LL, 0)
+                bL, LL = bL + P @ lb + N @ ub, P * ls + N * us
+                P, N = np.maximum(LU, 0), np.minimum(LU, 0)
+                bU, LU = bU + P @ ub + N @ lb, P * us + N * ls
+        return LL @ mid - np.abs(LL) @ rad + bL, LU @ mid + np.abs(LU) @ rad + bU
+
+    for k, L in enumerate(layers):
+        if L[0] == "relu":
+            rel[k] = _relax(*backward(k - 1), lower_slope) if k > 0 else _relax(lo, hi,
+                                                                                 lower_slope)
+    out_lo, out_hi = backward(len(layers) - 1)
+    return Box(list(out_lo), list(out_hi))
+
+
+def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False,
+             lower_slope="adaptive"):
+    """Run ``method`` in round-to-nearest ``dtype``; returns the output :class:`Claim`, or with
+    ``intermediate=True`` (IBP only) ``{node name: Claim}``, the output node included. IBP runs
+    the package's operators in :class:`FloatContext`; CROWN runs :func:`float_crown`."""
+    from ..algorithms.ibp import ibp
+    dtype = dtype_name(dtype)
     if method not in SIMULATED:
         raise UnsupportedOperatorError(f"--simulate: method {method!r} is not simulated "
                                        f"(supported: {', '.join(SIMULATED)})")
-    boxes = run_method(graph, input_set, method, ctx, intermediate=intermediate, **kw)
-    src = f"--simulate {ctx.dtype} --method {method}"
+    src = f"--simulate {dtype} --method {method}"
+    if method == "crown":
+        if intermediate:
+            raise UnsupportedOperatorError("--simulate --method crown: output bounds only")
+        with np.errstate(all="ignore"):
+            return box_claim(float_crown(graph, input_set, dtype, lower_slope), dtype, None, src)
+    with np.errstate(all="ignore"):
+        boxes = ibp(graph, input_set, FloatContext(dtype), intermediate=intermediate)
     if intermediate:
-        return {name: box_claim(b, ctx.dtype, name, src) for name, b in boxes.items()
+        return {name: box_claim(b, dtype, name, src) for name, b in boxes.items()
                 if name != graph.INPUT}
-    return box_claim(boxes, ctx.dtype, None, src)
+    return box_claim(boxes, dtype, None, src)

@@ -13,6 +13,7 @@ from ..errors import UnsupportedOperatorError
 from ..numbers import RationalContext, RInterval, interval, sqrt_enclosure
 
 METHODS = ("ibp", "crown")
+"""Methods the audit can re-run exactly."""
 
 
 # ----------------------------------------------------------------------------- input sets
@@ -88,31 +89,83 @@ def exact_box(box, ctx):
                [interval(ctx.lower(b), ctx.upper(b)) for b in box.hi], box.shape)
 
 
-def run_method(graph, input_set, method, ctx, intermediate=False, **kw):
-    """The method's bounds in ``ctx``: the output ``Box``, or with ``intermediate=True`` the dict
-    ``{node name: Box}`` (the input included)."""
+def method_context(method, mode=None, bits=None, prec=113):
+    """The number context of the reference run: IBP in exact rationals (``bits`` = square-root
+    enclosure bits, default 128); CROWN in ``mode`` (default ``dyadic`` with ``bits`` = 64, or
+    ``exact`` / ``interval``), as ``exactbounds bounds`` runs it."""
+    from ..numbers import make_context
     if method == "ibp":
-        box = input_set if isinstance(input_set, Box) else Box(*bounding_box(input_set))
-        return ibp(graph, box, ctx, intermediate=intermediate)
-    raise UnsupportedOperatorError(f"--method {method}: not available (supported: ibp)")
+        if mode not in (None, "exact"):
+            raise UnsupportedOperatorError(f"--method ibp --mode {mode}: IBP is audited in "
+                                           "exact rationals (--mode exact)")
+        return RationalContext(bits or 128)
+    mode = mode or "dyadic"
+    return make_context(mode, bits=bits or (64 if mode == "dyadic" else 128), prec=prec)
 
 
-def exact_method_bounds(graph, input_set, method, bits=128, intermediate=False, **kw):
-    """``run_method`` in ``RationalContext(bits)``, entries ``fmpq`` or ``RInterval``."""
-    ctx = RationalContext(bits)
+def run_method(graph, input_set, method, ctx, intermediate=False, lower_slope="adaptive",
+               intersect_ibp=False, **_):
+    """The method's bounds in ``ctx``: the output ``Box``, or with ``intermediate=True`` the dict
+    ``{node name: Box}`` (IBP: every node and the input; CROWN: the nodes it bounds, i.e. every
+    pre-activation node and the output)."""
+    if method == "ibp":
+        return ibp(graph, input_set, ctx, intermediate=intermediate)
+    if method == "crown":
+        return crown_result(graph, input_set, ctx, intermediate, lower_slope,
+                            intersect_ibp).nodes if intermediate else \
+            crown_result(graph, input_set, ctx, False, lower_slope, intersect_ibp).output
+    raise UnsupportedOperatorError(f"--method {method}: not available (supported: "
+                                   f"{', '.join(METHODS)})")
+
+
+_CROWN_CACHE = {}
+
+
+def crown_result(graph, input_set, ctx, intermediate=False, lower_slope="adaptive",
+                 intersect_ibp=False):
+    """``algorithms.crown.crown`` (a ``BoundsResult`` with the final linear bounds), memoised
+    on the last call so the bounds and the vertex candidates share one run."""
+    from ..algorithms.crown import crown
+    key = (repr(ctx), intermediate, lower_slope, intersect_ibp)
+    objs = _CROWN_CACHE.get("objs", (None, None))
+    if _CROWN_CACHE.get("key") != key or objs[0] is not graph or objs[1] is not input_set:
+        _CROWN_CACHE.clear()
+        _CROWN_CACHE["key"], _CROWN_CACHE["objs"] = key, (graph, input_set)
+        _CROWN_CACHE["res"] = crown(graph, input_set, ctx, lower_slope=lower_slope,
+                                    intersect_ibp=intersect_ibp, intermediate=intermediate)
+    return _CROWN_CACHE["res"]
+
+
+def exact_method_bounds(graph, input_set, method, bits=None, intermediate=False, mode=None,
+                        prec=113, **kw):
+    """``run_method`` in :func:`method_context`, every entry an exact ``fmpq`` or an
+    ``RInterval`` with exact ends (``ctx.lower``/``ctx.upper``)."""
+    ctx = method_context(method, mode, bits, prec)
     res = run_method(graph, input_set, method, ctx, intermediate=intermediate, **kw)
     if intermediate:
         return {k: exact_box(b, ctx) for k, b in res.items()}
     return exact_box(res, ctx)
 
 
-def linear_bounds(graph, input_set, method, bits=128, **kw):
-    """The method's own linear bounds on every node it has them for, as
-    ``{node name: (lA, uA)}`` with ``lA``/``uA`` lists of rows (coefficients of ``x``); used only
-    to pick candidate corners, so any failure just returns ``{}``."""
+def linear_bounds(graph, input_set, method, bits=None, mode=None, prec=113, **kw):
+    """Coefficient rows whose minimising / maximising vertices are candidates:
+    ``{node: [(source, lA, uA)]}``. ``corner``: the method's own linear bound, i.e. the exact
+    affine map of each node when the graph is affine (IBP attains its bound there), or CROWN's
+    final linear bound when auditing CROWN; ``crown_vertex``: CROWN's final linear bound on the
+    output (dyadic, 64 bits, unless the audited method is CROWN). Used only to pick candidates,
+    so a failure just leaves a source out."""
     out = {}
-    if method == "ibp" or method == "crown":
-        out.update(affine_forms(graph, bits))
+    for node, (A, _) in affine_forms(graph).items():
+        out.setdefault(node, []).append(("corner", A, A))
+    try:
+        ctx = method_context("crown", mode if method == "crown" else None,
+                             bits if method == "crown" else None, prec)
+        res = crown_result(graph, input_set, ctx, False, kw.get("lower_slope", "adaptive"),
+                           kw.get("intersect_ibp", False))
+        src = "corner" if method == "crown" else "crown_vertex"
+        out.setdefault(graph.output, []).append((src, res.lA, res.uA))
+    except Exception:  # noqa: BLE001 - a heuristic only: no CROWN candidate for this graph
+        pass
     return out
 
 
@@ -126,7 +179,7 @@ def affine_forms(graph, bits=128):
     cost = sum(getattr(nd.op, "in_dim", n) * getattr(nd.op, "out_dim", n) * n for nd in graph)
     if cost > AFFINE_COST_LIMIT:
         return {}
-    if any(getattr(nd.op, "kind", "") in NONLINEAR or not hasattr(nd.op, "aff") for nd in graph):
+    if any(_nonlinear(nd.op) or not hasattr(nd.op, "aff") for nd in graph):
         return {}
     from ..algorithms.ibp import run_graph
     from ..core import AffineVec
@@ -134,12 +187,17 @@ def affine_forms(graph, bits=128):
     ident = AffineVec([[fmpq(int(i == j)) for j in range(n)] for i in range(n)], [fmpq(0)] * n)
     try:
         forms = run_graph(graph, ident, "aff", ctx, keep=True)
-    except Exception:  # a heuristic only: any failure means no corner candidates
+    except Exception:  # noqa: BLE001 - a heuristic only: no corner candidates
         return {}
     return {k: (f.A, f.A) for k, f in forms.items() if k != graph.INPUT}
 
 
 NONLINEAR = {"relu", "sigmoid", "tanh", "softplus", "gelu", "maxpool"}
+
+
+def _nonlinear(op):
+    return getattr(op, "kind", "") in NONLINEAR or (hasattr(op, "relax") and
+                                                     not getattr(op, "affine", False))
 
 
 def make_rng(seed):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ExactBoundsError, InvalidValueError
-from .common import add_arith
+from .common import add_arith, mode_from_args
 
 
 def register(sub):
@@ -40,10 +40,14 @@ def register(sub):
                    help="run every candidate instead of stopping at the first witness per side")
     p.add_argument("--max-bits", type=int, default=4096,
                    help="largest square-root precision when refining an enclosure")
+    p.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
+                   help="CROWN lower slope of unstable ReLUs (default adaptive)")
+    p.add_argument("--intersect-ibp", action="store_true",
+                   help="intersect CROWN bounds with IBP bounds")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
-    add_arith(p)
-    p.set_defaults(func=run)
+    add_arith(p, modes=("exact", "dyadic", "interval"))
+    p.set_defaults(func=run, bits=None)
 
 
 def _nonneg(name, v):
@@ -65,17 +69,21 @@ def audit_from_args(args):
     from ..audit.verdicts import AuditResult
     for name in ("budget", "n_random"):
         _nonneg(f"--{name.replace('n_', '')}", getattr(args, name))
-    if args.bits < 2 or args.max_bits < args.bits:
+    if args.bits is not None and (args.bits < 2 or args.max_bits < args.bits):
         raise InvalidValueError("--max-bits", args.max_bits, f"must be >= --bits {args.bits}")
     if args.method == "deriv":
         return _deriv(args)
+    mode = mode_from_args(args, None)
+    kw = dict(mode=mode, bits=args.bits, prec=args.prec, lower_slope=args.lower_slope,
+              intersect_ibp=args.intersect_ibp)
     model = _load(args)
     graph, input_set = model.graph, model.input_set
     spec = getattr(model, "spec", None)
     constraints = tuple(spec.input_constraints) if spec is not None else ()
     claims = []
     if args.simulate:
-        claims.append(simulate(graph, input_set, args.method, args.simulate))
+        claims.append(simulate(graph, input_set, args.method, args.simulate,
+                               lower_slope=args.lower_slope))
     elif args.claimed:
         claims.append(load_claim(args.claimed, args.method, args.dtype))
     if args.intermediate_claims:
@@ -84,23 +92,24 @@ def audit_from_args(args):
     if not claims and spec is None:
         raise ExactBoundsError("check: give --claimed CLAIM.json, --simulate float32|float64, "
                                "--intermediate-claims or --spec")
-    result = audit_bounds(graph, input_set, claims, args.method, bits=args.bits,
-                          max_bits=args.max_bits, budget=args.budget, n_random=args.n_random,
-                          find_all=args.find_all, seed=args.seed, constraints=constraints) \
+    result = audit_bounds(graph, input_set, claims, args.method, max_bits=args.max_bits,
+                          budget=args.budget, n_random=args.n_random, find_all=args.find_all,
+                          seed=args.seed, constraints=constraints, **kw) \
         if claims else AuditResult([], method=args.method)
     if args.simulate:
         result.info["simulate"] = args.simulate
     if spec is not None:
-        result.properties.append(_property(graph, input_set, spec, args, result, constraints))
+        result.properties.append(_property(graph, input_set, spec, args, result, constraints,
+                                           kw))
     return result
 
 
-def _property(graph, input_set, spec, args, result, constraints):
+def _property(graph, input_set, spec, args, result, constraints, kw):
     from ..audit.methods import exact_method_bounds, make_rng
     from ..audit.properties import check_property
     from ..audit.search import WitnessSearch
-    out = exact_method_bounds(graph, input_set, args.method, args.bits)
-    search = WitnessSearch(graph, input_set, [], bits=args.bits, max_bits=args.max_bits,
+    out = exact_method_bounds(graph, input_set, args.method, **kw)
+    search = WitnessSearch(graph, input_set, [], max_bits=args.max_bits,
                            constraints=constraints, rng=make_rng(args.seed))
     pts = [v.witness.x for v in result.verdicts if v.witness is not None]
     res = check_property(search, spec, out, args.method, points=pts, n_random=args.n_random,
