@@ -124,24 +124,33 @@ def test_bundled_examples_agree_with_onnxruntime(name, shape, seed):
     assert_agrees(graph, m, x)
 
 
+def _sound_points(box, rng, n=10):
+    """Random corners and random grid points of ``box`` (exact)."""
+    pts = [[a if rng.random() < 0.5 else b for a, b in zip(box.lo, box.hi)] for _ in range(n)]
+    pts += [[a + (b - a) * fmpq(rng.randrange(1025), 1024) for a, b in zip(box.lo, box.hi)]
+            for _ in range(n)]
+    return pts
+
+
+@pytest.mark.parametrize("method", ["ibp", "crown", "affine"])
 @pytest.mark.parametrize("name, shape", BUNDLED)
-def test_bundled_examples_ibp_is_sound_over_their_spec(name, shape):
+def test_bundled_examples_bounds_are_sound_over_their_spec(name, shape, method):
+    from exactbounds.commands.bounds import compute
+    from exactbounds.numbers import make_context
     mdl = load_model(EXAMPLES / f"{name}.onnx", EXAMPLES / f"{name}.vnnlib")
     assert mdl.spec is not None and not mdl.spec.relaxed
     box = mdl.input_set
-    out = ibp(mdl.graph, box, CTX)
-    lo, hi = out.outer(CTX)
-    rng = random.Random(0)
-    pts = [[a if rng.random() < 0.5 else b for a, b in zip(box.lo, box.hi)] for _ in range(10)]
-    pts += [[a + (b - a) * fmpq(rng.randrange(1025), 1024) for a, b in zip(box.lo, box.hi)]
-            for _ in range(10)]
-    for x in pts:
+    ctx = CTX if method == "ibp" else make_context("dyadic", bits=64)
+    res = compute(mdl, method, ctx)
+    lo, hi = res.output.outer(res.ctx)
+    proved = mdl.spec.output.proved_by_box(lo, hi)
+    for x in _sound_points(box, random.Random(0)):
         y = evaluate(mdl.graph, x, CTX)
         for v, a, b in zip(y, lo, hi):
             va, vb = ends(v)
             assert a <= va and vb <= b
-        # the property is decided exactly at each point (the centre's label is kept or not)
-        assert mdl.spec.evaluate(y) in (True, False)
+        if proved:   # no point of the box may then satisfy the counterexample formula
+            assert mdl.spec.evaluate(y) is False
 
 
 # ----------------------------------------------------------------------------- exact data
@@ -241,7 +250,20 @@ def test_normalisation_sub_div_mul_and_reversed_sub():
     inits = [init("mean", rng.normal(size=(1, 3, 1, 1))), init("std", [0.3]),
              init("k", rng.normal(size=(2, 1))), init("one", [1.0]), init("e", [0.1, 0.2])]
     g = check(model(nodes, inits, [1, 3, 2, 2]), rng.normal(size=(1, 3, 2, 2)))
-    assert [n.op.kind for n in g.nodes] == ["sub", "scale", "scale", "scale", "add"]
+    # the chain of maps by constants is composed exactly into one Scale (then the output Add)
+    assert [n.op.kind for n in g.nodes] == ["scale", "add"]
+    # ... and folded exactly into a following linear layer
+    nodes[-1] = helper.make_node("Add", ["d", "e"], ["h"], name="add")
+    nodes += [helper.make_node("Flatten", ["h"], ["f"], name="flat"),
+              helper.make_node("Gemm", ["f", "W"], ["output"], name="fc", transB=1)]
+    g = check(model(nodes, inits + [init("W", rng.normal(size=(3, 12)))], [1, 3, 2, 2]),
+              rng.normal(size=(1, 3, 2, 2)))
+    assert [(n.name, n.op.kind) for n in g.nodes] == [("fc", "linear")]
+    # a map whose result is also read elsewhere stays a node
+    nodes.append(helper.make_node("Relu", ["h"], ["unused"], name="other_reader"))
+    g, _ = build_graph(parse_onnx(model(nodes, inits + [init("W", rng.normal(size=(3, 12)))],
+                                        [1, 3, 2, 2])))
+    assert [n.op.kind for n in g.nodes] == ["scale", "add", "reshape", "linear", "relu"]
     nodes = [helper.make_node("Div", ["input", "z"], ["output"], name="div0")]
     with pytest.raises(InvalidModelError, match="div0.*divisor\\[1\\] = 0"):
         build_graph(parse_onnx(model(nodes, [init("z", [1.0, 0.0])], [1, 2])))

@@ -233,6 +233,14 @@ def _ints(v, n, default, where, what):
     return [int(u) for u in v]
 
 
+class _LinearData:
+    """A linear layer under construction (biases and scalings still fold into it); becomes a
+    ``Linear`` once the graph is complete."""
+
+    def __init__(self, weight, bias):
+        self.weight, self.bias = weight, bias
+
+
 class _Builder:
     """Walks the nodes, keeping for every non-constant tensor its graph node name and shape."""
 
@@ -240,11 +248,12 @@ class _Builder:
         self.og = og
         self.nodes = []
         self.tensor = {og.input_name: (Graph.INPUT, og.input_shape)}
-        self.consumers = {}
+        self.consumers = {}   # tensor -> the nodes that read it
         for n in og.nodes:
             for i in n.inputs:
-                self.consumers[i] = self.consumers.get(i, 0) + 1
+                self.consumers.setdefault(i, []).append(n)
         self.linear = {}   # tensor -> index in self.nodes of the Linear that made it
+        self.pending = {}  # tensor -> elementwise map not built yet (see _elementwise_const)
 
     # -- helpers --------------------------------------------------------------------------
     def const(self, name):
@@ -254,10 +263,42 @@ class _Builder:
         return name in self.og.consts
 
     def var(self, node, name):
+        """``(graph node name, ONNX shape)`` of a computed tensor (building it if pending)."""
+        if name in self.pending:
+            self.materialize(name)
         if name not in self.tensor:
             raise UnsupportedOperatorError(f"{node.where()}: input {name!r} is neither a "
                                            "constant nor a computed tensor")
         return self.tensor[name]
+
+    def shape_of(self, node, name):
+        """The ONNX shape of a computed tensor, without building a pending map."""
+        return self.pending[name][1] if name in self.pending else self.var(node, name)[1]
+
+    def materialize(self, name):
+        """Build the pending elementwise map that computes ``name``."""
+        src, shape, scale, shift, make, pnode = self.pending.pop(name)
+        op = make(core_shape(shape)) if make is not None else \
+            Scale(core_shape(shape), scale, shift, name=pnode.name)
+        self.nodes.append(Node(pnode.name, op, [self.var(pnode, src)[0]]))
+        self.tensor[name] = (pnode.name, shape)
+
+    def _foldable_consumer(self, name):
+        """Whether the only reader of ``name`` is a layer an elementwise map folds into:
+        Gemm/MatMul reading it as the computed operand, another elementwise map, or a reshape
+        (which commutes with an elementwise map)."""
+        readers = self.consumers.get(name, [])
+        if len(readers) != 1 or name == self.og.output_name:
+            return False
+        n = readers[0]
+        if n.op_type in ("Flatten", "Reshape", "Identity"):
+            return n.inputs[0] == name
+        if n.op_type == "Gemm":
+            return n.inputs[0] == name
+        if n.op_type in ("MatMul", "Add", "Sub", "Mul", "Div") and len(n.inputs) == 2:
+            other = n.inputs[1] if n.inputs[0] == name else n.inputs[0]
+            return other != name and self.is_const(other)
+        return False
 
     def add(self, node, op, inputs, out_shape, linear=False):
         self.nodes.append(Node(node.name, op, [self.var(node, i)[0] for i in inputs]))
@@ -291,16 +332,27 @@ class _Builder:
                     f"supported (supported: {', '.join(supported_ops())})")
             fn(node)
         out = self.og.output_name
-        if out not in self.tensor:
+        if out not in self.tensor and out not in self.pending:
             raise UnsupportedOperatorError(f"{self.og.source}: the graph output {out!r} is a "
                                            "constant")
-        name, shape = self.tensor[out]
-        return name, shape
+        result = self.var(self.og.nodes[-1], out)
+        for k, n in enumerate(self.nodes):
+            if isinstance(n.op, _LinearData):
+                op = Linear(LinearParams(n.op.weight, n.op.bias, name=n.name))
+                self.nodes[k] = Node(n.name, op, n.inputs)
+        return result
 
     def linear_node(self, node, x, W, b):
-        """``W·x + b`` with exact ``W`` (object array out×in) and ``b`` (length out)."""
-        self.add(node, Linear(LinearParams(W.tolist(), list(b), name=node.name)), [x],
-                 (1, W.shape[0]), linear=True)
+        """``W·x + b`` with exact ``W`` (object array out×in) and ``b`` (length out); a pending
+        elementwise map ``x = a⊙s + c`` folds in: ``W·x + b = (W·diag a)·s + (W·c + b)``."""
+        W, b = W.tolist(), list(b)
+        if x in self.pending:
+            src, _, scale, shift, _, _ = self.pending.pop(x)
+            b = [v + sum((w * c for w, c in zip(row, shift) if w and c), fmpq(0))
+                 for v, row in zip(b, W)]
+            W = [[w * a for w, a in zip(row, scale)] for row in W]
+            x = src
+        self.add(node, _LinearData(W, b), [x], (1, len(W)), linear=True)
 
     def op_Gemm(self, node):
         ins = node.inputs + [""] * (3 - len(node.inputs))
@@ -308,7 +360,7 @@ class _Builder:
         if self.is_const(a) or not self.is_const(bname):
             raise UnsupportedOperatorError(f"{node.where()}: Gemm needs a computed first "
                                            "operand and a constant second operand")
-        _, shape = self.var(node, a)
+        shape = self.shape_of(node, a)
         B = self.const(bname)
         if B.ndim != 2:
             raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
@@ -334,7 +386,7 @@ class _Builder:
     def op_MatMul(self, node):
         a, b = node.inputs
         if self.is_const(b) and not self.is_const(a):        # x @ W, W in × out
-            _, shape = self.var(node, a)
+            shape = self.shape_of(node, a)
             W = self.const(b)
             if W.ndim != 2 or shape[-1] != W.shape[0] or prod(shape[:-1]) != 1:
                 raise ShapeError(f"{node.where()}: x of shape {tuple(shape)} @ W of shape "
@@ -343,7 +395,7 @@ class _Builder:
             self.linear_node(node, a, W.T, [fmpq(0)] * W.shape[1])
             self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-1]) + (W.shape[1],))
         elif self.is_const(a) and not self.is_const(b):      # W @ x, x a column
-            _, shape = self.var(node, b)
+            shape = self.shape_of(node, b)
             W = self.const(a)
             if W.ndim != 2 or len(shape) < 2 or shape[-2] != W.shape[1] or shape[-1] != 1 \
                     or prod(shape[:-2]) != 1:
@@ -356,18 +408,31 @@ class _Builder:
                                            "operand")
 
     def _elementwise_const(self, node, x, scale, shift, make):
-        """``y = scale⊙x + shift`` (flat lists) for the tensor ``x``; ``make(shape)`` builds the
-        operator when it cannot be folded into a preceding linear layer."""
+        """``y = scale⊙x + shift`` (flat lists) for the tensor ``x``, folded exactly where it
+        can be: into the bias of a preceding linear layer whose only reader it is (MatMul+Add),
+        or, kept pending, into the next elementwise map or linear layer when that is its only
+        reader (input normalisation before the first layer). Otherwise ``make(shape)`` builds
+        the operator (a composed chain becomes one ``Scale``)."""
+        out = node.outputs[0]
+        if x in self.pending and self._foldable_consumer(out):
+            src, shape, a0, c0, _, _ = self.pending.pop(x)
+            self.pending[out] = (src, shape, [a * b for a, b in zip(scale, a0)],
+                                 [a * c + s for a, c, s in zip(scale, c0, shift)], None, node)
+            return
         src, shape = self.var(node, x)
         k = self.linear.get(x)
-        if k is not None and self.consumers.get(x, 0) == 1 and x != self.og.output_name:
+        backward = (k is not None and len(self.consumers.get(x, [])) == 1 and
+                    x != self.og.output_name)
+        if not backward and self._foldable_consumer(out):
+            self.pending[out] = (x, shape, scale, shift, make, node)
+            return
+        if backward:
             # fold into the preceding linear layer: a⊙(W·x + b) + s = (a⊙W)·x + (a⊙b + s)
             lin = self.nodes[k]
-            p = lin.op.params
-            W = [[a * w for w in row] for a, row in zip(scale, p.weight)]
-            bias = [a * v + s for a, v, s in zip(scale, p.bias, shift)]
-            self.nodes[k] = Node(lin.name, Linear(LinearParams(W, bias, name=lin.name)),
-                                 lin.inputs)
+            d = lin.op
+            if any(a != 1 for a in scale):
+                d.weight = [[a * w for w in row] for a, row in zip(scale, d.weight)]
+            d.bias = [a * v + s for a, v, s in zip(scale, d.bias, shift)]
             self.tensor[node.outputs[0]] = (lin.name, shape)
             self.linear[node.outputs[0]] = k
             return
@@ -384,7 +449,7 @@ class _Builder:
         if not ca and not cb:
             return self._two_tensors(node)
         x, c = (b, a) if ca else (a, b)
-        _, shape = self.var(node, x)
+        shape = self.shape_of(node, x)
         c = self.broadcast_const(node, self.const(c), shape)
         n, one, zero, name, op = len(c), fmpq(1), fmpq(0), node.name, node.op_type
         if op == "Add":
@@ -464,19 +529,30 @@ class _Builder:
         _, shape = self.var(node, x)
         self.add(node, Tanh(prod(shape), name=node.name), [x], shape)
 
+    def _pass_pending(self, node, x, out_shape):
+        """Move a pending elementwise map through a reshape (they commute); True if done."""
+        if x in self.pending and self._foldable_consumer(node.outputs[0]):
+            src, _, scale, shift, make, pnode = self.pending.pop(x)
+            self.pending[node.outputs[0]] = (src, tuple(out_shape), scale, shift, make, pnode)
+            return True
+        return False
+
     def op_Identity(self, node):
-        self._elementwise(node, Identity)
+        x = node.inputs[0]
+        if not self._pass_pending(node, x, self.shape_of(node, x)):
+            self._elementwise(node, Identity)
 
     def _reshape_to(self, node, x, out):
-        _, shape = self.var(node, x)
+        shape = self.shape_of(node, x)
         if prod(out) != prod(shape):
             raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} ({prod(shape)} "
                              f"entries) to {tuple(out)}")
-        self.add(node, Reshape(core_shape(shape), core_shape(out), name=node.name), [x], out)
+        if not self._pass_pending(node, x, out):
+            self.add(node, Reshape(core_shape(shape), core_shape(out), name=node.name), [x], out)
 
     def op_Flatten(self, node):
         x = node.inputs[0]
-        _, shape = self.var(node, x)
+        shape = self.shape_of(node, x)
         axis = int(node.attrs.get("axis", 1))
         if axis < 0:
             axis += len(shape)
@@ -486,7 +562,7 @@ class _Builder:
 
     def op_Reshape(self, node):
         x = node.inputs[0]
-        _, shape = self.var(node, x)
+        shape = self.shape_of(node, x)
         if len(node.inputs) > 1:
             if not self.is_const(node.inputs[1]):
                 raise UnsupportedOperatorError(f"{node.where()}: the target shape must be a "
