@@ -479,6 +479,21 @@ def test_truncated_file_and_missing_file(tmp_path):
         load_onnx(tmp_path / "missing.onnx")
 
 
+def test_external_data_is_read_exactly(tmp_path):
+    rng = np.random.default_rng(13)
+    W = rng.normal(size=(3, 4)).astype(np.float32)
+    m = model([helper.make_node("Gemm", ["input", "W"], ["output"], name="fc", transB=1)],
+              [init("W", W)], [1, 4])
+    onnx.save_model(m, str(tmp_path / "ext.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="ext.data", size_threshold=0)
+    assert (tmp_path / "ext.data").exists()
+    g = load_onnx(tmp_path / "ext.onnx").graph
+    assert g.nodes[0].op.params.weight[2] == [q(v) for v in W[2]]
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(MalformedFileError, match="ext.onnx"):
+        load_onnx(tmp_path / "ext.onnx")
+
+
 def test_structural_errors():
     rng = np.random.default_rng(12)
     gemm = [helper.make_node("Gemm", ["input", "W"], ["output"], name="fc", transB=1)]

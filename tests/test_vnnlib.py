@@ -223,3 +223,14 @@ def test_load_model_checks_dimensions_and_type(tmp_path):
     with pytest.raises(MalformedFileError, match="unknown model file type"):
         load_model(other)
     assert issubclass(ShapeError, InvalidModelError)
+
+
+def test_spec_notes_say_polytope_and_verdict():
+    from exactbounds.io.load import spec_notes
+    s = spec("(assert (and (>= X_0 0) (<= X_0 1) (>= X_1 0) (<= X_1 1)))"
+             "(assert (<= (+ X_0 X_1) 1)) (assert (>= Y_0 Y_1))")
+    notes = spec_notes(s)
+    assert len(notes) == 2 and "polytope" in notes[1]
+    q = fmpq
+    assert "proved" in spec_notes(s, [q(0), q(2)], [q(1), q(3)])[-1]          # Y_0 < Y_1 always
+    assert "not proved" in spec_notes(s, [q(0), q(0)], [q(1), q(1)])[-1]

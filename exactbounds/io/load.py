@@ -64,3 +64,20 @@ def load_model(path, spec=None, polytope="box"):
         raise InvalidModelError(f"{path}: the model carries no input set; give a VNN-LIB spec "
                                 "(--spec FILE.vnnlib)")
     return model
+
+
+def spec_notes(spec, lo=None, hi=None):
+    """One-line notes for a result computed over ``spec``'s box: where the input set came from,
+    whether the box encloses a polytope of input constraints (``spec.relaxed``: the bounds are
+    sound for the polytope, not tight), and, given exact output bounds ``lo``/``hi``, whether
+    they prove the property (``OutputProperty.proved_by_box``)."""
+    notes = [f"input set: the box of {spec.source}"]
+    if spec.relaxed:
+        notes.append(f"{len(spec.input_constraints)} linear input constraint(s) of {spec.source} "
+                     "over several inputs (a polytope) are enclosed by the box: the bounds are "
+                     "sound for the polytope, not tight")
+    if lo is not None and not spec.output.trivial:
+        verdict = ("proved: no output inside these bounds satisfies the counterexample formula"
+                   if spec.output.proved_by_box(lo, hi) else "not proved by these bounds")
+        notes.append(f"property of {spec.source}: {verdict}")
+    return notes

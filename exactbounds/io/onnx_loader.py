@@ -106,17 +106,17 @@ def exact_array(arr, name):
 
 
 def read_onnx(path):
-    """The ``onnx.ModelProto`` in ``path``; unreadable or unparseable files raise
-    ``MalformedFileError``."""
+    """The ``onnx.ModelProto`` in ``path`` (with tensors stored as external data beside it);
+    unreadable or unparseable files raise ``MalformedFileError``."""
     onnx, _ = _onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise MalformedFileError(f"{path}: cannot read: no such file")
     try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise MalformedFileError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        model = onnx.load_model_from_string(data)
-    except Exception as e:  # protobuf's DecodeError and friends
-        raise MalformedFileError(f"{path}: not an ONNX model: {' '.join(str(e).split())}") from None
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf's DecodeError, missing external data, ...
+        raise MalformedFileError(f"{path}: not a readable ONNX model: "
+                                 f"{' '.join(str(e).split())}") from None
     if not model.HasField("graph") or not model.graph.output:
         raise MalformedFileError(f"{path}: not an ONNX model: no graph or no graph output")
     return model
