@@ -44,10 +44,9 @@ def attach_spec(model, spec, polytope="box"):
     if spec.n_outputs and n_out is not None and spec.n_outputs != n_out:
         raise ShapeError(f"{spec.source} declares {spec.n_outputs} outputs Y_i, "
                          f"the network {model.source} gives {n_out}")
-    old = model.input_set
-    shape = getattr(old, "shape", None) if old is not None else None
+    shape = model.graph.input_shape
     box = spec.input_box
-    if shape is not None and tuple(shape) != tuple(box.shape):
+    if tuple(shape) != tuple(box.shape):
         box = Box(box.lo, box.hi, shape, name=f"{spec.source}: input")
     return replace(model, input_set=box, spec=spec)
 
