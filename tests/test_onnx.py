@@ -20,7 +20,7 @@ from exactbounds.errors import (InvalidModelError, InvalidValueError,  # noqa: E
                                 MalformedFileError, ShapeError, UnsupportedOperatorError)
 from exactbounds.io.load import load_model  # noqa: E402
 from exactbounds.io.onnx_loader import build_graph, load_onnx, parse_onnx  # noqa: E402
-from exactbounds.numbers import RationalContext, RInterval  # noqa: E402
+from exactbounds.numbers import RationalContext, RInterval, to_exact  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "exactbounds" / "examples"
 CTX = RationalContext()
@@ -537,3 +537,43 @@ def test_load_model_onnx_with_spec_checks_sizes(tmp_path):
                   "(assert (<= X_0 1)) (assert (>= X_0 0))")
     with pytest.raises(ShapeError, match="declares 1 inputs"):
         load_model(EXAMPLES / "mlp_bn.onnx", sp)
+
+
+def test_vnncomp_style_model_and_spec_through_the_cli(tmp_path, capsys):
+    """An opset-8 export (initializers among the inputs, input [1, 1, 1, 5], normalisation
+    Sub/Div, Flatten, MatMul+Add) with a VNN-LIB spec in declare-fun / (* -1.0 X) style."""
+    import json
+    from exactbounds.cli import main
+    rng = np.random.default_rng(14)
+    nodes = [helper.make_node("Sub", ["input", "mean"], ["a"], name="sub"),
+             helper.make_node("Div", ["a", "range"], ["b"], name="div"),
+             helper.make_node("Flatten", ["b"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "W0"], ["m0"], name="mm0"),
+             helper.make_node("Add", ["m0", "b0"], ["h0"], name="add0"),
+             helper.make_node("Relu", ["h0"], ["r0"], name="relu0"),
+             helper.make_node("MatMul", ["r0", "W1"], ["m1"], name="mm1"),
+             helper.make_node("Add", ["m1", "b1"], ["output"], name="add1")]
+    inits = [init("mean", rng.normal(size=(1, 1, 1, 5))), init("range", rng.uniform(1, 3, 5)),
+             init("W0", rng.normal(size=(5, 8))), init("b0", rng.normal(size=8)),
+             init("W1", rng.normal(size=(8, 5))), init("b1", rng.normal(size=5))]
+    m = model(nodes, inits, [1, 1, 1, 5], opset=8, ir=3, inits_as_inputs=True)
+    net = save(tmp_path, m, "acas_like.onnx")
+    lines = [f"(declare-fun X_{i} () Real)" for i in range(5)]
+    lines += [f"(declare-fun Y_{j} () Real)" for j in range(5)]
+    for i in range(5):
+        lines += [f"(assert (<= X_{i} 0.{i + 1}))", f"(assert (<= (* -1.0 X_{i}) 0.05))"]
+    lines += ["(assert (or (and (<= Y_0 Y_1) (<= Y_0 Y_2)) (and (>= Y_3 1000.5))))"]
+    spec = tmp_path / "prop.vnnlib"
+    spec.write_text("\n".join(lines))
+    mdl = load_model(net, spec)
+    assert mdl.input_set.lo[0] == fmpq(-1, 20) and mdl.input_set.hi[4] == fmpq(1, 2)
+    assert [n.op.kind for n in mdl.graph] == ["linear", "relu", "linear"]   # all folded
+    assert_agrees(mdl.graph, m, rng.uniform(-0.05, 0.1, (1, 1, 1, 5)))
+    for method in ("ibp", "crown"):
+        assert main(["bounds", str(net), "--spec", str(spec), "--method", method,
+                     "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)["outputs"]
+        lo, hi = [to_exact(v) for v in out["lo"]], [to_exact(v) for v in out["hi"]]
+        for x in _sound_points(mdl.input_set, random.Random(1), 5):
+            y = evaluate(mdl.graph, x, CTX)
+            assert all(a <= v <= b for v, a, b in zip(y, lo, hi))
