@@ -369,7 +369,8 @@ def audit_derivative_claims(args):
     if not claims:
         raise MalformedFileError(f"{args.claimed}: no 'first_derivative' or "
                                  "'second_derivative' claim")
-    return audit_derivatives(model.graph, curve, claims, bits=args.bits, max_bits=args.max_bits,
+    bits = getattr(args, "bits", None) or 128
+    return audit_derivatives(model.graph, curve, claims, bits=bits, max_bits=args.max_bits,
                              budget=args.budget, seed=args.seed, find_all=args.find_all,
                              n_random=args.n_random, rule=data.get("second_derivative_rule"))
 

@@ -14,6 +14,7 @@ node's values for every t (every point of the box). The input carries
 * smooth activations (``derivative_range`` / ``second_derivative_range``): ``u' = f'(x)·d'``,
   ``u'' = f''(x)·d'² + f'(x)·d''``, with f', f'' enclosed outward over the value box and ``d'²``
   the range of the square (``[0, max]`` when ``d'`` contains 0);
+  (in the rational context those two boxes are rounded outward to ``bits + 64``-bit dyadics);
 * ReLU: order 1 only, and only where every pre-activation has a decided sign on its whole
   value box (then ReLU is the identity or 0 there); order 2 is refused.
 
@@ -24,9 +25,13 @@ f'/f'' entered (a sound bound on the true derivative, not the value of an exact 
 """
 from dataclasses import dataclass, field
 
+import flint
+from flint import arb
+
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError, UnsupportedOperatorError
 from ..numbers import BOUND, ENCLOSURE, EXACT, IntervalContext, RationalContext, to_exact
+from ..operators.activations import arb_exact_ends
 from ..operators.batchnorm import deriv2_batchnorm
 from ..operators.relu import hull
 
@@ -63,7 +68,7 @@ class Curve:
     @classmethod
     def wrt(cls, box, i):
         """Partial derivatives with respect to input coordinate ``i`` over the box."""
-        lo, hi = box.outer()
+        lo, hi = ([to_exact(v) for v in e] for e in box.outer())
         n = len(lo)
         if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
             raise InvalidValueError("wrt", i, f"expected an input index in 0..{n - 1}")
@@ -75,7 +80,7 @@ class Curve:
     def through_box(cls, box, direction, origin=None):
         """The line through ``origin`` (default: the box centre) along ``direction``, for the
         t where it stays in the box (exact)."""
-        lo, hi = box.outer()
+        lo, hi = ([to_exact(v) for v in e] for e in box.outer())
         v = [to_exact(d, f"direction[{i}]") for i, d in enumerate(direction)]
         if len(v) != len(lo):
             raise ShapeError(f"direction has {len(v)} entries, the input has {len(lo)}")
@@ -151,9 +156,15 @@ def _elems(ctx, box):
 
 
 def _to_box(ctx, elems, shape):
-    """The box of the outer ends of ``elems``."""
-    return Box([ctx.const(ctx.lower(e)) for e in elems], [ctx.const(ctx.upper(e)) for e in elems],
-               shape)
+    """The box of the outer ends of ``elems``; in the rational context rounded outward to
+    dyadics of ``ctx.bits + 64`` bits (the ends are bounds already; this keeps them short)."""
+    lo = [ctx.lower(e) for e in elems]
+    hi = [ctx.upper(e) for e in elems]
+    if isinstance(ctx, RationalContext):
+        with flint.ctx.workprec(ctx.bits + 64):   # arb(q) is a ball around q with dyadic ends
+            lo = [v if v == 0 else arb_exact_ends(arb(v))[0] for v in lo]
+            hi = [v if v == 0 else arb_exact_ends(arb(v))[1] for v in hi]
+    return Box([ctx.const(v) for v in lo], [ctx.const(v) for v in hi], shape)
 
 
 def _square(ctx, e):
