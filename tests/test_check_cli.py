@@ -204,3 +204,18 @@ def test_report_renders_in_headless_chromium(files, capsys, tmp_path):
     keep = __import__("os").environ.get("EXACTBOUNDS_KEEP_REPORT_PNG")
     if keep:
         shutil.copy(png, keep)
+
+
+def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, tmp_path):
+    """ulp(0) is the smallest subnormal: distances from a claim of 0 are > 1e308 ulps; the JSON
+    stays valid (largest float, not Infinity) and the report still draws (regression)."""
+    net = files("lin.json", LIN)
+    claim = files("c.json", {"lo": [0, 0], "hi": [0, 0]})
+    report = tmp_path / "r.html"
+    code, out, _ = run(capsys, "check", net, "--claimed", claim, "--json", "--report",
+                       str(report))
+    assert code == 1 and "Infinity" not in out
+    d = json.loads(out)
+    assert d["summary"]["unsound"] == 4
+    assert all(v["ulps"] == 1.7976931348623157e308 for v in d["verdicts"])
+    assert "data:image/png;base64," in report.read_text()

@@ -46,7 +46,7 @@ def table(result, title=""):
             w = v.witness
             wit = f"{_short(w.x)} -> {_f(w.y, v.dtype)} ({w.source})" if w else (v.note or "none found")
             lines.append(f"{_where(v):>10} {v.side:>4}  {v.verdict:<12} {_f(v.claimed, v.dtype):>24} "
-                         f"{_f(v.exact, v.dtype):>24} {float(v.ulps):>10.4g}  {wit}")
+                         f"{_f(v.exact, v.dtype):>24} {value_float(v.ulps):>10.4g}  {wit}")
     for p in result.properties:
         line = f"property {p.status}"
         if p.proved_by:
@@ -58,9 +58,11 @@ def table(result, title=""):
 
 
 def _signed_ulps(v):
-    """Signed distance in ulps, positive on the safe side."""
-    s = v.ulps
-    return float(s) if v.verdict == SOUND else -float(s)
+    """Signed distance in ulps, positive on the safe side, clipped to ±1e15 for plotting (a
+    claim of exactly 0 has the subnormal ulp, so any distance from it is astronomically many
+    ulps; the table gives the number)."""
+    s = min(value_float(v.ulps), 1e15)
+    return s if v.verdict == SOUND else -s
 
 
 def figure_png(result):
@@ -137,7 +139,7 @@ def html_report(result, title="exactbounds check"):
                f"({e(w.source)}, evaluation {w.evaluations})") if w else e(v.note)
         rows.append(f"<tr class='{v.verdict}'><td>{e(_where(v))}</td><td>{v.side}</td>"
                     f"<td class='l'>{v.verdict}</td><td>{e(_f(v.claimed, v.dtype))}</td>"
-                    f"<td>{e(_f(v.exact, v.dtype))}</td><td>{float(v.ulps):.4g}</td>"
+                    f"<td>{e(_f(v.exact, v.dtype))}</td><td>{value_float(v.ulps):.4g}</td>"
                     f"<td class='l'>{wit}</td></tr>")
     props = "".join(f"<p>VNN-LIB property: <b>{e(p.status)}</b>"
                     f"{' by the exact ' + e(p.proved_by) + ' bounds' if p.proved_by else ''}"

@@ -27,7 +27,7 @@ from .ulps import ulp
 from .verdicts import Witness, lower_end, outside_distance, upper_end
 
 
-@dataclass
+@dataclass(eq=False)
 class Target:
     """One open side of one claim: ``node`` (graph node name), flat ``index``, ``side``,
     exact ``claimed``; ``rows`` are coefficient rows whose minimising (``lo``) or maximising
