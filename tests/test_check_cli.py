@@ -219,3 +219,26 @@ def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, 
     assert d["summary"]["unsound"] == 4
     assert all(v["ulps"] == 1.7976931348623157e308 for v in d["verdicts"])
     assert "data:image/png;base64," in report.read_text()
+
+
+
+def test_check_method_deriv_through_the_cli(tmp_path, capsys):
+    """``check --method deriv`` dispatches to the derivative audit and prints the same verdict
+    JSON: the seed rule's zero second-derivative box is unsound on the bundled PINN example."""
+    from pathlib import Path
+    model = Path(__file__).resolve().parent.parent / "exactbounds" / "examples" / \
+        "pinn_tanh_bn.json"
+    if not model.exists():
+        pytest.skip("pinn example missing")
+    claim = tmp_path / "d.json"
+    code, out, _ = run(capsys, "derivatives", str(model), "--wrt", "0", "--json",
+                       "--second-derivative-rule", "seed")
+    assert code == 0
+    claim.write_text(out)
+    code, out, _ = run(capsys, "check", str(model), "--method", "deriv", "--claimed",
+                       str(claim), "--json")
+    d = json.loads(out)
+    assert code == 1 and d["method"] == "deriv"
+    second = [v for v in d["verdicts"] if v["node"] == "u''"]
+    assert second and all(v["verdict"] == "unsound" for v in second)
+    assert all(v["verdict"] == "sound" for v in d["verdicts"] if v["node"] == "u'")
