@@ -213,8 +213,11 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     if isinstance(S, Box):
         lo, hi = S.outer()
         mid = be.col([(a + b) / 2 for a, b in zip(lo, hi)])
-        rad = be.col([(b - a) / 2 for a, b in zip(lo, hi)])
-        dev = be.abs(A) * rad
+        rad = [(b - a) / 2 for a, b in zip(lo, hi)]
+        if all(r == rad[0] for r in rad):
+            dev = be.abs_rowsum(A) * be.const(rad[0])
+        else:
+            dev = be.abs_dot(A, rad)
         return A * mid + c + dev if upper else A * mid + c - dev
     m, n = A.nrows(), A.ncols()
     es = be.entries(A)
@@ -222,7 +225,7 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     r = be.const(S.radius)
     bits = getattr(ctx, "bits", 128)
     if S.norm == "inf":
-        dual = be.abs(A) * be.col([fmpq(1)] * n)
+        dual = be.abs_rowsum(A)
     elif S.norm == "1":
         dual = be.from_entries(m, 1, [_max_abs(be, es[i * n:(i + 1) * n]) for i in range(m)])
     else:

@@ -10,6 +10,7 @@ from exact values), ``entries``/``from_entries``, ``abs``, ``sign``, ``hull``, `
 (exact ends of an entry), and conversion of entries into a number context.
 """
 from contextlib import contextmanager
+from operator import mul
 
 from flint import arb, arb_mat, ctx as flint_ctx, fmpq, fmpq_mat
 
@@ -43,6 +44,17 @@ class QBackend:
 
     def abs(self, m):
         return fmpq_mat(m.nrows(), m.ncols(), [abs(v) for v in m.entries()])
+
+    def abs_dot(self, A, v):
+        """The column ``|A|·v`` for a list ``v`` (row by row, no |A| matrix built)."""
+        n, es = A.ncols(), A.entries()
+        return fmpq_mat(A.nrows(), 1, [sum(map(mul, map(abs, es[i * n:(i + 1) * n]), v), fmpq(0))
+                                       for i in range(A.nrows())])
+
+    def abs_rowsum(self, A):
+        n, es = A.ncols(), A.entries()
+        return fmpq_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), fmpq(0))
+                                       for i in range(A.nrows())])
 
     def hull(self, a, b):
         raise AssertionError("exact entries never need a hull")
@@ -80,7 +92,11 @@ def _enclosed(v):
 
 
 def arb_exact_ends(x):
-    """Exact rational ends ``(lo, hi)`` of an ``arb`` ball."""
+    """Exact rational ends ``(lo, hi)`` of an ``arb`` ball; a non-finite ball raises
+    ``AmbiguousBranch`` (the interval mode then retries at a higher precision)."""
+    if not x.is_finite():
+        from ..errors import AmbiguousBranch
+        raise AmbiguousBranch("a finite enclosure", x)
     m, e = x.mid().man_exp()
     r, f = x.rad().man_exp()
     mid, rad = dyadic(int(m), int(e)), dyadic(int(r), int(f))
@@ -136,6 +152,12 @@ class ArbBackend:
     def abs(self, m):
         return arb_mat(m.nrows(), m.ncols(), [abs(v) for v in m.entries()])
 
+    def abs_dot(self, A, v):
+        return self.abs(A) * self.col(v)
+
+    def abs_rowsum(self, A):
+        return self.abs(A) * self.col([fmpq(1)] * A.ncols())
+
     def hull(self, a, b):
         return a.union(b)
 
@@ -146,7 +168,7 @@ class ArbBackend:
         return arb_exact_ends(x)[1]
 
     def sqrt_upper(self, x, bits):
-        return x.sqrt(), True
+        return x.nonnegative_part().sqrt(), True
 
     def from_ctx(self, ctx, v, upper=None):
         """An ``arb`` ball containing the context element ``v`` (an mpmath ``iv`` interval,

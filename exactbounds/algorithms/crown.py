@@ -26,6 +26,7 @@ or enclosed intercept in the exact mode makes the status ``bound`` (a sound boun
 exact value of the algorithm).
 """
 from dataclasses import dataclass, field
+from operator import mul
 
 from flint import fmpq, fmpq_mat
 
@@ -235,19 +236,21 @@ def relax_backward(be, lam, n, rel, upper):
     m = lam.nrows()
     es = be.entries(lam)
     if be.exact:
+        # Sign-independent part entry by entry (Λ_ij·pa_j) and Λ·pb as one product; then the
+        # columns whose two lines differ are fixed where the coefficient is negative.
+        split = [j for j in range(n) if pa[j] != na[j] or pb[j] != nb[j]]
         new = []
-        pos, neg = [], []
-        zero = fmpq(0)
         for i in range(m):
-            row = es[i * n:(i + 1) * n]
-            new.extend([v * a if v >= 0 else v * b for v, a, b in zip(row, pa, na)])
-            pos.extend([v if v > 0 else zero for v in row])
-            neg.extend([v if v < 0 else zero for v in row])
-        bias = fmpq_mat(m, 1)
-        if any(v != 0 for v in pb):
-            bias += fmpq_mat(m, n, pos) * fmpq_mat(n, 1, pb)
-        if any(v != 0 for v in nb):
-            bias += fmpq_mat(m, n, neg) * fmpq_mat(n, 1, nb)
+            new.extend(map(mul, es[i * n:(i + 1) * n], pa))
+        bias = lam * fmpq_mat(n, 1, pb) if any(v != 0 for v in pb) else fmpq_mat(m, 1)
+        for j in split:
+            da, db = na[j], nb[j] - pb[j]
+            for i in range(m):
+                v = es[i * n + j]
+                if v < 0:
+                    new[i * n + j] = v * da
+                    if db != 0:
+                        bias[i, 0] += v * db
         return fmpq_mat(m, n, new), bias
     new, bias = [], []
     for i in range(m):
@@ -352,6 +355,8 @@ def _forms_to_lists(run, forms):
 
 def _status(run):
     mode = getattr(run.ctx, "mode", "exact")
+    if getattr(run.S, "norm", None) == "2":
+        run.rounded = True  # ‖A_i‖₂ is a square root, rounded outward
     if mode == "interval":
         return BOUND if run.rounded else ENCLOSURE
     if mode == "exact" and not run.rounded:

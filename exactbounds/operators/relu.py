@@ -58,6 +58,10 @@ def _relax_one(ctx, l, u, rule):
     zero, one = ctx.const(0), ctx.const(1)
     cands = []
     sl, su = possible_signs(ctx, l), possible_signs(ctx, u)
+    if -1 not in sl:  # lo >= 0: active (also when lo = hi = 0)
+        return (one, zero, one, zero)
+    if 1 not in su:  # hi <= 0: inactive
+        return (zero, zero, zero, zero)
     if sl & {0, 1}:
         cands.append((one, zero, one, zero))
     if su & {-1, 0}:
