@@ -152,6 +152,8 @@ class AffineOp(Op):
             ym, yr = ym.entries(), yr.entries()
             return Box([a - r for a, r in zip(ym, yr)], [a + r for a, r in zip(ym, yr)],
                        self.out_shape)
+        if hasattr(ctx, "iv"):
+            return self._ibp_arb(ctx, boxes, with_bias)
         rows, bias = self.sparse()
         zero = ctx.const(0)
         lo = [ctx.const(b) if with_bias else zero for b in bias]
@@ -169,6 +171,26 @@ class AffineOp(Op):
                         bl, bh = bl + wc * xh[j], bh + wc * xl[j]
                 lo[i], hi[i] = bl, bh
         return Box(lo, hi, self.out_shape)
+
+    def _ibp_arb(self, ctx, boxes, with_bias):
+        """Interval context: the centre/radius products on python-flint ``arb_mat`` balls at
+        ``ctx.prec`` (each ball encloses the exact IBP value), returned as ``iv`` intervals."""
+        from ..algorithms.backend import ArbBackend
+        be = ArbBackend(ctx.prec)
+        with be.precision():
+            m = self.out_dim
+            ym = be.mat(self.bias()) if with_bias else be.zeros(m, 1)
+            yr = be.zeros(m, 1)
+            for W, aW, box in zip(self.weights(), self.abs_weights(), boxes):
+                lo = [be.from_ctx(ctx, v) for v in box.lo]
+                hi = [be.from_ctx(ctx, v) for v in box.hi]
+                half = be.const(fmpq(1, 2))
+                mid = be.from_entries(box.dim, 1, [(a + b) * half for a, b in zip(lo, hi)])
+                rad = be.from_entries(box.dim, 1, [(b - a) * half for a, b in zip(lo, hi)])
+                ym, yr = ym + be.mat(W) * mid, yr + be.mat(aW) * rad
+            ym, yr = be.entries(ym), be.entries(yr)
+            return Box([be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
+                       [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)], self.out_shape)
 
     def ibp(self, ctx, *boxes):
         """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise (centre/radius
