@@ -18,20 +18,21 @@ node's values for every t (every point of the box). The input carries
 * ReLU: order 1 only, and only where every pre-activation has a decided sign on its whole
   value box (then ReLU is the identity or 0 there); order 2 is refused.
 
-Contexts: ``RationalContext`` (exact rationals; enclosures from activations) and
-``IntervalContext`` (mpmath iv). Each output box has a status: ``exact``/``enclosure`` as for IBP
-while only affine operators are involved, ``bound`` once an activation's outward enclosure of
-f'/f'' entered (a sound bound on the true derivative, not the value of an exact algorithm).
+Contexts: ``RationalContext`` (exact rationals; enclosures from activations and BatchNorm square
+roots) and ``IntervalContext`` (mpmath iv). Each box has a status: ``exact``/``enclosure`` while
+only exact data and enclosures of the exact algorithm are involved, ``bound`` once an
+activation's outward enclosure of f'/f'' entered, or (rational context) once an enclosure was
+replaced by its outer rational ends so that the next affine operator runs on exact ``fmpq_mat``
+products: then it is a sound bound on the true value, not the value of an exact algorithm.
 """
 from dataclasses import dataclass, field
 
-import flint
-from flint import arb
+from flint import fmpq
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError, UnsupportedOperatorError
 from ..numbers import BOUND, ENCLOSURE, EXACT, IntervalContext, RationalContext, to_exact
-from ..operators.activations import arb_exact_ends
+from ..operators.activations import round_out
 from ..operators.batchnorm import deriv2_batchnorm
 from ..operators.relu import hull
 
@@ -132,13 +133,14 @@ class Curve:
 @dataclass
 class Jet:
     """Value box, first- and second-derivative boxes (``d2`` is ``None`` at order 1) of one
-    node, and the status of the derivative boxes."""
+    node, the status of the derivative boxes and that of the value box."""
 
     value: Box
     d1: Box
     d2: Box = None
     status: str = EXACT
     notes: list = field(default_factory=list)
+    value_status: str = EXACT
 
 
 def _worse(a, b):
@@ -161,9 +163,8 @@ def _to_box(ctx, elems, shape):
     lo = [ctx.lower(e) for e in elems]
     hi = [ctx.upper(e) for e in elems]
     if isinstance(ctx, RationalContext):
-        with flint.ctx.workprec(ctx.bits + 64):   # arb(q) is a ball around q with dyadic ends
-            lo = [v if v == 0 else arb_exact_ends(arb(v))[0] for v in lo]
-            hi = [v if v == 0 else arb_exact_ends(arb(v))[1] for v in hi]
+        ends = [round_out(a, b, ctx.bits + 64) for a, b in zip(lo, hi)]
+        lo, hi = [e[0] for e in ends], [e[1] for e in ends]
     return Box([ctx.const(v) for v in lo], [ctx.const(v) for v in hi], shape)
 
 
@@ -215,6 +216,28 @@ def _relu(ctx, name, x, j, order):
     return Box(dlo, dhi, j.d1.shape)
 
 
+def _outer_exact(ctx, box):
+    """In the rational context, ``box`` with every enclosure replaced by its outer exact end,
+    rounded outward to a ``bits + 64``-bit dyadic (so affine operators take their exact
+    ``fmpq_mat`` path on short numbers: the ends of BatchNorm's square-root enclosures have
+    unrelated denominators, whose sums would grow without this), and whether it changed."""
+    if box is None or not isinstance(ctx, RationalContext) or all(
+            isinstance(v, fmpq) for v in box.lo + box.hi):
+        return box, False
+    lo, hi = box.outer(ctx)
+    ends = [round_out(a, b, ctx.bits + 64) for a, b in zip(lo, hi)]
+    return Box([e[0] for e in ends], [e[1] for e in ends], box.shape), True
+
+
+def _collapse(ctx, j):
+    """The jet with exact outer ends (rational context); a collapsed box becomes a ``bound``."""
+    (v, cv), (d1, c1), (d2, c2) = (_outer_exact(ctx, b) for b in (j.value, j.d1, j.d2))
+    if not (cv or c1 or c2):
+        return j
+    return Jet(v, d1, d2, BOUND if (c1 or c2) else j.status, j.notes,
+               BOUND if cv else j.value_status)
+
+
 def _check_ctx(ctx):
     if not isinstance(ctx, (RationalContext, IntervalContext)):
         raise InvalidValueError("ctx", ctx, "derivative propagation runs in the rational or the "
@@ -244,10 +267,12 @@ def propagate(graph, curve, ctx=None, order=2, rule="chain", keep=False):
                              if order >= 2 else None)}
     for node in graph:
         op = node.op
-        ins = [jets[i] for i in node.inputs]
+        ins = [_collapse(ctx, jets[i]) for i in node.inputs]
         kind = getattr(op, "kind", type(op).__name__)
         status = max((j.status for j in ins), key=_RANK.get)
         value = op.ibp(ctx, *(j.value for j in ins))
+        vstatus = _worse(max((j.value_status for j in ins), key=_RANK.get),
+                         _box_status(ctx, value))
         notes = []
         if hasattr(op, "derivative_range"):
             d1, d2 = _smooth(ctx, op, ins[0].value, ins[0], order)
@@ -275,7 +300,7 @@ def propagate(graph, curve, ctx=None, order=2, rule="chain", keep=False):
             if b is not None:
                 status = _worse(status, _box_status(ctx, b))
         notes = list(dict.fromkeys([n for j in ins for n in j.notes] + notes))
-        jets[node.name] = Jet(value, d1, d2, status, notes)
+        jets[node.name] = Jet(value, d1, d2, status, notes, vstatus)
     return jets if keep else jets[graph.output]
 
 

@@ -62,6 +62,8 @@ def derivatives_json(jet, ctx, curve, order, rule, source):
     d = {"model": source, "method": "taylor", "order": order,
          "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
          "curve": curve.describe(), "value": box_json(jet.value, ctx)}
+    if jet.value_status == "bound":
+        d["value"]["status"] = "bound"
     for k, box in ((1, jet.d1), (2, jet.d2)):
         if k <= order:
             b = box_json(box, ctx)

@@ -43,6 +43,14 @@ def arb_exact_ends(b):
     return dyadic(*(int(v) for v in lo.man_exp())), dyadic(*(int(v) for v in hi.man_exp()))
 
 
+def round_out(lo, hi, bits):
+    """Dyadic rationals ``lo' <= lo``, ``hi' >= hi`` with about ``bits`` significant bits (the
+    ends of the arb balls around ``lo`` and ``hi``); exact zeros stay."""
+    with flint.ctx.workprec(bits):
+        return (lo if lo == 0 else arb_exact_ends(arb(lo))[0],
+                hi if hi == 0 else arb_exact_ends(arb(hi))[1])
+
+
 def _prec_of(ctx):
     if isinstance(ctx, RationalContext):
         return ctx.bits + 32
@@ -191,14 +199,16 @@ class _SShaped(Op):
         self._check(len(lo), "the value box")
         iv = ctx.iv if isinstance(ctx, IntervalContext) else None
         out_lo, out_hi = [], []
+        prec = _prec_of(ctx)
         for a, b in zip(lo, hi):
-            r = self.d_ranges(a, b, _prec_of(ctx), iv)[which]
+            r = round_out(*self.d_ranges(a, b, prec, iv)[which], prec)
             out_lo.append(ctx.const(r[0]))   # exact, or an iv enclosing the exact end
             out_hi.append(ctx.const(r[1]))
         return Box(out_lo, out_hi, self._shape(box))
 
     def derivative_range(self, ctx, box):
-        """Box enclosing ``f'(x)`` for every x in ``box`` (outward)."""
+        """Box enclosing ``f'(x)`` for every x in ``box`` (outward; ends rounded outward to
+        dyadics of the context's working precision)."""
         return self._range_box(ctx, box, 0)
 
     def second_derivative_range(self, ctx, box):
