@@ -201,3 +201,62 @@ def test_bad_inputs():
     with pytest.raises(ShapeError):
         Tanh((0,))
     assert op.in_dim == op.out_dim == 2 and Tanh().in_dim is None
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data(), mode=st.sampled_from(["exact", "interval"]))
+def test_crown_through_sigmoid_and_tanh_is_sound(data, mode):
+    """The network engineer's CROWN uses ``relax``: its bounds contain the exact outputs at
+    random exact points (each output an enclosure decided on its rational ends)."""
+    from exactbounds.algorithms.crown import crown
+    from exactbounds.algorithms.ibp import evaluate
+    from exactbounds.graph import Graph
+    from exactbounds.operators.linear import Linear
+    w = st.fractions(min_value=-2, max_value=2, max_denominator=8).map(
+        lambda f: fmpq(f.numerator, f.denominator))
+    n, h = 2, data.draw(st.integers(1, 3))
+    acts = [data.draw(st.sampled_from([Tanh, Sigmoid])) for _ in range(2)]
+    ops = [Linear.from_weights([[data.draw(w) for _ in range(n)] for _ in range(h)],
+                               [data.draw(w) for _ in range(h)]), acts[0]((h,)),
+           Linear.from_weights([[data.draw(w) for _ in range(h)] for _ in range(h)]),
+           acts[1]((h,)), Linear.from_weights([[data.draw(w) for _ in range(h)]])]
+    g = Graph.sequential(n, ops)
+    lo = [data.draw(w) for _ in range(n)]
+    hi = [a + abs(data.draw(w)) for a in lo]
+    ctx = RationalContext() if mode == "exact" else IntervalContext()
+    res = crown(g, Box(lo, hi), ctx)
+    (blo,), (bhi,) = res.output.outer(ctx)
+    rc = RationalContext()
+    for _ in range(4):
+        x = [a + (b - a) * data.draw(st.fractions(min_value=0, max_value=1,
+                                                  max_denominator=64).map(
+            lambda f: fmpq(f.numerator, f.denominator))) for a, b in zip(lo, hi)]
+        (y,) = evaluate(g, x, rc)
+        assert blo <= rc.lower(y) and rc.upper(y) <= bhi
+
+
+def test_derivative_jets_stay_short():
+    """Regression: BatchNorm's square-root enclosures have unrelated denominators; summed by the
+    next linear layer they grew to thousands of bits per layer. Jets are rounded outward to
+    ``bits + 64``-bit dyadics, so the ends stay short."""
+    import numpy as np
+    from exactbounds.algorithms.taylor import Curve, propagate
+    from exactbounds.graph import Graph
+    from exactbounds.operators.batchnorm import BatchNorm, BatchNormParams
+    from exactbounds.operators.linear import Linear
+    rng = np.random.default_rng(1)
+    ops, dim = [], 1
+    for _ in range(3):
+        ops += [Linear.from_weights(rng.normal(size=(16, dim)).astype(np.float32).tolist()),
+                Tanh((16,)),
+                BatchNorm(BatchNormParams(rng.normal(size=16).tolist(),
+                                          rng.uniform(0.1, 1, size=16).tolist(),
+                                          rng.normal(size=16).tolist(),
+                                          rng.normal(size=16).tolist()))]
+        dim = 16
+    g = Graph.sequential(1, ops + [Linear.from_weights(rng.normal(size=(1, 16)).tolist())])
+    ctx = RationalContext(128)
+    jet = propagate(g, Curve([0], [1], -1, 1), ctx, 2)
+    for box in (jet.value, jet.d1, jet.d2):
+        for v in box.outer(ctx)[0] + box.outer(ctx)[1]:
+            assert v.q.bit_length() < 1500 and v.p.bit_length() < 1500
