@@ -122,6 +122,21 @@ def test_mixed_input_and_output_in_one_or_is_split():
     assert s.evaluate([fmpq(-3), fmpq(-5)]) and not s.evaluate([fmpq(-1), fmpq(-5)])
 
 
+def test_constant_comparisons_are_decided_exactly():
+    s = spec(BOX + "(assert (or (and (<= Y_0 1) (< Y_1 Y_1)) (and (<= Y_1 Y_1) (>= Y_0 2))))")
+    assert [[str(c) for c in cl] for cl in s.output.clauses] == [["-1*Y_0 <= -2"]]
+    s = spec(BOX + "(assert (or (<= Y_0 1) (<= 0.1 0.2)))")      # a true disjunct: true
+    assert s.output.trivial and s.evaluate([fmpq(5), fmpq(5)])
+    assert not s.output.proved_by_box([fmpq(0)] * 2, [fmpq(1)] * 2)
+    s = spec(BOX + "(assert (<= Y_0 1)) (assert (> 0.1 0.2))")      # a false assertion
+    assert s.output.clauses == () and str(s.output) == "false"
+    assert not s.evaluate([fmpq(0), fmpq(0)])
+    assert s.output.proved_by_box([fmpq(0)] * 2, [fmpq(1)] * 2)
+    s = spec(BOX)                                                    # no output assertion
+    assert s.output.clauses == ((),) and str(s.output) == "true"
+    assert s.evaluate([fmpq(0), fmpq(0)])
+
+
 def test_evaluate_with_enclosures_decides_or_raises():
     s = spec(BOX + "(assert (or (>= Y_0 0.5) (<= Y_1 -1)))")
     assert s.evaluate([RInterval(fmpq(0), fmpq(1)), fmpq(-2)]) is True
@@ -165,7 +180,6 @@ def test_comparison_range_over_box_is_exact():
     ("(declare-const X_0 Real) (push 1)", "unsupported command 'push'"),
     ("(declare-const X_0 Real) (assert (or (<= X_0 1) (>= X_0 2)))", "disjunction over input"),
     ("(declare-const X_0 Real) (declare-const Y_0 Real) (assert (<= X_0 Y_0))", "mixes inputs"),
-    ("(declare-const X_0 Real) (assert (<= 1 2))", "comparison without a variable"),
     ("(declare-const Y_0 Real)", "no input variables"),
     ("(declare-const X_0 Real) (declare-const X_0 Real)", "declared twice"),
 ])
@@ -234,3 +248,54 @@ def test_spec_notes_say_polytope_and_verdict():
     q = fmpq
     assert "proved" in spec_notes(s, [q(0), q(2)], [q(1), q(3)])[-1]          # Y_0 < Y_1 always
     assert "not proved" in spec_notes(s, [q(0), q(0)], [q(1), q(1)])[-1]
+
+
+def _dec(f):
+    """An exact decimal string of a fraction whose denominator divides a power of 10."""
+    from decimal import Decimal, getcontext
+    getcontext().prec = 60
+    return format(Decimal(f.numerator) / Decimal(f.denominator), "f")
+
+
+decimals = st.builds(lambda n, e: Fraction(n, 10 ** e), st.integers(-10 ** 6, 10 ** 6),
+                     st.integers(0, 6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_random_specs_round_trip_exactly(data):
+    n_in, n_out = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    lo = [data.draw(decimals) for _ in range(n_in)]
+    hi = [a + data.draw(decimals.filter(lambda d: d >= 0)) for a in lo]
+    lines = [f"(declare-const X_{i} Real)" if data.draw(st.booleans()) else
+             f"(declare-fun X_{i} () Real)" for i in range(n_in)]
+    lines += [f"(declare-const Y_{j} Real)" for j in range(n_out)]
+    for i, (a, b) in enumerate(zip(lo, hi)):
+        lines.append(f"(assert (<= X_{i} {_dec(b)}))")
+        lines.append(f"(assert (>= X_{i} {_dec(a)}))" if data.draw(st.booleans()) else
+                     f"(assert (<= (* -1.0 X_{i}) {_dec(-a)}))")
+    # a random DNF over Y: each atom Y_i op const or Y_i op Y_j
+    clauses = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        clause = []
+        for _ in range(data.draw(st.integers(1, 3))):
+            i = data.draw(st.integers(0, n_out - 1))
+            op = data.draw(st.sampled_from(["<=", ">=", "<", ">"]))
+            rhs = data.draw(st.one_of(decimals, st.integers(0, n_out - 1).map(lambda j: f"Y_{j}")))
+            clause.append((i, op, rhs))
+        clauses.append(clause)
+
+    def atom_text(i, op, rhs):
+        return f"({op} Y_{i} {rhs if isinstance(rhs, str) else _dec(rhs)})"
+    lines.append("(assert (or " + " ".join("(and " + " ".join(atom_text(*a) for a in cl) + ")"
+                                           for cl in clauses) + "))")
+    s = parse_vnnlib("\n".join(lines))
+    assert [Fraction(int(v.p), int(v.q)) for v in s.input_box.lo] == lo
+    assert [Fraction(int(v.p), int(v.q)) for v in s.input_box.hi] == hi
+    ops = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+           "<": lambda a, b: a < b, ">": lambda a, b: a > b}
+    for _ in range(5):
+        y = [data.draw(st.fractions(-3, 3, max_denominator=4)) for _ in range(n_out)]
+        want = any(all(ops[op](y[i], y[int(r[2:])] if isinstance(r, str) else r)
+                       for i, op, r in cl) for cl in clauses)
+        assert s.evaluate([fmpq(v.numerator, v.denominator) for v in y]) is want

@@ -163,22 +163,22 @@ class LinearComparison:
 class OutputProperty:
     """The output formula in disjunctive normal form: ``clauses[i]`` is a tuple of
     :class:`LinearComparison` over ``Y`` that must all hold; the formula is the ``or`` of the
-    clauses. Per the VNN-LIB convention the formula describes a counterexample. An empty
-    ``clauses`` tuple means there was no output assertion: the formula is ``true``."""
+    clauses. Per the VNN-LIB convention the formula describes a counterexample. No output
+    assertion gives ``clauses == ((),)`` (one empty conjunction: ``true``); ``clauses == ()``
+    is ``false`` (an assertion that is false whatever the values: nothing to reach)."""
     clauses: tuple
     n_outputs: int
 
     @property
     def trivial(self):
-        return not self.clauses
+        """Whether the formula is ``true`` (every output is a counterexample)."""
+        return any(not cl for cl in self.clauses)
 
     def evaluate(self, y):
         """Whether the output formula holds at ``y`` (exact; ``True`` = ``y`` is a
         counterexample). ``AmbiguousBranch`` if an enclosure does not decide it."""
-        if len(y) != self.n_outputs:
+        if self.n_outputs and len(y) != self.n_outputs:
             raise InvalidValueError("y", f"{len(y)} entries", f"expected {self.n_outputs}")
-        if self.trivial:
-            return True
         undecided = None
         for clause in self.clauses:
             ts = [c.truth(y) for c in clause]
@@ -205,13 +205,11 @@ class OutputProperty:
     def proved_by_box(self, lo, hi):
         """True when output bounds ``lo <= y <= hi`` (exact ends) show the formula unreachable:
         every clause contains a comparison that no point of the box satisfies."""
-        if self.trivial:
-            return False
         return all(any(c.refuted_by_box(lo, hi) for c in clause) for clause in self.clauses)
 
     def __str__(self):
-        if self.trivial:
-            return "true"
+        if self.trivial or not self.clauses:
+            return "true" if self.clauses else "false"
         return " or ".join("(" + " and ".join(str(c) for c in cl) + ")" for cl in self.clauses)
 
 
@@ -321,18 +319,23 @@ class _Parser:
         return (vars_.pop() if vars_ else None), co, c
 
     def atom(self, e, head):
+        """The comparisons of an atom (chained as in SMT-LIB: ``(<= a b c)`` is ``a <= b`` and
+        ``b <= c``); a comparison without variables is decided exactly: dropped when true,
+        ``None`` (the atom is false) when false."""
         if len(e) < 3:
             raise self.err(e, f"{head!r} needs two or more operands")
         terms = [self.term(a) for a in e[1:]]
         out = []
-        for a, b in zip(terms, terms[1:]):  # chained comparisons: (<= a b c) = a<=b and b<=c
+        for a, b in zip(terms, terms[1:]):
             d = self._sum(e, [a, self._scale(b, fmpq(-1))])
             op, sgn = _OPS[head]
             coeffs = tuple(sorted((k, v * sgn) for k, v in d[1].items() if v != 0))
-            rhs = -d[2] * sgn
-            if d[0] is None or not coeffs:
-                raise self.err(e, "comparison without a variable")
-            out.append(LinearComparison(coeffs, op, rhs, d[0], _show(e)))
+            c = LinearComparison(coeffs, op, -d[2] * sgn, d[0] or "Y", _show(e))
+            if not coeffs:
+                if not c.holds([]):
+                    return None
+                continue
+            out.append(c)
         return out
 
     def formula(self, e):
@@ -341,7 +344,8 @@ class _Parser:
             raise self.err(e, "expected a formula")
         head = e[0][0]
         if head in _OPS:
-            return [self.atom(e, head)]
+            got = self.atom(e, head)
+            return [] if got is None else [got]
         if head == "and":
             dnf = [[]]
             for sub in e[1:]:
@@ -352,7 +356,8 @@ class _Parser:
         if head == "or":
             if len(e) < 2:
                 raise self.err(e, "empty 'or'")
-            return [cl for sub in e[1:] for cl in self.formula(sub)]
+            dnf = [cl for sub in e[1:] for cl in self.formula(sub)]
+            return [[]] if any(not cl for cl in dnf) else dnf   # a true clause: all true
         raise self.err(e, f"unsupported formula operator {head!r} (supported: and, or, "
                           "<=, >=, <, >, =)")
 
@@ -383,7 +388,10 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                 raise p.err(e, "assert takes one formula")
             dnf = p.formula(e[1])
             kinds = {c.var for cl in dnf for c in cl}
-            if kinds == {"X"}:
+            if not kinds:  # decided exactly: true changes nothing, false makes all false
+                if not dnf:
+                    out_dnf = []
+            elif kinds == {"X"}:
                 if len(dnf) != 1:
                     raise p.err(e, "a disjunction over input constraints is not supported "
                                    "(the input set must be one box or polytope)")
@@ -393,11 +401,12 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                 if len(out_dnf) > MAX_CLAUSES:
                     raise p.err(e, f"more than {MAX_CLAUSES} output clauses")
             else:
-                inputs = {tuple(c for c in cl if c.var == "X") for cl in dnf}
+                inputs = {frozenset((c.coeffs, c.op, c.rhs) for c in cl if c.var == "X")
+                          for cl in dnf}
                 if len(inputs) != 1:
                     raise p.err(e, "a disjunction whose clauses constrain the inputs "
                                    "differently is not supported")
-                input_atoms += list(inputs.pop())
+                input_atoms += [c for c in dnf[0] if c.var == "X"]
                 out_dnf = [a + [c for c in b if c.var == "Y"] for a in out_dnf for b in dnf]
         elif head in _IGNORED:
             continue
@@ -429,9 +438,7 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                 raise InvalidBoxError(f"{src}: input X_{k} has no {what} bound (unbounded "
                                       "inputs are not supported)")
     box = Box(lo, hi, name=f"{src}: input")
-    clauses = tuple(tuple(cl) for cl in out_dnf if cl)
-    if len(clauses) != len(out_dnf):  # an empty clause is 'true': the whole formula is true
-        clauses = ()
+    clauses = ((),) if any(not cl for cl in out_dnf) else tuple(tuple(cl) for cl in out_dnf)
     return VnnlibSpec(box, OutputProperty(clauses, n_out), n_in, n_out, poly, src)
 
 
