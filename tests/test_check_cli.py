@@ -221,7 +221,6 @@ def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, 
     assert "data:image/png;base64," in report.read_text()
 
 
-
 def test_check_method_deriv_through_the_cli(tmp_path, capsys):
     """``check --method deriv`` dispatches to the derivative audit and prints the same verdict
     JSON: the seed rule's zero second-derivative box is unsound on the bundled PINN example."""

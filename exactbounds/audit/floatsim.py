@@ -8,6 +8,7 @@ CROWN, when it is written over contexts) in this context is exactly what a naive
 implementation of the same algorithm computes: parameters and the input set rounded to nearest
 once, then every operation rounded to nearest, with no outward rounding anywhere.
 """
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -24,7 +25,11 @@ def round_nearest(q, dtype="float64"):
     double rounding through float64); ``±inf`` beyond the range."""
     t = np.dtype(dtype_name(dtype)).type
     q = to_exact(q)
-    fq = Fraction(int(q.p), int(q.q))
+    p, d = int(q.p), int(q.q)
+    if d & (d - 1) == 0 and abs(p) < 2 ** 53 and d < 2 ** 1000:
+        # a double holds q exactly (e.g. float32/float64 data): one rounding, as numpy does
+        return t(math.ldexp(p, 1 - d.bit_length()))
+    fq = Fraction(p, d)
     try:
         with np.errstate(over="ignore"):
             f = t(float(fq))
@@ -56,13 +61,18 @@ class FloatContext(Context):
         self.dtype = dtype_name(dtype)
         self.mode = self.dtype
         self.type = np.dtype(self.dtype).type
+        self._memo = {}
 
     def const(self, x):
         if isinstance(x, self.type):
             return x
         if isinstance(x, (np.floating, float)):
             return self.type(x)
-        return round_nearest(to_exact(x), self.dtype)
+        q = to_exact(x)
+        got = self._memo.get(q)
+        if got is None:
+            got = self._memo[q] = round_nearest(q, self.dtype)
+        return got
 
     def coerce(self, x):
         return x if isinstance(x, self.type) else self.const(x)
@@ -113,15 +123,16 @@ def _round_array(values, dtype):
 
 
 def float_layers(graph, dtype):
-    """A chain graph as float layers ``("affine", W, b)`` / ``("relu",)`` / ``("pass",)``, every
-    parameter rounded to nearest in ``dtype``; BatchNorm as ``diag(scale)``, ``offset`` with
+    """A chain graph as float layers, one per node: ``("affine", W, b)``, ``("diag", scale,
+    offset)``, ``("relu",)``, ``("pass",)``; every parameter rounded to nearest in ``dtype``;
+    BatchNorm as ``("diag", scale, offset)`` with
     ``scale = γ/√(σ²+ε)`` and ``offset = β − γμ/√(σ²+ε)`` computed in ``dtype`` (the seed's
     ``computeScale``/``computeOffset``)."""
     layers, prev = [], graph.INPUT
     for node in graph:
         if list(node.inputs) != [prev]:
-            raise UnsupportedOperatorError(f"--simulate --method crown: node {node.name!r} does "
-                                           "not read the previous node (only chains)")
+            raise UnsupportedOperatorError(f"float simulation: node {node.name!r} does not read "
+                                           "the previous node (only chains)")
         prev, op, kind = node.name, node.op, getattr(node.op, "kind", "?")
         if kind == "batchnorm":
             p = op.params
@@ -130,7 +141,7 @@ def float_layers(graph, dtype):
             scale = rnd(p.gamma) / r
             offset = rnd(p.beta) - rnd(p.gamma) * rnd(p.running_mean) / r
             per = p.dim // p.channels
-            layers.append(("affine", np.diag(np.repeat(scale, per)), np.repeat(offset, per)))
+            layers.append(("diag", np.repeat(scale, per), np.repeat(offset, per)))
         elif kind == "relu":
             layers.append(("relu",))
         elif kind in ("identity", "flatten", "reshape"):
@@ -138,15 +149,15 @@ def float_layers(graph, dtype):
         elif getattr(op, "affine", False) and hasattr(op, "linear_params"):
             Ws, b = op.linear_params()
             if len(Ws) != 1:
-                raise UnsupportedOperatorError(f"--simulate --method crown: node {node.name!r} "
-                                               f"({kind}) has several inputs")
+                raise UnsupportedOperatorError(f"float simulation: node {node.name!r} ({kind}) "
+                                               "has several inputs")
             W = Ws[0]
             layers.append(("affine", _round_array(W.entries(), dtype).reshape(W.nrows(),
                                                                                W.ncols()),
                            _round_array(b.entries(), dtype)))
         else:
-            raise UnsupportedOperatorError(f"--simulate --method crown: operator {kind!r} "
-                                           f"(node {node.name!r}) has no float simulation")
+            raise UnsupportedOperatorError(f"float simulation: operator {kind!r} (node "
+                                           f"{node.name!r}) has no vectorised float version")
     return layers
 
 
@@ -177,8 +188,8 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
     rel = {}
 
     def backward(k):
-        n = next(len(L[2]) for L in reversed(layers[:k + 1]) if L[0] == "affine") \
-            if any(L[0] == "affine" for L in layers[:k + 1]) else len(lo)
+        n = next((len(L[2]) for L in reversed(layers[:k + 1]) if L[0] in ("affine", "diag")),
+                 len(lo))
         LL = np.eye(n, dtype=dtype)
         LU = LL.copy()
         bL, bU = np.zeros(n, dtype), np.zeros(n, dtype)
@@ -187,6 +198,9 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
             if L[0] == "affine":
                 bL, bU = bL + LL @ L[2], bU + LU @ L[2]
                 LL, LU = LL @ L[1], LU @ L[1]
+            elif L[0] == "diag":
+                bL, bU = bL + LL @ L[2], bU + LU @ L[2]
+                LL, LU = LL * L[1], LU * L[1]
             elif L[0] == "relu":
                 ls, lb, us, ub = rel[j]
                 P, N = np.maximum(LL, 0), np.minimum(LL, 0)
@@ -203,11 +217,35 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
     return Box(list(out_lo), list(out_hi))
 
 
+def float_ibp(graph, input_set, dtype="float32", intermediate=False):
+    """IBP in plain round-to-nearest ``dtype`` (numpy, vectorised) for chain graphs:
+    ``lo' = W⁺·lo + W⁻·hi + b``, ``hi' = W⁺·hi + W⁻·lo + b``; BatchNorm ``scale·x + offset``
+    with the ends swapped where ``scale < 0``; ReLU ``max(·, 0)``. Returns the output ``Box``,
+    or ``{node name: Box}`` with ``intermediate=True``."""
+    from .methods import bounding_box
+    layers = float_layers(graph, dtype)
+    lo, hi = (_round_array(v, dtype) for v in bounding_box(input_set))
+    boxes = {}
+    for node, L in zip(graph.nodes, layers):
+        if L[0] == "affine":
+            P, N = np.maximum(L[1], 0), np.minimum(L[1], 0)
+            lo, hi = P @ lo + N @ hi + L[2], P @ hi + N @ lo + L[2]
+        elif L[0] == "diag":
+            pos = L[1] >= 0
+            a, b = L[1] * lo, L[1] * hi
+            lo, hi = np.where(pos, a, b) + L[2], np.where(pos, b, a) + L[2]
+        elif L[0] == "relu":
+            lo, hi = np.maximum(lo, 0), np.maximum(hi, 0)
+        boxes[node.name] = Box(list(lo), list(hi))
+    return boxes if intermediate else boxes[graph.output]
+
+
 def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False,
              lower_slope="adaptive"):
     """Run ``method`` in round-to-nearest ``dtype``; returns the output :class:`Claim`, or with
     ``intermediate=True`` (IBP only) ``{node name: Claim}``, the output node included. IBP runs
-    the package's operators in :class:`FloatContext`; CROWN runs :func:`float_crown`."""
+    :func:`float_ibp` on chains of Linear/Conv/BatchNorm/ReLU/reshapes, else the package's
+    operators in :class:`FloatContext`; CROWN runs :func:`float_crown`."""
     from ..algorithms.ibp import ibp
     dtype = dtype_name(dtype)
     if method not in SIMULATED:
@@ -220,7 +258,10 @@ def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False
         with np.errstate(all="ignore"):
             return box_claim(float_crown(graph, input_set, dtype, lower_slope), dtype, None, src)
     with np.errstate(all="ignore"):
-        boxes = ibp(graph, input_set, FloatContext(dtype), intermediate=intermediate)
+        try:
+            boxes = float_ibp(graph, input_set, dtype, intermediate)
+        except UnsupportedOperatorError:
+            boxes = ibp(graph, input_set, FloatContext(dtype), intermediate=intermediate)
     if intermediate:
         return {name: box_claim(b, dtype, name, src) for name, b in boxes.items()
                 if name != graph.INPUT}
