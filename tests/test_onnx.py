@@ -18,6 +18,7 @@ from exactbounds.algorithms.ibp import evaluate, ibp, run_graph  # noqa: E402
 from exactbounds.core import Box  # noqa: E402
 from exactbounds.errors import (InvalidModelError, InvalidValueError,  # noqa: E402
                                 MalformedFileError, ShapeError, UnsupportedOperatorError)
+from exactbounds.io.json_net import Model  # noqa: E402
 from exactbounds.io.load import load_model  # noqa: E402
 from exactbounds.io.onnx_loader import build_graph, load_onnx, parse_onnx  # noqa: E402
 from exactbounds.numbers import RationalContext, RInterval, to_exact  # noqa: E402
@@ -433,17 +434,24 @@ def test_random_models_agree_with_onnxruntime_and_ibp_is_sound(data, seed):
     g, out_shape = build_graph(parse_onnx(m))
     x = rng.normal(0, 1, in_shape).astype(np.float32)
     assert_agrees(g, m, x)
-    # IBP over a small box around x contains the exact value at x and at a corner
+    # every method's bounds over a small box around x contain the exact value at x and at a
+    # corner: IBP exact, CROWN and forward affine in the dyadic and interval modes
+    from exactbounds.commands.bounds import compute
+    from exactbounds.numbers import make_context
     r = fmpq(1, 64)
     xs = [q(v) for v in x.ravel()]
     box = Box([v - r for v in xs], [v + r for v in xs])
-    lo, hi = ibp(g, box, CTX).outer(CTX)
     corner = [v - r if k % 2 else v + r for k, v in enumerate(xs)]
-    for pt in (xs, corner):
-        for v, a, b in zip(evaluate(g, pt, CTX), lo, hi):
-            va, vb = ends(v)
-            assert a <= va and vb <= b
+    ys = [evaluate(g, pt, CTX) for pt in (xs, corner)]
+    method, mode = data.draw(st.sampled_from([("ibp", "exact"), ("crown", "dyadic"),
+                                              ("affine", "dyadic"), ("crown", "interval")]))
+    res = compute(Model(g, box), method, CTX if mode == "exact" else make_context(mode, bits=64))
+    lo, hi = res.output.outer(res.ctx)
     assert len(lo) == prod(out_shape)
+    for y in ys:
+        for v, a, b in zip(y, lo, hi):
+            va, vb = ends(v)
+            assert a <= va and vb <= b, (method, mode)
 
 
 # ----------------------------------------------------------------------------- errors
