@@ -13,9 +13,8 @@ Two stages:
 
 Supported ops (batch size 1): ``Gemm`` (``transA`` with a column input, ``transB``, exact
 ``alpha``/``beta``), ``MatMul`` with a constant right (``x @ W``, W in×out) or left (``W @ x``)
-operand, ``Add``/``Sub``/``Mul``/``Div`` by constants (an exact elementwise affine map, folded
-into the bias of a preceding linear layer when it is that layer's only consumer, as MatMul+Add
-is), ``Add``/``Sub`` of two tensors of equal shape, ``Conv`` (2-D, and 1-D as 2-D with height 1;
+operand, ``Add``/``Sub``/``Mul``/``Div`` by constants (exact elementwise affine maps, see
+below), ``Add``/``Sub`` of two tensors of equal shape, ``Conv`` (2-D, and 1-D as 2-D with height 1;
 pads, strides, dilations, group, ``auto_pad``), ``BatchNormalization`` (exact ``epsilon``),
 ``Relu``, ``Sigmoid``, ``Tanh``, ``Flatten``, ``Reshape`` (constant shape), ``Identity``,
 ``AveragePool``, ``Constant``. Anything else raises ``UnsupportedOperatorError`` naming the op
@@ -24,6 +23,14 @@ type and the node; an unreadable file raises ``MalformedFileError``; sizes that 
 
 Shapes: the tracked ONNX shapes include the batch dimension; the operators get the shape
 without it (``(C, H, W)``, ``(n,)``).
+
+Maps by constants ``y = a⊙x + c`` are folded exactly where the result is the same function:
+into the bias/rows of the linear layer that produced ``x`` when ``x`` has no other reader
+(MatMul+Add becomes one ``Linear``), and, when ``y``'s only reader is another such map, a
+reshape, or a Gemm/MatMul, into that reader (input normalisation ``Sub``/``Div`` before the
+first layer: ``W·(a⊙s + c) + b = (W·diag a)·s + (W·c + b)``). A map that cannot be folded is an
+``Add``/``Sub``/``Scale`` node (a composed chain one ``Scale``). Nothing is folded into Conv: zero
+padding does not commute with a shift.
 """
 from dataclasses import dataclass, field
 from math import prod
@@ -305,9 +312,6 @@ class _Builder:
         self.tensor[node.outputs[0]] = (node.name, tuple(out_shape))
         if linear:
             self.linear[node.outputs[0]] = len(self.nodes) - 1
-
-    def alias(self, node, src, out_shape):
-        self.tensor[node.outputs[0]] = (self.var(node, src)[0], tuple(out_shape))
 
     def broadcast_const(self, node, c, shape):
         """The constant ``c`` broadcast to ``shape`` (it may not enlarge it), flattened."""
