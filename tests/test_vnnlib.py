@@ -299,3 +299,13 @@ def test_random_specs_round_trip_exactly(data):
         want = any(all(ops[op](y[i], y[int(r[2:])] if isinstance(r, str) else r)
                        for i, op, r in cl) for cl in clauses)
         assert s.evaluate([fmpq(v.numerator, v.denominator) for v in y]) is want
+
+
+def test_input_bounds_inside_a_single_or_clause():
+    """VNN-COMP 2021 style: the whole property in one (or (and ...)) with the input bounds."""
+    s = parse_vnnlib("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+                     "(assert (or\n    (and\n        (>= X_0 -1)\n        (<= X_0 1)\n"
+                     "        (>= Y_0 100)\n    )\n))\n")
+    assert s.input_box.lo == [-1] and s.input_box.hi == [1]
+    assert [[str(c) for c in cl] for cl in s.output.clauses] == [["-1*Y_0 <= -100"]]
+    assert s.evaluate([fmpq(100)]) and not s.evaluate([fmpq(99)])
