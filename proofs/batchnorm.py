@@ -256,3 +256,31 @@ def batchnorm_affine_form(ops, ctx, v):
         goals += [Eq(scale[c] * x[i] + offset[c], spec, f"scale·x+offset[{i}] = closed form"),
                   Eq(y[i], spec, f"evaluate_batchnorm[{i}] = closed form")]
     return goals
+
+
+def layer_ops(ops):
+    """``ops`` with the BatchNorm functions routed through the graph operator's verbs
+    (``ops.BatchNorm(params).evaluate/ibp/aff/deriv/deriv2``), which the network algorithms
+    call."""
+    return ops.replace(
+        evaluate_batchnorm=lambda p, x, ctx: ops.BatchNorm(p).evaluate(ctx, x),
+        ibp_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).ibp(ctx, box),
+        aff_batchnorm=lambda p, aff, ctx: ops.BatchNorm(p).aff(ctx, aff),
+        deriv_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).deriv(ctx, box),
+        second_deriv_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).deriv2(ctx, box))
+
+
+@_ob()
+def batchnorm_layer_sound(ops, ctx, v):
+    """The graph operator BatchNorm(params), as the network algorithms use it: its verbs
+    evaluate, ibp, aff, deriv and deriv2 satisfy ibp_batchnorm_sound, aff_batchnorm_sound,
+    deriv_batchnorm_sound and second_deriv_batchnorm_sound (deriv2 is the chain rule, not the
+    seed's zero box)."""
+    lops = layer_ops(ops)
+    goals = []
+    for ob in (ibp_batchnorm_sound, aff_batchnorm_sound, deriv_batchnorm_sound,
+               second_deriv_batchnorm_sound):
+        for g in ob.build(lops, ctx, v):
+            g.label = f"{ob.name}: {g.label}"
+            goals.append(g)
+    return goals

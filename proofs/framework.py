@@ -72,7 +72,7 @@ def default_ops():
     from exactbounds.core import AffineVec, Box
     from exactbounds.numbers import RationalContext, sqrt_enclosure
     from exactbounds.operators import batchnorm as bn
-    names = ("BatchNormParams", "compute_scale", "compute_offset", "evaluate_batchnorm",
+    names = ("BatchNormParams", "BatchNorm", "compute_scale", "compute_offset", "evaluate_batchnorm",
              "ibp_batchnorm", "aff_batchnorm", "deriv_batchnorm", "deriv2_batchnorm",
              "second_deriv_batchnorm")
     return Operators(**{n: getattr(bn, n) for n in names}, Box=Box, AffineVec=AffineVec,

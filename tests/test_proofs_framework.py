@@ -123,6 +123,18 @@ def test_seed_rule_is_refuted_and_second_deriv_proved():
     assert pb.second_deriv_batchnorm_sound.check().status == PROVED
 
 
+def test_layer_with_the_seed_deriv2_rule_is_refuted():
+    from exactbounds.operators.batchnorm import BatchNorm, deriv2_batchnorm
+
+    class SeedRuleLayer(BatchNorm):
+        def deriv2(self, ctx, d2box):
+            return deriv2_batchnorm(self.params, d2box, ctx)
+
+    res, _ = _refuted_and_rechecks(pb.batchnorm_layer_sound,
+                                   default_ops().replace(BatchNorm=SeedRuleLayer))
+    assert "second_deriv_batchnorm_sound" in res.detail
+
+
 def test_every_registered_obligation_has_its_expected_status():
     results = [ob.check() for ob in OBLIGATIONS]
     assert all(r.ok for r in results), [(r.name, r.status, r.detail) for r in results if not r.ok]
@@ -131,7 +143,8 @@ def test_every_registered_obligation_has_its_expected_status():
                  "aff_batchnorm_preserves_structure", "deriv_batchnorm_returns_box",
                  "deriv2_batchnorm_is_zero", "ibp_batchnorm_sound", "aff_batchnorm_sound",
                  "deriv_batchnorm_sound", "second_deriv_batchnorm_sound",
-                 "compute_scale_offset_closed_form", "batchnorm_affine_form"):
+                 "compute_scale_offset_closed_form", "batchnorm_affine_form",
+                 "batchnorm_layer_sound", "ibp_batchnorm_sound_clamp"):
         assert by[name].status == PROVED
     assert by["ibp_batchnorm_sound"].cases == 9           # γ0, γ1 each > 0, = 0, < 0
     assert by["deriv2_batchnorm_propagation"].status == REFUTED
