@@ -269,6 +269,8 @@ class Result:
     detail: str = ""
     case_list: list = field(default_factory=list)
     hypotheses: list = field(default_factory=list)
+    goal: str = None        # the refuted goal's label
+    case: str = None        # the case it was refuted in
     statement: str = ""
 
     @property
@@ -279,6 +281,7 @@ class Result:
         return {"obligation": self.name, "lean": self.lean, "cases": self.cases,
                 "status": self.status, "expected": self.expected, "ok": self.ok,
                 "seconds": round(self.seconds, 3), "counterexample": self.counterexample,
+                "goal": self.goal, "case": self.case,
                 "detail": self.detail, "hypotheses": self.hypotheses,
                 "statement": self.statement, "case_list": self.case_list}
 
@@ -357,10 +360,10 @@ class Obligation:
             except Exception as e:  # an operator that crashes fails its obligation
                 statuses.append(self._record(res, case, ERROR, f"{type(e).__name__}: {e}"))
                 break
-            status, detail, cex = self._check_case(ops, case, goals)
+            status, detail, cex, label = self._check_case(ops, case, goals)
             statuses.append(self._record(res, case, status, detail))
             if status == REFUTED:
-                res.counterexample = cex
+                res.counterexample, res.goal, res.case = cex, label, case_text(case)
                 break
         res.hypotheses = [hypothesis_text(z) for z in symbols.symbols.values()]
         res.status = (REFUTED if REFUTED in statuses else ERROR if ERROR in statuses else
@@ -382,20 +385,21 @@ class Obligation:
         subst = {}
         for expr, s in case:
             if not case_substitution(expr, s, subst):
-                return PROVED, "vacuous case", None
+                return PROVED, "vacuous case", None, None
         open_goals = [g for g in goals if not decide(g, subst)]
         if not open_goals:
-            return PROVED, "", None
+            return PROVED, "", None, None
         for g in open_goals:
             if g.kind == "holds":
-                return REFUTED, f"{g.label} fails", {k: str(v) for k, v in g.witness.items()}
+                return (REFUTED, f"{g.label} fails",
+                        {k: str(v) for k, v in g.witness.items()}, g.label)
             found = self.find_counterexample(ops, case, subst, g)
             if found is not None:
                 cex, val = found
                 need = {"eq": "= 0", "ge": ">= 0", "gt": "> 0"}[g.kind]
                 return (REFUTED, f"{g.label} fails: the difference is {val} "
-                        f"(≈ {float(val):.6g}), not {need}", cex)
-        return UNKNOWN, "undecided: " + ", ".join(g.label for g in open_goals), None
+                        f"(≈ {float(val):.6g}), not {need}", cex, g.label)
+        return UNKNOWN, "undecided: " + ", ".join(g.label for g in open_goals), None, None
 
     # counterexamples -----------------------------------------------------------------------
     def find_counterexample(self, ops, case, subst, goal):

@@ -68,8 +68,8 @@ def _refuted_and_rechecks(ob, broken, package_passes=True):
     assert res.status == REFUTED, (res.status, res.detail)
     cex = res.counterexample
     assert cex and all(sp.Rational(v).is_Rational for v in cex.values())
-    label = res.detail.split(": ", 1)[1].split(" fails")[0]
-    assert ob.recheck(cex, label, broken)              # the broken code fails there, exactly
+    label = res.goal
+    assert label and ob.recheck(cex, label, broken)              # the broken code fails there, exactly
     if package_passes:                                 # and the package's code does not
         assert not ob.recheck(cex, label, default_ops())
     return res, cex
