@@ -21,9 +21,10 @@ Checking (:meth:`Obligation.check`):
   a symbol ``g`` becomes ``g -> +k``, ``0``, ``-k`` with a fresh positive ``k``; ``e`` linear
   in a real symbol with a coefficient of known sign is solved for it. Otherwise the fact is
   not used (sound: fewer hypotheses), and a goal that needed it stays ``unknown``.
+  A case whose sign contradicts a symbol's assumptions (``d < 0`` for ``d >= 0``) is vacuous.
 * A goal is ``proved`` when sympy shows it (zero difference after ``expand``/``cancel``/
-  ``simplify``; ``is_nonnegative``/``is_positive`` of the difference). Nothing numeric ever
-  proves a goal.
+  ``factor``/``simplify``; ``is_nonnegative``/``is_positive`` of the difference). Nothing
+  numeric ever proves a goal.
 * Otherwise rational points are drawn (seeded) that satisfy every symbol assumption and the
   case's sign conditions, checked exactly (:func:`proofs.exact.exact_sign`); a point where
   the goal's negation holds is re-checked by re-running the operators on the point's
