@@ -28,6 +28,9 @@ class AveragePool(AffineOp):
         self.padding = _pads(padding, f"{name}.padding")
         if min(self.kernel) <= 0 or min(self.stride) <= 0 or min(self.padding) < 0:
             raise InvalidModelError(f"{name}: kernel and stride must be positive, padding >= 0")
+        if any(pd >= self.kernel[k % 2] for k, pd in enumerate(self.padding)):
+            raise InvalidModelError(f"{name}: padding {self.padding} must be smaller than the "
+                                    f"kernel {self.kernel} (a window must touch the input)")
         self.count_include_pad = bool(count_include_pad)
         C, H, W = in_shape
         pt, pl, pb, pr = self.padding

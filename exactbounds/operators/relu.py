@@ -68,9 +68,12 @@ def _relax_one(ctx, l, u, rule):
         cands.append((zero, zero, zero, zero))
     if -1 in sl and 1 in su:
         d = u - l
-        if 1 not in possible_signs(ctx, d) or len(possible_signs(ctx, d)) > 1:
-            raise AmbiguousBranch("the width hi - lo of an unstable ReLU", d)
-        if getattr(ctx, "mode", None) == "dyadic":
+        if possible_signs(ctx, d) != {1}:
+            # the enclosures of lo < 0 < hi are so narrow that hi − lo may be 0: every chord
+            # slope hi/(hi − lo) lies in [0, 1] and its intercept −slope·lo in [0, −lo]
+            us = hull(ctx, [zero, one])
+            ub = hull(ctx, [zero, ctx.const(-ctx.lower(l))])
+        elif getattr(ctx, "mode", None) == "dyadic":
             us = ctx.round_up(u / d)
             ub = max(-us * l, u - us * u)
         else:
