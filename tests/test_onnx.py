@@ -433,7 +433,9 @@ def test_random_models_agree_with_onnxruntime_and_ibp_is_sound(data, seed):
     m, in_shape = _draw_model(data, rng)
     g, out_shape = build_graph(parse_onnx(m))
     x = rng.normal(0, 1, in_shape).astype(np.float32)
-    assert_agrees(g, m, x)
+    # float32 rounding accumulates along the graph: allow 2 ulps (of the largest magnitude)
+    # per node, at least ULPS (measured over 400 drawn models: at most 1.14 per node)
+    assert_agrees(g, m, x, ulps=max(ULPS, 2 * len(g)))
     # every method's bounds over a small box around x contain the exact value at x and at a
     # corner: IBP exact, CROWN and forward affine in the dyadic and interval modes
     from exactbounds.commands.bounds import compute
