@@ -329,6 +329,30 @@ def test_activations_residual_reshape_identity_and_pooling():
     assert g.nodes[2].inputs == ["relu", "input"]
 
 
+def test_constant_subgraphs_are_folded_exactly():
+    """Weights computed from constants (W = reshape(A)·(1/3) + B, a mean minus a Constant)
+    are evaluated exactly at load time, not in float32."""
+    rng = np.random.default_rng(15)
+    A, B = rng.normal(size=(6,)), rng.normal(size=(2, 3))
+    nodes = [helper.make_node("Constant", [], ["three"], name="c3", value_float=3.0),
+             helper.make_node("Reshape", ["A", "shape"], ["A2"], name="rs"),
+             helper.make_node("Div", ["A2", "three"], ["A3"], name="div"),
+             helper.make_node("Add", ["A3", "B"], ["W"], name="addw"),
+             helper.make_node("Identity", ["W"], ["Wi"], name="idw"),
+             helper.make_node("MatMul", ["input", "Wi"], ["output"], name="mm")]
+    inits = [init("A", A), init("B", B), numpy_helper.from_array(np.int64([2, -1]), "shape")]
+    m = model(nodes, inits, [1, 2])
+    g = check(m, rng.normal(size=(1, 2)))
+    assert [n.name for n in g.nodes] == ["mm"]
+    W = g.nodes[0].op.params.weight          # out × in = (A/3 + B)ᵀ, exactly
+    a32, b32 = A.astype(np.float32).reshape(2, 3), B.astype(np.float32)
+    assert W == [[q(a32[i, j]) / 3 + q(b32[i, j]) for i in range(2)] for j in range(3)]
+    bad = [helper.make_node("Div", ["A", "Z"], ["Q"], name="dz"),
+           helper.make_node("Add", ["input", "Q"], ["output"], name="add")]
+    with pytest.raises(InvalidModelError, match="dz.*zero"):
+        build_graph(parse_onnx(model(bad, [init("A", [1.0]), init("Z", [0.0])], [1, 1])))
+
+
 def test_global_average_pool_and_flatten_axis():
     rng = np.random.default_rng(11)
     nodes = [helper.make_node("GlobalAveragePool", ["input"], ["g"], name="gap"),

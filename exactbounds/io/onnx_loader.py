@@ -17,7 +17,8 @@ operand, ``Add``/``Sub``/``Mul``/``Div`` by constants (exact elementwise affine 
 below), ``Add``/``Sub`` of two tensors of equal shape, ``Conv`` (2-D, and 1-D as 2-D with height 1;
 pads, strides, dilations, group, ``auto_pad``), ``BatchNormalization`` (exact ``epsilon``),
 ``Relu``, ``Sigmoid``, ``Tanh``, ``Flatten``, ``Reshape`` (constant shape), ``Identity``,
-``AveragePool``, ``Constant``. Anything else raises ``UnsupportedOperatorError`` naming the op
+``AveragePool``, ``Constant``; nodes whose inputs are all constants (Identity, Flatten, Reshape,
++ − × ÷) are evaluated exactly at load time. Anything else raises ``UnsupportedOperatorError`` naming the op
 type and the node; an unreadable file raises ``MalformedFileError``; sizes that do not fit raise
 ``ShapeError``.
 
@@ -51,6 +52,7 @@ from ..operators.relu import ReLU
 from ..operators.reshape import Identity, Reshape
 
 ONNX_DOMAINS = ("", "ai.onnx")
+FOLDABLE = ("Identity", "Flatten", "Reshape", "Add", "Sub", "Mul", "Div")
 
 
 def _onnx():
@@ -327,8 +329,42 @@ class _Builder:
                 for v in np.broadcast_to(c, shape).ravel().tolist()]
 
     # -- builders -------------------------------------------------------------------------
+    def fold_constant(self, node):
+        """Evaluate a node whose inputs are all constants, exactly, at load time: Identity,
+        Flatten, Reshape, and + − × ÷ of float constants (``fmpq`` object arrays, numpy
+        broadcasting). Returns whether it did."""
+        ins = [i for i in node.inputs if i]
+        if node.op_type not in FOLDABLE or not ins or not all(self.is_const(i) for i in ins):
+            return False
+        c, t = self.const(ins[0]), node.op_type
+        if t == "Identity":
+            v = c
+        elif t == "Flatten":
+            v = c.reshape(self._flatten_target(node, c.shape))
+        elif t == "Reshape":
+            v = c.reshape(self._reshape_target(node, c.shape))
+        else:
+            if len(ins) != 2:
+                raise MalformedFileError(f"{self.og.source}: {node.where()} takes 2 inputs")
+            d = self.const(ins[1])
+            if c.dtype != object or d.dtype != object:
+                raise UnsupportedOperatorError(f"{node.where()}: {t} of integer constants is "
+                                               "not supported")
+            if t == "Div" and any(v == 0 for v in d.ravel()):
+                raise InvalidModelError(f"{node.where()}: division by a zero constant")
+            try:
+                v = {"Add": lambda: c + d, "Sub": lambda: c - d, "Mul": lambda: c * d,
+                     "Div": lambda: c / d}[t]()
+            except ValueError:
+                raise ShapeError(f"{node.where()}: constants of shapes {c.shape} and {d.shape} "
+                                 "do not broadcast") from None
+        self.og.consts[node.outputs[0]] = v
+        return True
+
     def build(self):
         for node in self.og.nodes:
+            if self.fold_constant(node):
+                continue
             fn = getattr(self, f"op_{node.op_type}", None)
             if fn is None:
                 raise UnsupportedOperatorError(
@@ -448,8 +484,6 @@ class _Builder:
                                      f"{len(node.inputs)}")
         a, b = node.inputs
         ca, cb = self.is_const(a), self.is_const(b)
-        if ca and cb:
-            raise UnsupportedOperatorError(f"{node.where()}: both operands are constants")
         if not ca and not cb:
             return self._two_tensors(node)
         x, c = (b, a) if ca else (a, b)
@@ -556,17 +590,23 @@ class _Builder:
 
     def op_Flatten(self, node):
         x = node.inputs[0]
-        shape = self.shape_of(node, x)
+        self._reshape_to(node, x, self._flatten_target(node, self.shape_of(node, x)))
+
+    def op_Reshape(self, node):
+        x = node.inputs[0]
+        self._reshape_to(node, x, self._reshape_target(node, self.shape_of(node, x)))
+
+    def _flatten_target(self, node, shape):
         axis = int(node.attrs.get("axis", 1))
         if axis < 0:
             axis += len(shape)
         if not 0 <= axis <= len(shape):
             raise ShapeError(f"{node.where()}: axis {axis} out of range for shape {tuple(shape)}")
-        self._reshape_to(node, x, (prod(shape[:axis]), prod(shape[axis:])))
+        return (prod(shape[:axis]), prod(shape[axis:]))
 
-    def op_Reshape(self, node):
-        x = node.inputs[0]
-        shape = self.shape_of(node, x)
+    def _reshape_target(self, node, shape):
+        """The output shape of a Reshape node for an input of ``shape`` (``0`` copies a
+        dimension unless ``allowzero``, one ``-1`` is inferred)."""
         if len(node.inputs) > 1:
             if not self.is_const(node.inputs[1]):
                 raise UnsupportedOperatorError(f"{node.where()}: the target shape must be a "
@@ -592,7 +632,7 @@ class _Builder:
             if prod(shape) % rest:
                 raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} to {target}")
             out[out.index(-1)] = prod(shape) // rest
-        self._reshape_to(node, x, tuple(out))
+        return tuple(out)
 
     def _spatial(self, node, x, what):
         """``(shape, one_d)``: the input's ONNX shape ``(1, C, H, W)`` or ``(1, C, L)``."""
