@@ -1,6 +1,8 @@
 """Matrix backends for the hot paths of CROWN and forward affine propagation.
 
-``QBackend``: python-flint ``fmpq_mat``; exact (modes ``exact`` and ``dyadic``).
+``QBackend``: python-flint ``fmpq_mat``; exact. ``ZBackend`` (used for the modes ``exact`` and
+``dyadic``): the same values, with matrices of dyadic rationals held as integer ``fmpz_mat``
+times a shared power of two (``DyMat``), which multiply without gcds.
 ``ArbBackend(prec)``: python-flint ``arb_mat`` balls at ``prec`` bits; every entry is a ball
 that contains the exact-arithmetic value (mode ``interval``). A sign that a ball cannot decide
 is never guessed: callers take the hull of both branches (:meth:`sign` returns ``None``).
@@ -12,10 +14,11 @@ from exact values), ``entries``/``from_entries``, ``abs``, ``sign``, ``hull``, `
 from contextlib import contextmanager
 from operator import mul
 
-from flint import arb, arb_mat, ctx as flint_ctx, fmpq, fmpq_mat
+from flint import arb, arb_mat, ctx as flint_ctx, fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from ..numbers import RationalContext
 from ..numbers.convert import dyadic
+from ..numbers.dyadic import DyMat, dyadic_parts
 
 
 class QBackend:
@@ -83,6 +86,60 @@ class QBackend:
     @contextmanager
     def precision(self):
         yield
+
+
+class ZBackend(QBackend):
+    """Exact like :class:`QBackend`, but matrices of dyadic rationals (float weights, dyadic
+    bounds and slopes) are :class:`~exactbounds.numbers.dyadic.DyMat` (an integer ``fmpz_mat``
+    times one power of two), whose products need no gcds; anything non-dyadic stays an
+    ``fmpq_mat``. Every value equals the one :class:`QBackend` computes."""
+
+    def mat(self, m):
+        if isinstance(m, fmpq_mat):
+            return DyMat.from_q(m) or m
+        return m
+
+    def zeros(self, r, c):
+        return DyMat(fmpz_mat(r, c), 0)
+
+    def col(self, values):
+        return self.from_entries(len(values), 1, list(values))
+
+    def from_entries(self, r, c, es):
+        return DyMat.from_entries(r, c, es) or fmpq_mat(r, c, es)
+
+    def diag(self, vals):
+        """The diagonal matrix of ``vals``."""
+        n = len(vals)
+        parts = [dyadic_parts(v) for v in vals]
+        if any(p is None for p in parts):
+            return None
+        e = min((p[1] for p in parts if p[0]), default=0)
+        D = fmpz_mat(n, n)
+        for j, (m, k) in enumerate(parts):
+            if m:
+                D[j, j] = fmpz(m << (k - e))
+        return DyMat(D, e)
+
+    def abs(self, m):
+        if isinstance(m, DyMat):
+            return DyMat(fmpz_mat(m.nrows(), m.ncols(), [abs(v) for v in m.M.entries()]), m.e)
+        return super().abs(m)
+
+    def abs_dot(self, A, v):
+        if isinstance(A, DyMat):
+            col = self.col(v)
+            if isinstance(col, DyMat):
+                return self.abs(A) * col
+            A = A.to_q()
+        return super().abs_dot(A, v)
+
+    def abs_rowsum(self, A):
+        if isinstance(A, DyMat):
+            n, es, z = A.ncols(), A.M.entries(), fmpz(0)
+            return DyMat(fmpz_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), z)
+                                                  for i in range(A.nrows())]), A.e)
+        return super().abs_rowsum(A)
 
 
 def _enclosed(v):
@@ -189,10 +246,10 @@ class ArbBackend:
 
 
 def backend_for(ctx):
-    """``QBackend`` for the rational contexts (exact, dyadic), ``ArbBackend(ctx.prec)`` for the
+    """``ZBackend`` (exact, dyadic matrices as integer ones) for the rational contexts (exact, dyadic), ``ArbBackend(ctx.prec)`` for the
     interval context."""
     if isinstance(ctx, RationalContext):
-        return QBackend()
+        return ZBackend()
     prec = getattr(ctx, "prec", None)
     if prec is None:
         from ..errors import InvalidValueError

@@ -28,12 +28,13 @@ exact value of the algorithm).
 from dataclasses import dataclass, field
 from operator import mul
 
-from flint import fmpq, fmpq_mat
+from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError, UnsupportedOperatorError
 from ..inputsets import bounding_box, concretize_mat
 from ..numbers import BOUND, ENCLOSURE, EXACT, RationalContext
+from ..numbers.dyadic import DyMat
 from .backend import QBackend, backend_for
 
 IDENT = "identity"
@@ -232,8 +233,14 @@ def relax_backward(be, lam, n, rel, upper):
     ls, lb, us, ub = rel
     pa, pb, na, nb = (us, ub, ls, lb) if upper else (ls, lb, us, ub)
     if lam is IDENT:
-        return _diag(be, pa), be.col(pb)
+        D = be.diag(pa) if hasattr(be, "diag") else None
+        return (D if D is not None else _diag(be, pa)), be.col(pb)
     m = lam.nrows()
+    if isinstance(lam, DyMat):
+        got = _relax_backward_dyadic(be, lam, n, pa, pb, na, nb)
+        if got is not None:
+            return got
+        lam = lam.to_q()
     es = be.entries(lam)
     if be.exact:
         # Sign-independent part entry by entry (Λ_ij·pa_j) and Λ·pb as one product; then the
@@ -269,6 +276,39 @@ def relax_backward(be, lam, n, rel, upper):
                 acc += v * bb
         bias.append(acc)
     return be.from_entries(m, n, new), be.from_entries(m, 1, bias)
+
+
+def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb):
+    """:func:`relax_backward` for an integer-backed ``lam`` (:class:`DyMat`) and dyadic lines,
+    as integer matrix products: ``Λ·diag(pa) + N·diag(na − pa)`` and ``Λ·pb + N·(nb − pb)``
+    with ``N`` the negative entries of ``Λ`` in the columns whose two lines differ (the same
+    values as the entry-by-entry rule). ``None`` when a line is not dyadic."""
+    Dpa = be.diag(pa)
+    if Dpa is None:
+        return None
+    split = [j for j in range(n) if pa[j] != na[j] or pb[j] != nb[j]]
+    dpb = be.col(pb)
+    new = lam * Dpa
+    bias = lam * dpb if any(v != 0 for v in pb) else be.zeros(lam.nrows(), 1)
+    if not split:
+        return new, bias
+    m, k = lam.nrows(), len(split)
+    delta = DyMat.from_entries(1, k, [na[j] - pa[j] for j in split])
+    dbias = be.col([nb[j] - pb[j] for j in split])
+    if delta is None or not isinstance(dbias, DyMat):
+        return None
+    es = lam.M.entries()
+    zero = fmpz(0)
+    neg = []
+    for i in range(m):
+        row = es[i * n:(i + 1) * n]
+        neg.extend(v if v < 0 else zero for v in (row[j] for j in split))
+    N = DyMat(fmpz_mat(m, k, neg), lam.e)
+    scatter = fmpz_mat(k, n)
+    for t, (j, d) in enumerate(zip(split, delta.M.entries())):
+        if d:
+            scatter[t, j] = d
+    return new + N * DyMat(scatter, delta.e), bias + N * dbias
 
 
 class _Crown(_Run):

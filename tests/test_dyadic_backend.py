@@ -1,0 +1,135 @@
+"""The integer-backed exact backend (``ZBackend``, ``DyMat``) against the plain ``fmpq_mat``
+reference (``QBackend``): on random networks of every operator, every input-set kind, the exact
+and dyadic modes and every lower-slope rule, CROWN and forward affine give *identical* results
+(output bounds, final linear forms, per-node bounds, status); ``DyMat`` arithmetic equals
+``fmpq_mat`` arithmetic entry for entry."""
+import numpy as np
+import pytest
+from flint import fmpq, fmpq_mat
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import exactbounds.algorithms.crown as crown_mod
+from exactbounds.algorithms.affine import affine
+from exactbounds.algorithms.backend import QBackend, ZBackend, backend_for
+from exactbounds.algorithms.crown import crown
+from exactbounds.graph import Graph
+from exactbounds.inputsets import LpBall
+from exactbounds.numbers import make_context
+from exactbounds.numbers.dyadic import DyMat, dyadic_parts
+from exactbounds.operators.linear import Linear, LinearParams
+from exactbounds.operators.relu import ReLU
+from test_crown_soundness import cnn, input_set, mlp
+
+SET = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MODES = [("exact", 128), ("dyadic", 16), ("dyadic", 64)]
+
+
+def reference(fn):
+    """``fn()`` computed with the entry-by-entry ``fmpq_mat`` backend."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(crown_mod, "backend_for", lambda ctx: QBackend())
+        return fn()
+
+
+def same(a, b):
+    assert a.output.lo == b.output.lo and a.output.hi == b.output.hi
+    assert (a.lA, a.lb, a.uA, a.ub) == (b.lA, b.lb, b.uA, b.ub)
+    assert a.status == b.status and a.mode == b.mode
+    assert a.nodes.keys() == b.nodes.keys()
+    for k in a.nodes:
+        assert a.nodes[k].lo == b.nodes[k].lo and a.nodes[k].hi == b.nodes[k].hi, k
+
+
+def compare(g, S, slopes=("adaptive", "zero", "one")):
+    for mode, bits in MODES:
+        ctx = make_context(mode, bits=bits)
+        for slope in slopes:
+            for algo in (crown, affine):
+                new = algo(g, S, ctx, lower_slope=slope, intermediate=True)
+                old = reference(lambda: algo(g, S, ctx, lower_slope=slope, intermediate=True))
+                same(new, old)
+
+
+def test_rational_contexts_use_the_integer_backend():
+    assert isinstance(backend_for(make_context("exact")), ZBackend)
+    assert isinstance(backend_for(make_context("dyadic", bits=64)), ZBackend)
+
+
+@SET
+@given(st.data())
+def test_fast_backend_equals_reference_on_random_dags(data):
+    g, n = data.draw(mlp())
+    compare(g, data.draw(input_set(n)))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fast_backend_equals_reference_on_random_cnns(data):
+    g, n = data.draw(cnn())
+    compare(g, data.draw(input_set(n)), slopes=("adaptive",))
+
+
+def float_net(seed, sizes):
+    """A ReLU network with float32 weights of spread magnitudes (many unstable neurons)."""
+    rng = np.random.default_rng(seed)
+    ops = []
+    for k, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        W = (rng.standard_normal((b, a)) * 2.0 ** rng.integers(-12, 3, (b, a))).astype(np.float32)
+        W[rng.random((b, a)) < 0.1] = 0
+        bias = (0.1 * rng.standard_normal(b)).astype(np.float32)
+        ops.append(Linear(LinearParams(W.tolist(), bias.tolist(), name=f"fc{k}")))
+        if k < len(sizes) - 2:
+            ops.append(ReLU(b, name=f"relu{k}"))
+    x0 = rng.random(sizes[0]).astype(np.float32)
+    return Graph.sequential(sizes[0], ops), x0
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("norm", ["inf", "1", "2"])
+def test_fast_backend_equals_reference_on_float32_relu_nets(seed, norm):
+    g, x0 = float_net(seed, [4, 12, 12, 12, 3])
+    radius = [0.25, 0.1, fmpq(1, 3), 0.5][seed]  # 1/3: a non-dyadic radius (fmpq fallback)
+    compare(g, LpBall(x0.tolist(), radius, norm))
+
+
+dy = st.one_of(st.integers(-40, 40).map(fmpq),
+               st.tuples(st.integers(-2 ** 70, 2 ** 70), st.integers(-80, 20)).map(
+                   lambda t: fmpq(t[0]) * fmpq(2) ** t[1]))
+any_q = st.one_of(dy, st.tuples(st.integers(-9, 9), st.integers(1, 9)).map(lambda t: fmpq(*t)))
+
+
+@st.composite
+def qmat(draw, r, c, elems=dy):
+    return fmpq_mat(r, c, [draw(elems) for _ in range(r * c)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_dymat_arithmetic_equals_fmpq_mat(data):
+    r, k, c = (data.draw(st.integers(1, 4)) for _ in range(3))
+    A, B, B2 = data.draw(qmat(r, k)), data.draw(qmat(k, c)), data.draw(qmat(r, k))
+    dA, dB, dB2 = DyMat.from_q(A), DyMat.from_q(B), DyMat.from_q(B2)
+    assert dA.to_q() == A and dA == A and list(dA.entries()) == A.entries()
+    assert (dA * dB).to_q() == A * B
+    assert (dA + dB2).to_q() == A + B2 and (dA - dB2).to_q() == A - B2
+    assert (-dA).to_q() == -A
+    s = data.draw(any_q)
+    assert (dA * s) == A * s and (s * dA) == A * s
+    assert dA * B == A * B and A * dB == A * B and dA + B2 == A + B2 and B2 - dA == B2 - A
+    assert DyMat.from_entries(r, k, A.entries()) == A
+    assert dA[r - 1, k - 1] == A[r - 1, k - 1]
+    es = dA.entries()
+    assert es[1:3] == A.entries()[1:3] and len(es) == r * k
+    be = ZBackend()
+    assert be.abs(dA).to_q() == QBackend().abs(A)
+    assert be.abs_rowsum(dA).to_q() == QBackend().abs_rowsum(A)
+    v = [data.draw(any_q) for _ in range(k)]
+    assert be.abs_dot(dA, v) == QBackend().abs_dot(A, v)
+
+
+def test_non_dyadic_entries_stay_rational():
+    Q = fmpq_mat(1, 2, [fmpq(1, 3), 1])
+    assert DyMat.from_q(Q) is None and DyMat.from_entries(1, 2, Q.entries()) is None
+    assert isinstance(ZBackend().mat(Q), fmpq_mat) and ZBackend().mat(Q) == Q
+    assert dyadic_parts(fmpq(3, 8)) == (3, -3) and dyadic_parts(fmpq(1, 6)) is None
+    assert ZBackend().diag([fmpq(1, 3)]) is None
