@@ -49,3 +49,23 @@ def test_mode_alias(capsys):
     a = run_json(capsys, "--mode", "interval", "--prec", "64")
     b = run_json(capsys, "--context", "interval", "--prec", "64")
     assert a["outputs"] == b["outputs"]
+
+
+def test_spec_notes_property_and_polytope(tmp_path, capsys):
+    ex = resources.files("exactbounds") / "examples"
+    assert main(["bounds", str(ex / "mlp_bn.onnx"), "--spec", str(ex / "mlp_bn.vnnlib"),
+                 "--method", "crown", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("property of" in n and ": proved" in n for n in notes)
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps({"input_lo": [0, 0], "input_hi": [1, 1], "layers": [
+        {"type": "linear", "weight": [[1, 1]], "bias": [0]}]}))
+    spec = tmp_path / "p.vnnlib"
+    spec.write_text("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+                    "(assert (>= X_0 0))\n(assert (<= X_0 1))\n(assert (>= X_1 0))\n"
+                    "(assert (<= X_1 1))\n(assert (<= (+ X_0 X_1) 1))\n(assert (>= Y_0 3))\n")
+    assert main(["bounds", str(net), "--spec", str(spec), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["outputs"]["hi"] == ["2"]          # bounded over the enclosing box, and it says so
+    assert any("polytope" in n for n in res["notes"])
+    assert any(": proved" in n for n in res["notes"])   # y <= 2 < 3

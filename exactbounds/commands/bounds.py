@@ -8,7 +8,7 @@ stderr when stderr is a terminal."""
 import json
 import sys
 
-from ..errors import ExactBoundsError
+from ..io.load import load_model, spec_notes
 from ..io.results import result_json
 from ..numbers import make_context
 from .common import add_arith, mode_from_args
@@ -29,17 +29,6 @@ def register(sub):
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arith(b, modes=("exact", "dyadic", "interval"))
     b.set_defaults(func=run, bits=None)
-
-
-def _load(args):
-    try:
-        from ..io.load import load_model
-    except ImportError:  # pragma: no cover - the loader module is part of the package
-        from ..io.json_net import load_json_network
-        if args.spec:
-            raise ExactBoundsError("--spec needs exactbounds.io.load") from None
-        return load_json_network(args.model)
-    return load_model(args.model, spec=args.spec)
 
 
 def _progress(total):
@@ -70,7 +59,7 @@ def run(args):
     if args.bits is None:
         args.bits = 64 if mode == "dyadic" else 128
     ctx = make_context(mode, bits=args.bits, prec=args.prec)
-    model = _load(args)
+    model = load_model(args.model, spec=args.spec)
     bar = _progress(len(model.graph))
     try:
         res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
@@ -79,6 +68,9 @@ def run(args):
         if bar is not None:
             bar.close()
     result = result_json(res, args.intermediate)
+    if model.spec is not None:
+        lo, hi = res.output.outer(res.ctx)
+        result.setdefault("notes", []).extend(spec_notes(model.spec, lo, hi))
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
