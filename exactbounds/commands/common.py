@@ -8,11 +8,14 @@ CONTEXT_ALIASES = {"rational": "exact", "interval": "interval"}
 def add_arith(p, modes=("exact", "interval")):
     """``--mode`` (and its older alias ``--context``), ``--bits``, ``--prec``."""
     p.add_argument("--mode", choices=list(modes), default=None,
-                   help="arithmetic: exact rationals, or mpmath intervals (default: exact)")
+                   help="arithmetic: exact = rationals; dyadic = rationals with every "
+                        "intermediate bound rounded outward to --bits bits; interval = mpmath "
+                        "intervals at --prec bits")
     p.add_argument("--context", choices=sorted(CONTEXT_ALIASES),
                    help="older name of --mode: rational = exact, interval = interval")
     p.add_argument("--bits", type=int, default=128,
-                   help="relative width 2^-bits of square-root enclosures (exact mode)")
+                   help="exact: relative width 2^-bits of square-root enclosures; dyadic: "
+                        "mantissa bits of the rounded intermediate bounds")
     p.add_argument("--prec", type=int, default=113, help="mpmath precision in bits (interval)")
 
 
