@@ -133,3 +133,57 @@ def test_non_dyadic_entries_stay_rational():
     assert isinstance(ZBackend().mat(Q), fmpq_mat) and ZBackend().mat(Q) == Q
     assert dyadic_parts(fmpq(3, 8)) == (3, -3) and dyadic_parts(fmpq(1, 6)) is None
     assert ZBackend().diag([fmpq(1, 3)]) is None
+
+
+floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_float_weights_convert_exactly_in_one_step(data):
+    r, c = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
+    W = np.array([[data.draw(floats) for _ in range(c)] for _ in range(r)])
+    if data.draw(st.booleans()):
+        with np.errstate(over="ignore"):
+            W = W.astype(np.float32)
+    if not np.isfinite(W).all():
+        return
+    ref = [[fmpq(*float(v).as_integer_ratio()) for v in row] for row in W.tolist()]
+    for src in (W, W.tolist()):
+        p = LinearParams(src, [0.5] * r)
+        assert p._dy  # the vectorised path was taken
+        assert p.weight == ref and (p.in_dim, p.out_dim) == (c, r)
+        assert p.mats()[0] == fmpq_mat(ref)
+        assert p.mats()[1] == fmpq_mat([[abs(v) for v in row] for row in ref])
+
+
+def test_bad_float_weights_still_name_the_entry():
+    from exactbounds.errors import InvalidValueError, ShapeError
+    W = np.ones((2, 3))
+    W[1, 2] = np.nan
+    with pytest.raises(InvalidValueError, match=r"weight\[1\]\[2\]"):
+        LinearParams(W)
+    with pytest.raises(InvalidValueError, match=r"weight\[0\]\[1\]"):
+        LinearParams([[1.0, float("inf")]])
+    with pytest.raises(ShapeError, match=r"weight\[1\]"):
+        LinearParams([[1.0, 2.0], [1.0]])
+    with pytest.raises(ShapeError, match="bias"):
+        LinearParams(np.ones((2, 2)), [1.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_linear_ibp_fast_path_equals_generic_ibp(data):
+    from exactbounds.core import Box
+    from exactbounds.operators.base import AffineOp
+    r, c = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
+    W = [[data.draw(floats.filter(lambda v: abs(v) < 1e30)) for _ in range(c)]
+         for _ in range(r)]
+    b = [data.draw(any_q) for _ in range(r)]
+    lo = [data.draw(any_q) for _ in range(c)]
+    hi = [v + abs(data.draw(any_q)) for v in lo]
+    op = Linear(LinearParams(W, b))
+    ctx = make_context("exact")
+    box = Box(lo, hi)
+    fast, ref = op.ibp(ctx, box), AffineOp.ibp(op, ctx, box)
+    assert fast.lo == ref.lo and fast.hi == ref.hi

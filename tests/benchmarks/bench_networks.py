@@ -3,6 +3,11 @@ dyadic and interval modes, beside a plain numpy float64 implementation of the sa
 run in the same process. L∞ ball of radius 0.01 around a random point in [0, 1]^n.
 
     .venv/bin/python tests/benchmarks/bench_networks.py [--quick] [--big-only] [--skip-slow]
+        [--repeat N]
+
+Every figure is the minimum over ``N`` runs (default 3; IBP 5), "prep" is building the graph from
+the float32 weights (as nested lists of floats, as the JSON loader gives them) plus the first
+exact IBP (which builds the exact weight matrices); the load average is printed alongside.
 
 Goals (issue 5): exact IBP on 784-256-256-256-10 < 0.1 s; CROWN (dyadic, 64 bits) on the 6×50
 network < 0.5 s and on 784-256-256-256-10 < 10 s.
@@ -63,19 +68,21 @@ def width(box, ctx):
     return max(float(b - a) for a, b in zip(lo, hi))
 
 
-def bench(name, sizes, rows, skip_slow, eps=0.01):
+def bench(name, sizes, rows, skip_slow, eps=0.01, repeat=3):
     Ws, bs, x0 = random_net(sizes)
     g = to_graph(Ws, bs)
     S = LpBall(x0.tolist(), eps, "inf")
     W64, b64 = [w.astype(np.float64) for w in Ws], [b.astype(np.float64) for b in bs]
     lo64, hi64 = x0.astype(np.float64) - eps, x0.astype(np.float64) + eps
-    t_np_ibp, (l1, h1) = timed(lambda: np_ibp(W64, b64, lo64, hi64), 5)
-    t_np_crown, (l2, h2) = timed(lambda: np_crown(W64, b64, lo64, hi64), 3)
+    t_np_ibp, (l1, h1) = timed(lambda: np_ibp(W64, b64, lo64, hi64), max(5, repeat))
+    t_np_crown, (l2, h2) = timed(lambda: np_crown(W64, b64, lo64, hi64), repeat)
     rows.append((name, "ibp", "numpy f64", t_np_ibp, float(np.max(h1 - l1))))
     rows.append((name, "crown", "numpy f64", t_np_crown, float(np.max(h2 - l2))))
-    # model preparation (exact weight matrices, |W|), shared by every method: timed apart
-    t_prep, _ = timed(lambda: ibp(g, S, make_context("exact")))
-    rows.append((name, "prep", "exact matrices", t_prep, float("nan")))
+    # model preparation (graph from float lists, exact weight matrices, |W|), shared by every
+    # method: timed apart, on a fresh graph each time
+    t_prep, _ = timed(lambda: ibp(to_graph(Ws, bs), S, make_context("exact")), repeat)
+    rows.append((name, "prep", "graph+matrices", t_prep, float("nan")))
+    ibp(g, S, make_context("exact"))
     plan = [("ibp", "exact", 128), ("ibp", "interval", 113), ("crown", "dyadic", 64),
             ("affine", "dyadic", 64), ("crown", "interval", 113)]
     if not skip_slow:
@@ -87,7 +94,9 @@ def bench(name, sizes, rows, skip_slow, eps=0.01):
         else:
             algo = crown if method == "crown" else affine
             fn = lambda: algo(g, S, ctx).output  # noqa: E731
-        t, box = timed(fn, 2 if method == "ibp" else 1)
+        slow = method != "ibp" and name.startswith("784") and not (
+            method == "crown" and mode == "dyadic")
+        t, box = timed(fn, max(5, repeat) if method == "ibp" else 1 if slow else repeat)
         rows.append((name, method, f"{mode}({bits})", t, width(box, ctx)))
         print(f"  {name:>22} {method:>6} {mode + f'({bits})':>14} {t:9.3f} s", flush=True)
 
@@ -98,6 +107,7 @@ def main(argv=None):
     ap.add_argument("--big-only", action="store_true")
     ap.add_argument("--skip-slow", action="store_true",
                     help="skip exact CROWN (denominators blow up beyond a few layers)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (minimum is shown)")
     a = ap.parse_args(argv)
     nets = []
     if not a.big_only:
@@ -105,9 +115,13 @@ def main(argv=None):
     if not a.quick:
         nets.append(("784-256-256-256-10", [784, 256, 256, 256, 10]))
     rows = []
+    load0 = os.getloadavg()
     for name, sizes in nets:
-        bench(name, sizes, rows, a.skip_slow or name.startswith("784"))
+        bench(name, sizes, rows, a.skip_slow or name.startswith("784"), repeat=a.repeat)
     print()
+    print("load average (1, 5, 15 min): before " + " ".join(f"{v:.2f}" for v in load0) +
+          ", after " + " ".join(f"{v:.2f}" for v in os.getloadavg()) +
+          f"; min of {a.repeat} runs (IBP {max(5, a.repeat)}; big affine/interval CROWN 1)")
     print(f"{'network':>22} {'method':>6} {'mode':>14} {'seconds':>9} {'max width':>12}")
     for name, method, mode, t, w in rows:
         print(f"{name:>22} {method:>6} {mode:>14} {t:9.4f} {w:12.5g}")
