@@ -187,3 +187,33 @@ def test_linear_ibp_fast_path_equals_generic_ibp(data):
     box = Box(lo, hi)
     fast, ref = op.ibp(ctx, box), AffineOp.ibp(op, ctx, box)
     assert fast.lo == ref.lo and fast.hi == ref.hi
+
+
+def test_fast_backend_equals_reference_when_dead_columns_meet_other_paths():
+    """Stably inactive ReLU columns are left out of ``Λ`` (``_Cols``); a ``Λ`` like that must
+    expand correctly where it meets a ReLU directly, a residual sum, a BatchNorm error term and
+    the network input."""
+    from exactbounds.graph import Node
+    from exactbounds.operators.arithmetic import Add
+    from exactbounds.operators.batchnorm import BatchNorm, BatchNormParams
+    rng = np.random.default_rng(7)
+    n, h = 3, 6
+    W0 = rng.standard_normal((h, n)).astype(np.float32)
+    b0 = np.array([-9, 9, 0.1, -0.2, -9, 0.3], dtype=np.float32)   # dead, active, unstable
+    W1 = rng.standard_normal((h, h)).astype(np.float32)
+    W2 = rng.standard_normal((2, h)).astype(np.float32)
+    nodes = [
+        Node("r_in", ReLU(n), [Graph.INPUT]),                         # ReLU on the input
+        Node("fc0", Linear(LinearParams(W0, b0.tolist())), ["r_in"]),
+        Node("r0", ReLU(h), ["fc0"]),
+        Node("rr", ReLU(h), ["r0"]),                                  # ReLU after ReLU
+        Node("fc1", Linear(LinearParams(W1, [-0.5] * h)), ["rr"]),
+        Node("res", Add(h), ["fc1", "r0"]),                           # residual sum
+        Node("bn", BatchNorm(BatchNormParams([0.1] * h, [1] * h, [1.5] * h, [0.25] * h, 1)),
+             ["res"]),                                                # sqrt(2): error term
+        Node("r1", ReLU(h), ["bn"]),
+        Node("fc2", Linear(LinearParams(W2, [0.0, 1.0])), ["r1"]),
+    ]
+    g = Graph(n, nodes)
+    for center in ([0.2, -0.3, 0.5], [-1.0, -1.0, -1.0]):
+        compare(g, LpBall(center, 0.5, "inf"), slopes=("adaptive", "zero"))

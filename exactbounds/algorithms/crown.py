@@ -79,6 +79,7 @@ def pre_activation_nodes(graph):
 def _add(be, a, b, n):
     if a is None:
         return b
+    a, b = _full(a), _full(b)
     if a is IDENT:
         a = be.mat(_eye(n))
     if b is IDENT:
@@ -226,10 +227,11 @@ def _arb_min(a, q):
     return a.min(arb(q))
 
 
-def relax_backward(be, lam, n, rel, upper):
+def relax_backward(be, lam, n, rel, upper, compact=False):
     """``Λ·y`` with ``y`` elementwise relaxed: returns ``(Λ', bias)``. For the lower bound
     (``upper=False``) coefficients ``>= 0`` take the lower line, ``< 0`` the upper line; the
-    other way for the upper bound. Undecidable signs (interval) take the hull."""
+    other way for the upper bound. Undecidable signs (interval) take the hull. With
+    ``compact`` an integer-backed ``Λ'`` may come as a :class:`_Cols` (zero columns left out)."""
     ls, lb, us, ub = rel
     pa, pb, na, nb = (us, ub, ls, lb) if upper else (ls, lb, us, ub)
     if lam is IDENT:
@@ -237,7 +239,7 @@ def relax_backward(be, lam, n, rel, upper):
         return (D if D is not None else _diag(be, pa)), be.col(pb)
     m = lam.nrows()
     if isinstance(lam, DyMat):
-        got = _relax_backward_dyadic(be, lam, n, pa, pb, na, nb)
+        got = _relax_backward_dyadic(be, lam, n, pa, pb, na, nb, compact)
         if got is not None:
             return got
         lam = lam.to_q()
@@ -278,37 +280,70 @@ def relax_backward(be, lam, n, rel, upper):
     return be.from_entries(m, n, new), be.from_entries(m, 1, bias)
 
 
-def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb):
+class _Cols:
+    """A backend matrix ``Λ`` (m×n) whose columns outside ``keep`` are zero, held as the
+    :class:`DyMat` ``M`` of the kept columns (m×k): behind a ReLU, the columns of its stably
+    inactive neurons; the next product ``Λ·W`` then only needs the rows ``keep`` of ``W``."""
+
+    __slots__ = ("M", "keep", "n")
+
+    def __init__(self, M, keep, n):
+        self.M, self.keep, self.n = M, keep, n
+
+    def full(self):
+        return self.M * DyMat(_selection(self.keep, self.n), 0)
+
+
+def _selection(keep, n):
+    """The 0/1 ``fmpz_mat`` (k×n) that picks the rows ``keep``."""
+    S = fmpz_mat(len(keep), n)
+    for t, j in enumerate(keep):
+        S[t, j] = 1
+    return S
+
+
+def _full(x):
+    return x.full() if isinstance(x, _Cols) else x
+
+
+def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb, compact=False):
     """:func:`relax_backward` for an integer-backed ``lam`` (:class:`DyMat`) and dyadic lines,
     as integer matrix products: ``Λ·diag(pa) + N·diag(na − pa)`` and ``Λ·pb + N·(nb − pb)``
     with ``N`` the negative entries of ``Λ`` in the columns whose two lines differ (the same
-    values as the entry-by-entry rule). ``None`` when a line is not dyadic."""
-    Dpa = be.diag(pa)
-    if Dpa is None:
+    values as the entry-by-entry rule). With ``compact`` the columns where both slopes are 0
+    are left out (a :class:`_Cols`). ``None`` when a line is not dyadic."""
+    pd = DyMat.from_entries(1, n, pa)
+    if pd is None:
         return None
+    keep = [j for j in range(n) if pa[j] != 0 or na[j] != 0] if compact else range(n)
+    k = len(keep)
+    pos = {j: t for t, j in enumerate(keep)}
+    D = fmpz_mat(n, k)
+    for t, (j, a) in enumerate(zip(keep, (pd.M[0, j] for j in keep))):
+        if a:
+            D[j, t] = a
     split = [j for j in range(n) if pa[j] != na[j] or pb[j] != nb[j]]
-    dpb = be.col(pb)
-    new = lam * Dpa
-    bias = lam * dpb if any(v != 0 for v in pb) else be.zeros(lam.nrows(), 1)
-    if not split:
-        return new, bias
-    m, k = lam.nrows(), len(split)
-    delta = DyMat.from_entries(1, k, [na[j] - pa[j] for j in split])
-    dbias = be.col([nb[j] - pb[j] for j in split])
-    if delta is None or not isinstance(dbias, DyMat):
-        return None
-    es = lam.M.entries()
-    zero = fmpz(0)
-    neg = []
-    for i in range(m):
-        row = es[i * n:(i + 1) * n]
-        neg.extend(v if v < 0 else zero for v in (row[j] for j in split))
-    N = DyMat(fmpz_mat(m, k, neg), lam.e)
-    scatter = fmpz_mat(k, n)
-    for t, (j, d) in enumerate(zip(split, delta.M.entries())):
-        if d:
-            scatter[t, j] = d
-    return new + N * DyMat(scatter, delta.e), bias + N * dbias
+    new = lam * DyMat(D, pd.e)
+    bias = lam * be.col(pb) if any(v != 0 for v in pb) else be.zeros(lam.nrows(), 1)
+    if split:
+        m, ks = lam.nrows(), len(split)
+        delta = DyMat.from_entries(1, ks, [na[j] - pa[j] for j in split])
+        dbias = be.col([nb[j] - pb[j] for j in split])
+        if delta is None or not isinstance(dbias, DyMat):
+            return None
+        es = lam.M.entries()
+        zero = fmpz(0)
+        neg = []
+        for i in range(m):
+            row = es[i * n:(i + 1) * n]
+            neg.extend(v if v < 0 else zero for v in (row[j] for j in split))
+        N = DyMat(fmpz_mat(m, ks, neg), lam.e)
+        scatter = fmpz_mat(ks, k)
+        for t, (j, d) in enumerate(zip(split, delta.M.entries())):
+            if d:
+                scatter[t, pos[j]] = d
+        new, bias = new + N * DyMat(scatter, delta.e), bias + N * dbias
+    return (_Cols(new, list(keep), n) if compact and k < n else new), bias
 
 
 class _Crown(_Run):
@@ -327,16 +362,18 @@ class _Crown(_Run):
                 newL, newU = [LL], [LU]
             elif getattr(op, "affine", False):
                 Ws, b, err = self.affine_coeffs(node)
+                if err is not None:
+                    LL, LU = _full(LL), (LL if LU is LL else _full(LU))
                 if LL is IDENT:
                     newL, cL = list(Ws), b
                 else:
-                    newL, cL = [LL * W for W in Ws], LL * b
+                    newL, cL = [self._mul(LL, W) for W in Ws], self._mul(LL, b)
                 if LU is LL:
                     newU, cU = newL, cL
                 elif LU is IDENT:
                     newU, cU = list(Ws), b
                 else:
-                    newU, cU = [LU * W for W in Ws], LU * b
+                    newU, cU = [self._mul(LU, W) for W in Ws], self._mul(LU, b)
                 biasL, biasU = biasL + cL, biasU + cU
                 if err is not None:
                     aL = err if LL is IDENT else be.abs(LL) * err
@@ -345,8 +382,8 @@ class _Crown(_Run):
             elif is_relaxable(op):
                 rel = self.relaxation(node)
                 n = self.dims[node.name]
-                newL, bL = relax_backward(be, LL, n, rel, False)
-                newU, bU = relax_backward(be, LU, n, rel, True)
+                newL, bL = relax_backward(be, _full(LL), n, rel, False, True)
+                newU, bU = relax_backward(be, _full(LU), n, rel, True, True)
                 newL, newU = [newL], [newU]
                 biasL, biasU = biasL + bL, biasU + bU
             else:
@@ -357,7 +394,7 @@ class _Crown(_Run):
                 same = lamL.get(inp) is lamU.get(inp) and aL is aU
                 lamL[inp] = _add(be, lamL.get(inp), aL, d)
                 lamU[inp] = lamL[inp] if same else _add(be, lamU.get(inp), aU, d)
-        LA, UA = lamL.get(graph.INPUT), lamU.get(graph.INPUT)
+        LA, UA = _full(lamL.get(graph.INPUT)), _full(lamU.get(graph.INPUT))
         n = graph.input_dim
         if LA is None:  # the node does not depend on the input
             LA = UA = be.zeros(m, n)
@@ -366,6 +403,24 @@ class _Crown(_Run):
         if UA is IDENT:
             UA = be.mat(_eye(n))
         return LA, biasL, UA, biasU
+
+    def _mul(self, lam, W):
+        """``Λ·W``; for a :class:`_Cols` ``Λ`` only the kept rows of ``W`` enter."""
+        if not isinstance(lam, _Cols):
+            return lam * W
+        key = (id(W), tuple(lam.keep))
+        got = self._rows.get(key)
+        if got is None:
+            S = _selection(lam.keep, lam.n)
+            sub = DyMat(S * W.M, W.e) if isinstance(W, DyMat) else fmpq_mat(S) * W
+            got = self._rows[key] = (W, sub)
+        return lam.M * got[1]
+
+    @property
+    def _rows(self):
+        if self.__dict__.get("_rows_cache") is None:
+            self._rows_cache = {}
+        return self._rows_cache
 
     def compute_bounds(self, name, final):
         for node in self.graph.nodes[:self.order[name] + 1]:
