@@ -12,6 +12,7 @@ from flint import fmpq, fmpq_mat
 
 from ..errors import UnsupportedOperatorError
 from ..inputsets import concretize_mat
+from ..numbers.dyadic import DyMat
 from .crown import (BoundsResult, _check_slope, _eye, _forms_to_lists, _Run, _status,
                     default_context, is_relaxable, run_with_escalation)
 
@@ -85,6 +86,12 @@ class _Affine(_Run):
     def _pick(self, A, B, s, n):
         """Row ``i``: ``s_i·A_i`` when ``s_i >= 0`` else ``s_i·B_i`` (hull if undecidable)."""
         be = self.be
+        if isinstance(A, DyMat) and isinstance(B, DyMat):
+            z = fmpq(0)
+            P = be.diag([v if v >= 0 else z for v in s])
+            N = be.diag([v if v < 0 else z for v in s])
+            if P is not None and N is not None:   # diag(s⁺)·A + diag(s⁻)·B, integer products
+                return P * A + N * B
         ea, eb = be.entries(A), be.entries(B)
         out = []
         for i, si in enumerate(s):

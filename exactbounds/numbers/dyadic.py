@@ -85,10 +85,10 @@ class DyMat:
     ``fmpq_mat`` or a non-dyadic scalar) makes the operation fall back to ``fmpq_mat``, still
     exact. Used by :class:`~exactbounds.algorithms.backend.ZBackend`."""
 
-    __slots__ = ("M", "e")
+    __slots__ = ("M", "e", "_q")
 
     def __init__(self, M, e=0):
-        self.M, self.e = M, int(e)
+        self.M, self.e, self._q = M, int(e), None
 
     @classmethod
     def from_q(cls, Q):
@@ -102,9 +102,12 @@ class DyMat:
     @classmethod
     def from_entries(cls, r, c, vals):
         """From a list of exact numbers (row-major); ``None`` if one is not dyadic."""
-        parts = [dyadic_parts(v) for v in vals]
-        if any(p is None for p in parts):
-            return None
+        parts = []
+        for v in vals:
+            p = dyadic_parts(v)
+            if p is None:
+                return None
+            parts.append(p)
         e = min((p[1] for p in parts if p[0]), default=0)
         return cls(fmpz_mat(r, c, [fmpz(m << (k - e)) if m else fmpz(0) for m, k in parts]), e)
 
@@ -115,10 +118,13 @@ class DyMat:
         return self.M.ncols()
 
     def to_q(self):
-        Q = fmpq_mat(self.M)
-        if self.e == 0:
-            return Q
-        return Q * (fmpq(1, 1 << -self.e) if self.e < 0 else fmpq(1 << self.e))
+        """The equal ``fmpq_mat`` (built once; a ``DyMat`` is never changed in place)."""
+        if self._q is None:
+            Q = fmpq_mat(self.M)
+            if self.e:
+                Q = Q * (fmpq(1, 1 << -self.e) if self.e < 0 else fmpq(1 << self.e))
+            self._q = Q
+        return self._q
 
     def entries(self):
         """The entries as ``fmpq`` (row-major): a list for a column, else a lazy sequence that
