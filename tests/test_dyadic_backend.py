@@ -217,3 +217,20 @@ def test_fast_backend_equals_reference_when_dead_columns_meet_other_paths():
     g = Graph(n, nodes)
     for center in ([0.2, -0.3, 0.5], [-1.0, -1.0, -1.0]):
         compare(g, LpBall(center, 0.5, "inf"), slopes=("adaptive", "zero"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_relax_backward_integer_path_equals_entrywise_rule(data):
+    """Random lines, including flat ones with different intercepts (slopes 0 on both sides,
+    a column left out of ``Λ'`` but not of the bias) and non-dyadic ones (fallback)."""
+    from exactbounds.algorithms.crown import _full, relax_backward
+    m, n = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
+    elems = st.one_of(st.just(fmpq(0)), dy, any_q)
+    lam = data.draw(qmat(m, n))
+    rel = tuple([data.draw(elems) for _ in range(n)] for _ in range(4))
+    for upper in (False, True):
+        ref_A, ref_b = relax_backward(QBackend(), lam, n, rel, upper)
+        for compact in (False, True):
+            A, b = relax_backward(ZBackend(), DyMat.from_q(lam), n, rel, upper, compact)
+            assert _full(A) == ref_A and b == ref_b
