@@ -331,13 +331,9 @@ def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb, compact=False):
         dbias = be.col([nb[j] - pb[j] for j in split])
         if delta is None or not isinstance(dbias, DyMat):
             return None
-        es = lam.M.entries()
         zero = fmpz(0)
-        neg = []
-        for i in range(m):
-            row = es[i * n:(i + 1) * n]
-            neg.extend(v if v < 0 else zero for v in (row[j] for j in split))
-        N = DyMat(fmpz_mat(m, ks, neg), lam.e)
+        cols = lam.M * _selection(split, n).transpose()   # the split columns of Λ (m×ks)
+        N = DyMat(fmpz_mat(m, ks, [v if v < 0 else zero for v in cols.entries()]), lam.e)
         scatter = fmpz_mat(ks, k)
         for t, (j, d) in enumerate(zip(split, delta.M.entries())):
             if d:
