@@ -14,7 +14,14 @@ the upper line otherwise (for ``Λ_L``; the other way for ``Λ_U``), passthrough
 ``Λ``; residual inputs add up. At the input the forms are concretised over the set
 (:func:`exactbounds.inputsets.concretize_mat`). No intersection with IBP unless asked.
 
-Modes (from ``ctx``): ``exact`` (``RationalContext``; ``fmpq_mat``; status ``exact``),
+Exact arithmetic (modes ``exact`` and ``dyadic``) runs on ``ZBackend``: matrices of dyadic
+rationals (float weights, dyadic bounds and slopes) are integer ``fmpz_mat`` times one power of
+two, the relaxation step is ``Λ·diag(pa) + N·diag(na − pa)`` (``N``: the negative entries of
+``Λ`` in the columns whose lines differ) as integer products, and the columns of stably
+inactive neurons are left out of ``Λ`` and of the next product; every value equals the
+entry-by-entry ``fmpq`` computation (``QBackend``).
+
+Modes (from ``ctx``): ``exact`` (``RationalContext``; status ``exact``),
 ``dyadic`` (default, ``DyadicContext(64)``: every intermediate bound rounded outward to a
 ``bits``-bit dyadic and ReLU chord slopes rounded as in ``operators/relu.py``; status
 ``bound``), ``interval`` (``IntervalContext(prec)``; python-flint ``arb_mat`` balls that enclose
