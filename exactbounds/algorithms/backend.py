@@ -246,8 +246,8 @@ class ArbBackend:
 
 
 def backend_for(ctx):
-    """``ZBackend`` (exact, dyadic matrices as integer ones) for the rational contexts (exact, dyadic), ``ArbBackend(ctx.prec)`` for the
-    interval context."""
+    """``ZBackend`` (exact; dyadic matrices held as integer ones) for the rational contexts
+    (exact, dyadic), ``ArbBackend(ctx.prec)`` for the interval context."""
     if isinstance(ctx, RationalContext):
         return ZBackend()
     prec = getattr(ctx, "prec", None)

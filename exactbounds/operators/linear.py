@@ -65,9 +65,9 @@ class LinearParams:
         """``(W, |W|)`` as :class:`DyMat` (built once), or ``None`` when a weight is not a
         dyadic rational."""
         if self._dy is None and self._weight is not None:
-            W = DyMat.from_q(fmpq_mat(self._weight))
+            W = DyMat.from_q(self.mats()[0])
             self._dy = W if W is not None else False
-            self._abs_thunk = lambda: _abs_dy(W)
+            self._abs_thunk = lambda: DyMat.from_q(self.mats()[1])
         if not self._dy:
             return None
         if self._absdy is None:
@@ -92,9 +92,9 @@ def _abs_dy(W):
 
 
 def _float_weight(weight):
-    """``(W, thunk of |W|)`` as :class:`DyMat` for a non-empty 2-d numpy float array or nested lists of
-    Python floats whose entries are all finite; ``None`` for anything else (the entry-by-entry
-    path then converts it, or names the bad entry)."""
+    """``(W, thunk of |W|)`` as :class:`DyMat` for a non-empty 2-d numpy float array or nested
+    lists of Python floats whose entries are all finite; ``None`` for anything else (the
+    entry-by-entry path then converts it, or names the bad entry)."""
     if isinstance(weight, np.ndarray):
         if weight.ndim != 2 or weight.dtype.kind != "f" or weight.dtype.itemsize > 8:
             return None
