@@ -132,6 +132,7 @@ def test_non_dyadic_entries_stay_rational():
     assert DyMat.from_q(Q) is None and DyMat.from_entries(1, 2, Q.entries()) is None
     assert isinstance(ZBackend().mat(Q), fmpq_mat) and ZBackend().mat(Q) == Q
     assert dyadic_parts(fmpq(3, 8)) == (3, -3) and dyadic_parts(fmpq(1, 6)) is None
+    assert dyadic_parts(5) == (5, 0) and dyadic_parts(0.5) is None and dyadic_parts(True) is None
     assert ZBackend().diag([fmpq(1, 3)]) is None
 
 

@@ -71,11 +71,16 @@ class DyadicContext(RationalContext):
 # -- dyadic matrices ------------------------------------------------------------------------
 
 def dyadic_parts(x):
-    """``(m, e)`` with ``x = m·2^e`` (``m`` an int) for a dyadic rational ``x``, else ``None``."""
-    q = int(x.q) if isinstance(x, fmpq) else 1
-    if q & (q - 1):
-        return None
-    return int(x.p if isinstance(x, fmpq) else x), -(q.bit_length() - 1)
+    """``(m, e)`` with ``x = m·2^e`` (``m`` an int) for a dyadic rational ``x`` (an ``fmpq``,
+    ``fmpz`` or ``int``), else ``None``."""
+    if isinstance(x, fmpq):
+        q = int(x.q)
+        if q & (q - 1):
+            return None
+        return int(x.p), -(q.bit_length() - 1)
+    if isinstance(x, (int, fmpz)) and not isinstance(x, bool):
+        return int(x), 0
+    return None
 
 
 class DyMat:
