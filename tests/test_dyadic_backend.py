@@ -235,3 +235,15 @@ def test_relax_backward_integer_path_equals_entrywise_rule(data):
         for compact in (False, True):
             A, b = relax_backward(ZBackend(), DyMat.from_q(lam), n, rel, upper, compact)
             assert _full(A) == ref_A and b == ref_b
+
+
+def test_every_neuron_dead_leaves_an_empty_column_set():
+    """All ReLU columns left out (k = 0): products with empty integer matrices, same results,
+    and the value is the exact one (the network is constant on the set)."""
+    g = Graph.sequential(2, [Linear.from_weights([[1.0, 0.5], [0.25, 1.0]], [-10.0, -10.0]),
+                             ReLU(2), Linear.from_weights([[1.0, 2.0]], [0.5]), ReLU(1),
+                             Linear.from_weights([[3.0]], [1.0])])
+    S = LpBall([0.0, 0.0], 0.5, "inf")
+    compare(g, S)
+    r = crown(g, S, make_context("dyadic", bits=64))
+    assert r.output.lo == r.output.hi == [fmpq(5, 2)] and r.lA == [[0, 0]]
