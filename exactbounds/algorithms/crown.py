@@ -365,8 +365,10 @@ class _Crown(_Run):
                 newL, newU = [LL], [LU]
             elif getattr(op, "affine", False):
                 Ws, b, err = self.affine_coeffs(node)
-                if err is not None:
-                    LL, LU = _full(LL), (LL if LU is LL else _full(LU))
+                if err is not None:   # |Λ|·err needs the whole functional
+                    same = LU is LL
+                    LL = _full(LL)
+                    LU = LL if same else _full(LU)
                 if LL is IDENT:
                     newL, cL = list(Ws), b
                 else:
