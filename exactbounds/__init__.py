@@ -5,13 +5,13 @@ The BatchNorm API follows TorchLean's ``NN.MLTheory.CROWN.Operators.Batchnorm``.
 __version__ = "0.1.0"
 
 from .core import AffineVec, Box
-from .numbers import (IntervalContext, RationalContext, RInterval, SymbolicContext,
+from .numbers import (DyadicContext, IntervalContext, RationalContext, RInterval, SymbolicContext,
                       make_context, rational_str, to_exact)
 from .operators.batchnorm import (BatchNormParams, aff_batchnorm, compute_offset, compute_scale,
                                   deriv2_batchnorm, deriv_batchnorm, evaluate_batchnorm,
                                   ibp_batchnorm, second_deriv_batchnorm)
 
-__all__ = ["AffineVec", "Box", "IntervalContext", "RationalContext", "RInterval",
+__all__ = ["AffineVec", "Box", "DyadicContext", "IntervalContext", "RationalContext", "RInterval",
            "SymbolicContext", "make_context", "rational_str", "to_exact", "BatchNormParams",
            "aff_batchnorm", "compute_offset", "compute_scale", "deriv2_batchnorm",
            "deriv_batchnorm", "evaluate_batchnorm", "ibp_batchnorm", "second_deriv_batchnorm"]

@@ -149,9 +149,7 @@ def test_relax_contexts_and_modes():
     for ce, ci in zip(exact, inter):
         for q, v in zip(ce, ci):
             assert ictx.lower(v) <= q <= ictx.upper(v)
-    # imported here, not at module level: importing exactbounds.numbers.dyadic rebinds the
-    # package attribute numbers.dyadic (the function) to the module; see the report
-    from exactbounds.numbers.dyadic import DyadicContext
+    from exactbounds.numbers.dyadic_mode import DyadicContext
     dctx = DyadicContext(32)
     dy = op.relax(dctx, lo, hi)
     for k, (ce, cd) in enumerate(zip(exact, dy)):

@@ -15,7 +15,7 @@ from exactbounds.algorithms.crown import crown
 from exactbounds.graph import Graph
 from exactbounds.inputsets import LpBall
 from exactbounds.numbers import make_context
-from exactbounds.numbers.dyadic import DyMat, dyadic_parts
+from exactbounds.numbers.dyadic_mode import DyMat, dyadic_parts
 from exactbounds.operators.linear import Linear, LinearParams
 from exactbounds.operators.relu import ReLU
 from test_crown_soundness import cnn, input_set, mlp

@@ -165,3 +165,11 @@ def test_symbolic_context_sign_and_assumptions():
     with pytest.raises(NeedsCaseSplit):
         ctx.sign(r)
     assert SymbolicContext({r: -1}).sign(-r) == 1
+
+
+def test_dyadic_function_is_not_shadowed_by_the_dyadic_mode_module():
+    """Regression: the dyadic-mode module was once named ``numbers/dyadic.py``; importing it
+    rebound ``exactbounds.numbers.dyadic`` (the function) to the module."""
+    import exactbounds.numbers.dyadic_mode  # noqa: F401
+    from exactbounds.numbers import dyadic
+    assert callable(dyadic) and dyadic(3, -2) == fmpq(3, 4)

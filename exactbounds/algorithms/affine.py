@@ -12,7 +12,7 @@ from flint import fmpq, fmpq_mat
 
 from ..errors import UnsupportedOperatorError
 from ..inputsets import concretize_mat
-from ..numbers.dyadic import DyMat
+from ..numbers.dyadic_mode import DyMat
 from .crown import (BoundsResult, _check_slope, _eye, _forms_to_lists, _Run, _status,
                     default_context, is_relaxable, run_with_escalation)
 

@@ -18,7 +18,7 @@ from flint import arb, arb_mat, ctx as flint_ctx, fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from ..numbers import RationalContext
 from ..numbers.convert import dyadic
-from ..numbers.dyadic import DyMat, dyadic_parts
+from ..numbers.dyadic_mode import DyMat, dyadic_parts
 
 
 class QBackend:
@@ -90,7 +90,7 @@ class QBackend:
 
 class ZBackend(QBackend):
     """Exact like :class:`QBackend`, but matrices of dyadic rationals (float weights, dyadic
-    bounds and slopes) are :class:`~exactbounds.numbers.dyadic.DyMat` (an integer ``fmpz_mat``
+    bounds and slopes) are :class:`~exactbounds.numbers.dyadic_mode.DyMat` (an integer ``fmpz_mat``
     times one power of two), whose products need no gcds; anything non-dyadic stays an
     ``fmpq_mat``. Every value equals the one :class:`QBackend` computes."""
 

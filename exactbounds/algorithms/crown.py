@@ -41,7 +41,7 @@ from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError, UnsupportedOperatorError
 from ..inputsets import bounding_box, concretize_mat
 from ..numbers import BOUND, ENCLOSURE, EXACT, RationalContext
-from ..numbers.dyadic import DyMat
+from ..numbers.dyadic_mode import DyMat
 from .backend import QBackend, backend_for
 
 IDENT = "identity"

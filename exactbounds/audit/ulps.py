@@ -15,7 +15,7 @@ ulp is one step of the float grid at the claim, so "moved inward by one float32 
 from flint import fmpq
 
 from ..errors import InvalidValueError
-from ..numbers.convert import dyadic, to_exact  # not ..numbers.dyadic: that name is also a module
+from ..numbers import dyadic, to_exact
 
 DTYPES = {"float32": (24, -126), "float64": (53, -1022)}
 """dtype name -> (significand bits p including the hidden bit, minimum normal exponent)."""

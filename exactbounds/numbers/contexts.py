@@ -254,7 +254,7 @@ def make_context(mode="exact", bits=128, prec=113):
     if mode in ("exact", "rational"):
         return RationalContext(bits)
     if mode == "dyadic":
-        from .dyadic import DyadicContext
+        from .dyadic_mode import DyadicContext
         return DyadicContext(bits)
     if mode == "interval":
         return IntervalContext(prec)

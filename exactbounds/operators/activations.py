@@ -31,7 +31,7 @@ from ..errors import InvalidBoxError, ShapeError
 from .base import Op, as_shape
 from ..numbers import (IntervalContext, RationalContext, RInterval, SymbolicContext, interval,
                        mpf_to_exact, sqrt_enclosure, to_exact)
-from ..numbers.convert import dyadic  # not via the package: numbers.dyadic is also a module
+from ..numbers import dyadic
 
 DEFAULT_PREC = 160
 TANGENT_SLACK = fmpq(1, 2 ** 48)  # slope slack of tangent lines, so the check has a margin

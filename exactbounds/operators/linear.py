@@ -10,14 +10,14 @@ from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 from ..core import AffineVec, Box
 from ..errors import ShapeError
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
-from ..numbers.dyadic import DyMat, dyadic_parts
+from ..numbers.dyadic_mode import DyMat, dyadic_parts
 from .base import AffineOp
 
 
 class LinearParams:
     """``weight`` (rows = outputs) and ``bias``, converted exactly. A weight given as a numpy
     float array (or as nested lists of Python floats) is converted in one vectorised step into
-    an integer matrix times a power of two (:class:`~exactbounds.numbers.dyadic.DyMat`, exact:
+    an integer matrix times a power of two (:class:`~exactbounds.numbers.dyadic_mode.DyMat`, exact:
     every float is a dyadic rational); ``weight`` (lists of ``fmpq``) is then built on first use."""
 
     def __init__(self, weight, bias=None, name="linear"):
