@@ -21,6 +21,7 @@ falling back to the constant lines ``f(lo)``/``f(hi)``), ``derivative_range`` /
 ``second_derivative_range`` (outward enclosures of f', f'' over a value box).
 """
 import math
+from abc import abstractmethod
 from math import prod
 
 import flint
@@ -124,14 +125,17 @@ class _SShaped(Op):
         return box.shape if self.out_shape is None else self.out_shape
 
     # -- enclosures of w = f(x) − c at exact points ---------------------------------------
-    def _w_arb(self, x):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _w_arb(self, x):
+        """An ``arb`` enclosure of ``w(x) = f(x) − c``."""
 
-    def _w_iv(self, iv, x):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _w_iv(self, iv, x):
+        """An mpmath ``iv`` enclosure of ``w(x)`` in the interval context ``iv``."""
 
-    def _sym(self, sp, x):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _sym(self, sp, x):
+        """The exact sympy expression of ``f(x)``."""
 
     @property
     def _wmax(self):

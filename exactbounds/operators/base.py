@@ -17,6 +17,7 @@ Affine operators derive from :class:`AffineOp`: they define ``linear_params()`` 
 ``(Ws, b)`` (``Ws`` a list of ``fmpq_mat`` out×in_k, ``b`` an out×1 ``fmpq_mat``) and get all the
 verbs. ``passthrough`` operators (Identity, Flatten, Reshape) move values unchanged.
 """
+from abc import ABC, abstractmethod
 from math import prod
 
 from flint import fmpq, fmpq_mat
@@ -36,7 +37,7 @@ def as_shape(shape, what):
     return s
 
 
-class Op:
+class Op(ABC):
     kind = "op"
     passthrough = False
     affine = False
@@ -91,8 +92,9 @@ class AffineOp(Op):
     affine = True
     _cache = None
 
+    @abstractmethod
     def linear_params(self):
-        raise NotImplementedError
+        """``([W_k], b)``: one exact ``fmpq_mat`` per input and the bias column."""
 
     def _mats(self):
         if self._cache is None:
