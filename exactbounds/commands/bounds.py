@@ -11,7 +11,7 @@ import sys
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
 from ..numbers import make_context
-from .common import add_arith, mode_from_args
+from .common import add_arith, add_relaxation_options, mode_from_args
 
 METHODS = ("ibp", "crown", "affine")
 
@@ -21,10 +21,7 @@ def register(sub):
     b.add_argument("model", help="network file (JSON, or ONNX with --spec)")
     b.add_argument("--spec", help="VNN-LIB property: its input box replaces the model's")
     b.add_argument("--method", choices=METHODS, default="ibp")
-    b.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
-                   help="CROWN/affine lower slope of unstable ReLUs (default adaptive)")
-    b.add_argument("--intersect-ibp", action="store_true",
-                   help="intersect CROWN/affine bounds with IBP bounds")
+    add_relaxation_options(b)
     b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arith(b, modes=("exact", "dyadic", "interval"))

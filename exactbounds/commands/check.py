@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ExactBoundsError, InvalidValueError
-from .common import add_arith, mode_from_args
+from .common import add_arith, add_relaxation_options, mode_from_args
 
 
 def register(sub):
@@ -40,10 +40,7 @@ def register(sub):
                    help="run every candidate instead of stopping at the first witness per side")
     p.add_argument("--max-bits", type=int, default=4096,
                    help="largest square-root precision when refining an enclosure")
-    p.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
-                   help="CROWN lower slope of unstable ReLUs (default adaptive)")
-    p.add_argument("--intersect-ibp", action="store_true",
-                   help="intersect CROWN bounds with IBP bounds")
+    add_relaxation_options(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
     add_arith(p, modes=("exact", "dyadic", "interval"))

@@ -19,6 +19,14 @@ def add_arith(p, modes=("exact", "interval")):
     p.add_argument("--prec", type=int, default=113, help="mpmath precision in bits (interval)")
 
 
+def add_relaxation_options(p):
+    """``--lower-slope`` (ReLU lower-slope rule of CROWN/affine) and ``--intersect-ibp``."""
+    p.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
+                   help="CROWN/affine lower slope of unstable ReLUs (default adaptive)")
+    p.add_argument("--intersect-ibp", action="store_true",
+                   help="intersect CROWN/affine bounds with IBP bounds")
+
+
 def mode_from_args(args, default="exact"):
     if args.mode and args.context and CONTEXT_ALIASES[args.context] != args.mode:
         raise ExactBoundsError(f"--mode {args.mode} contradicts --context {args.context}")
