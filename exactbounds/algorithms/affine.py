@@ -13,8 +13,8 @@ from flint import fmpq, fmpq_mat
 from ..errors import UnsupportedOperatorError
 from ..inputsets import concretize_mat
 from ..numbers.dyadic_mode import DyMat
-from .crown import (BoundsResult, _check_slope, _eye, _forms_to_lists, _Run, _status,
-                    default_context, is_relaxable, run_with_escalation)
+from .crown import (_check_slope, _eye, _result, _Run, default_context, is_relaxable,
+                    run_with_escalation)
 
 
 def _split(W):
@@ -121,11 +121,5 @@ def affine(graph, input_set, ctx=None, lower_slope="adaptive", intersect_ibp=Fal
             hi = be.entries(concretize_mat(input_set, be, U, u, True, c))
             lo, hi = run.finish_bounds(graph.output, lo, hi, True)
             out = run.box(lo, hi, graph.output_shape)
-            lA, lb, uA, ub = _forms_to_lists(run, (L, l, U, u))
-            nodes = {}
-            if intermediate:
-                nodes = {k: run.box(a, b, None) for k, (a, b) in run.bounds.items()}
-                nodes[graph.output] = out
-        return BoundsResult("affine", getattr(c, "mode", c.name), c, out, _status(run),
-                            lA, lb, uA, ub, nodes, run.notes)
+            return _result("affine", run, graph, out, (L, l, U, u), intermediate)
     return run_with_escalation(go, ctx)

@@ -453,6 +453,19 @@ def _forms_to_lists(run, forms):
             rows(UA), [be.to_ctx(ctx, v) for v in be.entries(Ub)])
 
 
+def _result(method, run, graph, out, forms, intermediate):
+    """The ``BoundsResult`` of a finished run: output box, final linear forms over the input,
+    and with ``intermediate`` every node's bounds."""
+    lA, lb, uA, ub = _forms_to_lists(run, forms)
+    nodes = {}
+    if intermediate:
+        nodes = {k: run.box(a, b, None) for k, (a, b) in run.bounds.items()}
+        nodes[graph.output] = out
+    c = run.ctx
+    return BoundsResult(method, getattr(c, "mode", c.name), c, out, _status(run),
+                        lA, lb, uA, ub, nodes, run.notes)
+
+
 def _status(run):
     mode = getattr(run.ctx, "mode", "exact")
     if getattr(run.S, "norm", None) == "2":
@@ -501,13 +514,7 @@ def crown(graph, input_set, ctx=None, lower_slope="adaptive", intersect_ibp=Fals
                     run.node_bounds(node.name)
             lo, hi = run.compute_bounds(graph.output, final=True)
             out = run.box(lo, hi, graph.nodes[-1].op.out_shape if graph.nodes else None)
-            lA, lb, uA, ub = _forms_to_lists(run, run.final_forms)
-            nodes = {}
-            if intermediate:
-                nodes = {k: run.box(a, b, None) for k, (a, b) in run.bounds.items()}
-                nodes[graph.output] = out
-        return BoundsResult("crown", getattr(c, "mode", c.name), c, out, _status(run),
-                            lA, lb, uA, ub, nodes, run.notes)
+            return _result("crown", run, graph, out, run.final_forms, intermediate)
     return run_with_escalation(go, ctx)
 
 
