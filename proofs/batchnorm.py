@@ -37,6 +37,17 @@ def closed_form(x, g, m, b, var, eps):
     return g * (x - m) / sympy.sqrt(var + eps) + b
 
 
+def _aff_cases(ops, ctx, v, shapes, in_dims):
+    """``(params, aff, aff_batchnorm(params, aff), where)`` for symbolic affine forms of every
+    input size in ``in_dims`` into a BatchNorm of every layout in ``shapes``."""
+    for shape in shapes:
+        params, _ = bn_params(ops, v, channels=shape[0], shape=shape)
+        for n in in_dims:
+            A = [[v.real(f"A{i}_{j}") for j in range(n)] for i in range(params.dim)]
+            aff = ops.AffineVec(A, v.reals("c", params.dim))
+            yield params, aff, ops.aff_batchnorm(params, aff, ctx), {"inDim": n, "shape": shape}
+
+
 def _box_goals(out, ops, dim, shape):
     goals = [Holds(isinstance(out, ops.Box) and out.dim == dim and out.shape == shape,
                    "result is a Box of params.dim entries", {"dim": dim, "shape": shape})]
@@ -65,17 +76,11 @@ def aff_batchnorm_returns_affine(ops, ctx, v):
     with A' : Tensor (dim × inDim), c' : Tensor dim. Replayed for inDim = 1, 2, 3 and
     shapes (1,), (2,), (2, 2): A' has params.dim rows of inDim entries, c' params.dim."""
     goals = []
-    for shape in ((1,), (2,), (2, 2)):
-        params, _ = bn_params(ops, v, channels=shape[0], shape=shape)
-        for n in (1, 2, 3):
-            A = [[v.real(f"A{i}_{j}") for j in range(n)] for i in range(params.dim)]
-            c = v.reals("c", params.dim)
-            out = ops.aff_batchnorm(params, ops.AffineVec(A, c), ctx)
-            w = {"inDim": n, "shape": shape}
-            goals.append(Holds(isinstance(out, ops.AffineVec), f"AffineVec {w}", w))
-            goals.append(Holds(len(out.A) == params.dim
-                               and all(len(r) == n for r in out.A), f"A' shape {w}", w))
-            goals.append(Holds(len(out.c) == params.dim, f"c' length {w}", w))
+    for params, _, out, w in _aff_cases(ops, ctx, v, ((1,), (2,), (2, 2)), (1, 2, 3)):
+        goals.append(Holds(isinstance(out, ops.AffineVec), f"AffineVec {w}", w))
+        goals.append(Holds(len(out.A) == params.dim
+                           and all(len(r) == w["inDim"] for r in out.A), f"A' shape {w}", w))
+        goals.append(Holds(len(out.c) == params.dim, f"c' length {w}", w))
     return goals
 
 
@@ -86,18 +91,13 @@ def aff_batchnorm_preserves_structure(ops, ctx, v):
     Replayed: in_dim and out_dim of the result equal those of the input form, and every entry
     of A' and c' is an element of the context (a sympy expression)."""
     goals = []
-    for shape in ((1,), (3,), (2, 3)):
-        params, _ = bn_params(ops, v, channels=shape[0], shape=shape)
-        for n in (1, 2):
-            A = [[v.real(f"A{i}_{j}") for j in range(n)] for i in range(params.dim)]
-            aff = ops.AffineVec(A, v.reals("c", params.dim))
-            out = ops.aff_batchnorm(params, aff, ctx)
-            w = {"inDim": n, "shape": shape}
-            goals.append(Holds(out.in_dim == aff.in_dim == n, f"in_dim {w}", w))
-            goals.append(Holds(out.out_dim == aff.out_dim == params.dim, f"out_dim {w}", w))
-            goals.append(Holds(all(isinstance(a, sympy.Basic) for r in out.A for a in r)
-                               and all(isinstance(a, sympy.Basic) for a in out.c),
-                               f"entries in the context {w}", w))
+    for params, aff, out, w in _aff_cases(ops, ctx, v, ((1,), (3,), (2, 3)), (1, 2)):
+        n = w["inDim"]
+        goals.append(Holds(out.in_dim == aff.in_dim == n, f"in_dim {w}", w))
+        goals.append(Holds(out.out_dim == aff.out_dim == params.dim, f"out_dim {w}", w))
+        goals.append(Holds(all(isinstance(a, sympy.Basic) for r in out.A for a in r)
+                           and all(isinstance(a, sympy.Basic) for a in out.c),
+                           f"entries in the context {w}", w))
     return goals
 
 
