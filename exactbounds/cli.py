@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .errors import ExactBoundsError
 
-COMMANDS = ["bounds", "check", "prove", "derivatives"]
+COMMANDS = ["bounds", "check", "prove", "derivatives", "replay", "verify", "suite"]
 
 
 def build_parser():

@@ -1,0 +1,263 @@
+"""Branch and bound on the input set: a sound and complete decision of a VNN-LIB property.
+
+``verify(graph, input_box, prop, bound_fn=None, budget=60, constraints=())`` decides whether
+some ``x`` of the box (satisfying the linear ``constraints`` too) gives outputs ``y`` that
+satisfy the violation formula ``prop`` (an ``OutputProperty``: an ``or`` of ``and``s of linear
+comparisons). The network is extended by one linear layer whose rows are the formula's distinct
+comparisons' left sides ``Σ a_k·y_k``, so the bounding function bounds each comparison directly
+(much tighter than combining output boxes).
+
+Each region is bounded by ``bound_fn(graph, box) -> Bounds`` (default
+:func:`crown_bounds`: CROWN in the dyadic context, 64 bits, every intermediate bound rounded
+outward, so the ends are sound and exact rationals). A clause is refuted on a region when one of
+its comparisons is refuted by the bounds, decided exactly; a region is closed when every clause
+is refuted, or when a linear input constraint is refuted by the region's box. Candidate points
+(the region's centre and, per comparison still open, the vertex minimising CROWN's lower linear
+bound) are screened in float64 and then checked by exact rational evaluation; a point whose
+exact output satisfies the formula ends the search (``violated``). Otherwise the region is
+bisected on the coordinate of largest influence ``Σ |lA_ij|·width_j`` (over the open
+comparisons), else the widest one (relative to the input box). Regions are explored most
+promising first (smallest bound on the margin). Answers ``proved`` (every region closed),
+``violated`` (with the exact counterexample) or ``unknown`` at the budget.
+"""
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from flint import fmpq
+
+from ..core import Box
+from ..errors import InvalidValueError, UnsupportedOperatorError
+from ..graph import Graph, Node
+from ..operators.linear import Linear
+from .crown import crown
+from .ibp import evaluate
+
+PROVED, VIOLATED, UNKNOWN = "proved", "violated", "unknown"
+
+
+@dataclass
+class Bounds:
+    """Exact (``fmpq``) ends ``lo``/``hi`` of the extended graph's outputs over a region, and
+    optionally the lower linear bounds ``lA`` (rows over the input) that guide candidates and
+    splitting."""
+    lo: list
+    hi: list
+    lA: list = None
+
+
+def crown_bounds(graph, box, bits=64):
+    """The default bounding function: CROWN in ``DyadicContext(bits)``."""
+    from ..numbers import make_context
+    ctx = make_context("dyadic", bits=bits)
+    res = crown(graph, box, ctx)
+    return Bounds([ctx.lower(v) for v in res.output.lo], [ctx.upper(v) for v in res.output.hi],
+                  res.lA)
+
+
+def spec_graph(graph, comparisons):
+    """``graph`` followed by a linear layer with one row ``Σ a_k·y_k`` per comparison."""
+    n = graph.dims[graph.output]
+    rows = [[fmpq(0)] * n for _ in comparisons]
+    for r, c in zip(rows, comparisons):
+        for k, a in c.coeffs:
+            r[k] = a
+    node = Node("__spec__", Linear.from_weights(rows, [0] * len(rows), name="__spec__"),
+                [graph.output])
+    return Graph(graph.input_dim, list(graph.nodes) + [node], output="__spec__",
+                 input_shape=graph.input_shape)
+
+
+def refuted(c, lo, hi):
+    """No value ``s`` of ``[lo, hi]`` satisfies ``s op c.rhs`` (exact)."""
+    if c.op == "<=":
+        return lo > c.rhs
+    if c.op == "<":
+        return lo >= c.rhs
+    return lo > c.rhs or hi < c.rhs
+
+
+@dataclass
+class VerifyResult:
+    """``status``; ``regions``: bounded; ``closed``: proved regions (or outside the
+    constraints); ``open``: left in the queue; ``x``/``y``: the exact counterexample."""
+    status: str
+    regions: int = 0
+    closed: int = 0
+    open: int = 0
+    depth: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0
+    x: list = None
+    y: list = None
+    clause: int = None
+    bound: str = "crown dyadic 64"
+    notes: list = field(default_factory=list)
+
+
+class _FloatScreen:
+    """float64 evaluation of the network (a heuristic screen for candidates only); ``None``
+    when the graph has no vectorised float form."""
+
+    def __init__(self, graph):
+        import numpy as np
+        from ..audit.floatsim import float_layers
+        self.np = np
+        try:
+            self.layers = float_layers(graph, "float64")
+        except UnsupportedOperatorError:
+            self.layers = None
+
+    def __call__(self, x):
+        np = self.np
+        if self.layers is None:
+            return None
+        v = np.array([float(a.p) / float(a.q) for a in x])
+        for L in self.layers:
+            if L[0] == "affine":
+                v = L[1] @ v + L[2]
+            elif L[0] == "diag":
+                v = L[1] * v + L[2]
+            elif L[0] == "relu":
+                v = np.maximum(v, 0.0)
+        return v
+
+
+def _float_margin(prop, y):
+    best = -float("inf")
+    for clause in prop.clauses:
+        w = float("inf")
+        for c in clause:
+            s = sum(float(a.p) / float(a.q) * y[k] for k, a in c.coeffs)
+            r = float(c.rhs.p) / float(c.rhs.q)
+            w = min(w, r - s if c.op != "=" else -abs(r - s))
+        best = max(best, w)
+    return best
+
+
+def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
+           max_regions=None, screen_tol=1e-6, progress=None):
+    """Decide ``prop`` over ``input_box`` by branch and bound (see the module docstring).
+    ``budget``: seconds; ``max_regions``: optional cap on bounded regions. Returns a
+    :class:`VerifyResult`."""
+    if budget is None or not budget > 0:
+        raise InvalidValueError("budget", budget, "must be > 0 seconds")
+    t0 = time.monotonic()
+    bound_fn = bound_fn or crown_bounds
+    name = getattr(bound_fn, "label", getattr(bound_fn, "__name__", "bound_fn"))
+    res = VerifyResult(UNKNOWN, bound="crown dyadic 64" if bound_fn is crown_bounds else name)
+    clauses = prop.clauses
+    if not clauses:
+        res.status = PROVED
+        res.notes.append("the violation formula is false")
+        return res
+    comps = prop.comparisons()
+    index = {(c.coeffs, c.op, c.rhs): i for i, c in enumerate(comps)}
+    cl_idx = [[index[(c.coeffs, c.op, c.rhs)] for c in cl] for cl in clauses]
+    g = spec_graph(graph, comps) if comps else None
+    screen = _FloatScreen(graph)
+    lo0, hi0 = list(input_box.lo), list(input_box.hi)
+    width0 = [b - a for a, b in zip(lo0, hi0)]
+    shape = input_box.shape
+    tie = itertools.count()
+    queue = []
+
+    def exact_check(x):
+        if not all(c.holds(x) for c in constraints):
+            return False
+        yf = screen(x)
+        if yf is not None and clauses and clauses[0] and _float_margin(prop, yf) < -screen_tol:
+            return False
+        res.evaluations += 1
+        y = evaluate(graph, x)
+        try:
+            hit = prop.evaluate(y)
+        except Exception:  # noqa: BLE001 - an enclosure that does not decide: not a witness
+            return False
+        if hit:
+            res.status, res.x, res.y = VIOLATED, list(x), list(y)
+            res.clause = next(k for k, cl in enumerate(clauses)
+                              if all(c.truth(y) for c in cl))
+        return hit
+
+    def examine(lo, hi, alive, depth):
+        """Bound a region; returns None when closed or a violation was found, else the queue
+        entry."""
+        res.regions += 1
+        res.depth = max(res.depth, depth)
+        if any(c.refuted_by_box(lo, hi) for c in constraints):
+            res.closed += 1
+            return None
+        if g is None:      # a clause with no comparison: every point is a counterexample
+            exact_check([(a + b) / 2 for a, b in zip(lo, hi)])
+            return None
+        b = bound_fn(g, Box(lo, hi, shape))
+        still = [k for k in alive
+                 if not any(refuted(comps[i], b.lo[i], b.hi[i]) for i in cl_idx[k])]
+        if not still:
+            res.closed += 1
+            return None
+        cands = [[(a + c) / 2 for a, c in zip(lo, hi)]]
+        open_c = sorted({i for k in still for i in cl_idx[k]
+                         if not refuted(comps[i], b.lo[i], b.hi[i])})
+        if b.lA is not None:
+            for i in open_c:
+                if comps[i].op != "=":
+                    cands.append([a if r > 0 else c if r < 0 else (a + c) / 2
+                                  for r, a, c in zip(b.lA[i], lo, hi)])
+        for x in cands:
+            if exact_check(x):
+                return None
+        # how far the bounds are from refuting: the priority (smaller = more promising)
+        pr = max(min(comps[i].rhs - b.lo[i] for i in cl_idx[k]) for k in still)
+        return (-pr, next(tie), lo, hi, still, depth, b, open_c)
+
+    def split(lo, hi, b, open_c):
+        n = len(lo)
+        w = [hi[j] - lo[j] for j in range(n)]
+        score = None
+        if b.lA is not None and open_c:
+            score = [sum((abs(b.lA[i][j]) for i in open_c), fmpq(0)) * w[j] for j in range(n)]
+            if not any(score):
+                score = None
+        if score is None:
+            score = [w[j] / width0[j] if width0[j] else fmpq(0) for j in range(n)]
+        j = max(range(n), key=lambda k: score[k])
+        if w[j] == 0:
+            return None
+        m = (lo[j] + hi[j]) / 2
+        return j, m
+
+    entry = examine(lo0, hi0, list(range(len(clauses))), 0)
+    if entry is not None:
+        heapq.heappush(queue, entry)
+    while queue and res.status != VIOLATED:
+        if time.monotonic() - t0 > budget or (max_regions and res.regions >= max_regions):
+            break
+        _, _, lo, hi, alive, depth, b, open_c = heapq.heappop(queue)
+        sp = split(lo, hi, b, open_c)
+        if sp is None:
+            res.notes.append("a region shrank to a point without a decision")
+            heapq.heappush(queue, (0, next(tie), lo, hi, alive, depth, b, open_c))
+            break
+        j, m = sp
+        for a, c in ((lo[j], m), (m, hi[j])):
+            l2, h2 = list(lo), list(hi)
+            l2[j], h2[j] = a, c
+            e = examine(l2, h2, alive, depth + 1)
+            if res.status == VIOLATED:
+                break
+            if e is not None:
+                heapq.heappush(queue, e)
+        if progress is not None:
+            progress(res)
+    res.open = len(queue)
+    if res.status != VIOLATED and not queue:
+        res.status = PROVED
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+__all__ = ["PROVED", "VIOLATED", "UNKNOWN", "Bounds", "VerifyResult", "crown_bounds",
+           "spec_graph", "verify"]

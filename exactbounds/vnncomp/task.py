@@ -1,0 +1,164 @@
+"""One suite instance as a task: file paths in, JSON out (python-flint objects do not pickle).
+
+``run_task(task)`` does the work in the calling process; ``run_isolated(task_json)`` runs it in
+a fresh ``python -m exactbounds.vnncomp.task`` process that is killed at the hard timeout, so an
+exact computation that runs away cannot stall the suite. Both the local pool and a
+dask.distributed worker call ``run_isolated``.
+
+A task: ``{"index", "key", "onnx", "vnnlib", "timeout", "budget", "claimed": null or
+{"result", "cex_text", "cex_path"}}``. The answer: ``{"index", "key", "claimed", "verdict",
+"status", "bounds", "detail"}`` (deterministic: no timings) plus ``"seconds"``.
+
+Verdicts: without a claim the property's status (``proved`` / ``violated`` / ``unknown``);
+``sat`` rows the replay's ``confirmed`` / ``float_artifact`` / ``refuted``; ``unsat`` rows
+``confirmed`` (proved by ``verify``), ``refuted`` (an exact counterexample) or ``unconfirmed``
+(unknown at the budget); ``unknown``/``timeout``/``error`` rows ``noted``; ``timeout`` when the
+hard timeout killed the instance, ``error`` when it could not be run.
+"""
+import json
+import subprocess
+import sys
+import time
+
+from ..errors import ExactBoundsError
+
+VERDICTS = ("confirmed", "float_artifact", "refuted", "unconfirmed", "noted", "proved",
+            "violated", "unknown", "timeout", "error")
+
+
+def _bounds(model):
+    from ..algorithms.crown import crown
+    from ..numbers import f64_down, f64_up, make_context
+    ctx = make_context("dyadic", bits=64)
+    res = crown(model.graph, model.input_set, ctx)
+    lo = [ctx.lower(v) for v in res.output.lo]
+    hi = [ctx.upper(v) for v in res.output.hi]
+    return {"method": "crown", "mode": "dyadic", "lo_f64": [f64_down(v) for v in lo],
+            "hi_f64": [f64_up(v) for v in hi],
+            "proves_property": bool(model.spec.output.proved_by_box(lo, hi))}
+
+
+def verify_json(res):
+    """A ``VerifyResult`` as JSON (exact counterexample as ``"p/q"`` strings)."""
+    from ..audit.verdicts import value_float, value_json
+    d = {"status": res.status, "regions": res.regions, "closed": res.closed, "open": res.open,
+         "depth": res.depth, "evaluations": res.evaluations, "bound": res.bound,
+         "notes": res.notes}
+    if res.x is not None:
+        d["counterexample"] = {"x": [value_json(v) for v in res.x],
+                               "y": [value_json(v) for v in res.y],
+                               "x_float": [value_float(v) for v in res.x],
+                               "y_float": [value_float(v) for v in res.y],
+                               "clause": res.clause}
+    return d
+
+
+def counterexample_text(x, y):
+    """A VNN-COMP counterexample ``((X_0 v) ... (Y_0 v) ...)`` with exact decimals where the
+    values are dyadic (every float is), else 40 significant digits."""
+    def dec(q):
+        from flint import fmpq
+        q = fmpq(q) if not isinstance(q, fmpq) else q
+        p, d = int(q.p), int(q.q)
+        if d & (d - 1) == 0:     # p / 2^k = p·5^k / 10^k: exact decimal
+            k = d.bit_length() - 1
+            s = str(abs(p) * 5 ** k).rjust(k + 1, "0")
+            s = (s[:-k] + "." + s[-k:]) if k else s
+            return ("-" if p < 0 else "") + s
+        from mpmath import mp, mpf
+        mp.dps = 40
+        return mp.nstr(mpf(p) / d, 40)
+    from ..numbers import RInterval
+    mid = [(v.lo + v.hi) / 2 if isinstance(v, RInterval) else v for v in y]
+    lines = [f"(X_{i} {dec(v)})" for i, v in enumerate(x)]
+    lines += [f"(Y_{i} {dec(v)})" for i, v in enumerate(mid)]
+    return "(" + "\n".join(lines) + ")\n"
+
+
+def run_task(task):
+    """Do one instance in this process; returns the answer dict (see the module docstring)."""
+    from ..algorithms.bab import verify
+    from ..audit.replay import replay
+    from ..io.load import load_model
+    from .files import load_counterexample, parse_counterexample
+    t0 = time.monotonic()
+    claimed = task.get("claimed") or None
+    out = {"index": task["index"], "key": task["key"],
+           "claimed": claimed["result"] if claimed else None,
+           "verdict": "error", "status": None, "bounds": None, "detail": {}}
+    try:
+        model = load_model(task["onnx"], spec=task["vnnlib"])
+        out["bounds"] = _bounds(model)
+        spec = model.spec
+
+        def budget():
+            b = task.get("budget") or 0.8 * task["timeout"]
+            return max(min(b, 0.9 * task["timeout"] - (time.monotonic() - t0)), 0.05)
+
+        def run_verify():
+            r = verify(model.graph, model.input_set, spec.output, budget=budget(),
+                       constraints=tuple(spec.input_constraints))
+            out["status"] = r.status
+            out["detail"]["verify"] = verify_json(r)
+            if r.x is not None:
+                out["detail"]["counterexample"] = counterexample_text(r.x, r.y)
+            return r.status
+        word = claimed["result"] if claimed else None
+        if word is None:
+            out["verdict"] = run_verify()
+        elif word == "sat":
+            if claimed.get("cex_text"):
+                cex = parse_counterexample(claimed["cex_text"], task["key"])
+            elif claimed.get("cex_path"):
+                cex = load_counterexample(claimed["cex_path"])
+            else:
+                out["verdict"] = "refuted"
+                out["detail"]["message"] = "sat without a counterexample"
+                return out
+            r = replay(model, cex.x, cex.y)
+            out["verdict"] = r.verdict
+            out["status"] = "violated" if r.verdict == "confirmed" else None
+            out["detail"]["replay"] = r.to_json()
+        elif word == "unsat":
+            st = run_verify()
+            out["verdict"] = {"proved": "confirmed", "violated": "refuted"}.get(st, "unconfirmed")
+        else:
+            out["verdict"] = "noted"
+    except ExactBoundsError as e:
+        out["verdict"] = "error"
+        out["detail"]["message"] = " ".join(str(e).split())
+    return out
+
+
+def run_isolated(task_json):
+    """Run the task (a JSON string) in a fresh process, killed at ``task["timeout"]`` seconds
+    (the hard timeout); returns the answer as a JSON string, with ``"seconds"``."""
+    task = json.loads(task_json)
+    t0 = time.monotonic()
+    base = {"index": task["index"], "key": task["key"],
+            "claimed": (task.get("claimed") or {}).get("result"), "status": None,
+            "bounds": None}
+    try:
+        p = subprocess.run([sys.executable, "-m", "exactbounds.vnncomp.task"], input=task_json,
+                           capture_output=True, text=True, timeout=task["timeout"])
+    except subprocess.TimeoutExpired:
+        ans = dict(base, verdict="timeout",
+                   detail={"message": f"killed at the hard timeout of {task['timeout']:g} s"})
+    else:
+        try:
+            ans = json.loads(p.stdout)
+        except ValueError:
+            last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            ans = dict(base, verdict="error",
+                       detail={"message": f"exit status {p.returncode}: {last}"})
+    ans["seconds"] = round(time.monotonic() - t0, 3)
+    return json.dumps(ans)
+
+
+def main():
+    task = json.loads(sys.stdin.read())
+    print(json.dumps(run_task(task)))
+
+
+if __name__ == "__main__":
+    main()
