@@ -35,6 +35,7 @@ from .crown import crown
 from .ibp import evaluate
 
 PROVED, VIOLATED, UNKNOWN = "proved", "violated", "unknown"
+HEURISTICS = ("closest", "influence", "widest")
 
 
 @dataclass
@@ -113,7 +114,7 @@ class _FloatScreen:
         np = self.np
         if self.layers is None:
             return None
-        v = np.array([float(a.p) / float(a.q) for a in x])
+        v = np.array([_f(a) for a in x])
         for L in self.layers:
             if L[0] == "affine":
                 v = L[1] @ v + L[2]
@@ -124,23 +125,30 @@ class _FloatScreen:
         return v
 
 
+def _f(q):
+    """The float nearest an ``fmpq`` (huge numerators and denominators included)."""
+    return int(q.p) / int(q.q)
+
+
 def _float_margin(prop, y):
     best = -float("inf")
     for clause in prop.clauses:
         w = float("inf")
         for c in clause:
-            s = sum(float(a.p) / float(a.q) * y[k] for k, a in c.coeffs)
-            r = float(c.rhs.p) / float(c.rhs.q)
+            s = sum(_f(a) * y[k] for k, a in c.coeffs)
+            r = _f(c.rhs)
             w = min(w, r - s if c.op != "=" else -abs(r - s))
         best = max(best, w)
     return best
 
 
 def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
-           max_regions=None, screen_tol=1e-6, progress=None):
+           max_regions=None, screen_tol=1e-6, heuristic="closest", progress=None):
     """Decide ``prop`` over ``input_box`` by branch and bound (see the module docstring).
     ``budget``: seconds; ``max_regions``: optional cap on bounded regions. Returns a
     :class:`VerifyResult`."""
+    if heuristic not in HEURISTICS:
+        raise InvalidValueError("heuristic", heuristic, f"expected one of {', '.join(HEURISTICS)}")
     if budget is None or not budget > 0:
         raise InvalidValueError("budget", budget, "must be > 0 seconds")
     t0 = time.monotonic()
@@ -213,12 +221,20 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         pr = max(min(comps[i].rhs - b.lo[i] for i in cl_idx[k]) for k in still)
         return (-pr, next(tie), lo, hi, still, depth, b, open_c)
 
-    def split(lo, hi, b, open_c):
+    def split(lo, hi, b, alive):
         n = len(lo)
         w = [hi[j] - lo[j] for j in range(n)]
         score = None
-        if b.lA is not None and open_c:
-            score = [sum((abs(b.lA[i][j]) for i in open_c), fmpq(0)) * w[j] for j in range(n)]
+        if b.lA is not None and heuristic != "widest":
+            score = [fmpq(0)] * n
+            for k in alive:
+                cand = [i for i in cl_idx[k] if comps[i].op != "="]
+                if not cand:
+                    continue
+                if heuristic == "closest":   # the comparison nearest to refutation
+                    cand = [max(cand, key=lambda i: b.lo[i] - comps[i].rhs)]
+                for i in cand:
+                    score = [s + abs(b.lA[i][j]) * w[j] for j, s in enumerate(score)]
             if not any(score):
                 score = None
         if score is None:
@@ -226,8 +242,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         j = max(range(n), key=lambda k: score[k])
         if w[j] == 0:
             return None
-        m = (lo[j] + hi[j]) / 2
-        return j, m
+        return j, (lo[j] + hi[j]) / 2
 
     entry = examine(lo0, hi0, list(range(len(clauses))), 0)
     if entry is not None:
@@ -236,7 +251,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         if time.monotonic() - t0 > budget or (max_regions and res.regions >= max_regions):
             break
         _, _, lo, hi, alive, depth, b, open_c = heapq.heappop(queue)
-        sp = split(lo, hi, b, open_c)
+        sp = split(lo, hi, b, alive)
         if sp is None:
             res.notes.append("a region shrank to a point without a decision")
             heapq.heappush(queue, (0, next(tie), lo, hi, alive, depth, b, open_c))

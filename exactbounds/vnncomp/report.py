@@ -18,7 +18,7 @@ def _message(r):
                 f"margin {rp['margin_exact']}, float32 says {rp['violated_float32_evaluation']}")
     if "verify" in d:
         v = d["verify"]
-        return f"{v['status']}: {v['regions']} regions, {v['open']} open"
+        return f"{v['status']}: {v.get('regions')} regions, {v.get('open')} open"
     return ""
 
 
@@ -29,7 +29,7 @@ def csv_text(rows, timed):
     w.writerow(COLUMNS)
     for r, t in zip(rows, timed):
         w.writerow([r["index"], r["onnx"], r["vnnlib"], r["claimed"] or "", r["verdict"],
-                    r["status"] or "", t.get("seconds", ""), _message(r)])
+                    r["status"] or "", t.get("seconds", ""), _message(t)])
     return buf.getvalue()
 
 
@@ -54,7 +54,7 @@ def html_page(doc, timed):
                "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>")
     for r, t in zip(doc["instances"], timed):
         cells = [r["index"], r["onnx"], r["vnnlib"], r["claimed"] or "", r["verdict"],
-                 r["status"] or "", t.get("seconds", ""), _message(r)]
+                 r["status"] or "", t.get("seconds", ""), _message(t)]
         out.append(f"<tr class='{e(r['verdict'])}'>" +
                    "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
     out.append("</table><h2>Exact counterexamples</h2>")

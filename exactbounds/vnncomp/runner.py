@@ -5,7 +5,8 @@ Every answer is written to ``OUT/instances/NNNN_KEY.json`` as soon as it arrives
 temporary name, then renamed), and a rerun skips the instances whose file exists: an
 interrupted suite loses nothing. At the end ``OUT/results.json`` (deterministic: no timings,
 rows in ``instances.csv`` order), ``OUT/results.csv`` (with the seconds) and ``OUT/report.html``
-are assembled from those files.
+are assembled from those files; ``results.json`` leaves out what depends on the machine's
+speed (:func:`stable`), so a pool run and a cluster run of the same folder give the same file.
 """
 import json
 import os
@@ -64,7 +65,7 @@ def _run_dask(todo, scheduler, sink):
         raise ExactBoundsError("--scheduler needs dask.distributed: pip install "
                                "'exactbounds[cluster]'") from None
     try:
-        client = Client(scheduler, timeout=30, set_as_default=False)
+        client = Client(scheduler, timeout=30)
     except (OSError, TimeoutError, ValueError) as e:
         raise ExactBoundsError(f"--scheduler {scheduler}: cannot connect: {e}") from None
     try:
@@ -114,6 +115,20 @@ def run_suite(bench_dir, out_dir, results=None, workers=None, scheduler=None, ti
     return write_outputs(out, bench_dir, results, instances, rows)
 
 
+TIME_DEPENDENT = ("regions", "closed", "open", "depth", "evaluations")
+
+
+def stable(row):
+    """The answer without what depends on the machine's speed: the seconds, and the region
+    counts of a ``verify`` that stopped at its budget (they stay in the per-instance file)."""
+    row = {k: v for k, v in row.items() if k != "seconds"}
+    v = (row.get("detail") or {}).get("verify")
+    if v and v.get("status") == "unknown":
+        row["detail"] = dict(row["detail"], verify={k: x for k, x in v.items()
+                                                    if k not in TIME_DEPENDENT})
+    return row
+
+
 def write_outputs(out, bench_dir, results, instances, rows):
     """``results.json``, ``results.csv`` and ``report.html`` from the answers ``rows``."""
     from .report import csv_text, html_page
@@ -122,7 +137,7 @@ def write_outputs(out, bench_dir, results, instances, rows):
     base = base.parent if base.is_file() else base
     clean = []
     for inst, r in zip(instances, rows):
-        r = {k: v for k, v in r.items() if k != "seconds"}
+        r = stable(r)
         r["onnx"] = os.path.relpath(inst.onnx, base)
         r["vnnlib"] = os.path.relpath(inst.vnnlib, base)
         clean.append(r)
