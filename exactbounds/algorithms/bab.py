@@ -13,8 +13,8 @@ outward, so the ends are sound and exact rationals). A clause is refuted on a re
 its comparisons is refuted by the bounds, decided exactly; a region is closed when every clause
 is refuted, or when a linear input constraint is refuted by the region's box. Candidate points
 (the region's centre and, per comparison still open, the vertex minimising CROWN's lower linear
-bound) are screened in float64
-and then checked by exact rational evaluation; a point whose exact output satisfies the
+bound) are (optionally screened in
+float64, ``screen``, then) checked by exact rational evaluation; a point whose exact output satisfies the
 formula ends the search (``violated``). Otherwise the region is bisected at the midpoint of one
 coordinate (``heuristic``): ``widest`` relative to the input box; ``influence``, the largest
 ``Σ |lA_ij|·width_j`` over the open comparisons; ``closest``, the same for the comparison nearest
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from flint import fmpq
 
 from ..core import Box
-from ..errors import InvalidValueError, UnsupportedOperatorError
+from ..errors import InvalidValueError
 from ..graph import Graph, Node
 from ..operators.linear import Linear
 from .crown import crown
@@ -101,34 +101,6 @@ class VerifyResult:
     notes: list = field(default_factory=list)
 
 
-class _FloatScreen:
-    """float64 evaluation of the network (a heuristic screen for candidates only); ``None``
-    when the graph has no vectorised float form."""
-
-    def __init__(self, graph):
-        import numpy as np
-        from ..audit.floatsim import float_layers
-        self.np = np
-        try:
-            self.layers = float_layers(graph, "float64")
-        except UnsupportedOperatorError:
-            self.layers = None
-
-    def __call__(self, x):
-        np = self.np
-        if self.layers is None:
-            return None
-        v = np.array([_f(a) for a in x])
-        for L in self.layers:
-            if L[0] == "affine":
-                v = L[1] @ v + L[2]
-            elif L[0] == "diag":
-                v = L[1] * v + L[2]
-            elif L[0] == "relu":
-                v = np.maximum(v, 0.0)
-        return v
-
-
 def _f(q):
     """The float nearest an ``fmpq`` (huge numerators and denominators included)."""
     return int(q.p) / int(q.q)
@@ -147,9 +119,12 @@ def _float_margin(prop, y):
 
 
 def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
-           max_regions=None, screen_tol=1e-6, heuristic="auto", progress=None):
+           max_regions=None, screen=None, screen_tol=1e-6, heuristic="auto", progress=None):
     """Decide ``prop`` over ``input_box`` by branch and bound (see the module docstring).
-    ``budget``: seconds; ``max_regions``: optional cap on bounded regions. Returns a
+    ``budget``: seconds; ``max_regions``: optional cap on bounded regions; ``screen``: an
+    optional fast float evaluation ``x -> outputs`` (e.g. ``audit.replay.float_screen``) that
+    skips the exact check of candidates whose float margin is below ``-screen_tol`` (a
+    heuristic: it only decides which points are checked exactly). Returns a
     :class:`VerifyResult`."""
     if heuristic not in HEURISTICS:
         raise InvalidValueError("heuristic", heuristic, f"expected one of {', '.join(HEURISTICS)}")
@@ -170,7 +145,6 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
     index = {(c.coeffs, c.op, c.rhs): i for i, c in enumerate(comps)}
     cl_idx = [[index[(c.coeffs, c.op, c.rhs)] for c in cl] for cl in clauses]
     g = spec_graph(graph, comps) if comps else None
-    screen = _FloatScreen(graph)
     lo0, hi0 = list(input_box.lo), list(input_box.hi)
     width0 = [b - a for a, b in zip(lo0, hi0)]
     shape = input_box.shape
@@ -180,7 +154,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
     def exact_check(x):
         if not all(c.holds(x) for c in constraints):
             return False
-        yf = screen(x)
+        yf = screen(x) if screen is not None else None
         if yf is not None and clauses and clauses[0] and _float_margin(prop, yf) < -screen_tol:
             return False
         res.evaluations += 1

@@ -132,6 +132,29 @@ def float_evaluate(graph, x, dtype="float32"):
     return [to_exact(a) for a in v]
 
 
+def float_screen(graph, dtype="float64"):
+    """A fast round-to-nearest evaluation ``x -> numpy outputs`` of a chain graph (parameters
+    rounded once), or ``None`` when the graph has no vectorised float form; for screening
+    candidate points only (``algorithms.bab.verify(screen=...)``)."""
+    try:
+        layers = float_layers(graph, dtype)
+    except UnsupportedOperatorError:
+        return None
+
+    def run(x):
+        v = np.array([int(a.p) / int(a.q) for a in x], dtype=dtype)
+        with np.errstate(all="ignore"):
+            for L in layers:
+                if L[0] == "affine":
+                    v = L[1] @ v + L[2]
+                elif L[0] == "diag":
+                    v = L[1] * v + L[2]
+                elif L[0] == "relu":
+                    v = np.maximum(v, 0)
+        return v
+    return run
+
+
 @dataclass
 class ReplayResult:
     verdict: str
@@ -237,4 +260,4 @@ def exit_code(result):
 
 
 __all__ = ["CONFIRMED", "FLOAT_ARTIFACT", "REFUTED", "TOLERANCE", "ReplayResult", "replay",
-           "cast", "inside", "margin", "float_evaluate", "exact_outputs", "exit_code"]
+           "cast", "inside", "margin", "float_evaluate", "float_screen", "exact_outputs", "exit_code"]

@@ -27,6 +27,7 @@ def register(sub):
 
 def run(args):
     from ..algorithms.bab import PROVED, verify
+    from ..audit.replay import float_screen
     from ..io.load import load_model
     from ..vnncomp.task import counterexample_text, verify_json
     if not args.budget > 0:
@@ -36,7 +37,8 @@ def run(args):
     model = load_model(args.model, spec=args.spec)
     spec = model.spec
     res = verify(model.graph, model.input_set, spec.output, budget=args.budget,
-                 constraints=tuple(spec.input_constraints), max_regions=args.max_regions)
+                 constraints=tuple(spec.input_constraints), max_regions=args.max_regions,
+                 screen=float_screen(model.graph))
     if args.counterexample and res.x is not None:
         try:
             Path(args.counterexample).write_text(counterexample_text(res.x, res.y))

@@ -79,7 +79,7 @@ def counterexample_text(x, y):
 def run_task(task):
     """Do one instance in this process; returns the answer dict (see the module docstring)."""
     from ..algorithms.bab import verify
-    from ..audit.replay import replay
+    from ..audit.replay import float_screen, replay
     from ..io.load import load_model
     from .files import load_counterexample, parse_counterexample
     claimed = task.get("claimed") or None
@@ -99,7 +99,8 @@ def run_task(task):
 
         def run_verify():
             r = verify(model.graph, model.input_set, spec.output, budget=budget(),
-                       constraints=tuple(spec.input_constraints))
+                       constraints=tuple(spec.input_constraints),
+                       screen=float_screen(model.graph))
             out["status"] = r.status
             out["detail"]["verify"] = verify_json(r)
             if r.x is not None:

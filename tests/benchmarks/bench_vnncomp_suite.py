@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from exactbounds.algorithms.bab import verify
-from exactbounds.audit.replay import replay
+from exactbounds.audit.replay import float_screen, replay
 from exactbounds.io.load import load_model
 from exactbounds.vnncomp.files import load_counterexample, read_instances, stem
 from exactbounds.vnncomp.runner import run_suite
@@ -55,7 +55,7 @@ def bench_verify(pairs, budget):
     for net, prop in pairs:
         m = load_model(net, spec=prop)
         r = verify(m.graph, m.input_set, m.spec.output, budget=budget,
-                   constraints=tuple(m.spec.input_constraints))
+                   constraints=tuple(m.spec.input_constraints), screen=float_screen(m.graph))
         print(f"verify {Path(net).name} {Path(prop).name}: {r.status} in {r.seconds:.1f} s, "
               f"{r.regions} regions ({r.closed} closed, {r.open} open, depth {r.depth})",
               flush=True)
