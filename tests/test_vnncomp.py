@@ -19,7 +19,6 @@ from exactbounds.algorithms.bab import PROVED, VIOLATED, verify
 from exactbounds.algorithms.ibp import evaluate
 from exactbounds.audit.replay import (CONFIRMED, FLOAT_ARTIFACT, REFUTED, cast, float_evaluate,
                                       margin, replay)
-from exactbounds.core import Box
 from exactbounds.errors import ExactBoundsError, MalformedFileError
 from exactbounds.graph import Graph
 from exactbounds.io.load import load_model
