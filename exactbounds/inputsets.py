@@ -16,7 +16,7 @@ methods):
                            vertices ``center ± r·e_i``; for L2 (no vertices) the ``2n`` points
                            ``center ± r·e_i`` on the sphere;
 ``corner(S, signs)``       the box corner (L∞ corner, L1/L2 axis point) of a sign pattern.
-``concretize_mat`` is the matrix form the algorithms use (see ``algorithms/backend.py``).
+``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
 import random
 
