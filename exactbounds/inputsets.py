@@ -22,7 +22,7 @@ import random
 
 from flint import fmpq
 
-from .core import Box
+from .core import Box, _flat, _shape
 from .errors import InvalidBoxError, InvalidValueError, ShapeError
 from .numbers import DEFAULT_CONTEXT, RInterval, sqrt_enclosure, to_exact
 
@@ -49,7 +49,6 @@ class LpBall:
     """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
 
     def __init__(self, center, radius, norm="inf", shape=None, name="input"):
-        from .core import _flat, _shape
         c = _flat(center)
         if not c:
             raise ShapeError(f"{name}.center is empty")
@@ -70,7 +69,6 @@ class LpBall:
         return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
 
     def contains(self, x):
-        from .core import _flat
         x = [to_exact(v) for v in _flat(x)]
         if len(x) != self.dim:
             return False
