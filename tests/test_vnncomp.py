@@ -284,13 +284,13 @@ def test_suite_without_results_and_hard_timeout(bench, tmp_path):
     lines = (bench / "instances.csv").read_text().splitlines()
     (sub / "instances.csv").write_text("\n".join(lines[:2] + [lines[-1]]) + "\n")
     t = time.monotonic()
-    doc = run_suite(sub, tmp_path / "o", workers=2, timeout=4, budget=120)
+    doc = run_suite(sub, tmp_path / "o", workers=2, timeout=10, budget=120)
     assert time.monotonic() - t < 60
     got = {Path(r["vnnlib"]).stem: r["verdict"] for r in doc["instances"]}
     assert got == {"relu_safe": WITHOUT_RESULTS["relu_safe"],
                    "relu_unsafe": WITHOUT_RESULTS["relu_unsafe"], "shift_eq": "timeout"}
     (f,) = (tmp_path / "o" / "instances").glob("*shift_eq.json")
-    assert json.loads(f.read_text())["seconds"] < 4 + 2
+    assert json.loads(f.read_text())["seconds"] < 10 + 5
 
 
 def test_suite_bad_input(tmp_path):

@@ -111,7 +111,7 @@ def build_benchmark(folder, seed=0):
     rows = []
     for name, (net, a, b, n_out, out) in specs.items():
         vnnlib(d / f"{name}.vnnlib", a, b, n_out, out)
-        rows.append(f"{net},{name}.vnnlib,{3 if name == 'shift_eq' else 20}")
+        rows.append(f"{net},{name}.vnnlib,{8 if name == 'shift_eq' else 30}")
     (d / "instances.csv").write_text("\n".join(rows) + "\n")
     res = {
         "relu_safe": "unsat\n",
