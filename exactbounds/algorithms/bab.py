@@ -86,7 +86,8 @@ def refuted(c, lo, hi):
 @dataclass
 class VerifyResult:
     """``status``; ``regions``: bounded; ``closed``: proved regions (or outside the
-    constraints); ``open``: left in the queue; ``x``/``y``: the exact counterexample."""
+    constraints); ``open``: left in the queue; ``seconds`` (wall) and ``cpu_seconds`` (this
+    process); ``x``/``y``: the exact counterexample."""
     status: str
     regions: int = 0
     closed: int = 0
@@ -94,6 +95,7 @@ class VerifyResult:
     depth: int = 0
     evaluations: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     x: list = None
     y: list = None
     clause: int = None
@@ -130,7 +132,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         raise InvalidValueError("heuristic", heuristic, f"expected one of {', '.join(HEURISTICS)}")
     if budget is None or not budget > 0:
         raise InvalidValueError("budget", budget, "must be > 0 seconds")
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     if heuristic == "auto":
         heuristic = "widest" if graph.input_dim <= 8 else "influence"
     bound_fn = bound_fn or crown_bounds
@@ -251,6 +253,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
     if res.status != VIOLATED and not queue:
         res.status = PROVED
     res.seconds = time.monotonic() - t0
+    res.cpu_seconds = time.process_time() - c0
     return res
 
 

@@ -48,11 +48,13 @@ def run(args):
     if args.json:
         d = verify_json(res)
         d["seconds"] = round(res.seconds, 3)
+        d["cpu_seconds"] = round(res.cpu_seconds, 3)
         print(json.dumps(d, indent=1))
     else:
         print(f"{args.model} {args.spec}: {res.status} ({res.regions} regions bounded, "
               f"{res.closed} closed, {res.open} open, depth {res.depth}, "
-              f"{res.evaluations} exact evaluations, {res.seconds:.1f} s, {res.bound})")
+              f"{res.evaluations} exact evaluations, {res.seconds:.1f} s wall, "
+              f"{res.cpu_seconds:.1f} s cpu, {res.bound})")
         if res.x is not None:
             print("  counterexample x = [" + ", ".join(f"{float(v):.17g}" for v in res.x) + "]")
         for n in res.notes:

@@ -57,7 +57,8 @@ def bench_verify(pairs, budget):
         r = verify(m.graph, m.input_set, m.spec.output, budget=budget,
                    constraints=tuple(m.spec.input_constraints), screen=float_screen(m.graph))
         print(f"verify {Path(net).name} {Path(prop).name}: {r.status} in {r.seconds:.1f} s, "
-              f"{r.regions} regions ({r.closed} closed, {r.open} open, depth {r.depth})",
+              f"{r.regions} regions ({r.closed} closed, {r.open} open, depth {r.depth}), "
+              f"{r.cpu_seconds:.1f} s cpu",
               flush=True)
 
 
