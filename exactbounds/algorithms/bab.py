@@ -18,8 +18,9 @@ float64, ``screen``, then) checked by exact rational evaluation; a point whose e
 formula ends the search (``violated``). Otherwise the region is bisected at the midpoint of one
 coordinate (``heuristic``): ``widest`` relative to the input box; ``influence``, the largest
 ``Σ |lA_ij|·width_j`` over the open comparisons; ``closest``, the same for the comparison nearest
-to refutation; ``auto`` (default) is ``widest`` up to 8 inputs (ACAS Xu: it closed the most
-regions there) and ``influence`` above. Regions are explored most
+to refutation; ``auto`` (default) is ``influence`` (on ACAS Xu 1_1 it proved property 1 in 95
+regions where ``widest`` closed none in 150; on property 4 ``widest`` closed twice the volume
+``influence`` did in 150 regions). Regions are explored most
 promising first (smallest bound on the margin). Answers ``proved`` (every region closed),
 ``violated`` (with the exact counterexample) or ``unknown`` at the budget.
 """
@@ -51,9 +52,8 @@ class Bounds:
     lA: list = None
 
 
-def crown_bounds(graph, box, bits=64, lower_slope="zero"):
-    """The default bounding function: CROWN in ``DyadicContext(bits)``; the ReLU lower slope
-    ``zero`` gave tighter bounds than ``adaptive`` on ACAS Xu regions."""
+def crown_bounds(graph, box, bits=64, lower_slope="adaptive"):
+    """The default bounding function: CROWN in ``DyadicContext(bits)``."""
     from ..numbers import make_context
     ctx = make_context("dyadic", bits=bits)
     res = crown(graph, box, ctx, lower_slope=lower_slope)
@@ -86,7 +86,8 @@ def refuted(c, lo, hi):
 @dataclass
 class VerifyResult:
     """``status``; ``regions``: bounded; ``closed``: proved regions (or outside the
-    constraints); ``open``: left in the queue; ``seconds`` (wall) and ``cpu_seconds`` (this
+    constraints); ``closed_volume``: their share of the input box's volume (over the coordinates
+of non-zero width); ``open``: left in the queue; ``seconds`` (wall) and ``cpu_seconds`` (this
     process); ``x``/``y``: the exact counterexample."""
     status: str
     regions: int = 0
@@ -96,6 +97,7 @@ class VerifyResult:
     evaluations: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    closed_volume: float = 0.0
     x: list = None
     y: list = None
     clause: int = None
@@ -134,7 +136,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         raise InvalidValueError("budget", budget, "must be > 0 seconds")
     t0, c0 = time.monotonic(), time.process_time()
     if heuristic == "auto":
-        heuristic = "widest" if graph.input_dim <= 8 else "influence"
+        heuristic = "influence"
     bound_fn = bound_fn or crown_bounds
     name = getattr(bound_fn, "label", getattr(bound_fn, "__name__", "bound_fn"))
     res = VerifyResult(UNKNOWN, bound="crown dyadic 64" if bound_fn is crown_bounds else name)
@@ -171,13 +173,21 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
                               if all(c.truth(y) for c in cl))
         return hit
 
+    def close(lo, hi):
+        res.closed += 1
+        v = fmpq(1)
+        for a, b, w in zip(lo, hi, width0):
+            if w:
+                v *= (b - a) / w
+        res.closed_volume += int(v.p) / int(v.q)
+
     def examine(lo, hi, alive, depth):
         """Bound a region; returns None when closed or a violation was found, else the queue
         entry."""
         res.regions += 1
         res.depth = max(res.depth, depth)
         if any(c.refuted_by_box(lo, hi) for c in constraints):
-            res.closed += 1
+            close(lo, hi)
             return None
         if g is None:      # a clause with no comparison: every point is a counterexample
             exact_check([(a + b) / 2 for a, b in zip(lo, hi)])
@@ -186,7 +196,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         still = [k for k in alive
                  if not any(refuted(comps[i], b.lo[i], b.hi[i]) for i in cl_idx[k])]
         if not still:
-            res.closed += 1
+            close(lo, hi)
             return None
         cands = [[(a + c) / 2 for a, c in zip(lo, hi)]]
         open_c = sorted({i for k in still for i in cl_idx[k]

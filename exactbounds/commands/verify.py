@@ -19,6 +19,10 @@ def register(sub):
                    help="seconds before answering unknown (default 60)")
     p.add_argument("--max-regions", type=int, default=None,
                    help="stop after bounding this many regions")
+    p.add_argument("--heuristic", choices=["auto", "influence", "widest", "closest"],
+                   default="auto", help="which coordinate to bisect: influence = largest "
+                   "sum |lA|*width over the open comparisons (auto), widest = relative width, "
+                   "closest = influence on the comparison nearest to refutation")
     p.add_argument("--counterexample", metavar="FILE",
                    help="write a found counterexample in VNN-COMP format (for replay)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -38,7 +42,7 @@ def run(args):
     spec = model.spec
     res = verify(model.graph, model.input_set, spec.output, budget=args.budget,
                  constraints=tuple(spec.input_constraints), max_regions=args.max_regions,
-                 screen=float_screen(model.graph))
+                 screen=float_screen(model.graph), heuristic=args.heuristic)
     if args.counterexample and res.x is not None:
         try:
             Path(args.counterexample).write_text(counterexample_text(res.x, res.y))
