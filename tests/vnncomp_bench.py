@@ -111,7 +111,7 @@ def build_benchmark(folder, seed=0):
     rows = []
     for name, (net, a, b, n_out, out) in specs.items():
         vnnlib(d / f"{name}.vnnlib", a, b, n_out, out)
-        rows.append(f"{net},{name}.vnnlib,{8 if name == 'shift_eq' else 30}")
+        rows.append(f"{net},{name}.vnnlib,{12 if name == 'shift_eq' else 60}")
     (d / "instances.csv").write_text("\n".join(rows) + "\n")
     res = {
         "relu_safe": "unsat\n",
