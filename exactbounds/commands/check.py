@@ -116,12 +116,16 @@ def _property(graph, input_set, spec, args, result, constraints, kw):
 
 
 def _deriv(args):
-    try:
-        from ..algorithms.derivatives import audit_derivative_claims
-    except ImportError:
-        raise ExactBoundsError("check --method deriv: the derivative checker is not available "
-                               "in this build") from None
-    return audit_derivative_claims(args)
+    from ..audit.derivatives import audit_derivative_claims
+    from ..io.json_net import read_json
+    if args.simulate or not args.claimed:
+        raise ExactBoundsError("check --method deriv: give --claimed FILE.json (the JSON of "
+                               "'exactbounds derivatives --json' or the same shape)")
+    model = _load(args)
+    return audit_derivative_claims(model.graph, model.input_set, read_json(args.claimed),
+                                   source=args.claimed, dtype=args.dtype, bits=args.bits,
+                                   max_bits=args.max_bits, budget=args.budget, seed=args.seed,
+                                   find_all=args.find_all, n_random=args.n_random)
 
 
 def run(args):
