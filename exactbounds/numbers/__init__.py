@@ -9,4 +9,13 @@ from .sqrt import sqrt_enclosure
 __all__ = ["BOUND", "DEFAULT_CONTEXT", "ENCLOSURE", "EXACT", "Context", "DyadicContext", "IntervalContext",
            "RationalContext", "SymbolicContext", "make_context", "mpf_to_exact", "Q", "dyadic",
            "f64_down", "f64_up", "rational_str", "to_exact", "to_sympy", "RInterval", "interval",
-           "sqrt_enclosure"]
+           "sqrt_enclosure", "FloatContext"]
+
+
+def __getattr__(name):
+    """``FloatContext`` is imported on first use: it needs numpy, which ``import exactbounds``
+    does not load otherwise (PEP 562 module ``__getattr__``)."""
+    if name == "FloatContext":
+        from .floatctx import FloatContext
+        return FloatContext
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
