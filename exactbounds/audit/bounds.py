@@ -7,7 +7,7 @@ exact witness on every side where the claim is tighter than the exact bound
 needs no search: the method is sound, so no witness can exist there.
 """
 from ..errors import ShapeError
-from .methods import exact_method_bounds, linear_bounds, make_rng, method_context
+from .methods import AuditRuns, make_rng, method_context
 from .search import Target, WitnessSearch
 from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
 
@@ -34,22 +34,23 @@ def _claim_items(claims, graph):
 
 def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None, prec=113,
                  eval_bits=128, max_bits=4096, budget=400, n_random=8, find_all=False, seed=0,
-                 constraints=(), on_eval=None, **method_kw):
+                 constraints=(), on_eval=None, runs=None, lower_slope="adaptive",
+                 intersect_ibp=False):
     """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
     ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
     prec)``; while an enclosure of its result contains a claim it is re-run with 4x the bits
     (precision), up to ``max_bits``. Witnesses are evaluated with ``eval_bits`` square-root bits,
-    refined up to ``max_bits``. ``method_kw`` (``lower_slope``, ``intersect_ibp``) go to CROWN.
-    Returns an :class:`~.verdicts.AuditResult`."""
+    refined up to ``max_bits``. ``lower_slope`` and ``intersect_ibp`` go to CROWN; ``runs``, an
+    :class:`~.methods.AuditRuns` to share with the caller (its options then apply), holds
+    the method runs. Returns an :class:`~.verdicts.AuditResult`."""
+    runs = runs if runs is not None else AuditRuns(graph, input_set, lower_slope, intersect_ibp)
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
     b, p = getattr(ctx0, "bits", None), getattr(ctx0, "prec", prec)
-    method_kw.update(mode=mode, prec=p)
     while True:
-        res = exact_method_bounds(graph, input_set, method, b, intermediate=True, **method_kw) \
-            if intermediate else {graph.output: exact_method_bounds(graph, input_set, method, b,
-                                                                    **method_kw)}
+        res = runs.exact_bounds(method, b, True, mode, p) if intermediate else \
+            {graph.output: runs.exact_bounds(method, b, False, mode, p)}
         for c in claims:
             node = c.node or graph.output
             if node not in res:
@@ -66,9 +67,7 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
             b *= 4
         else:
             p *= 4
-            method_kw["prec"] = p
-    rows = linear_bounds(graph, input_set, method, b, **method_kw) if -1 in rel.values() \
-        else {}
+    rows = runs.linear_rows(method, b, mode, p) if -1 in rel.values() else {}
     targets = []
     for node, i, side, v, dtype in items:
         if rel[(node, i, side)] == -1:

@@ -9,8 +9,10 @@ nearest once, then every operation rounded to nearest, with no outward rounding 
 """
 import numpy as np
 
+from ..algorithms.methods import run_method
 from ..core import Box
 from ..errors import InvalidValueError, UnsupportedOperatorError
+from ..inputsets import bounding_box
 from ..numbers import to_exact
 from ..numbers.floatctx import FloatContext, dtype_name, round_nearest
 from .claims import Claim
@@ -31,9 +33,6 @@ def box_claim(box, dtype, node=None, source="simulation"):
     """A :class:`Claim` from a ``Box`` of float scalars (their exact values)."""
     return Claim([_exact_or_none(v, "lo") for v in box.lo],
                  [_exact_or_none(v, "hi") for v in box.hi], dtype_name(dtype), node, source)
-
-
-SIMULATED = ("ibp", "crown")
 
 
 def _round_array(values, dtype):
@@ -99,9 +98,9 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
     one from the output. Returns the output ``Box`` of ``dtype`` floats."""
     if getattr(input_set, "norm", "inf") != "inf":
         raise UnsupportedOperatorError("--simulate --method crown: only box and L∞ input sets")
-    from .methods import bounding_box
     layers = float_layers(graph, dtype)
-    lo, hi = (_round_array(v, dtype) for v in bounding_box(input_set))
+    bb = bounding_box(input_set)
+    lo, hi = _round_array(bb.lo, dtype), _round_array(bb.hi, dtype)
     mid, rad = (lo + hi) / 2, (hi - lo) / 2
     rel = {}
 
@@ -140,9 +139,9 @@ def float_ibp(graph, input_set, dtype="float32", intermediate=False):
     ``lo' = W⁺·lo + W⁻·hi + b``, ``hi' = W⁺·hi + W⁻·lo + b``; BatchNorm ``scale·x + offset``
     with the ends swapped where ``scale < 0``; ReLU ``max(·, 0)``. Returns the output ``Box``,
     or ``{node name: Box}`` with ``intermediate=True``."""
-    from .methods import bounding_box
     layers = float_layers(graph, dtype)
-    lo, hi = (_round_array(v, dtype) for v in bounding_box(input_set))
+    bb = bounding_box(input_set)
+    lo, hi = _round_array(bb.lo, dtype), _round_array(bb.hi, dtype)
     boxes = {}
     for node, L in zip(graph.nodes, layers):
         if L[0] == "affine":
@@ -158,28 +157,41 @@ def float_ibp(graph, input_set, dtype="float32", intermediate=False):
     return boxes if intermediate else boxes[graph.output]
 
 
+def _simulate_ibp(graph, input_set, dtype, intermediate, lower_slope):
+    """:func:`float_ibp`, or on graphs it does not vectorise the registry's IBP in
+    :class:`FloatContext` (the package's own operators, every operation rounded to nearest)."""
+    try:
+        return float_ibp(graph, input_set, dtype, intermediate)
+    except UnsupportedOperatorError:
+        res = run_method("ibp", graph, input_set, FloatContext(dtype), intermediate=intermediate)
+        return res.nodes if intermediate else res.output
+
+
+def _simulate_crown(graph, input_set, dtype, intermediate, lower_slope):
+    if intermediate:
+        raise UnsupportedOperatorError("--simulate --method crown: output bounds only")
+    return float_crown(graph, input_set, dtype, lower_slope)
+
+
+SIMULATORS = {"ibp": _simulate_ibp, "crown": _simulate_crown}
+"""Round-to-nearest versions of methods of :mod:`exactbounds.algorithms.methods`, by name:
+``(graph, input_set, dtype, intermediate, lower_slope) -> Box or {node name: Box}``."""
+
+
 def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False,
              lower_slope="adaptive"):
     """Run ``method`` in round-to-nearest ``dtype``; returns the output :class:`Claim`, or with
     ``intermediate=True`` (IBP only) ``{node name: Claim}``, the output node included. IBP runs
     :func:`float_ibp` on chains of Linear/Conv/BatchNorm/ReLU/reshapes, else the package's
     operators in :class:`FloatContext`; CROWN runs :func:`float_crown`."""
-    from ..algorithms.ibp import ibp
     dtype = dtype_name(dtype)
-    if method not in SIMULATED:
+    sim = SIMULATORS.get(method)
+    if sim is None:
         raise UnsupportedOperatorError(f"--simulate: method {method!r} is not simulated "
-                                       f"(supported: {', '.join(SIMULATED)})")
+                                       f"(supported: {', '.join(SIMULATORS)})")
     src = f"--simulate {dtype} --method {method}"
-    if method == "crown":
-        if intermediate:
-            raise UnsupportedOperatorError("--simulate --method crown: output bounds only")
-        with np.errstate(all="ignore"):
-            return box_claim(float_crown(graph, input_set, dtype, lower_slope), dtype, None, src)
     with np.errstate(all="ignore"):
-        try:
-            boxes = float_ibp(graph, input_set, dtype, intermediate)
-        except UnsupportedOperatorError:
-            boxes = ibp(graph, input_set, FloatContext(dtype), intermediate=intermediate)
+        boxes = sim(graph, input_set, dtype, intermediate, lower_slope)
     if intermediate:
         return {name: box_claim(b, dtype, name, src) for name, b in boxes.items()
                 if name != graph.INPUT}

@@ -10,7 +10,18 @@ import json
 import sys
 from pathlib import Path
 
+from ..audit.bounds import audit_bounds
+from ..audit.claims import load_claim, load_intermediate_claims
+from ..audit.derivatives import audit_derivative_claims
+from ..audit.floatsim import simulate
+from ..audit.methods import AuditRuns, make_rng
+from ..audit.properties import check_property
+from ..audit.report import html_report, table
+from ..audit.search import WitnessSearch
+from ..audit.verdicts import AuditResult, exit_status, report_json
 from ..errors import ExactBoundsError, InvalidValueError
+from ..io.json_net import read_json
+from ..io.load import load_model
 from .common import add_arith, add_relaxation_options, mode_from_args
 
 
@@ -54,16 +65,11 @@ def _nonneg(name, v):
 
 
 def _load(args):
-    from ..io.load import load_model
     return load_model(args.model, spec=args.spec)
 
 
 def audit_from_args(args):
     """Run the audit that ``args`` describe; returns an ``AuditResult``."""
-    from ..audit.bounds import audit_bounds
-    from ..audit.claims import load_claim, load_intermediate_claims
-    from ..audit.floatsim import simulate
-    from ..audit.verdicts import AuditResult
     for name in ("budget", "n_random"):
         _nonneg(f"--{name.replace('n_', '')}", getattr(args, name))
     if args.bits is not None and (args.bits < 2 or args.max_bits < args.bits):
@@ -71,10 +77,10 @@ def audit_from_args(args):
     if args.method == "deriv":
         return _deriv(args)
     mode = mode_from_args(args, None)
-    kw = dict(mode=mode, bits=args.bits, prec=args.prec, lower_slope=args.lower_slope,
-              intersect_ibp=args.intersect_ibp)
+    kw = dict(mode=mode, bits=args.bits, prec=args.prec)
     model = _load(args)
     graph, input_set = model.graph, model.input_set
+    runs = AuditRuns(graph, input_set, args.lower_slope, args.intersect_ibp)
     spec = getattr(model, "spec", None)
     constraints = tuple(spec.input_constraints) if spec is not None else ()
     claims = []
@@ -91,22 +97,18 @@ def audit_from_args(args):
                                "--intermediate-claims or --spec")
     result = audit_bounds(graph, input_set, claims, args.method, max_bits=args.max_bits,
                           budget=args.budget, n_random=args.n_random, find_all=args.find_all,
-                          seed=args.seed, constraints=constraints, **kw) \
+                          seed=args.seed, constraints=constraints, runs=runs, **kw) \
         if claims else AuditResult([], method=args.method)
     if args.simulate:
         result.info["simulate"] = args.simulate
     if spec is not None:
-        result.properties.append(_property(graph, input_set, spec, args, result, constraints,
-                                           kw))
+        result.properties.append(_property(runs, spec, args, result, constraints, kw))
     return result
 
 
-def _property(graph, input_set, spec, args, result, constraints, kw):
-    from ..audit.methods import exact_method_bounds, make_rng
-    from ..audit.properties import check_property
-    from ..audit.search import WitnessSearch
-    out = exact_method_bounds(graph, input_set, args.method, **kw)
-    search = WitnessSearch(graph, input_set, [], max_bits=args.max_bits,
+def _property(runs, spec, args, result, constraints, kw):
+    out = runs.exact_bounds(args.method, kw["bits"], False, kw["mode"], kw["prec"])
+    search = WitnessSearch(runs.graph, runs.input_set, [], max_bits=args.max_bits,
                            constraints=constraints, rng=make_rng(args.seed))
     pts = [v.witness.x for v in result.verdicts if v.witness is not None]
     res = check_property(search, spec, out, args.method, points=pts, n_random=args.n_random,
@@ -116,8 +118,6 @@ def _property(graph, input_set, spec, args, result, constraints, kw):
 
 
 def _deriv(args):
-    from ..audit.derivatives import audit_derivative_claims
-    from ..io.json_net import read_json
     if args.simulate or not args.claimed:
         raise ExactBoundsError("check --method deriv: give --claimed FILE.json (the JSON of "
                                "'exactbounds derivatives --json' or the same shape)")
@@ -129,8 +129,6 @@ def _deriv(args):
 
 
 def run(args):
-    from ..audit.report import html_report, table
-    from ..audit.verdicts import exit_status, report_json
     result = audit_from_args(args)
     if args.report:
         page = html_report(result, title=f"exactbounds check {Path(args.model).name}")
