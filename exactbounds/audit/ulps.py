@@ -16,7 +16,7 @@ from flint import fmpq
 
 from ..errors import InvalidValueError
 from ..numbers import dyadic, to_exact
-from ..numbers.dtypes import DTYPE_ALIASES, DTYPES, dtype_name
+from ..numbers.dtypes import DTYPES, dtype_name
 
 
 def floor_log2(q):

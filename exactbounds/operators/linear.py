@@ -7,9 +7,9 @@ rational context with an exact input box the products run on python-flint ``fmpq
 import numpy as np
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
-from ..core import AffineVec, Box
+from ..core import Box
 from ..errors import ShapeError
-from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
+from ..numbers import RationalContext, to_exact
 from ..numbers.dyadic_mode import DyMat, dyadic_parts
 from .base import AffineOp
 
@@ -132,66 +132,6 @@ def _float_weight(weight):
     vals = [fmpz(int(x) << int(k)) for x, k in zip(m.ravel().tolist(), shift.ravel().tolist())]
     W = DyMat(fmpz_mat(a.shape[0], a.shape[1], vals), e)
     return W, lambda: _abs_dy(W)
-
-
-def _check(params, n, what):
-    if n != params.in_dim:
-        raise ShapeError(f"{params.name}: {what} has {n} entries, the layer takes {params.in_dim}")
-
-
-def evaluate_linear(params, x, ctx=DEFAULT_CONTEXT):
-    """``W·x + b`` at the point ``x``."""
-    x = [ctx.coerce(v) for v in x]
-    _check(params, len(x), "x")
-    out = []
-    for row, b in zip(params.weight, params.bias):
-        acc = ctx.const(b)
-        for w, v in zip(row, x):
-            if w != 0:
-                acc = acc + ctx.const(w) * v
-        out.append(acc)
-    return out
-
-
-def ibp_linear(params, box, ctx=DEFAULT_CONTEXT):
-    """Interval bounds: ``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
-    _check(params, box.dim, "the input box")
-    if isinstance(ctx, RationalContext) and all(isinstance(v, fmpq) for v in box.lo + box.hi):
-        W, absW, b = params.mats()
-        mid = fmpq_mat([[(a + c) / 2] for a, c in zip(box.lo, box.hi)])
-        rad = fmpq_mat([[(c - a) / 2] for a, c in zip(box.lo, box.hi)])
-        ym, yr = W * mid + b, absW * rad
-        lo = [ym[i, 0] - yr[i, 0] for i in range(params.out_dim)]
-        hi = [ym[i, 0] + yr[i, 0] for i in range(params.out_dim)]
-        return Box(lo, hi)
-    xl = [ctx.coerce(v) for v in box.lo]
-    xh = [ctx.coerce(v) for v in box.hi]
-    lo, hi = [], []
-    for row, b in zip(params.weight, params.bias):
-        bl = bh = ctx.const(b)
-        for w, a, c in zip(row, xl, xh):
-            if w > 0:
-                wc = ctx.const(w)
-                bl, bh = bl + wc * a, bh + wc * c
-            elif w < 0:
-                wc = ctx.const(w)
-                bl, bh = bl + wc * c, bh + wc * a
-        lo.append(bl)
-        hi.append(bh)
-    return Box(lo, hi)
-
-
-def aff_linear(params, aff, ctx=DEFAULT_CONTEXT):
-    """Affine composition: ``W·(A·x + c) + b = (W·A)·x + (W·c + b)``."""
-    _check(params, aff.out_dim, "the affine form's output")
-    A = [[ctx.coerce(v) for v in r] for r in aff.A]
-    c = [ctx.coerce(v) for v in aff.c]
-    newA, newc = [], []
-    for row, b in zip(params.weight, params.bias):
-        nz = [(ctx.const(w), k) for k, w in enumerate(row) if w != 0]
-        newA.append([sum((w * A[k][j] for w, k in nz), ctx.const(0)) for j in range(aff.in_dim)])
-        newc.append(sum((w * c[k] for w, k in nz), ctx.const(b)))
-    return AffineVec(newA, newc, aff.in_dim)
 
 
 class Linear(AffineOp):
