@@ -19,7 +19,7 @@ methods):
 ``minimizer(S, a)``        an exact point of ``S`` minimising ``a·x`` (exact where the set
                            allows; for L2 the norm is rounded up so the point stays inside);
 ``sample_mixed(S, rng, n)`` the audit's random candidates (box: vertices and dyadic points).
-``concretize_mat`` is the matrix form the algorithms use (see ``algorithms/backend.py``).
+``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
 import random
 

@@ -15,6 +15,7 @@ from ..errors import InvalidValueError, UnsupportedOperatorError
 from ..inputsets import bounding_box
 from ..numbers import to_exact
 from ..numbers.floatctx import FloatContext, dtype_name, round_nearest
+from ..operators.base import AffineOp
 from .claims import Claim
 
 
@@ -63,7 +64,7 @@ def float_layers(graph, dtype):
             layers.append(("relu",))
         elif kind in ("identity", "flatten", "reshape"):
             layers.append(("pass",))
-        elif getattr(op, "affine", False) and hasattr(op, "linear_params"):
+        elif isinstance(op, AffineOp):
             Ws, b = op.linear_params()
             if len(Ws) != 1:
                 raise UnsupportedOperatorError(f"float simulation: node {node.name!r} ({kind}) "
