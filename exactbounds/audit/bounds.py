@@ -8,6 +8,7 @@ needs no search: the method is sound, so no witness can exist there.
 """
 from ..errors import ShapeError
 from .methods import AuditRuns, make_rng, method_context
+from .properties import check_property
 from .search import Target, WitnessSearch
 from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
 
@@ -99,3 +100,30 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
                        evaluations=search.evaluations,
                        info={"mode": getattr(ctx0, "mode", "exact"),
                              ("bits" if b is not None else "prec"): b or p})
+
+
+def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
+                lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
+                find_all=False, max_bits=4096):
+    """``exactbounds check`` on a loaded model: :func:`audit_bounds` of ``claims`` over the
+    model's input set (and the polytope constraints of its VNN-LIB spec), then, when the model
+    carries a spec, its output property with the method's exact bounds and exact points
+    (:func:`~.properties.check_property`). One :class:`~.methods.AuditRuns` serves both."""
+    graph, input_set = model.graph, model.input_set
+    runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp)
+    spec = getattr(model, "spec", None)
+    constraints = tuple(spec.input_constraints) if spec is not None else ()
+    result = audit_bounds(graph, input_set, claims, method, mode=mode, bits=bits, prec=prec,
+                          max_bits=max_bits, budget=budget, n_random=n_random,
+                          find_all=find_all, seed=seed, constraints=constraints,
+                          runs=runs) if claims else AuditResult([], method=method)
+    if spec is not None:
+        out = runs.exact_bounds(method, bits, False, mode, prec)
+        search = WitnessSearch(graph, input_set, [], max_bits=max_bits, constraints=constraints,
+                               rng=make_rng(seed))
+        pts = [v.witness.x for v in result.verdicts if v.witness is not None]
+        prop = check_property(search, spec, out, method, points=pts, n_random=n_random,
+                              budget=budget)
+        result.evaluations += prop.evaluations
+        result.properties.append(prop)
+    return result

@@ -10,15 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..audit.bounds import audit_bounds
+from ..audit.bounds import check_model
 from ..audit.claims import load_claim, load_intermediate_claims
 from ..audit.derivatives import audit_derivative_claims
 from ..audit.floatsim import simulate
-from ..audit.methods import AuditRuns, make_rng
-from ..audit.properties import check_property
 from ..audit.report import html_report, table
-from ..audit.search import WitnessSearch
-from ..audit.verdicts import AuditResult, exit_status, report_json
+from ..audit.verdicts import AuditResult, exit_status
 from ..errors import ExactBoundsError, InvalidValueError
 from ..io.json_net import read_json
 from ..io.load import load_model
@@ -77,44 +74,26 @@ def audit_from_args(args):
     if args.method == "deriv":
         return _deriv(args)
     mode = mode_from_args(args, None)
-    kw = dict(mode=mode, bits=args.bits, prec=args.prec)
     model = _load(args)
-    graph, input_set = model.graph, model.input_set
-    runs = AuditRuns(graph, input_set, args.lower_slope, args.intersect_ibp)
-    spec = getattr(model, "spec", None)
-    constraints = tuple(spec.input_constraints) if spec is not None else ()
     claims = []
     if args.simulate:
-        claims.append(simulate(graph, input_set, args.method, args.simulate,
+        claims.append(simulate(model.graph, model.input_set, args.method, args.simulate,
                                lower_slope=args.lower_slope))
     elif args.claimed:
         claims.append(load_claim(args.claimed, args.method, args.dtype))
     if args.intermediate_claims:
         claims += list(load_intermediate_claims(args.intermediate_claims, args.method,
                                                 args.dtype).values())
-    if not claims and spec is None:
+    if not claims and getattr(model, "spec", None) is None:
         raise ExactBoundsError("check: give --claimed CLAIM.json, --simulate float32|float64, "
                                "--intermediate-claims or --spec")
-    result = audit_bounds(graph, input_set, claims, args.method, max_bits=args.max_bits,
-                          budget=args.budget, n_random=args.n_random, find_all=args.find_all,
-                          seed=args.seed, constraints=constraints, runs=runs, **kw) \
-        if claims else AuditResult([], method=args.method)
+    result = check_model(model, claims, args.method, mode=mode, bits=args.bits, prec=args.prec,
+                         lower_slope=args.lower_slope, intersect_ibp=args.intersect_ibp,
+                         budget=args.budget, n_random=args.n_random, seed=args.seed,
+                         find_all=args.find_all, max_bits=args.max_bits)
     if args.simulate:
         result.info["simulate"] = args.simulate
-    if spec is not None:
-        result.properties.append(_property(runs, spec, args, result, constraints, kw))
     return result
-
-
-def _property(runs, spec, args, result, constraints, kw):
-    out = runs.exact_bounds(args.method, kw["bits"], False, kw["mode"], kw["prec"])
-    search = WitnessSearch(runs.graph, runs.input_set, [], max_bits=args.max_bits,
-                           constraints=constraints, rng=make_rng(args.seed))
-    pts = [v.witness.x for v in result.verdicts if v.witness is not None]
-    res = check_property(search, spec, out, args.method, points=pts, n_random=args.n_random,
-                         budget=args.budget)
-    result.evaluations += res.evaluations
-    return res
 
 
 def _deriv(args):
@@ -138,12 +117,7 @@ def run(args):
             raise ExactBoundsError(f"--report {args.report}: cannot write: {e.strerror}") from None
     status = exit_status(result.verdicts)
     if args.json:
-        extra = {"method": result.method, "dtype": result.dtype,
-                 "evaluations": result.evaluations}
-        extra.update(result.info)
-        if result.properties:
-            extra["property"] = result.properties[0].to_json()
-        print(json.dumps(report_json(result.verdicts, **extra), indent=1))
+        print(json.dumps(result.to_json(), indent=1))
     else:
         how = f"--simulate {args.simulate}" if args.simulate else (args.claimed or "")
         print(table(result, f"{args.model}: {result.method} claims from {how}".rstrip()))
