@@ -23,11 +23,11 @@ import random
 import flint
 from flint import arb, fmpq
 
+from ..algorithms.curves import make_curve
 from ..algorithms.ibp import run_graph
-from ..algorithms.taylor import Curve, propagate
+from ..algorithms.taylor import propagate
 from ..errors import (ExactBoundsError, InvalidValueError, MalformedFileError, NeedsCaseSplit,
                       UnsupportedOperatorError)
-from ..inputsets import bounding_box
 from ..numbers import RationalContext, SymbolicContext, interval, to_exact
 from ..operators.activations import arb_exact_ends
 from .claims import parse_claim
@@ -329,22 +329,15 @@ def curve_from_json(d, input_set, where="curve"):
     ``{"wrt": i}`` (over the input set's bounding box)."""
     if not isinstance(d, dict):
         raise MalformedFileError(f"{where}: expected an object with 'direction' or 'wrt'")
-    box = bounding_box(input_set)
     if "wrt" in d:
-        return Curve.wrt(box, d["wrt"])
+        return make_curve(input_set, wrt=d["wrt"])
     if "direction" not in d:
         raise MalformedFileError(f"{where}: expected 'direction' (and 'origin', 't_range') or "
                                  "'wrt'")
-    if "t_range" in d:
-        tr = d["t_range"]
-        if not isinstance(tr, (list, tuple)) or len(tr) != 2:
-            raise MalformedFileError(f"{where}.t_range: expected [lo, hi]")
-        origin = d.get("origin")
-        if origin is None:
-            lo, hi = box.outer()
-            origin = [(a + b) / 2 for a, b in zip(lo, hi)]
-        return Curve(origin, d["direction"], tr[0], tr[1])
-    return Curve.through_box(box, d["direction"], d.get("origin"))
+    tr = d.get("t_range")
+    if "t_range" in d and (not isinstance(tr, (list, tuple)) or len(tr) != 2):
+        raise MalformedFileError(f"{where}.t_range: expected [lo, hi]")
+    return make_curve(input_set, None, d["direction"], d.get("origin"), tr)
 
 
 def audit_derivative_claims(graph, input_set, data, *, source="claim", dtype=None, bits=None,
