@@ -57,12 +57,9 @@ def get_method(name):
 
 def method_context(name, mode=None, bits=None, prec=113):
     """The number context of a run of method ``name``: ``mode`` (default: the method's
-    ``default_mode``), ``bits`` (default 64 in the dyadic mode, else 128: the square-root
-    enclosure bits of the exact mode), ``prec`` (the interval mode)."""
-    mode = mode or get_method(name).default_mode
-    if bits is None:
-        bits = 64 if mode == "dyadic" else 128
-    return make_context(mode, bits=bits, prec=prec)
+    ``default_mode``), ``bits`` and ``prec`` (``None``: the mode's default, see
+    :mod:`exactbounds.numbers.registry`)."""
+    return make_context(mode or get_method(name).default_mode, bits=bits, prec=prec)
 
 
 def run_method(name, graph, input_set, ctx=None, **opts):

@@ -237,7 +237,7 @@ def verdict_table(result, max_rows=MAX_ROWS):
         ex = f64_down(lower_end(v.exact)) if v.side == "lo" else f64_up(upper_end(v.exact))
         wit = v.witness.source if v.witness else ""
         rows.append(f"{_label(v):>10} {v.side:>4}  {v.verdict:<12} {value_float(v.claimed):>24.17g} "
-                    f"{ex:>24.17g} {value_float(v.ulps):>10.4g}  {wit}")
+                    f"{ex:>24.17g} {value_float(v.ulps):>10.4g}  {wit}".rstrip())
     lines += limit_rows(rows, max_rows)
     lines += [f"property {p.status}" + (f" (by the exact {p.proved_by} bounds)" if p.proved_by
                                         else "") for p in result.properties]

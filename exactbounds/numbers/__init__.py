@@ -3,6 +3,7 @@ from .contexts import (BOUND, DEFAULT_CONTEXT, ENCLOSURE, EXACT, Context, Interv
                        RationalContext, SymbolicContext, arb_ends, mpf_to_exact, round_out)
 from .convert import Q, dyadic, f64_down, f64_up, rational_str, to_exact, to_sympy
 from .dyadic_mode import DyadicContext, round_dyadic
+from .floatctx import FloatContext
 from .interval import RInterval, interval
 from .registry import default_bits, make_context
 from .sqrt import sqrt_enclosure
@@ -13,11 +14,3 @@ __all__ = ["BOUND", "DEFAULT_CONTEXT", "ENCLOSURE", "EXACT", "Context", "DyadicC
            "f64_down", "f64_up", "rational_str", "to_exact", "to_sympy", "RInterval", "interval",
            "sqrt_enclosure", "FloatContext"]
 
-
-def __getattr__(name):
-    """``FloatContext`` is imported on first use: it needs numpy, which ``import exactbounds``
-    does not load otherwise (PEP 562 module ``__getattr__``)."""
-    if name == "FloatContext":
-        from .floatctx import FloatContext
-        return FloatContext
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
