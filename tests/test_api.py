@@ -223,6 +223,17 @@ def test_derivatives_agree_with_the_cli_json_and_feed_check():
 
 # ----------------------------------------------------------------------------- reprs
 
+def test_the_readme_api_block_runs_and_prints_short_lines(capsys, monkeypatch):
+    text = (EX.parent.parent / "README.md").read_text()
+    block = text.split("## The API in ten lines")[1].split("```python")[1].split("```")[0]
+    assert len(block.strip().splitlines()) <= 11
+    monkeypatch.chdir(EX.parent.parent)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "BoundsResult: crown" in out and "AuditResult: crown" in out and "u''" in out
+    assert_short(out, 60)
+
+
 def test_reprs_are_short_tables(tmp_path):
     rng = random.Random(1)
     wide = {"input_lo": [0, 0], "input_hi": [1, "1/3"],
@@ -247,3 +258,5 @@ def test_reprs_are_short_tables(tmp_path):
     assert all(F(a) >= Fraction(f) for a, f in zip(exact_lo, lo))
     assert all(F(b) <= Fraction(f) for b, f in zip(exact_hi, hi))
     assert isinstance(audit.verdicts[0].claimed, fmpq)
+    bad = next(v for v in audit.verdicts if v.witness is not None)
+    assert_short(repr(bad), 1) and assert_short(repr(bad.witness), 1)

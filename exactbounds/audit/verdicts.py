@@ -97,6 +97,12 @@ class Witness:
     source: str = ""
     evaluations: int = 0
 
+    def __repr__(self):
+        xs = ", ".join(f"{value_float(v):.9g}" for v in self.x[:3])
+        more = ", ..." if len(self.x) > 3 else ""
+        return (f"Witness(x ≈ [{xs}{more}] -> y ≈ {value_float(self.y):.9g}, "
+                f"{value_float(self.ulps):.4g} ulps outside, by {self.source})")
+
     def to_json(self):
         return {"x": [rational_str(v) for v in self.x], "y": value_json(self.y),
                 "x_float": [value_float(v) for v in self.x], "y_float": value_float(self.y),
@@ -157,6 +163,12 @@ class Verdict:
             return cls(output, side, INSIDE_EXACT, claimed, exact, slack, -hi_s, -hi_s / u, **kw)
         raise ValueError(f"output {output} {side}: the enclosure {exact} of the exact bound "
                          f"contains the claim {claimed}; refine it")
+
+    def __repr__(self):
+        where = f"{self.node}[{self.output}]" if self.node else str(self.output)
+        return (f"Verdict({where} {self.side}: {self.verdict}, claimed "
+                f"{value_float(self.claimed):.17g}, exact {value_float(self.exact):.17g}, "
+                f"{value_float(self.ulps):.4g} ulps)")
 
     def to_json(self):
         d = {"output": self.output, "side": self.side, "verdict": self.verdict,
