@@ -48,7 +48,8 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
-    b, p = getattr(ctx0, "bits", None), getattr(ctx0, "prec", prec)
+    # the run is refined with more square-root bits (exact modes) or more precision (interval)
+    b, p = (ctx0.precision, prec) if ctx0.is_exact else (None, ctx0.precision)
     while True:
         res = runs.exact_bounds(method, b, True, mode, p) if intermediate else \
             {graph.output: runs.exact_bounds(method, b, False, mode, p)}
@@ -95,10 +96,10 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
         verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
-    return AuditResult(verdicts, method=method, mode=getattr(ctx0, "mode", "exact"),
+    return AuditResult(verdicts, method=method, mode=ctx0.mode,
                        dtype=claims[0].dtype if claims else "float64",
                        evaluations=search.evaluations,
-                       info={"mode": getattr(ctx0, "mode", "exact"),
+                       info={"mode": ctx0.mode,
                              ("bits" if b is not None else "prec"): b or p})
 
 
