@@ -25,7 +25,7 @@ import random
 
 from flint import fmpq
 
-from .core import Box
+from .core import Box, _flat, _shape
 from .errors import InvalidBoxError, InvalidValueError, ShapeError
 from .numbers import DEFAULT_CONTEXT, RInterval, sqrt_enclosure, to_exact
 
@@ -52,7 +52,6 @@ class LpBall:
     """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
 
     def __init__(self, center, radius, norm="inf", shape=None, name="input"):
-        from .core import _flat, _shape
         c = _flat(center)
         if not c:
             raise ShapeError(f"{name}.center is empty")
@@ -73,7 +72,6 @@ class LpBall:
         return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
 
     def contains(self, x):
-        from .core import _flat
         x = [to_exact(v) for v in _flat(x)]
         if len(x) != self.dim:
             return False
@@ -95,7 +93,7 @@ class LpBall:
     def concretize(self, A, c, ctx=DEFAULT_CONTEXT):
         A = [[to_exact(v) for v in r] for r in A]
         c = [to_exact(v) for v in c]
-        bits = getattr(ctx, "bits", 128)
+        bits = ctx.sqrt_bits
         lo, hi = [], []
         for row, ci in zip(A, c):
             if len(row) != self.dim:
@@ -274,7 +272,7 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     es = be.entries(A)
     base = A * be.col(S.center) + c
     r = be.const(S.radius)
-    bits = getattr(ctx, "bits", 128)
+    bits = ctx.sqrt_bits
     if S.norm == "inf":
         dual = be.abs_rowsum(A)
     elif S.norm == "1":
