@@ -62,16 +62,18 @@ def _float_dtype(x):
 
 
 def bounds(model, method="ibp", mode=None, bits=None, prec=113, intermediate=False,
-           lower_slope="adaptive", intersect_ibp=False):
+           lower_slope="adaptive", intersect_ibp=False, relaxation="exactbounds"):
     """``exactbounds bounds``: the ``BoundsResult`` of ``method`` (``ibp``, ``crown`` or
     ``affine``) on ``model`` (a ``Model`` or a path) over its input set. ``mode``: ``exact``
     (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or ``interval`` (``prec``
-    bits). With a spec on the model, ``notes`` say whether the bounds prove its property."""
+    bits). ``relaxation``: the CROWN/affine profile (``algorithms.profiles``). With a spec on
+    the model, ``notes`` say whether the bounds prove its property."""
     model = _model(model)
     get_method(method)
     ctx = method_context(method, mode, bits, prec)
     res = run_method(method, model.graph, model.input_set, ctx, intermediate=intermediate,
-                     lower_slope=lower_slope, intersect_ibp=intersect_ibp)
+                     lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                     relaxation=relaxation)
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
         res.notes.extend(spec_notes(model.spec, lo, hi))

@@ -113,6 +113,8 @@ def test_bounds_rejects_unknown_methods_and_models():
         eb.bounds(eb.load(EX / "bn.json"), method="zonotope")
     with pytest.raises(InvalidValueError, match="model"):
         eb.bounds(42)
+    with pytest.raises(InvalidValueError, match="relaxation"):
+        eb.bounds(eb.load(EX / "bn.json"), method="crown", relaxation="nope")
 
 
 # ----------------------------------------------------------------------------- check

@@ -3,7 +3,8 @@ and the public API (:mod:`exactbounds.api`) use.
 
 ``METHODS[name]`` is a :class:`Method`; ``method.run(graph, input_set, ctx, *,
 intermediate=False, progress=None, lower_slope="adaptive", intersect_ibp=False)`` returns a
-``BoundsResult``. IBP takes no relaxation, so it ignores ``lower_slope`` and ``intersect_ibp``.
+``BoundsResult``; CROWN and affine also take ``relaxation`` (a profile, see
+:mod:`~exactbounds.algorithms.profiles`). IBP relaxes nothing and ignores these options.
 ``default_mode`` is the arithmetic a method runs in unless told otherwise: ``exact`` for IBP,
 ``dyadic`` (64 bits) for CROWN and forward affine, whose exact runs carry every earlier
 denominator forward. Adding a method is one driver plus one line in :data:`METHODS`.
@@ -32,15 +33,15 @@ def _ibp(graph, input_set, ctx, *, intermediate=False, progress=None, **_relaxat
 
 
 def _crown(graph, input_set, ctx, *, intermediate=False, progress=None, lower_slope="adaptive",
-           intersect_ibp=False):
+           intersect_ibp=False, relaxation="exactbounds"):
     return crown(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                 intermediate=intermediate, progress=progress)
+                 intermediate=intermediate, progress=progress, relaxation=relaxation)
 
 
 def _affine(graph, input_set, ctx, *, intermediate=False, progress=None, lower_slope="adaptive",
-            intersect_ibp=False):
+            intersect_ibp=False, relaxation="exactbounds"):
     return affine(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                  intermediate=intermediate, progress=progress)
+                  intermediate=intermediate, progress=progress, relaxation=relaxation)
 
 
 METHODS = {m.name: m for m in (Method("ibp", _ibp, "exact"), Method("crown", _crown, "dyadic"),
