@@ -14,6 +14,7 @@ from ..audit.bounds import check_model
 from ..audit.claims import load_claim, load_intermediate_claims
 from ..audit.derivatives import audit_derivative_claims
 from ..audit.floatsim import simulate
+from ..audit.methods import AUDITED
 from ..audit.report import html_report, table
 from ..audit.verdicts import AuditResult, exit_status
 from ..errors import ExactBoundsError, InvalidValueError
@@ -34,7 +35,7 @@ def register(sub):
                      help="audit the method run in plain round-to-nearest floats instead")
     p.add_argument("--spec", metavar="FILE.vnnlib",
                    help="input set from a VNN-LIB file; its output property is checked too")
-    p.add_argument("--method", choices=["ibp", "crown", "deriv"], default="ibp")
+    p.add_argument("--method", choices=[*AUDITED, "deriv"], default="ibp")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="the claim's float type for ulps (default: from the claim, else float64)")
     p.add_argument("--intermediate-claims", metavar="FILE.json",
