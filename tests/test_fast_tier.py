@@ -291,3 +291,61 @@ def test_fast_result_is_narrow():
         lo, hi = FAST.lower(v), FAST.upper(v)
         assert lo <= e <= hi
         assert hi - lo <= abs(e) * fmpq(1, 10 ** 10) + fmpq(1, 10 ** 12)
+
+
+def test_accept_escalates_a_wide_result():
+    """A result whose ends are enclosed less tightly than 2^-10 of its span is refused."""
+    from exactbounds.algorithms.result import BoundsResult
+    iv = FAST.iv
+    ok = Box([iv.mpf([0, 2 ** -40])], [iv.mpf([1, 1 + 2 ** -40])])
+    wide = Box([iv.mpf([0, 0.01])], [iv.mpf([1, 1])])
+    for box, good in ((ok, True), (wide, False)):
+        res = BoundsResult("crown", "fast", FAST, box, "enclosure")
+        if good:
+            assert FAST.accept(res) is res
+        else:
+            with pytest.raises(AmbiguousBranch):
+                FAST.accept(res)
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "exactbounds", *args], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def to_fmpq(s):
+    p, _, q = s.partition("/")
+    return fmpq(int(p), int(q or 1))
+
+
+def test_bounds_picks_fast_on_a_large_model_and_says_so(tmp_path):
+    import json
+    rng = random.Random(5)
+    n, h = 260, 400         # 104 000 + 800 affine coefficients > LARGE_MODEL
+    # random (float) weights: no exact ties u = −l or l = 0, which the balls cannot decide
+    net = tmp_path / "big.json"
+    net.write_text(json.dumps({
+        "input_lo": [0] * n, "input_hi": [0.25] * n,
+        "layers": [{"type": "linear", "weight": [[rng.gauss(0, 0.1) for _ in range(n)]
+                                                 for _ in range(h)],
+                    "bias": [rng.gauss(0, 0.3) for _ in range(h)]},
+                   {"type": "relu"},
+                   {"type": "linear", "weight": [[rng.gauss(0, 0.1) for _ in range(h)]
+                                                 for _ in range(2)], "bias": [0, 1]}]}))
+    fast = json.loads(_cli("bounds", str(net), "--json"))          # IBP, no --mode
+    assert fast["mode"] == "fast" and fast["outputs"]["status"] == "enclosure"
+    assert any("large model" in t and "fast mode" in t for t in fast["notes"])
+    # the fast enclosure's outer ends bracket the exact IBP bounds, within 1e-9
+    ex = json.loads(_cli("bounds", str(net), "--mode", "exact", "--json"))
+    assert ex["mode"] == "exact" and not any("large model" in t for t in ex.get("notes", []))
+    for key, side in (("lo", -1), ("hi", 1)):
+        for f, e in zip(fast["outputs"][key], ex["outputs"][key]):
+            f, e = to_fmpq(f), to_fmpq(e)
+            assert (f <= e) if side < 0 else (f >= e)
+            assert abs(f - e) <= (abs(e) + 1) * fmpq(1, 10 ** 9)
+    text = _cli("bounds", str(net), "--method", "crown")
+    assert "CROWN, FastContext()" in text and "note: large model" in text
