@@ -11,13 +11,13 @@ import json
 import sys
 from math import prod
 
+from ..algorithms.crown import run_with_escalation
+from ..algorithms.methods import METHODS, method_context, run_method
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
-from ..numbers import make_context
 from ..operators.base import AffineOp
 from .common import add_arith, add_relaxation_options, mode_from_args
 
-METHODS = ("ibp", "crown", "affine")
 LARGE_MODEL = 100_000
 """Entries of the (dense) affine coefficient matrices above which ``bounds`` defaults to the
 ``fast`` mode."""
@@ -27,7 +27,7 @@ def register(sub):
     b = sub.add_parser("bounds", help="bound a network's outputs over its input set")
     b.add_argument("model", help="network file (JSON, or ONNX with --spec)")
     b.add_argument("--spec", help="VNN-LIB property: its input box replaces the model's")
-    b.add_argument("--method", choices=METHODS, default="ibp")
+    b.add_argument("--method", choices=list(METHODS), default="ibp")
     add_relaxation_options(b)
     b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -47,19 +47,14 @@ def _progress(total):
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
             intermediate=False, progress=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx``."""
-    from ..algorithms.crown import crown, run_with_escalation
-    if method == "ibp":
-        from ..algorithms.ibp import ibp_result
-        if ctx.backend_kind == "fast":   # a float overflow restarts in the interval mode
-            return run_with_escalation(
-                lambda c: ibp_result(model.graph, model.input_set, c, intermediate, progress),
-                ctx)
-        return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
-    from ..algorithms.affine import affine
-    fn = crown if method == "crown" else affine
-    return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
-              intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``);
+    in the fast mode an ``AmbiguousBranch`` (a float overflow) restarts the run in
+    ``ctx.refined()``."""
+    def go(c):
+        return run_method(method, model.graph, model.input_set, c, lower_slope=lower_slope,
+                          intersect_ibp=intersect_ibp, intermediate=intermediate,
+                          progress=progress)
+    return run_with_escalation(go, ctx) if ctx.backend_kind == "fast" else go(ctx)
 
 
 def model_size(graph):
@@ -80,10 +75,8 @@ def run(args):
                       "(float64 balls enclosing the exact result of the same algorithm); "
                       "--mode exact or dyadic for exact arithmetic")
         else:
-            mode = "exact" if args.method == "ibp" else "dyadic"
-    if args.bits is None:
-        args.bits = 64 if mode == "dyadic" else 128
-    ctx = make_context(mode, bits=args.bits, prec=args.prec)
+            mode = METHODS[args.method].default_mode
+    ctx = method_context(args.method, mode, args.bits, args.prec)
     bar = _progress(len(model.graph))
     try:
         res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
