@@ -306,7 +306,7 @@ def main(argv=None):
 
                 def fn(method=method, ctx=ctx):
                     box = ibp(g, S, ctx) if method == "ibp" else crown(g, S, ctx).output
-                    lo, hi = box.outer(box_ctx(ctx, method))
+                    lo, hi = box.outer(ctx)
                     return [float(v) for v in lo], [float(v) for v in hi]
             got = measure(fn, a.repeat, a.timeout)
             if got[0] in ("error", "timeout"):
@@ -332,10 +332,6 @@ def main(argv=None):
             print(f"{name:>9} {tier:>15} {'':>9} {'':>9} {'':>7} {ratio} {w:>10}")
         else:
             print(f"{name:>9} {tier:>15} {first:9.3f} {best:9.4f} {mem:7.1f} {ratio} {w:>10}")
-
-
-def box_ctx(ctx, method):
-    return ctx
 
 
 if __name__ == "__main__":
