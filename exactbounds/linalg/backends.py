@@ -567,12 +567,15 @@ class ArbBackend(_Base):
 def backend_for(ctx):
     """The matrix backend a context asks for (``ctx.backend_kind``): ``ZBackend`` (exact;
     dyadic matrices held as integer ones) for ``"dyadic"``, ``ArbBackend(ctx.precision)`` for
-    ``"arb"``. A context without one (symbolic, float simulation) raises."""
+    ``"arb"``, ``FastBackend`` (float64 balls) for ``"fast"``. A context without one (symbolic, float simulation) raises."""
     kind = ctx.backend_kind
     if kind == "dyadic":
         return ZBackend()
     if kind == "arb":
         return ArbBackend(ctx.precision)
+    if kind == "fast":
+        from .fast import FastBackend    # fast.py builds on this module (no import cycle)
+        return FastBackend()
     raise InvalidValueError("ctx", ctx, "CROWN and affine run in the exact, dyadic or "
                             "interval modes")
 
