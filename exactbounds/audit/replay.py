@@ -27,9 +27,9 @@ from flint import fmpq
 
 from ..algorithms.ibp import evaluate
 from ..errors import ShapeError, UnsupportedOperatorError
+from ..inputsets import bounding_box
 from ..numbers import RationalContext, RInterval, to_exact
 from .floatsim import FloatContext, float_layers, round_nearest
-from .methods import bounding_box
 from .verdicts import value_float, value_json
 
 CONFIRMED, FLOAT_ARTIFACT, REFUTED = "confirmed", "float_artifact", "refuted"
@@ -44,7 +44,7 @@ def cast(x, dtype="float32"):
 def inside(input_set, constraints, x, tol=fmpq(0)):
     """Whether the exact point ``x`` satisfies every bound of ``input_set`` and every linear
     constraint, each widened by ``tol``."""
-    lo, hi = bounding_box(input_set)
+    lo, hi = _ends(input_set)
     if len(x) != len(lo):
         return False
     if tol == 0 and not input_set.contains(x):
@@ -64,8 +64,14 @@ def inside(input_set, constraints, x, tol=fmpq(0)):
 
 def clamp(input_set, x):
     """``x`` with every coordinate clamped into the input set's bounding box."""
-    lo, hi = bounding_box(input_set)
+    lo, hi = _ends(input_set)
     return [min(max(v, a), b) for v, a, b in zip(x, lo, hi)]
+
+
+def _ends(input_set):
+    """Exact ``(lo, hi)`` lists of the input set's bounding box."""
+    box = bounding_box(input_set)
+    return list(box.lo), list(box.hi)
 
 
 def _lo(v):
