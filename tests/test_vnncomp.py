@@ -233,6 +233,18 @@ def test_verify_multi_clause_and_cli(bench, tmp_path):
     assert p.returncode == 2 and "--budget" in p.stderr
 
 
+def test_verify_true_formula_needs_a_point_of_the_polytope():
+    """Regression: with a true output formula the centre (outside the polytope) must not close
+    the region; the search goes on to a point with X_0 + X_1 >= 3/2."""
+    g = Graph.sequential(2, [Linear.from_weights([[1, 1]], [0])])
+    spec = parse_vnnlib("(declare-const X_0 Real)(declare-const X_1 Real)"
+                        "(declare-const Y_0 Real)(assert (<= 0 X_0 1))(assert (<= 0 X_1 1))"
+                        "(assert (>= (+ X_0 X_1) 1.5))")
+    r = verify(g, spec.input_box, spec.output, budget=30,
+               constraints=tuple(spec.input_constraints))
+    assert r.status == VIOLATED and r.x[0] + r.x[1] >= fmpq(3, 2)
+
+
 def test_counterexample_text_is_exact():
     x = [fmpq(3, 2 ** 30), fmpq(-5, 4)]
     assert parse_counterexample(counterexample_text(x, [fmpq(1, 3)])).x == x

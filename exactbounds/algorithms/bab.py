@@ -189,16 +189,17 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
         if any(c.refuted_by_box(lo, hi) for c in constraints):
             close(lo, hi)
             return None
-        if g is None:      # a clause with no comparison: every point is a counterexample
-            exact_check([(a + b) / 2 for a, b in zip(lo, hi)])
-            return None
+        cands = [[(a + c) / 2 for a, c in zip(lo, hi)]]
+        if g is None:      # the formula is true: any point satisfying the constraints
+            if exact_check(cands[0]):
+                return None
+            return (0, next(tie), lo, hi, alive, depth, Bounds([], [], None), [])
         b = bound_fn(g, Box(lo, hi, shape))
         still = [k for k in alive
                  if not any(refuted(comps[i], b.lo[i], b.hi[i]) for i in cl_idx[k])]
         if not still:
             close(lo, hi)
             return None
-        cands = [[(a + c) / 2 for a, c in zip(lo, hi)]]
         open_c = sorted({i for k in still for i in cl_idx[k]
                          if not refuted(comps[i], b.lo[i], b.hi[i])})
         if b.lA is not None:
