@@ -10,8 +10,10 @@ import pytest
 from flint import fmpq
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+from optional import requires
+
+onnx = requires("onnx")
+ort = requires("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from exactbounds.algorithms.ibp import evaluate, ibp, run_graph  # noqa: E402
