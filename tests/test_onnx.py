@@ -18,8 +18,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from exactbounds.algorithms.ibp import evaluate, ibp, run_graph  # noqa: E402
 from exactbounds.core import Box  # noqa: E402
-from exactbounds.errors import (InvalidModelError, InvalidValueError,  # noqa: E402
-                                MalformedFileError, ShapeError, UnsupportedOperatorError)
+from exactbounds.errors import (  # noqa: E402
+    InvalidModelError, InvalidValueError, MalformedFileError, ShapeError, UnsupportedOperatorError)
 from exactbounds.io.json_net import Model  # noqa: E402
 from exactbounds.io.load import load_model  # noqa: E402
 from exactbounds.io.onnx_loader import build_graph, load_onnx, parse_onnx  # noqa: E402
