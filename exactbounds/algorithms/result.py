@@ -1,7 +1,13 @@
 """``BoundsResult``: what IBP, CROWN and forward affine return."""
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..core import Box
+
+if TYPE_CHECKING:
+    from ..numbers.contexts import Context
 
 
 @dataclass
@@ -11,12 +17,12 @@ class BoundsResult:
     modes and ``ctx`` elements (enclosures) in the interval mode; ``None`` for IBP."""
     method: str
     mode: str
-    ctx: object
+    ctx: Context
     output: Box
     status: str
-    lA: list = None
-    lb: list = None
-    uA: list = None
-    ub: list = None
+    lA: list | None = None
+    lb: list | None = None
+    uA: list | None = None
+    ub: list | None = None
     nodes: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)

@@ -10,6 +10,9 @@ mode           context                 default precision
 ``symbolic``   ``SymbolicContext``     —
 =============  ======================  =====================
 """
+from __future__ import annotations
+
+from typing import Any
 from ..errors import InvalidValueError
 from .contexts import IntervalContext, RationalContext, SymbolicContext
 from .dyadic_mode import DyadicContext
@@ -23,7 +26,7 @@ MODES = {
 }
 
 
-def make_context(mode="exact", bits=None, prec=None):
+def make_context(mode: str = "exact", bits: int | None = None, prec: int | None = None) -> Any:
     """The context of ``mode`` (see the module table); ``bits``/``prec`` ``None`` take the
     mode's default."""
     make = MODES.get(mode) if isinstance(mode, str) else None
@@ -33,6 +36,6 @@ def make_context(mode="exact", bits=None, prec=None):
     return make(bits, prec)
 
 
-def default_bits(mode):
+def default_bits(mode: str) -> Any:
     """The default ``bits`` of ``mode`` (64 for dyadic, else 128)."""
     return 64 if mode == "dyadic" else 128
