@@ -5,7 +5,7 @@ Both hold flat lists of context elements; ``shape`` records the tensor shape the
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from math import prod
 
 from flint import fmpq
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .numbers.contexts import Context
 
 
-def _shape(shape: Any, n: int, what: str) -> Any:
+def _shape(shape: Any, n: int, what: str) -> tuple[int, ...]:
     shape = (n,) if shape is None else tuple(int(d) for d in shape)
     if prod(shape) != n:
         raise ShapeError(f"{what}: shape {shape} does not hold {n} entries")
@@ -57,7 +57,7 @@ class Box:
         self.shape = _shape(shape, len(lo), name)
 
     @classmethod
-    def from_values(cls, lo: Any, hi: Any, shape: Any = None, name: str = "box") -> Any:
+    def from_values(cls, lo: Any, hi: Any, shape: Any = None, name: str = "box") -> Self:
         """A box from user data, every end converted exactly (``to_exact``)."""
         lo, hi = _flat(lo), _flat(hi)
         lo = [to_exact(v, f"{name}.lo[{i}]") for i, v in enumerate(lo)]
@@ -65,7 +65,7 @@ class Box:
         return cls(lo, hi, shape, name)
 
     @classmethod
-    def point(cls, x: Any, shape: Any = None) -> Any:
+    def point(cls, x: Any, shape: Any = None) -> Self:
         x = _flat(x)
         return cls(list(x), list(x), shape)
 
@@ -73,11 +73,11 @@ class Box:
     def dim(self) -> int:
         return len(self.lo)
 
-    def to_ctx(self, ctx: Context) -> Any:
+    def to_ctx(self, ctx: Context) -> Box:
         """The same box with every end coerced into ``ctx``."""
         return Box([ctx.coerce(v) for v in self.lo], [ctx.coerce(v) for v in self.hi], self.shape)
 
-    def outer(self, ctx: Context = DEFAULT_CONTEXT) -> tuple[Any, ...]:
+    def outer(self, ctx: Context = DEFAULT_CONTEXT) -> tuple[list[Any], list[Any]]:
         """Exact ends: ``lower(lo[i])`` and ``upper(hi[i])``; a sound box around every
         enclosure."""
         return [ctx.lower(v) for v in self.lo], [ctx.upper(v) for v in self.hi]
@@ -115,7 +115,7 @@ class AffineVec:
     def out_dim(self) -> int:
         return len(self.c)
 
-    def evaluate(self, x: Any, ctx: Context = DEFAULT_CONTEXT) -> Any:
+    def evaluate(self, x: Any, ctx: Context = DEFAULT_CONTEXT) -> list[Any]:
         """``A·x + c`` at the point ``x``."""
         x = [ctx.coerce(v) for v in _flat(x)]
         if len(x) != self.in_dim:

@@ -9,7 +9,8 @@ number of inputs matches the operator's arity. ``output`` defaults to the last n
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Self
 from dataclasses import dataclass, field
 from math import prod
 
@@ -23,7 +24,7 @@ class Node:
     inputs: list = field(default_factory=list)
 
 
-def _in_sizes(op: Any) -> list[Any]:
+def _in_sizes(op: Any) -> list[int]:
     shapes = getattr(op, "in_shapes", None)
     if shapes is None:
         return [op.in_dim]
@@ -33,7 +34,8 @@ def _in_sizes(op: Any) -> list[Any]:
 class Graph:
     INPUT = "input"
 
-    def __init__(self, input_dim: int, nodes: Any, output: Any = None, input_shape: Any = None) -> None:
+    def __init__(self, input_dim: int, nodes: Iterable[Node], output: str | None = None,
+                 input_shape: Sequence[int] | None = None) -> None:
         self.input_dim = int(input_dim)
         self.input_shape = tuple(input_shape) if input_shape else (self.input_dim,)
         if prod(self.input_shape) != self.input_dim:
@@ -63,7 +65,8 @@ class Graph:
         self.dims = dims
 
     @classmethod
-    def sequential(cls, input_dim: int, ops: Any, names: Any = None, input_shape: Any = None) -> Any:
+    def sequential(cls, input_dim: int, ops: Sequence[Any], names: Sequence[str] | None = None,
+                   input_shape: Sequence[int] | None = None) -> Self:
         """A chain ``input -> ops[0] -> ops[1] -> ...``; checks that the sizes chain up."""
         nodes, prev, dim = [], cls.INPUT, int(input_dim)
         for k, op in enumerate(ops):
@@ -75,19 +78,19 @@ class Graph:
             prev, dim = name, op.out_dim
         return cls(input_dim, nodes, input_shape=input_shape)
 
-    def node(self, name: str) -> Any:
+    def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:
                 return n
         raise InvalidModelError(f"no node named {name!r}")
 
     @property
-    def output_shape(self) -> Any:
+    def output_shape(self) -> tuple[int, ...]:
         if self.output == self.INPUT:
             return self.input_shape
         return tuple(getattr(self.node(self.output).op, "out_shape", (self.dims[self.output],)))
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
 
     def __len__(self) -> int:

@@ -37,7 +37,7 @@ _NORM_ALIASES = {"inf": "inf", "linf": "inf", "Linf": "inf", "1": "1", "l1": "1"
                  "2": "2", "l2": "2", "L2": "2"}
 
 
-def _norm_name(norm: str) -> Any:
+def _norm_name(norm: str) -> str:
     if isinstance(norm, (int, float)) and not isinstance(norm, bool):
         norm = "inf" if norm == float("inf") else str(int(norm)) if norm in (1, 2) else norm
     key = _NORM_ALIASES.get(str(norm))
@@ -70,7 +70,7 @@ class LpBall:
     def dim(self) -> int:
         return len(self.center)
 
-    def bounding_box(self) -> Any:
+    def bounding_box(self) -> Box:
         r = self.radius
         return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
 
@@ -161,11 +161,11 @@ def _box_vertices(box: Box, limit: int = 64, rng: Any = None) -> Any:
     return pts
 
 
-def bounding_box(S: Any) -> Any:
+def bounding_box(S: Any) -> Box:
     return S if isinstance(S, Box) else S.bounding_box()
 
 
-def contains(S: Any, x: Any) -> Any:
+def contains(S: Any, x: Any) -> bool:
     return S.contains([to_exact(v) for v in x]) if isinstance(S, Box) else S.contains(x)
 
 
@@ -206,7 +206,7 @@ def corner(S: Any, signs: Any) -> Any:
     return [h if s > 0 else a for a, h, s in zip(lo, hi, signs)]
 
 
-def input_dim(S: Any) -> Any:
+def input_dim(S: Any) -> int:
     return S.dim
 
 

@@ -49,11 +49,11 @@ if TYPE_CHECKING:
     from ..numbers.contexts import Context
 
 
-def default_context(mode: str = "dyadic", bits: int | None = None, prec: int = 113) -> Any:
+def default_context(mode: str = "dyadic", bits: int | None = None, prec: int = 113) -> Context:
     return make_context(mode, bits=bits, prec=prec)
 
 
-def pre_activation_nodes(graph: Graph) -> Any:
+def pre_activation_nodes(graph: Graph) -> set[str]:
     """Names of the nodes whose bounds an operator's relaxation needs."""
     need = set()
     for node in graph:
@@ -119,7 +119,7 @@ class _Run:
             got = self.coeffs[node.name] = ([be.mat(W) for W in Ws], be.mat(b), err)
         return got
 
-    def split(self, node: Node, k: Any) -> Any:
+    def split(self, node: Node, k: int) -> Any:
         """``(W_k⁺, W_k⁻)`` of an affine node's (midpoint) coefficients, as backend matrices."""
         key = (node.name, k)
         if key not in self.splits:
@@ -173,7 +173,7 @@ class _Run:
                 hi = [_arb_min(a, b) for a, b in zip(hi, ihi)]
         return lo, hi
 
-    def box(self, lo: Any, hi: Any, shape: Any) -> Any:
+    def box(self, lo: Any, hi: Any, shape: Any) -> Box:
         ctx, be = self.ctx, self.be
         return Box([be.to_ctx(ctx, v) for v in lo], [be.to_ctx(ctx, v) for v in hi], shape)
 
@@ -264,7 +264,7 @@ def _forms_to_lists(run: _Run, forms: Any) -> Any:
             rows(UA), [be.to_ctx(ctx, v) for v in be.entries(Ub)])
 
 
-def _result(method: str, run: _Run, graph: Graph, out: Any, forms: Any, intermediate: bool) -> Any:
+def _result(method: str, run: _Run, graph: Graph, out: Any, forms: Any, intermediate: bool) -> BoundsResult:
     """The ``BoundsResult`` of a finished run: output box, final linear forms over the input,
     and with ``intermediate`` every node's bounds."""
     lA, lb, uA, ub = _forms_to_lists(run, forms)
@@ -276,7 +276,7 @@ def _result(method: str, run: _Run, graph: Graph, out: Any, forms: Any, intermed
     return BoundsResult(method, c.mode, c, out, _status(run), lA, lb, uA, ub, nodes, run.notes)
 
 
-def _status(run: _Run) -> Any:
+def _status(run: _Run) -> str:
     if getattr(run.S, "norm", None) == "2":
         run.rounded = True  # ‖A_i‖₂ is a square root, rounded outward
     return run.ctx.result_status(run.rounded)
@@ -288,7 +288,7 @@ def _check_slope(lower_slope: str) -> None:
                                 f"expected one of {', '.join(LOWER_SLOPES)}")
 
 
-def _profile(relaxation: Any, lower_slope: str, intersect_ibp: bool) -> Any:
+def _profile(relaxation: str | Profile, lower_slope: str, intersect_ibp: bool) -> Profile:
     """The relaxation profile of a run (a ``Profile`` passes through)."""
     _check_slope(lower_slope)
     if isinstance(relaxation, Profile):
@@ -310,7 +310,7 @@ def run_with_escalation(fn: Any, ctx: Context, retries: int = 3) -> Any:
 
 
 def crown(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope: str = "adaptive", intersect_ibp: bool = False,
-          intermediate: bool = False, progress: Any = None, relaxation: Any = "exactbounds") -> Any:
+          intermediate: bool = False, progress: Any = None, relaxation: str | Profile = "exactbounds") -> BoundsResult:
     """CROWN bounds of ``graph`` over ``input_set`` (a Box or an LpBall); see the module
     docstring. ``ctx`` defaults to ``DyadicContext(64)``; ``relaxation`` names the profile
     (``algorithms/profiles.py``) or is a ``Profile``."""

@@ -36,7 +36,7 @@ def ibp(graph: Graph, box: Box, ctx: Context = DEFAULT_CONTEXT, intermediate: bo
                      progress=progress)
 
 
-def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> Any:
+def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> BoundsResult:
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
     vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
@@ -46,6 +46,6 @@ def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, int
     return BoundsResult("ibp", ctx.mode, ctx, out, status, nodes=nodes)
 
 
-def evaluate(graph: Graph, x: Any, ctx: Context = DEFAULT_CONTEXT) -> Any:
+def evaluate(graph: Graph, x: Any, ctx: Context = DEFAULT_CONTEXT) -> list[Any]:
     """The network's value at the point ``x`` (flattened list)."""
     return run_graph(graph, [ctx.coerce(v) for v in x], "evaluate", ctx)

@@ -13,11 +13,8 @@ from the given rows of a node only) and ``run.finish_bounds``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from ..errors import InvalidValueError
-
-if TYPE_CHECKING:
-    from ..algorithms.crown import _Run
 
 
 class Profile:
@@ -46,7 +43,7 @@ class Profile:
 PROFILES = {"exactbounds": Profile}
 
 
-def make_profile(name: str = "exactbounds", **opts: Any) -> Any:
+def make_profile(name: str = "exactbounds", **opts: Any) -> Profile:
     """The profile ``name`` with its options (``lower_slope``, ``intersect_ibp``)."""
     cls = PROFILES.get(name)
     if cls is None:

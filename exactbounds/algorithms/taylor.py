@@ -29,7 +29,8 @@ products: then it is a sound bound on the true value, not the value of an exact 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Self
 from dataclasses import dataclass, field
 
 from ..core import Box
@@ -71,7 +72,7 @@ class Curve:
                                     "lower end above upper end")
 
     @classmethod
-    def wrt(cls, box: Box, i: Any) -> Any:
+    def wrt(cls, box: Box, i: int) -> Self:
         """Partial derivatives with respect to input coordinate ``i`` over the box."""
         lo, hi = ([to_exact(v) for v in e] for e in box.outer())
         n = len(lo)
@@ -82,7 +83,7 @@ class Curve:
         return cls(list(lo), e, 0, hi[i] - lo[i], box=box, wrt_index=i)
 
     @classmethod
-    def through_box(cls, box: Box, direction: Any, origin: Any = None) -> Any:
+    def through_box(cls, box: Box, direction: Sequence[Any], origin: Sequence[Any] | None = None) -> Self:
         """The line through ``origin`` (default: the box centre) along ``direction``, for the
         t where it stays in the box (exact)."""
         lo, hi = ([to_exact(v) for v in e] for e in box.outer())
@@ -118,7 +119,7 @@ class Curve:
         t = to_exact(t, "t")
         return [c + t * d for c, d in zip(self.origin, self.direction)]
 
-    def value_box(self) -> Any:
+    def value_box(self) -> Box:
         """Exact box holding ``x(t)`` for every t (the given box for ``wrt``)."""
         if self.box is not None:
             return Box(*self.box.outer())
@@ -146,15 +147,15 @@ class Jet:
     value_status: str = EXACT
 
 
-def _worse(a: Any, b: Any) -> Any:
+def _worse(a: str, b: str) -> str:
     return a if _RANK[a] >= _RANK[b] else b
 
 
-def _box_status(ctx: Context, box: Box) -> Any:
+def _box_status(ctx: Context, box: Box) -> str:
     return EXACT if all(ctx.status(v) == EXACT for v in box.lo + box.hi) else ENCLOSURE
 
 
-def _outer_exact(ctx: Context, box: Box) -> tuple[Any, ...]:
+def _outer_exact(ctx: Context, box: Box | None) -> tuple[Any, bool]:
     """In a context whose elements are rationals or rational intervals
     (``ctx.keeps_exact_ends``), ``box`` with every enclosure replaced by its outer exact end,
     rounded outward as ``ctx.jet_round`` does (so affine operators take their exact matrix path
@@ -167,7 +168,7 @@ def _outer_exact(ctx: Context, box: Box) -> tuple[Any, ...]:
     return Box([e[0] for e in ends], [e[1] for e in ends], box.shape), True
 
 
-def _collapse(ctx: Context, j: Any) -> Any:
+def _collapse(ctx: Context, j: Jet) -> Jet:
     """The jet with exact outer ends (rational context); a collapsed box becomes a ``bound``."""
     (v, cv), (d1, c1), (d2, c2) = (_outer_exact(ctx, b) for b in (j.value, j.d1, j.d2))
     if not (cv or c1 or c2):
@@ -182,7 +183,7 @@ def _check_ctx(ctx: Context) -> None:
                                 "interval context")
 
 
-def propagate(graph: Graph, curve: Any, ctx: Context | None = None, order: int = 2, rule: str = "chain", keep: bool = False) -> Any:
+def propagate(graph: Graph, curve: Curve, ctx: Context | None = None, order: int = 2, rule: str = "chain", keep: bool = False) -> Any:
     """Taylor-mode propagation of ``curve`` through ``graph``.
 
     Returns the output node's :class:`Jet`, or with ``keep=True`` the dict of every node's jet

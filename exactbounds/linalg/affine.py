@@ -56,31 +56,31 @@ class AffineMats:
         return len(self._W)
 
     @property
-    def out_dim(self) -> Any:
+    def out_dim(self) -> int:
         return self.b.nrows()
 
-    def q(self, k: Any) -> Any:
+    def q(self, k: int) -> Any:
         """``W_k`` as an ``fmpq_mat``."""
         if k not in self._q:
             W = self._W[k]
             self._q[k] = W.to_q() if isinstance(W, DyMat) else W
         return self._q[k]
 
-    def abs_q(self, k: Any) -> Any:
+    def abs_q(self, k: int) -> Any:
         """``|W_k|`` as an ``fmpq_mat``."""
         if k not in self._absq:
             D = self.abs_dy(k) if isinstance(self._W[k], DyMat) else None
             self._absq[k] = D.to_q() if D is not None else _abs_q(self.q(k))
         return self._absq[k]
 
-    def dy(self, k: Any) -> Any:
+    def dy(self, k: int) -> Any:
         """``W_k`` as a ``DyMat``, or ``None`` when an entry is not dyadic."""
         if k not in self._dy:
             W = self._W[k]
             self._dy[k] = W if isinstance(W, DyMat) else DyMat.from_q(W)
         return self._dy[k]
 
-    def abs_dy(self, k: Any) -> Any:
+    def abs_dy(self, k: int) -> Any:
         """``|W_k|`` as a ``DyMat`` (``None`` when ``W_k`` is not dyadic)."""
         if k not in self._absdy:
             if self._abs_thunks is not None:
@@ -95,7 +95,7 @@ class AffineMats:
             self._bias_dy = DyMat.from_q(self.b) or False
         return self._bias_dy or None
 
-    def sparse(self, k: Any) -> Any:
+    def sparse(self, k: int) -> Any:
         if k not in self._sparse:
             self._sparse[k] = _sparse_rows(self.q(k))
         return self._sparse[k]
@@ -105,7 +105,7 @@ class AffineMats:
             self._bias_list = self.b.entries()
         return self._bias_list
 
-    def split(self, k: Any) -> Any:
+    def split(self, k: int) -> Any:
         """``(W_k⁺, W_k⁻)`` as ``fmpq_mat``."""
         return split_q(self.q(k))
 

@@ -3,7 +3,7 @@ shared power of two, so that products need no gcds (float32/float64 weights and 
 are such matrices). Values always equal those of the ``fmpq_mat`` :meth:`DyMat.to_q`."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 from collections.abc import Sequence
 
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
@@ -36,7 +36,7 @@ class DyMat:
         self.M, self.e, self._q = M, int(e), None
 
     @classmethod
-    def from_q(cls, Q: Any) -> Any:
+    def from_q(cls, Q: Any) -> Self | None:
         """The ``DyMat`` equal to the ``fmpq_mat`` ``Q``, or ``None`` if an entry is not dyadic."""
         M, d = Q.numer_denom()
         d = int(d)
@@ -45,7 +45,7 @@ class DyMat:
         return cls(M, -(d.bit_length() - 1))
 
     @classmethod
-    def from_entries(cls, r: Any, c: Any, vals: Any) -> Any:
+    def from_entries(cls, r: int, c: int, vals: Any) -> Self | None:
         """From a list of exact numbers (row-major); ``None`` if one is not dyadic."""
         parts = []
         for v in vals:
@@ -56,10 +56,10 @@ class DyMat:
         e = min((p[1] for p in parts if p[0]), default=0)
         return cls(fmpz_mat(r, c, [fmpz(m << (k - e)) if m else fmpz(0) for m, k in parts]), e)
 
-    def nrows(self) -> Any:
+    def nrows(self) -> int:
         return self.M.nrows()
 
-    def ncols(self) -> Any:
+    def ncols(self) -> int:
         return self.M.ncols()
 
     def to_q(self) -> Any:

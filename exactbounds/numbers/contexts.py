@@ -98,7 +98,7 @@ class Context(ABC):
         """Exact upper end of an element."""
         return x
 
-    def status(self, x: Any) -> Any:
+    def status(self, x: Any) -> str:
         """``"exact"`` or ``"enclosure"``."""
         return EXACT
 
@@ -132,27 +132,27 @@ class Context(ABC):
         matrix products may replace element arithmetic."""
         return False
 
-    def refined(self) -> Any:
+    def refined(self) -> Context | None:
         """The context to retry in when a branch could not be decided (``None``: no retry)."""
         return None
 
     @property
-    def func_prec(self) -> Any:
+    def func_prec(self) -> int:
         """Working precision (bits) of rigorous enclosures of transcendental functions."""
         return DEFAULT_FUNC_PREC
 
     @property
-    def sqrt_bits(self) -> Any:
+    def sqrt_bits(self) -> int:
         """Relative width 2^-bits of exact square-root enclosures made beside the algorithm
         (an L2 norm in a concretisation)."""
         return 128
 
-    def exact_context(self) -> Any:
+    def exact_context(self) -> Context:
         """A rational context of matching precision, for exact side computations (IBP error
         terms, coefficient enclosures)."""
         return RationalContext(self.precision or 128)
 
-    def result_status(self, rounded: bool) -> Any:
+    def result_status(self, rounded: bool) -> str:
         """Status of an algorithm's result in this context; ``rounded``: a square root or an
         intercept was rounded outward on the way, so the result is a sound ``bound`` only."""
         return BOUND if rounded else EXACT
@@ -169,7 +169,7 @@ class Context(ABC):
         return f"{type(self).__name__}()"
 
 
-def _exact_sign(q: Any) -> Any:
+def _exact_sign(q: Any) -> int:
     return (q > 0) - (q < 0)
 
 
@@ -189,18 +189,18 @@ class RationalContext(Context):
         self.bits = int(bits)
 
     @property
-    def precision(self) -> Any:
+    def precision(self) -> int:
         return self.bits
 
     @property
-    def func_prec(self) -> Any:
+    def func_prec(self) -> int:
         return self.bits + 32
 
     @property
-    def sqrt_bits(self) -> Any:
+    def sqrt_bits(self) -> int:
         return self.bits
 
-    def exact_context(self) -> Any:
+    def exact_context(self) -> Context:
         return self
 
     def all_exact(self, vals: Any) -> bool:
@@ -243,7 +243,7 @@ class RationalContext(Context):
     def upper(self, x: Any) -> Any:
         return x.hi if isinstance(x, RInterval) else x
 
-    def status(self, x: Any) -> Any:
+    def status(self, x: Any) -> str:
         return ENCLOSURE if isinstance(x, RInterval) else EXACT
 
     def __repr__(self) -> str:
@@ -295,11 +295,11 @@ class IntervalContext(Context):
         self._type = type(self.iv.mpf(0))
 
     @property
-    def precision(self) -> Any:
+    def precision(self) -> int:
         return self.prec
 
     @property
-    def func_prec(self) -> Any:
+    def func_prec(self) -> int:
         return self.prec
 
     def from_ends(self, lo: Any, hi: Any) -> Any:
@@ -308,11 +308,11 @@ class IntervalContext(Context):
     def apply_function(self, f: Any, x: Any) -> Any:
         return f.on_interval(self, x)
 
-    def refined(self) -> Any:
+    def refined(self) -> Context | None:
         """Twice the precision."""
         return IntervalContext(self.prec * 2)
 
-    def result_status(self, rounded: bool) -> Any:
+    def result_status(self, rounded: bool) -> str:
         return BOUND if rounded else ENCLOSURE
 
     def describe(self) -> dict[str, Any]:
@@ -352,7 +352,7 @@ class IntervalContext(Context):
     def upper(self, x: Any) -> Any:
         return mpf_to_exact(self.coerce(x)._mpi_[1])
 
-    def status(self, x: Any) -> Any:
+    def status(self, x: Any) -> str:
         x = self.coerce(x)
         return EXACT if x.a == x.b else ENCLOSURE
 

@@ -85,7 +85,7 @@ def to_exact(x: Any, name: str = "value") -> Any:
     raise InvalidValueError(name, x, f"unsupported number type {type(x).__name__}")
 
 
-def _is_numpy_float(x: Any) -> Any:
+def _is_numpy_float(x: Any) -> bool:
     t = type(x)
     return t.__module__ == "numpy" and hasattr(x, "as_integer_ratio") and "float" in t.__name__
 
@@ -105,7 +105,7 @@ def dyadic(mant: Any, exp: Any) -> Any:
     return fmpq(int(mant)) * (fmpq(2) ** exp if exp >= 0 else fmpq(1, 2 ** (-exp)))
 
 
-def rational_str(q: Any) -> Any:
+def rational_str(q: Any) -> str:
     """Exact string of a rational: ``"p/q"``, or ``"p"`` for an integer."""
     q = to_exact(q)
     return str(q.p) if q.q == 1 else f"{q.p}/{q.q}"
@@ -118,14 +118,14 @@ def to_sympy(q: Any) -> Any:
     return sympy.Rational(int(q.p), int(q.q))
 
 
-def _nearest(q: Any) -> Any:
+def _nearest(q: Any) -> float:
     try:
         return float(Fraction(int(q.p), int(q.q)))
     except OverflowError:
         return math.inf if q > 0 else -math.inf
 
 
-def f64_down(q: Any) -> Any:
+def f64_down(q: Any) -> float:
     """The largest float64 ``f`` with ``f <= q`` (``-inf`` below the range)."""
     q = to_exact(q)
     f = _nearest(q)
@@ -134,7 +134,7 @@ def f64_down(q: Any) -> Any:
     return math.nextafter(f, -math.inf) if fmpq(*f.as_integer_ratio()) > q else f
 
 
-def f64_up(q: Any) -> Any:
+def f64_up(q: Any) -> float:
     """The smallest float64 ``f`` with ``f >= q`` (``+inf`` above the range)."""
     q = to_exact(q)
     f = _nearest(q)

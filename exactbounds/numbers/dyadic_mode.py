@@ -61,7 +61,7 @@ class DyadicContext(RationalContext):
     def round_bound(self, x: Any, up: bool) -> Any:
         return round_dyadic(x, self.bits, up)
 
-    def result_status(self, rounded: bool) -> Any:
+    def result_status(self, rounded: bool) -> str:
         """Always a ``bound``: intermediate bounds were rounded outward."""
         return BOUND
 

@@ -12,9 +12,8 @@ mode           context                 default precision
 """
 from __future__ import annotations
 
-from typing import Any
 from ..errors import InvalidValueError
-from .contexts import IntervalContext, RationalContext, SymbolicContext
+from .contexts import Context, IntervalContext, RationalContext, SymbolicContext
 from .dyadic_mode import DyadicContext
 
 MODES = {
@@ -26,7 +25,7 @@ MODES = {
 }
 
 
-def make_context(mode: str = "exact", bits: int | None = None, prec: int | None = None) -> Any:
+def make_context(mode: str = "exact", bits: int | None = None, prec: int | None = None) -> Context:
     """The context of ``mode`` (see the module table); ``bits``/``prec`` ``None`` take the
     mode's default."""
     make = MODES.get(mode) if isinstance(mode, str) else None
@@ -36,6 +35,6 @@ def make_context(mode: str = "exact", bits: int | None = None, prec: int | None 
     return make(bits, prec)
 
 
-def default_bits(mode: str) -> Any:
+def default_bits(mode: str) -> int:
     """The default ``bits`` of ``mode`` (64 for dyadic, else 128)."""
     return 64 if mode == "dyadic" else 128

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ..numbers.contexts import Context
 
 
-def as_shape(shape: Any, what: str) -> Any:
+def as_shape(shape: Any, what: str) -> tuple[int, ...]:
     try:
         s = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
     except (TypeError, ValueError):
@@ -75,14 +75,14 @@ class Op(ABC):
         return len(self.in_shapes)
 
     @property
-    def in_dim(self) -> Any:
+    def in_dim(self) -> int:
         return prod(self.in_shapes[0])
 
     @property
-    def out_dim(self) -> Any:
+    def out_dim(self) -> int:
         return prod(self.out_shape)
 
-    def _label(self) -> Any:
+    def _label(self) -> str:
         return self.name or self.kind
 
     def check_inputs(self, sizes: Any, what: str) -> None:
@@ -98,10 +98,10 @@ class Op(ABC):
         """The value at points (flat lists of ``ctx`` elements)."""
 
     @abstractmethod
-    def ibp(self, ctx: Context, *boxes: Any) -> Any:
+    def ibp(self, ctx: Context, *boxes: Any) -> Box:
         """Interval bounds from the inputs' boxes."""
 
-    def _unsupported(self, node: Node, what: str) -> Any:
+    def _unsupported(self, node: Node, what: str) -> UnsupportedOperatorError:
         return UnsupportedOperatorError(f"{node.name}: operator {self.kind!r} has no {what}")
 
     def crown_step(self, run: _Run, node: Node, lamL: Any, lamU: Any) -> Any:
@@ -110,7 +110,7 @@ class Op(ABC):
     def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         raise self._unsupported(node, "linear relaxation for forward affine propagation")
 
-    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> Any:
+    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         raise UnsupportedOperatorError(
             f"node {node.name!r} ({self.kind}): no derivative rule (supported: affine operators, "
             "sigmoid, tanh, and relu at order 1)")
@@ -157,7 +157,7 @@ class AffineOp(Op):
         lo, hi = self.mats().ibp(ctx, [(b.lo, b.hi) for b in boxes], with_bias)
         return Box(lo, hi, self.out_shape)
 
-    def ibp(self, ctx: Context, *boxes: Any) -> Any:
+    def ibp(self, ctx: Context, *boxes: Any) -> Box:
         """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
         return self._ibp(ctx, boxes, True)
 
@@ -219,7 +219,7 @@ class AffineOp(Op):
             l, u = l - err, u + err
         return (L, l, U, u) if not (L == U and l == u) else (L, l, L, l)
 
-    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> Any:
+    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         """``u' = J·d'``, ``u'' = J·d''`` (:meth:`deriv`, :meth:`deriv2`)."""
         d1 = self.deriv(ctx, *(j.d1 for j in jets))
         d2 = self.deriv2(ctx, *(j.d2 for j in jets)) if order >= 2 else None
@@ -233,7 +233,7 @@ class PassThrough(Op):
         self.check_inputs([len(x)], "x")
         return list(x)
 
-    def ibp(self, ctx: Context, box: Box) -> Any:
+    def ibp(self, ctx: Context, box: Box) -> Box:
         self.check_inputs([box.dim], "input box")
         return Box(box.lo, box.hi, self.out_shape)
 
@@ -250,7 +250,7 @@ class PassThrough(Op):
     def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         return forms[0]
 
-    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> Any:
+    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         j = jets[0]
         return JetStep(self.deriv(ctx, j.d1), self.deriv(ctx, j.d2) if order >= 2 else None)
 
@@ -261,7 +261,7 @@ class Relaxed(Op):
     needs_bounds = True
 
     @abstractmethod
-    def relax(self, ctx: Context, lo: Any, hi: Any, **opts: Any) -> Any:
+    def relax(self, ctx: Context, lo: Any, hi: Any, **opts: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """``(ls, lb, us, ub)`` lists with ``ls·x + lb <= f(x) <= us·x + ub`` on ``[lo, hi]``."""
 
     def make_relaxation(self, run: _Run, node: Node) -> Any:

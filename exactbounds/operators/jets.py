@@ -29,7 +29,7 @@ def elems(ctx: Context, box: Box) -> list[Any]:
     return [ctx.hull([ctx.const(a), ctx.const(b)]) for a, b in zip(lo, hi)]
 
 
-def to_box(ctx: Context, vals: Any, shape: Any) -> Any:
+def to_box(ctx: Context, vals: Any, shape: Any) -> Box:
     """The box of the outer ends of ``vals``, kept as the context keeps derivative ends
     (``ctx.jet_round``: short outward dyadics in the rational context)."""
     ends = [ctx.jet_round(ctx.lower(e), ctx.upper(e)) for e in vals]
