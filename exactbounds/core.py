@@ -64,11 +64,6 @@ class Box:
         hi = [to_exact(v, f"{name}.hi[{i}]") for i, v in enumerate(hi)]
         return cls(lo, hi, shape, name)
 
-    @classmethod
-    def point(cls, x: Any, shape: Any = None) -> Self:
-        x = _flat(x)
-        return cls(list(x), list(x), shape)
-
     @property
     def dim(self) -> int:
         return len(self.lo)
