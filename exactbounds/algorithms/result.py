@@ -28,7 +28,7 @@ class BoundsResult:
     nodes: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         """A short table: one row per output (float64 ends rounded outward, status)."""
         more = f"; .nodes holds {len(self.nodes)} node boxes" if self.nodes else ""
         title = f"BoundsResult: {self.method}, {self.ctx!r}, status {self.status}{more}"
