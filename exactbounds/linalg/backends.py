@@ -45,8 +45,15 @@ def eye_q(n: int) -> Any:
     return M
 
 
+def as_q(W: Any) -> Any:
+    """An exact matrix (``DyMat`` or ``fmpq_mat``) as an ``fmpq_mat``."""
+    return W.to_q() if isinstance(W, DyMat) else W
+
+
 def split_q(W: Any) -> tuple[Any, ...]:
-    """``(W⁺, W⁻)``: the positive and the negative entries of an ``fmpq_mat``."""
+    """``(W⁺, W⁻)``: the positive and the negative entries of an exact matrix, as
+    ``fmpq_mat``."""
+    W = as_q(W)
     es = W.entries()
     z = fmpq(0)
     return (fmpq_mat(W.nrows(), W.ncols(), [v if v > 0 else z for v in es]),
@@ -214,7 +221,7 @@ class QBackend(_Base):
     exact = True
 
     def mat(self, m: Any) -> Any:
-        return m
+        return as_q(m)
 
     def zeros(self, r: Any, c: Any) -> Any:
         return fmpq_mat(r, c)
@@ -510,7 +517,7 @@ class ArbBackend(_Base):
         return arb(v) if isinstance(v, fmpq) else v
 
     def mat(self, m: Any) -> Any:
-        return arb_mat(m)
+        return arb_mat(as_q(m))
 
     def zeros(self, r: Any, c: Any) -> Any:
         return arb_mat(r, c)
