@@ -1,6 +1,7 @@
 """Lint, format and type check, inside the README's test command: ``ruff check``, ``ruff format
 --check`` (configuration in pyproject.toml) and ``mypy`` (settings in pyproject.toml: every
 function of the typed core annotated, the rest checked with mypy's defaults)."""
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,9 @@ TREES = ["exactbounds", "tests", "proofs"]
 
 def tool(*args, cwd=ROOT):
     """Run ``python -m <tool> ...`` from the venv running the tests; (exit code, output)."""
+    if importlib.util.find_spec(args[0]) is None:
+        pytest.fail(f"{args[0]} is not installed: it is in the test extras, "
+                    "pip install -e '.[test]'")
     r = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True,
                        timeout=300)
     return r.returncode, r.stdout + r.stderr

@@ -3,6 +3,7 @@ from the unpacked sdist, so the sdist is complete too), the wheel installs into 
 outside the checkout, and the installed ``exactbounds`` runs ``bounds``, ``check`` and ``prove``
 from a directory outside the checkout, on the examples installed with it. Outputs equal the
 goldens of tests/golden byte for byte (the installed examples' path replaced)."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -29,6 +30,8 @@ def run(argv, cwd, timeout=300):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(dist dir, venv bin dir, installed package dir, a working directory outside the tree)."""
+    if importlib.util.find_spec("build") is None:
+        pytest.fail("build is not installed: it is in the test extras, pip install -e '.[test]'")
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
     r = run([sys.executable, "-m", "build", "--no-isolation", "--outdir", dist, ROOT], cwd=tmp)
