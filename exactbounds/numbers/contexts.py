@@ -78,7 +78,7 @@ class Context(ABC):
         """An element that contains the real square root of ``x``."""
 
     @abstractmethod
-    def sign(self, x: Any) -> Any:
+    def sign(self, x: Any) -> int:
         """-1, 0 or 1; raises when the context cannot decide."""
 
     def is_positive(self, x: Any) -> bool:
@@ -226,7 +226,7 @@ class RationalContext(Context):
             return interval(self.lower(lo), self.upper(hi))
         return sqrt_enclosure(x, self.bits)
 
-    def sign(self, x: Any) -> Any:
+    def sign(self, x: Any) -> int:
         if isinstance(x, RInterval):
             if x.lo > 0:
                 return 1
@@ -334,7 +334,7 @@ class IntervalContext(Context):
     def sqrt(self, x: Any) -> Any:
         return self.iv.sqrt(self.coerce(x))
 
-    def sign(self, x: Any) -> Any:
+    def sign(self, x: Any) -> int:
         if isinstance(x, fmpq):
             return _exact_sign(x)
         x = self.coerce(x)
@@ -389,7 +389,7 @@ class SymbolicContext(Context):
     def sqrt(self, x: Any) -> Any:
         return self.sympy.sqrt(self.coerce(x))
 
-    def sign(self, x: Any) -> Any:
+    def sign(self, x: Any) -> int:
         sp = self.sympy
         e = self.coerce(x)
         for cand in (e, sp.simplify(e)):

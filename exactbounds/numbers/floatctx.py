@@ -79,7 +79,7 @@ class FloatContext(Context):
     def sqrt(self, x: Any) -> Any:
         return np.sqrt(self.coerce(x))
 
-    def sign(self, x: Any) -> Any:
+    def sign(self, x: Any) -> int:
         x = self.coerce(x)
         if np.isnan(x):
             raise InvalidValueError("float value", x, "NaN in the float simulation")
