@@ -64,7 +64,8 @@ def test_wheel_and_sdist_hold_the_package_data_and_the_proofs(installed):
     for ex in EXAMPLES:
         assert f"exactbounds/examples/{ex}" in names, ex
     for mod in ("proofs/__init__.py", "proofs/__main__.py", "proofs/runner.py",
-                "exactbounds/cli.py", "exactbounds/operators/base.py"):
+                "exactbounds/cli.py", "exactbounds/operators/base.py",
+                "exactbounds/py.typed"):  # PEP 561: users' type checkers read the annotations
         assert mod in names, mod
     assert not any(n.startswith("tests/") for n in names)
     entry, = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
