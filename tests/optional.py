@@ -2,19 +2,23 @@
 
 ``requires("onnx")`` imports and returns a module, or skips the calling test (or module) with
 "optional dependency onnx not installed"; ``@pytest.mark.requires("torch")`` does the same for a
-test (tests/conftest.py reads the marker). With the environment variable CI set, any skip whose
-reason is not ``missing(<name in OPTIONAL>)`` fails the run (tests/conftest.py).
+test (tests/conftest.py reads the marker). ``pytest.importorskip(name)`` of a name in
+``OPTIONAL`` is accepted too (its reason, "could not import 'name': ...", names it). With the
+environment variable CI set, any other skip fails the run (tests/conftest.py).
 """
 
 import importlib
+import re
 
 import pytest
 
 #: What a test may skip for: packages outside ``install_requires`` (and the headless browser
 #: of the report test). A core dependency (flint, sympy, mpmath, numpy) is never optional.
-OPTIONAL = frozenset({"onnx", "onnxruntime", "matplotlib", "torch", "auto_LiRPA", "dask",
-                      "chromium"})
+OPTIONAL = frozenset(
+    {"onnx", "onnxruntime", "matplotlib", "torch", "auto_LiRPA", "dask", "distributed", "chromium"}
+)
 PREFIX = "optional dependency "
+IMPORTORSKIP = re.compile(r"could not import '([\w.]+)'")
 
 
 def missing(name):
@@ -36,4 +40,7 @@ def requires(name):
 def allowed_skip(reason):
     """Whether ``reason`` names a missing optional dependency (the only skip CI accepts)."""
     reason = reason.removeprefix("Skipped: ")
+    m = IMPORTORSKIP.match(reason)
+    if m:
+        return m[1].split(".")[0] in OPTIONAL
     return any(reason == missing(name) for name in OPTIONAL)

@@ -1,5 +1,6 @@
 """CHANGELOG.md in the "Keep a Changelog" form, and one version: the newest entry is
 ``exactbounds.__version__``, which setup.cfg reads (``attr:``) and nothing else repeats."""
+
 import configparser
 import re
 from datetime import date
@@ -58,9 +59,15 @@ def test_the_version_lives_in_one_place():
     cfg.read(ROOT / "setup.cfg")
     assert cfg["metadata"]["version"] == "attr: exactbounds.__version__"
     v = re.escape(exactbounds.__version__)
-    hits = [str(p.relative_to(ROOT)) for p in [*ROOT.glob("exactbounds/**/*.py"),
-                                               *ROOT.glob("proofs/**/*.py"),
-                                               ROOT / "setup.cfg", ROOT / "pyproject.toml",
-                                               ROOT / "README.md"]
-            if re.search(rf"(?<![\d.]){v}(?![\d.])", p.read_text())]
+    hits = [
+        str(p.relative_to(ROOT))
+        for p in [
+            *ROOT.glob("exactbounds/**/*.py"),
+            *ROOT.glob("proofs/**/*.py"),
+            ROOT / "setup.cfg",
+            ROOT / "pyproject.toml",
+            ROOT / "README.md",
+        ]
+        if re.search(rf"(?<![\d.]){v}(?![\d.])", p.read_text())
+    ]
     assert hits == ["exactbounds/__init__.py"]

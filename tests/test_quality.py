@@ -1,6 +1,7 @@
 """Lint, format and type check, inside the README's test command: ``ruff check``, ``ruff format
 --check`` (configuration in pyproject.toml) and ``mypy`` (settings in pyproject.toml: every
 function of the typed core annotated, the rest checked with mypy's defaults)."""
+
 import importlib.util
 import shutil
 import subprocess
@@ -16,16 +17,21 @@ TREES = ["exactbounds", "tests", "proofs"]
 def tool(*args, cwd=ROOT):
     """Run ``python -m <tool> ...`` from the venv running the tests; (exit code, output)."""
     if importlib.util.find_spec(args[0]) is None:
-        pytest.fail(f"{args[0]} is not installed: it is in the test extras, "
-                    "pip install -e '.[test]'")
-    r = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True,
-                       timeout=300)
+        pytest.fail(
+            f"{args[0]} is not installed: it is in the test extras, pip install -e '.[test]'"
+        )
+    r = subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     return r.returncode, r.stdout + r.stderr
 
 
-@pytest.mark.xfail(strict=False, reason="the autofixable rest (import order, unused imports, "
-                   "Optional) is fixed by the lead's `ruff check --fix` after the merge; "
-                   "test_lint_needs_no_hand_edits_after_format_and_autofix holds meanwhile")
+@pytest.mark.xfail(
+    strict=False,
+    reason="the autofixable rest (import order, unused imports, "
+    "Optional) is fixed by the lead's `ruff check --fix` after the merge; "
+    "test_lint_needs_no_hand_edits_after_format_and_autofix holds meanwhile",
+)
 def test_ruff_check():
     code, out = tool("ruff", "check", "--no-cache", *TREES)
     assert code == 0, out
@@ -43,8 +49,11 @@ def test_lint_needs_no_hand_edits_after_format_and_autofix(tmp_path):
     for name in [*TREES, "pyproject.toml"]:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, tmp_path / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.onnx", "*.json"))
+            shutil.copytree(
+                src,
+                tmp_path / name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.onnx", "*.json"),
+            )
         else:
             shutil.copy(src, tmp_path / name)
     assert tool("ruff", "format", "--no-cache", *TREES, cwd=tmp_path)[0] == 0
@@ -73,8 +82,11 @@ def test_typed_core_is_fully_annotated():
     files = []
     for mod in strict[0]["module"]:
         path = ROOT / Path(*mod.removesuffix(".*").split("."))
-        files += sorted(path.glob("*.py")) if mod.endswith(".*") else \
-            [path / "__init__.py" if path.is_dir() else path.with_suffix(".py")]
+        files += (
+            sorted(path.glob("*.py"))
+            if mod.endswith(".*")
+            else [path / "__init__.py" if path.is_dir() else path.with_suffix(".py")]
+        )
     assert len(files) >= 20 and all(f.is_file() for f in files), files
     missing, total = [], 0
     for f in files:

@@ -1,6 +1,7 @@
 """The skip policy of tests/conftest.py: under CI only a missing optional dependency may skip a
 test (and the summary names it); any other skip fails the run. Run on a scratch suite that uses
 the real conftest.py and optional.py."""
+
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from optional import allowed_skip, missing
 
 HERE = Path(__file__).resolve().parent
 
-SCRATCH = '''
+SCRATCH = """
 import pytest
 from optional import requires
 
@@ -29,7 +30,7 @@ def test_plain_skip():
 
 def test_passes():
     assert True
-'''
+"""
 
 
 def run_scratch(tmp_path, ci, body):
@@ -43,9 +44,14 @@ def run_scratch(tmp_path, ci, body):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci:
         env["CI"] = "1"
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider",
-                           str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_missing_names_the_dependency_and_refuses_core_ones():
@@ -53,6 +59,9 @@ def test_missing_names_the_dependency_and_refuses_core_ones():
     assert allowed_skip("Skipped: optional dependency onnxruntime not installed")
     assert not allowed_skip("optional dependency flint not installed")
     assert not allowed_skip("bundled example missing")
+    assert allowed_skip("could not import 'torch': No module named 'torch'")
+    assert allowed_skip("could not import 'dask.distributed': No module named 'dask'")
+    assert not allowed_skip("could not import 'sympy': No module named 'sympy'")
     with pytest.raises(ValueError, match="sympy"):
         missing("sympy")
 
@@ -71,8 +80,10 @@ def test_plain_skip_fails_under_ci_and_optional_skips_name_the_dependency(tmp_pa
 
 
 def test_a_module_level_skip_for_a_non_optional_reason_fails_under_ci(tmp_path):
-    body = 'import pytest\npytest.skip("no data", allow_module_level=True)\n\n' \
-           'def test_x():\n    pass\n'
+    body = (
+        'import pytest\npytest.skip("no data", allow_module_level=True)\n\n'
+        "def test_x():\n    pass\n"
+    )
     r = run_scratch(tmp_path, ci=True, body=body)
     assert r.returncode != 0 and "1 error" in r.stdout, r.stdout + r.stderr
     assert "only a missing optional dependency may skip" in r.stdout and "no data" in r.stdout
