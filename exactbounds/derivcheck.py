@@ -16,7 +16,8 @@ chain-rule Taylor bound of :mod:`exactbounds.algorithms.taylor`, ``inside_exact`
 Claim files for ``exactbounds check --method deriv --claimed FILE``: the JSON that
 ``exactbounds derivatives --json`` prints, or any object with ``"curve"``
 (``{"origin": [...], "direction": [...], "t_range": [lo, hi]}`` or ``{"wrt": i}``) and
-``"first_derivative"`` and/or ``"second_derivative"`` as ``{"lo": [...], "hi": [...]}``.
+``"first_derivative"`` and/or ``"second_derivative"`` as ``{"lo": [...], "hi": [...]}``; with
+``"refinement": {"pieces": N}`` the method bound is the refined hull over at most N pieces.
 """
 import random
 
@@ -24,6 +25,7 @@ import flint
 from flint import arb, fmpq
 
 from .algorithms.ibp import run_graph
+from .algorithms.refine import refine
 from .algorithms.taylor import Curve, propagate
 from .errors import (ExactBoundsError, InvalidValueError, MalformedFileError, NeedsCaseSplit,
                      UnsupportedOperatorError)
@@ -249,10 +251,14 @@ def _candidates(ref, order, j, side, rng, n_grid=65, n_random=8, steps=60):
     return out
 
 
-def method_bounds(graph, curve, order, bits=128):
-    """The chain-rule Taylor bounds in the rational context: ``{k: (lo list, hi list)}``."""
+def method_bounds(graph, curve, order, bits=128, pieces=None):
+    """The chain-rule Taylor bounds in the rational context: ``{k: (lo list, hi list)}``;
+    with ``pieces``, the refinement's hull over at most that many pieces (no time limit)."""
     ctx = RationalContext(bits)
-    jet = propagate(graph, curve, ctx, order, "chain")
+    if pieces is not None and pieces > 1:
+        jet = refine(graph, curve, ctx, order, "chain", budget=None, max_pieces=pieces).jet
+    else:
+        jet = propagate(graph, curve, ctx, order, "chain")
     out = {1: jet.d1.outer(ctx)}
     if order >= 2:
         out[2] = jet.d2.outer(ctx)
@@ -260,7 +266,7 @@ def method_bounds(graph, curve, order, bits=128):
 
 
 def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=400, seed=0,
-                      find_all=False, n_random=8, rule=None):
+                      find_all=False, n_random=8, rule=None, pieces=None):
     """Audit claimed derivative enclosures along ``curve``.
 
     ``claims``: ``{1: Claim, 2: Claim}`` (:class:`~exactbounds.audit.claims.Claim`, entries
@@ -275,7 +281,7 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
     if not orders or any(k not in (1, 2) for k in orders):
         raise InvalidValueError("claims", orders, "expected claims on orders 1 and/or 2")
     top = max(orders)
-    bounds = method_bounds(graph, curve, top, bits)
+    bounds = method_bounds(graph, curve, top, bits, pieces)
     ref = ExactDerivatives(graph, curve, top)
     rng = random.Random(seed)
     verdicts, evals = [], 0
@@ -372,7 +378,19 @@ def audit_derivative_claims(args):
     bits = getattr(args, "bits", None) or 128
     return audit_derivatives(model.graph, curve, claims, bits=bits, max_bits=args.max_bits,
                              budget=args.budget, seed=args.seed, find_all=args.find_all,
-                             n_random=args.n_random, rule=data.get("second_derivative_rule"))
+                             n_random=args.n_random, rule=data.get("second_derivative_rule"),
+                             pieces=_claimed_pieces(data, args.claimed))
+
+
+def _claimed_pieces(data, where):
+    """``refinement.pieces`` of a claim file (None without refinement)."""
+    r = data.get("refinement")
+    if r is None:
+        return None
+    n = r.get("pieces") if isinstance(r, dict) else None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise MalformedFileError(f"{where}: refinement.pieces: expected an integer >= 1")
+    return n
 
 
 __all__ = ["ExactDerivatives", "arb_eval", "audit_derivatives", "audit_derivative_claims",
