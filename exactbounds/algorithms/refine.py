@@ -252,8 +252,13 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
     ``target`` the gap to reach, ``workers`` processes (None or 1: serial)."""
     ctx = ctx if ctx is not None else RationalContext()
     _check_ctx(ctx)
-    if budget is not None and not budget >= 0:
-        raise InvalidValueError("budget", budget, "expected a number of seconds >= 0")
+    if budget is not None:
+        try:
+            budget = float(budget)
+        except (TypeError, ValueError):
+            budget = float("nan")
+        if not budget >= 0:
+            raise InvalidValueError("budget", budget, "expected a number of seconds >= 0")
     if max_pieces is not None and (isinstance(max_pieces, bool) or not isinstance(
             max_pieces, int) or max_pieces < 1):
         raise InvalidValueError("pieces", max_pieces, "expected an integer >= 1")
