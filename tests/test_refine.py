@@ -113,6 +113,21 @@ def test_refined_partial_derivatives_over_a_box(g, data):
             assert inside(ref, k, 0, x, blo[0], bhi[0])
 
 
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=smooth_networks(), data=st.data(), mode=st.sampled_from(sorted(CONTEXTS)))
+def test_refined_derivatives_along_a_direction(g, data, mode):
+    n = g.input_dim
+    a, b = sorted([data.draw(small), data.draw(small)])
+    curve = Curve([data.draw(small) for _ in range(n)], [data.draw(small) for _ in range(n)],
+                  a, b)
+    ctx = CONTEXTS[mode]()
+    res = refine(g, curve, ctx, 2, budget=None, max_pieces=6)
+    ref = ExactDerivatives(g, curve, 2)
+    for t in [a, b, a + (b - a) * data.draw(unit)]:
+        for k, (lo, hi) in ends(res.jet, ctx).items():
+            assert inside(ref, k, 0, [t], lo[0], hi[0])
+
+
 def test_centred_forms_beat_interval_propagation_on_small_pieces():
     """The reason for centered.py: on a piece of width 1/64 the u'' enclosure of the centred
     forms is several times narrower than that of interval propagation."""

@@ -131,11 +131,29 @@ def _affine(mats, bias, tms, m):
 
 def _ball_mat(W, Wr):
     """The ball matrix ``W ± Wr`` (``Wr`` None: exact ``W``, rounded into balls)."""
-    if Wr is None:
-        return arb_mat(W)
-    n, k = W.nrows(), W.ncols()
-    return arb_mat(n, k, [_ball(W[i, j] - Wr[i, j], W[i, j] + Wr[i, j])
-                          for i in range(n) for j in range(k)])
+    M = arb_mat(W)
+    if Wr is not None:
+        for i in range(W.nrows()):
+            for j in range(W.ncols()):
+                if Wr[i, j] != 0:
+                    M[i, j] = _ball(W[i, j] - Wr[i, j], W[i, j] + Wr[i, j])
+    return M
+
+
+_MATS = {}
+
+
+def _affine_balls(op, prec):
+    """Ball matrices and bias balls of an affine operator at ``prec`` bits (cached; the entry
+    keeps the operator alive, so its id is not reused)."""
+    key = (id(op), prec)
+    if key not in _MATS:
+        Ws, b, Wr, br = op.linear_enclosure(RationalContext(prec))
+        mats = [_ball_mat(W, None if Wr is None else Wr[i]) for i, W in enumerate(Ws)]
+        bias = [arb(b[i, 0]) if br is None else _ball(b[i, 0] - br[i, 0], b[i, 0] + br[i, 0])
+                for i in range(b.nrows())]
+        _MATS[key] = (op, mats, bias)
+    return _MATS[key][1:]
 
 
 def _derivs(op, X, k_max):
@@ -186,7 +204,6 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None):
                                  [arb(0)] * n),
                              _TM([arb(a) for a in v], zero_rows, [arb(0)] * n),
                              _zero(n, m)][:order + 1]}
-        rc = RationalContext(prec)
         for node in graph:
             op = node.op
             ins = [tms[i] for i in node.inputs]
@@ -200,12 +217,8 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None):
                 if order >= 2:
                     out.append(_add(_mul(phis[2], _square(d[0], S), S), _mul(phis[1], d[1], S)))
             elif getattr(op, "affine", False) and hasattr(op, "linear_enclosure"):
-                Ws, b, Wr, br = op.linear_enclosure(rc)
-                mats = [_ball_mat(W, None if Wr is None else Wr[i]) for i, W in enumerate(Ws)]
-                nb = b.nrows()
-                bias = [arb(b[i, 0]) if br is None else _ball(b[i, 0] - br[i, 0],
-                                                            b[i, 0] + br[i, 0])
-                        for i in range(nb)]
+                mats, bias = _affine_balls(op, prec)
+                nb = len(bias)
                 out = [_affine(mats, bias if k == 0 else None, [t[k] for t in ins], m)
                        for k in range(order + 1)]
                 if order >= 2 and rule == "seed" and kind == "batchnorm":
