@@ -24,8 +24,9 @@ no rule here (the caller keeps the interval result).
 import flint
 from flint import arb, arb_mat, fmpq
 
-from ..numbers import RationalContext
-from ..operators.activations import _SShaped, arb_exact_ends
+from ..numbers import RationalContext, arb_ends
+from ..operators.activations import _SShaped
+from ..operators.base import AffineOp, PassThrough
 
 
 def _ball(lo, hi):
@@ -216,14 +217,14 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None):
                     out.append(_mul(phis[1], d[0], S))
                 if order >= 2:
                     out.append(_add(_mul(phis[2], _square(d[0], S), S), _mul(phis[1], d[1], S)))
-            elif getattr(op, "affine", False) and hasattr(op, "linear_enclosure"):
+            elif isinstance(op, AffineOp):
                 mats, bias = _affine_balls(op, prec)
                 nb = len(bias)
                 out = [_affine(mats, bias if k == 0 else None, [t[k] for t in ins], m)
                        for k in range(order + 1)]
                 if order >= 2 and rule == "seed" and kind == "batchnorm":
                     out[2] = _zero(nb, m)
-            elif getattr(op, "passthrough", False) and len(ins) == 1:
+            elif isinstance(op, PassThrough):
                 out = ins[0]
             else:
                 return None
@@ -231,7 +232,7 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None):
             tms[node.name] = [_clip(t, S, nb.get(k)) for k, t in enumerate(out)]
         res = {}
         for k, t in enumerate(tms[graph.output]):
-            ends = [arb_exact_ends(b) for b in ranges(t, S)]
+            ends = [arb_ends(b) for b in ranges(t, S)]
             res[k] = ([e[0] for e in ends], [e[1] for e in ends])
     return res
 
