@@ -48,7 +48,7 @@ def pinn_networks(draw):
         Linear.from_weights([[draw(small) for _ in range(w1)] for _ in range(w2)],
                             [draw(small) for _ in range(w2)]),
         Tanh((w2,)),
-        BatchNorm(BatchNormParams(gamma, var, [draw(small) for _ in range(w2)],
+        BatchNorm(BatchNormParams([draw(small) for _ in range(w2)], var, gamma,
                                   [draw(small) for _ in range(w2)], "1/1000")),
         Linear.from_weights([[draw(small) for _ in range(w2)]], [draw(small)])])
 
@@ -183,6 +183,21 @@ def test_relu_network_order_one_falls_back_to_interval_pieces():
     res = refine(g, Curve([0], [1], -1, 1), RationalContext(), 1, budget=None, max_pieces=4)
     assert res.jet.d1.outer() == ([2], [2])
     assert res.jet.value.outer() == ([4], [8])
+
+
+def test_constant_derivatives_with_an_irrational_scale_stop_at_once():
+    """Regression: Linear -> BatchNorm (√2 in the scale) -> Linear has constant u', u'' = 0 and
+    boxes only as wide as the square-root enclosure; the sampled range is empty, and refinement
+    must stop (not bisect until the budget runs out)."""
+    g = Graph.sequential(1, [
+        Linear.from_weights([[1], [-2]], [0, 1]),
+        BatchNorm(BatchNormParams([0, 0], [1, 1], [1, -1], [0, 0], 1)),
+        Linear.from_weights([[1, 1]], [0])])
+    res = refine(g, Curve([0], [1], -1, 1), RationalContext(), 2, budget=5)
+    assert res.stopped == "target" and res.pieces == 1
+    (lo,), (hi,) = res.jet.d1.outer()
+    assert 0 < lo and lo * lo <= fmpq(9, 2) <= hi * hi     # u' = 3/√2
+    assert res.jet.d2.outer() == ([0], [0])
 
 
 def test_bad_arguments():

@@ -5,7 +5,9 @@ The domain is ``[t_lo, t_hi]`` for a curve, the input box for ``wrt`` (split alo
 coordinate: the partial derivative depends on all of them). Each piece is bounded by interval
 propagation (:func:`~exactbounds.algorithms.taylor.propagate` on the sub-curve, in the given
 context and rule) intersected with the centred forms of :mod:`~exactbounds.algorithms.centered`;
-a child's enclosure is also intersected with its parent's (the child's domain lies inside), so
+(over more than ``MAX_FORM_PARAMS`` parameters, i.e. ``wrt`` on a wide input, interval
+propagation only); a child's enclosure is also intersected with its parent's (the child's
+domain lies inside), so
 the hull never widens. Every piece's enclosure contains the exact u, u', u'' at every point of
 the piece; so does the hull.
 
@@ -13,7 +15,9 @@ Samples: rigorous enclosures of the exact u, u', u'' at exact points (the ends/c
 domain and the centre of every piece), from the same centred forms on a point (or
 ``propagate`` on a point). Per order k and output j the *sampled range* is
 ``[min_s hi_s, max_s lo_s]``, inside the exact range over the domain; the *gap* is the hull's
-width over that range. Each round bisects, for every (k, j) whose gap exceeds ``target``, the
+width over that range (a box narrower than ``TINY`` relative to its ends counts as reached:
+a constant derivative with an irrational BatchNorm scale has no sampled range). Each round
+bisects, for every (k, j) whose gap exceeds ``target``, the
 piece holding the hull's lowest (highest) end on each side whose excess exceeds half the allowed
 slack; rounds repeat until every gap is at most ``target``, ``max_pieces`` is reached, or
 ``budget`` seconds have passed (checked before each split). The order of splits does not depend
@@ -33,6 +37,8 @@ from .taylor import _RANK, Curve, Jet, _check_ctx, _worse, propagate
 
 TARGET = fmpq(21, 20)
 MIN_SPLIT = fmpq(1, 2 ** 40)   # pieces narrower than this share of the domain are not split
+TINY = fmpq(1, 2 ** 60)        # a box this narrow (relative to its ends) is resolved
+MAX_FORM_PARAMS = 16           # centred forms over at most this many parameters (wrt inputs)
 
 
 @dataclass
@@ -153,7 +159,9 @@ def _bound_task(task):
     graph, ctx, order, rule, dom = (_STATE[k] for k in ("graph", "ctx", "order", "rule", "dom"))
     lo, hi = ([_dec(v) for v in e] for e in task[:2])
     form, prec = dom.form(lo, hi), _prec(ctx)
-    if not task[2]:
+    if len(form[3]) > MAX_FORM_PARAMS:
+        form = None
+    if form is not None and not task[2]:
         tm = centered.jets(graph, *form, order, rule, prec)
         if tm is not None:
             return _enc_ends(tm), BOUND, BOUND, True
@@ -162,7 +170,7 @@ def _bound_task(task):
     out = boxes[graph.output]
     j = jets[graph.output]
     status, vstatus, wins = j.status, j.value_status, False
-    tm = centered.jets(graph, *form, order, rule, prec, boxes)
+    tm = None if form is None else centered.jets(graph, *form, order, rule, prec, boxes)
     if tm is not None:
         tm = _meet(tm, centered.jets(graph, *form, order, rule, prec))
         met = _meet(out, tm)
@@ -180,7 +188,8 @@ def _sample_task(point):
     """Rigorous enclosures of the exact u, u', u'' at the exact point (chain rule)."""
     graph, order, dom, prec = (_STATE[k] for k in ("graph", "order", "dom", "sample_prec"))
     p = [_dec(v) for v in point]
-    tm = centered.jets(graph, *dom.form(p, p), order, "chain", prec)
+    tm = None if len(p) > MAX_FORM_PARAMS else centered.jets(graph, *dom.form(p, p), order,
+                                                              "chain", prec)
     if tm is None:
         ctx = RationalContext(prec)
         tm = _jet_ends(propagate(graph, dom.sub_curve(p, p), ctx, order, "chain"), ctx, order)
@@ -219,13 +228,21 @@ def _gaps(hull, inner):
                 for lo, hi, a, b in zip(*hull[k], *inner[k])] for k in hull}
 
 
-def _to_split(pieces, hull, inner, gaps, target):
+def _done(hull, gaps, target):
+    """Per ``(k, j)``: the gap is at most ``target``, or the box is as narrow as the
+    arithmetic makes it (e.g. a constant derivative with an irrational BatchNorm scale)."""
+    return {(k, j): (g is not None and g <= target) or
+            hull[k][1][j] - hull[k][0][j] <= TINY * max(1, abs(hull[k][0][j]), abs(hull[k][1][j]))
+            for k in gaps for j, g in enumerate(gaps[k])}
+
+
+def _to_split(pieces, hull, inner, done, target):
     """Indices of the pieces to bisect this round (deterministic order)."""
     slack = (target - 1) / 2
     want = []
     for k in sorted(hull):
-        for j, g in enumerate(gaps[k]):
-            if g is not None and g <= target:
+        for j in range(len(hull[k][0])):
+            if done[k, j]:
                 continue
             a, b = inner[k][0][j], inner[k][1][j]
             rng = max(b - a, fmpq(0))
@@ -291,10 +308,11 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
             hull, inner = _hull(pieces, order, n_out), _inner(samples, order, n_out)
             gaps = _gaps(hull, inner)
             history.append((time.perf_counter() - start, len(pieces), gaps))
-            if all(g is not None and g <= target for k in gaps for g in gaps[k]):
+            done = _done(hull, gaps, target)
+            if all(done.values()):
                 stopped = "target"
                 break
-            want = [i for i in _to_split(pieces, hull, inner, gaps, target)
+            want = [i for i in _to_split(pieces, hull, inner, done, target)
                     if pieces[i]["split"]]
             if not want:
                 stopped = "resolution"

@@ -72,8 +72,8 @@ def pinn(rng):
         Linear.from_weights(f(rng.normal(scale=1 / np.sqrt(w1), size=(w2, w1))),
                             g(rng.normal(scale=0.1, size=w2))),
         Tanh((w2,)),
-        BatchNorm(BatchNormParams(g(gamma), g(rng.uniform(0.1, 1.5, size=w2)),
-                                  g(rng.normal(scale=0.1, size=w2)),
+        BatchNorm(BatchNormParams(g(rng.normal(scale=0.1, size=w2)),
+                                  g(rng.uniform(0.1, 1.5, size=w2)), g(gamma),
                                   g(rng.normal(scale=0.2, size=w2)), np.float32(1e-5))),
         Linear.from_weights(f(rng.normal(scale=1 / np.sqrt(w2), size=(1, w2))), g([0.0]))])
 
