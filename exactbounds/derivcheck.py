@@ -251,17 +251,23 @@ def _candidates(ref, order, j, side, rng, n_grid=65, n_random=8, steps=60):
     return out
 
 
-def method_bounds(graph, curve, order, bits=128, pieces=None):
+def method_bounds(graph, curve, order, bits=128, pieces=None, rule=None):
     """The chain-rule Taylor bounds in the rational context: ``{k: (lo list, hi list)}``;
-    with ``pieces``, the refinement's hull over at most that many pieces (no time limit)."""
+    with ``pieces``, the refinement's hull over at most that many pieces (no time limit), with
+    the claimant's ``rule`` choosing the pieces (u' does not depend on the rule; u'' is always
+    the chain rule's)."""
     ctx = RationalContext(bits)
-    if pieces is not None and pieces > 1:
-        jet = refine(graph, curve, ctx, order, "chain", budget=None, max_pieces=pieces).jet
-    else:
+    if pieces is None or pieces <= 1:
         jet = propagate(graph, curve, ctx, order, "chain")
-    out = {1: jet.d1.outer(ctx)}
+        out = {1: jet.d1.outer(ctx)}
+        if order >= 2:
+            out[2] = jet.d2.outer(ctx)
+        return out
+    runs = {r: refine(graph, curve, ctx, order, r, budget=None, max_pieces=pieces).jet
+            for r in {"chain", rule if rule in ("chain", "seed") else "chain"}}
+    out = {1: runs[rule if rule in runs else "chain"].d1.outer(ctx)}
     if order >= 2:
-        out[2] = jet.d2.outer(ctx)
+        out[2] = runs["chain"].d2.outer(ctx)
     return out
 
 
@@ -281,7 +287,7 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
     if not orders or any(k not in (1, 2) for k in orders):
         raise InvalidValueError("claims", orders, "expected claims on orders 1 and/or 2")
     top = max(orders)
-    bounds = method_bounds(graph, curve, top, bits, pieces)
+    bounds = method_bounds(graph, curve, top, bits, pieces, rule)
     ref = ExactDerivatives(graph, curve, top)
     rng = random.Random(seed)
     verdicts, evals = [], 0
