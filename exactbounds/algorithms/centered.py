@@ -22,7 +22,7 @@ wide as the model's range, the entry is replaced by that box (``C`` its midpoint
 no rule here (the caller keeps the interval result).
 """
 import flint
-from flint import arb, arb_mat, fmpq
+from flint import arb, arb_mat
 
 from ..numbers import RationalContext, arb_ends
 from ..operators.activations import _SShaped

@@ -31,7 +31,7 @@ from flint import fmpq
 
 from ..core import Box
 from ..errors import InvalidValueError
-from ..numbers import BOUND, EXACT, IntervalContext, RationalContext
+from ..numbers import BOUND, RationalContext
 from . import centered
 from .taylor import _RANK, Curve, Jet, _check_ctx, _worse, propagate
 
@@ -129,6 +129,10 @@ def _enc(q):
 
 def _dec(pq):
     return fmpq(*pq)
+
+
+def _enc_list(v):
+    return [_enc(x) for x in v]
 
 
 def _enc_ends(d):
@@ -366,10 +370,6 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
     jet = Jet(box(0), box(1), box(2) if order >= 2 else None, status, root_jet.notes, vstatus)
     return Refinement(jet, len(pieces), stopped, _gaps(hull, inner), inner, len(samples),
                       time.perf_counter() - start, root_jet.notes, history)
-
-
-def _enc_list(v):
-    return [_enc(x) for x in v]
 
 
 __all__ = ["Refinement", "refine", "TARGET"]

@@ -23,6 +23,7 @@ from ..algorithms.refine import refine
 from ..algorithms.taylor import RULES, Curve, propagate
 from ..errors import InvalidValueError
 from ..io.results import box_json
+from ..numbers import rational_str
 from .common import add_arith, context_from_args
 
 
@@ -76,7 +77,7 @@ def curve_from_args(args, input_set):
 KEYS = {0: "value", 1: "first_derivative", 2: "second_derivative"}
 
 
-def _gap_str(g):
+def _gap_up(g):
     """A gap ratio rounded up to 4 decimals (``None`` stays)."""
     if g is None:
         return None
@@ -85,9 +86,8 @@ def _gap_str(g):
 
 def refinement_json(r):
     """The ``refinement`` member of the ``--json`` document."""
-    from ..numbers import rational_str
     return {"pieces": r.pieces, "stopped": r.stopped, "samples": r.samples,
-            "gap": {KEYS[k]: [_gap_str(g) for g in v] for k, v in sorted(r.gap.items())},
+            "gap": {KEYS[k]: [_gap_up(g) for g in v] for k, v in sorted(r.gap.items())},
             "sampled": {KEYS[k]: {"lo": [rational_str(a) for a in lo],
                                   "hi": [rational_str(b) for b in hi]}
                         for k, (lo, hi) in sorted(r.sampled.items())}}
