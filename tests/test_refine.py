@@ -16,7 +16,7 @@ from exactbounds.algorithms import centered
 from exactbounds.algorithms.refine import refine
 from exactbounds.algorithms.taylor import Curve, propagate
 from exactbounds.core import Box
-from exactbounds.derivcheck import ExactDerivatives
+from exactbounds.audit.derivatives import ExactDerivatives
 from exactbounds.errors import InvalidValueError
 from exactbounds.graph import Graph
 from exactbounds.numbers import IntervalContext, RationalContext

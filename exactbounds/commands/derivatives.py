@@ -19,11 +19,12 @@ range under a non-zero width) and ``sampled`` (the exact inner sampled ranges).
 """
 import json
 
+from ..algorithms.curves import make_curve
 from ..algorithms.refine import refine
-from ..algorithms.taylor import RULES, Curve, propagate
+from ..algorithms.taylor import RULES, propagate
 from ..errors import InvalidValueError
-from ..io.results import box_json
-from ..numbers import rational_str
+from ..io.load import load_model
+from ..io.results import derivatives_json
 from .common import add_arith, context_from_args
 
 
@@ -58,62 +59,13 @@ def register(sub):
 
 def curve_from_args(args, input_set):
     """The :class:`Curve` that ``--direction/--origin/--t-range`` or ``--wrt`` describe."""
-    from ..inputsets import bounding_box
-    box = bounding_box(input_set)
-    if args.wrt is not None:
-        if args.origin or args.t_range:
-            raise InvalidValueError("--wrt", args.wrt, "takes no --origin or --t-range (it "
-                                    "covers the whole input box)")
-        return Curve.wrt(box, args.wrt)
-    if args.t_range is None:
-        return Curve.through_box(box, args.direction, args.origin)
-    origin = args.origin
-    if origin is None:
-        lo, hi = box.outer()
-        origin = [(a + b) / 2 for a, b in zip(lo, hi)]
-    return Curve(origin, args.direction, *args.t_range)
-
-
-KEYS = {0: "value", 1: "first_derivative", 2: "second_derivative"}
-
-
-def _gap_up(g):
-    """A gap ratio rounded up to 4 decimals (``None`` stays)."""
-    if g is None:
-        return None
-    return -(-int(g.p) * 10000 // int(g.q)) / 10000
-
-
-def refinement_json(r):
-    """The ``refinement`` member of the ``--json`` document."""
-    return {"pieces": r.pieces, "stopped": r.stopped, "samples": r.samples,
-            "gap": {KEYS[k]: [_gap_up(g) for g in v] for k, v in sorted(r.gap.items())},
-            "sampled": {KEYS[k]: {"lo": [rational_str(a) for a in lo],
-                                  "hi": [rational_str(b) for b in hi]}
-                        for k, (lo, hi) in sorted(r.sampled.items())}}
-
-
-def derivatives_json(jet, ctx, curve, order, rule, source, refinement=None):
-    """The ``--json`` document (also a valid claim file for ``check --method deriv``)."""
-    d = {"model": source, "method": "taylor", "order": order,
-         "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
-         "curve": curve.describe(), "value": box_json(jet.value, ctx)}
-    if jet.value_status == "bound":
-        d["value"]["status"] = "bound"
-    for k, box in ((1, jet.d1), (2, jet.d2)):
-        if k <= order:
-            b = box_json(box, ctx)
-            b["status"] = jet.status
-            d["first_derivative" if k == 1 else "second_derivative"] = b
-    if jet.notes:
-        d["notes"] = jet.notes
-    if refinement is not None:
-        d["refinement"] = refinement_json(refinement)
-    return d
+    if args.wrt is not None and (args.origin or args.t_range):
+        raise InvalidValueError("--wrt", args.wrt, "takes no --origin or --t-range (it "
+                                "covers the whole input box)")
+    return make_curve(input_set, args.wrt, args.direction, args.origin, args.t_range)
 
 
 def run(args):
-    from ..io.load import load_model
     ctx = context_from_args(args)
     model = load_model(args.model, spec=args.spec)
     curve = curve_from_args(args, model.input_set)
