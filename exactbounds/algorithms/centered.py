@@ -64,9 +64,10 @@ def ranges(tm, S):
     return [c + _lin_range(g, S) + r for c, g, r in zip(tm.C, tm.G, tm.R)]
 
 
-def _clip(tm, S, box):
+def _clip(tm, S, box, clipped):
     """Entries whose interval box (exact ends) is less than half as wide as the model's range
-    become that box as a constant model (which drops the linear term: hence the margin)."""
+    become that box as a constant model (which drops the linear term: hence the margin);
+    ``clipped`` counts them."""
     if box is None:
         return tm
     lo, hi = box
@@ -77,6 +78,7 @@ def _clip(tm, S, box):
         if 2 * b.rad() < rg.rad():
             mid = arb(b.mid())
             C[i], G[i], R[i] = mid, [arb(0)] * m, b - mid
+            clipped[0] += 1
     return _TM(C, G, R)
 
 
@@ -191,12 +193,14 @@ def _phi(op, x, S, k, order):
     return [_TM(*o) for o in outs]
 
 
-def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None):
+def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None, clipped=None):
     """Exact ``{k: (lo list, hi list)}`` for k = 0..order enclosing the output's value and
     derivatives over the piece ``x = x_c + M·s``, ``x' = v``, ``|s_j| <= rho_j`` (exact
     rationals; ``M`` a list of n rows of m entries); ``None`` if an operator has no rule.
-    ``boxes``: optional ``{node name: {k: (lo, hi)}}`` interval boxes to clip with."""
+    ``boxes``: optional ``{node name: {k: (lo, hi)}}`` interval boxes to clip with;
+    ``clipped`` (a one-element list) counts the entries replaced by them."""
     boxes = boxes or {}
+    clipped = [0] if clipped is None else clipped
     n, m = len(x_c), len(rho)
     with flint.ctx.workprec(prec):
         S = [_ball(-r, r) for r in rho]
@@ -229,7 +233,7 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None):
             else:
                 return None
             nb = boxes.get(node.name, {})
-            tms[node.name] = [_clip(t, S, nb.get(k)) for k, t in enumerate(out)]
+            tms[node.name] = [_clip(t, S, nb.get(k), clipped) for k, t in enumerate(out)]
         res = {}
         for k, t in enumerate(tms[graph.output]):
             ends = [arb_ends(b) for b in ranges(t, S)]

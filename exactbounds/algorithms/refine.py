@@ -174,9 +174,12 @@ def _bound_task(task):
     out = boxes[graph.output]
     j = jets[graph.output]
     status, vstatus, wins = j.status, j.value_status, False
-    tm = None if form is None else centered.jets(graph, *form, order, rule, prec, boxes)
+    clipped = [0]
+    tm = None if form is None else centered.jets(graph, *form, order, rule, prec, boxes,
+                                                  clipped)
     if tm is not None:
-        tm = _meet(tm, centered.jets(graph, *form, order, rule, prec))
+        if clipped[0]:     # clipping drops linear terms: the unclipped forms may be tighter
+            tm = _meet(tm, centered.jets(graph, *form, order, rule, prec))
         met = _meet(out, tm)
         if any(met[k] != out[k] for k in met if k):
             status = _worse(status, BOUND)
