@@ -203,7 +203,8 @@ def test_constant_derivatives_with_an_irrational_scale_stop_at_once():
 def test_bad_arguments():
     g, c = tanh_bn_net(), Curve([0], [1], 0, 1)
     for kw, name in (({"budget": -1}, "budget"), ({"max_pieces": 0}, "pieces"),
-                     ({"workers": 0}, "workers"), ({"target": fmpq(1, 2)}, "target")):
+                     ({"workers": 0}, "workers"), ({"target": fmpq(1, 2)}, "target"),
+                     ({"target": float("nan")}, "target"), ({"budget": "soon"}, "budget")):
         with pytest.raises(InvalidValueError, match=name):
             refine(g, c, RationalContext(), 2, **kw)
 

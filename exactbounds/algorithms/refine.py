@@ -31,7 +31,7 @@ from flint import fmpq
 
 from ..core import Box
 from ..errors import InvalidValueError
-from ..numbers import BOUND, RationalContext
+from ..numbers import BOUND, RationalContext, to_exact
 from . import centered
 from .taylor import _RANK, Curve, Jet, _check_ctx, _worse, propagate
 
@@ -289,7 +289,7 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise InvalidValueError("workers", workers, "expected an integer >= 1")
-    target = fmpq(target) if not isinstance(target, fmpq) else target
+    target = to_exact(target, "target")
     if target < 1:
         raise InvalidValueError("target", str(target), "expected a ratio >= 1")
     start = time.perf_counter()
