@@ -24,6 +24,7 @@ no rule here (the caller keeps the interval result).
 import flint
 from flint import arb, arb_mat
 
+from ..linalg import DyMat
 from ..numbers import RationalContext, arb_ends
 from ..operators.activations import _SShaped
 from ..operators.base import AffineOp, PassThrough
@@ -132,8 +133,14 @@ def _affine(mats, bias, tms, m):
     return _TM(C, G, R)
 
 
+def _q(W):
+    """An exact ``fmpq_mat`` (``linear_enclosure`` may hand a :class:`DyMat`)."""
+    return W.to_q() if isinstance(W, DyMat) else W
+
+
 def _ball_mat(W, Wr):
     """The ball matrix ``W ± Wr`` (``Wr`` None: exact ``W``, rounded into balls)."""
+    W = _q(W)
     M = arb_mat(W)
     if Wr is not None:
         for i in range(W.nrows()):
@@ -152,7 +159,8 @@ def _affine_balls(op, prec):
     key = (id(op), prec)
     if key not in _MATS:
         Ws, b, Wr, br = op.linear_enclosure(RationalContext(prec))
-        mats = [_ball_mat(W, None if Wr is None else Wr[i]) for i, W in enumerate(Ws)]
+        b, br = _q(b), None if br is None else _q(br)
+        mats = [_ball_mat(W, None if Wr is None else _q(Wr[i])) for i, W in enumerate(Ws)]
         bias = [arb(b[i, 0]) if br is None else _ball(b[i, 0] - br[i, 0], b[i, 0] + br[i, 0])
                 for i in range(b.nrows())]
         _MATS[key] = (op, mats, bias)
