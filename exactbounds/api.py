@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .algorithms.curves import make_curve
 from .algorithms.methods import get_method, method_context, run_method
+from .algorithms.refine import refine as refine_jets
 from .algorithms.taylor import RULES, Curve, Jet, propagate
 from .audit.bounds import check_model
 from .audit.claims import Claim, parse_claim
@@ -26,6 +27,7 @@ from .tables import box_table
 
 if TYPE_CHECKING:
     from .algorithms.profiles import Profile
+    from .algorithms.refine import Refinement
     from .algorithms.result import BoundsResult
     from .audit.verdicts import AuditResult
     from .core import Box
@@ -152,6 +154,8 @@ class Derivatives:
     rule: str
     source: str
     notes: list = field(default_factory=list)
+    refinement: Refinement | None = None
+    """The :class:`~exactbounds.algorithms.refine.Refinement` (pieces, gaps), or None."""
 
     @property
     def value(self) -> Box:
@@ -173,28 +177,34 @@ class Derivatives:
         """The document ``exactbounds derivatives --json`` prints (a claim file for
         ``check(..., method="deriv")``)."""
         return derivatives_json(self.jet, self.ctx, self.curve, self.order, self.rule,
-                                self.source)
+                                self.source, self.refinement)
 
     def __repr__(self) -> str:
         j = self.jet
-        sections: list[tuple[Any, ...]] = [("u", j.value, self.ctx, j.value_status), ("u'", j.d1, self.ctx, j.status)]
+        sections: list[tuple[Any, ...]] = [("u", j.value, self.ctx, j.value_status),
+                                           ("u'", j.d1, self.ctx, j.status)]
         if self.order >= 2:
             sections.append(("u''", j.d2, self.ctx, j.status))
         i = self.curve.wrt_index
         where = f"d/dx_{i} over the input box" if i is not None else "along x0 + t·v (.curve)"
         title = f"Derivatives: order {self.order}, {where}, rule {self.rule}, {self.ctx!r}"
+        if self.refinement is not None:
+            title += f", {self.refinement.pieces} pieces"
         return box_table(title, sections)
 
 
 def derivatives(model: Model | str | PathLike[str], wrt: int | None = None,
                 direction: Any = None, origin: Any = None, t_range: Any = None, order: int = 2,
                 rule: str = "chain", mode: str = "exact", bits: int | None = None,
-                prec: int = 113) -> Derivatives:
+                prec: int = 113, refine: bool = True, budget: float | None = 10.0,
+                pieces: int | None = None, workers: int | None = None) -> Derivatives:
     """``exactbounds derivatives``: enclosures of the outputs ``u`` and of ``u'``, ``u''``
     along ``x(t) = origin + t·direction`` (``origin`` default: the centre of the input box;
     ``t_range`` default: where the line stays in the box), or with respect to input ``wrt``
     over the whole input box. ``rule``: ``chain`` (sound) or ``seed`` (BatchNorm's zero second
-    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``."""
+    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``.
+    ``refine`` (default, as the CLI): the hull over adaptive pieces, within ``budget`` seconds,
+    at most ``pieces`` pieces, on ``workers`` processes (``.refinement``: pieces and gaps)."""
     model = _model(model)
     if wrt is not None and (origin is not None or t_range is not None):
         raise InvalidValueError("wrt", wrt, "takes no origin or t_range (it covers the whole "
@@ -209,8 +219,14 @@ def derivatives(model: Model | str | PathLike[str], wrt: int | None = None,
         raise InvalidValueError("mode", mode, "expected exact or interval")
     curve = make_curve(model.input_set, wrt, plain(direction), plain(origin), plain(t_range))
     ctx = make_context(mode, bits=bits, prec=prec)
-    jet = propagate(model.graph, curve, ctx, order, rule)
-    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes))
+    r = None
+    if refine and pieces != 1:
+        r = refine_jets(model.graph, curve, ctx, order, rule, budget=budget, max_pieces=pieces,
+                        workers=workers)
+        jet = r.jet
+    else:
+        jet = propagate(model.graph, curve, ctx, order, rule)
+    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes), r)
 
 
 __all__ = ["Derivatives", "bounds", "check", "derivatives", "load", "plain"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from .backends import ArbBackend, split_q
+from .fast import FastBackend, ball_col, float_ends
 from .dymat import DyMat, dyadic_parts
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class AffineMats:
         self._abs_thunks = list(abs_dy) if abs_dy else None
         self._q, self._absq, self._dy, self._absdy, self._sparse = {}, {}, {}, {}, {}
         self._bias_dy = self._bias_list = None
+        self._fast = {}
 
     @property
     def n_inputs(self) -> int:
@@ -140,6 +142,8 @@ class AffineMats:
             return got if got is not None else self._ibp_q(ends, with_bias)
         if ctx.backend_kind == "arb":
             return self._ibp_arb(ctx, ends, with_bias)
+        if ctx.backend_kind == "fast":
+            return self._ibp_fast(ctx, ends, with_bias)
         return self._ibp_elements(ctx, ends, with_bias)
 
     def _ibp_q(self, ends: Any, with_bias: bool) -> tuple[Any, ...]:
@@ -196,6 +200,27 @@ class AffineMats:
             ym, yr = be.entries(ym), be.entries(yr)
             return ([be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
                     [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)])
+
+    def _ibp_fast(self, ctx: Context, ends: Any, with_bias: bool) -> tuple[Any, ...]:
+        """The centre/radius products on float64 balls (``linalg.fast``): each ball encloses the
+        exact IBP value for any box ends inside the given enclosures."""
+        be = FastBackend()
+        m = self.out_dim
+        ym = be.mat(self.b) if with_bias else be.zeros(m, 1)
+        yr = be.zeros(m, 1)
+        for k, (lo, hi) in enumerate(ends):
+            lo = ball_col([float_ends(ctx, v) for v in lo])
+            hi = ball_col([float_ends(ctx, v) for v in hi])
+            W = self.fast_w(be, k)
+            ym = ym + W * ((lo + hi) * be.const(fmpq(1, 2)))
+            yr = yr + abs(W) * ((hi - lo) * be.const(fmpq(1, 2)))
+        return be.col_to_ctx(ctx, ym - yr), be.col_to_ctx(ctx, ym + yr)
+
+    def fast_w(self, be: Any, k: Any) -> Any:
+        """``W_k`` as a float64 ball matrix (built once)."""
+        if k not in self._fast:
+            self._fast[k] = be.mat(self._W[k])
+        return self._fast[k]
 
     def _ibp_elements(self, ctx: Context, ends: Any, with_bias: bool) -> tuple[Any, ...]:
         zero = ctx.const(0)

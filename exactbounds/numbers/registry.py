@@ -8,6 +8,7 @@ mode           context                 default precision
 ``dyadic``     ``DyadicContext``       ``bits = 64``
 ``interval``   ``IntervalContext``     ``prec = 113``
 ``symbolic``   ``SymbolicContext``     —
+``fast``       ``FastContext``         float64 balls (``prec = 53`` elements)
 =============  ======================  =====================
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from ..errors import InvalidValueError
 from .contexts import Context, IntervalContext, RationalContext, SymbolicContext
 from .dyadic_mode import DyadicContext
+from .fast import FastContext
 
 MODES = {
     "exact": (lambda bits, prec: RationalContext(bits or 128)),
@@ -22,6 +24,7 @@ MODES = {
     "dyadic": (lambda bits, prec: DyadicContext(bits or 64)),
     "interval": (lambda bits, prec: IntervalContext(prec or 113)),
     "symbolic": (lambda bits, prec: SymbolicContext()),
+    "fast": (lambda bits, prec: FastContext()),
 }
 
 
@@ -30,8 +33,8 @@ def make_context(mode: str = "exact", bits: int | None = None, prec: int | None 
     mode's default."""
     make = MODES.get(mode) if isinstance(mode, str) else None
     if make is None:
-        raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval or "
-                                "symbolic")
+        raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval, "
+                                "symbolic or fast")
     return make(bits, prec)
 
 
