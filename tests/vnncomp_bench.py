@@ -9,6 +9,7 @@ verdict the suite must give each instance with ``--results``.
 The shift network ``y = x + 2^-25`` on ``x in [0, 1]``: at ``x = 1`` the exact output is
 ``1 + 2^-25 > 1`` while float32 rounds it to ``1.0``, so "Y_0 <= 1" is violated only in float32.
 """
+
 import json
 from pathlib import Path
 
@@ -17,26 +18,34 @@ import numpy as np
 from exactbounds.algorithms.ibp import evaluate
 from exactbounds.io.load import load_model
 
-SHIFT = 2.0 ** -25
+SHIFT = 2.0**-25
 EXPECTED = {
     "relu_safe": ("unsat", "confirmed"),
     "relu_unsafe": ("sat", "confirmed"),
-    "shift_le1": ("sat", "float_artifact"),        # valid only in float32
-    "shift_tol": ("sat", "float_artifact"),        # valid only through the 1e-4 tolerance
+    "shift_le1": ("sat", "float_artifact"),  # valid only in float32
+    "shift_tol": ("sat", "float_artifact"),  # valid only through the 1e-4 tolerance
     "relu_safe2": ("sat", "refuted"),
     "shift_ge2": ("unknown", "noted"),
     "relu_unsafe2": ("unsat", "refuted"),
-    "shift_eq": ("unsat", "unconfirmed"),          # '=' on a non-dyadic point: never decided
+    "shift_eq": ("unsat", "unconfirmed"),  # '=' on a non-dyadic point: never decided
 }
-WITHOUT_RESULTS = {"relu_safe": "proved", "relu_unsafe": "violated", "shift_le1": "violated",
-                   "shift_tol": "violated", "relu_safe2": "proved", "shift_ge2": "proved",
-                   "relu_unsafe2": "violated", "shift_eq": "unknown"}
+WITHOUT_RESULTS = {
+    "relu_safe": "proved",
+    "relu_unsafe": "violated",
+    "shift_le1": "violated",
+    "shift_tol": "violated",
+    "relu_safe2": "proved",
+    "shift_ge2": "proved",
+    "relu_unsafe2": "violated",
+    "shift_eq": "unknown",
+}
 
 
 def relu_onnx(path, seed=0, sizes=(3, 8, 8, 2)):
     """A random float32 Gemm/Relu network written with onnx.helper."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
     rng = np.random.default_rng(seed)
     nodes, inits, prev = [], [], "input"
     for k, (a, b) in enumerate(zip(sizes, sizes[1:])):
@@ -44,14 +53,24 @@ def relu_onnx(path, seed=0, sizes=(3, 8, 8, 2)):
         c = (0.1 * rng.standard_normal(b)).astype(np.float32)
         inits += [numpy_helper.from_array(W, f"W{k}"), numpy_helper.from_array(c, f"b{k}")]
         out = "output" if k == len(sizes) - 2 else f"h{k}"
-        nodes.append(helper.make_node("Gemm", [prev, f"W{k}", f"b{k}"],
-                                      [out if k == len(sizes) - 2 else f"g{k}"], transB=1))
+        nodes.append(
+            helper.make_node(
+                "Gemm",
+                [prev, f"W{k}", f"b{k}"],
+                [out if k == len(sizes) - 2 else f"g{k}"],
+                transB=1,
+            )
+        )
         if k < len(sizes) - 2:
             nodes.append(helper.make_node("Relu", [f"g{k}"], [out]))
         prev = out
-    g = helper.make_graph(nodes, "relu", [helper.make_tensor_value_info(
-        "input", TensorProto.FLOAT, [1, sizes[0]])], [helper.make_tensor_value_info(
-            "output", TensorProto.FLOAT, [1, sizes[-1]])], inits)
+    g = helper.make_graph(
+        nodes,
+        "relu",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, sizes[0]])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, sizes[-1]])],
+        inits,
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
     onnx.checker.check_model(m)
@@ -60,13 +79,21 @@ def relu_onnx(path, seed=0, sizes=(3, 8, 8, 2)):
 
 def shift_json(path):
     """``y_0 = x_0 + 2^-25`` as a JSON network."""
-    Path(path).write_text(json.dumps({"input_lo": [0], "input_hi": [1], "layers": [
-        {"type": "linear", "weight": [[1]], "bias": ["0x1p-25"]}]}))
+    Path(path).write_text(
+        json.dumps(
+            {
+                "input_lo": [0],
+                "input_hi": [1],
+                "layers": [{"type": "linear", "weight": [[1]], "bias": ["0x1p-25"]}],
+            }
+        )
+    )
 
 
 def dec(v):
     """The exact decimal of a float (every float has one)."""
     from decimal import Decimal
+
     return format(Decimal(float(v)), "f")
 
 
@@ -80,8 +107,13 @@ def vnnlib(path, lo, hi, n_out, output):
 
 
 def cex_text(x, y):
-    return "sat\n(" + "\n".join([f"(X_{i} {v})" for i, v in enumerate(x)] +
-                                [f"(Y_{i} {v})" for i, v in enumerate(y)]) + ")\n"
+    return (
+        "sat\n("
+        + "\n".join(
+            [f"(X_{i} {v})" for i, v in enumerate(x)] + [f"(Y_{i} {v})" for i, v in enumerate(y)]
+        )
+        + ")\n"
+    )
 
 
 def build_benchmark(folder, seed=0):
@@ -95,7 +127,7 @@ def build_benchmark(folder, seed=0):
     lo, hi = [dec(v - r) for v in centre], [dec(v + r) for v in centre]
     vnnlib(d / "probe.vnnlib", lo, hi, 2, "(<= Y_0 0)")
     m = load_model(d / "net_relu.onnx", spec=d / "probe.vnnlib")
-    y0 = float(evaluate(m.graph, [v for v in m.input_set.lo])[0])   # near the centre
+    y0 = float(evaluate(m.graph, [v for v in m.input_set.lo])[0])  # near the centre
     yc = [float(v) for v in evaluate(m.graph, [float(v) for v in centre])]
     (d / "probe.vnnlib").unlink()
     specs = {

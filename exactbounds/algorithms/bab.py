@@ -13,17 +13,17 @@ outward, so the ends are sound and exact rationals). A clause is refuted on a re
 its comparisons is refuted by the bounds, decided exactly; a region is closed when every clause
 is refuted, or when a linear input constraint is refuted by the region's box. Candidate points
 (the region's centre and, per comparison still open, the vertex minimising CROWN's lower linear
-bound) are (optionally screened in
-float64, ``screen``, then) checked by exact rational evaluation; a point whose exact output satisfies the
-formula ends the search (``violated``). Otherwise the region is bisected at the midpoint of one
-coordinate (``heuristic``): ``widest`` relative to the input box; ``influence``, the largest
-``Σ |lA_ij|·width_j`` over the open comparisons; ``closest``, the same for the comparison nearest
-to refutation; ``auto`` (default) is ``influence`` (on ACAS Xu 1_1 it proved property 1 in 95
-regions where ``widest`` closed none in 150; on property 4 ``widest`` closed twice the volume
-``influence`` did in 150 regions). Regions are explored most
-promising first (smallest bound on the margin). Answers ``proved`` (every region closed),
-``violated`` (with the exact counterexample) or ``unknown`` at the budget.
+bound) are (optionally screened in float64, ``screen``, then) checked by exact rational
+evaluation; a point whose exact output satisfies the formula ends the search (``violated``).
+Otherwise the region is bisected at the midpoint of one coordinate (``heuristic``): ``widest``
+relative to the input box; ``influence``, the largest ``Σ |lA_ij|·width_j`` over the open
+comparisons; ``closest``, the same for the comparison nearest to refutation; ``auto`` (default)
+is ``influence`` (on ACAS Xu 1_1 it proved property 1 in 95 regions where ``widest`` closed none
+in 150; on property 4 ``widest`` closed twice the volume ``influence`` did in 150 regions).
+Regions are explored most promising first (smallest bound on the margin). Answers ``proved``
+(every region closed), ``violated`` (with the exact counterexample) or ``unknown`` at the budget.
 """
+
 import heapq
 import itertools
 import time
@@ -47,18 +47,21 @@ class Bounds:
     """Exact (``fmpq``) ends ``lo``/``hi`` of the extended graph's outputs over a region, and
     optionally the lower linear bounds ``lA`` (rows over the input) that guide candidates and
     splitting."""
+
     lo: list
     hi: list
-    lA: list = None
+    lA: list | None = None
 
 
 def crown_bounds(graph, box, bits=64, lower_slope="adaptive"):
     """The default bounding function: CROWN in ``DyadicContext(bits)``."""
     from ..numbers import make_context
+
     ctx = make_context("dyadic", bits=bits)
     res = crown(graph, box, ctx, lower_slope=lower_slope)
-    return Bounds([ctx.lower(v) for v in res.output.lo], [ctx.upper(v) for v in res.output.hi],
-                  res.lA)
+    return Bounds(
+        [ctx.lower(v) for v in res.output.lo], [ctx.upper(v) for v in res.output.hi], res.lA
+    )
 
 
 def spec_graph(graph, comparisons):
@@ -68,10 +71,15 @@ def spec_graph(graph, comparisons):
     for r, c in zip(rows, comparisons):
         for k, a in c.coeffs:
             r[k] = a
-    node = Node("__spec__", Linear.from_weights(rows, [0] * len(rows), name="__spec__"),
-                [graph.output])
-    return Graph(graph.input_dim, list(graph.nodes) + [node], output="__spec__",
-                 input_shape=graph.input_shape)
+    node = Node(
+        "__spec__", Linear.from_weights(rows, [0] * len(rows), name="__spec__"), [graph.output]
+    )
+    return Graph(
+        graph.input_dim,
+        list(graph.nodes) + [node],
+        output="__spec__",
+        input_shape=graph.input_shape,
+    )
 
 
 def refuted(c, lo, hi):
@@ -86,9 +94,10 @@ def refuted(c, lo, hi):
 @dataclass
 class VerifyResult:
     """``status``; ``regions``: bounded; ``closed``: proved regions (or outside the
-    constraints); ``closed_volume``: their share of the input box's volume (over the coordinates
-of non-zero width); ``open``: left in the queue; ``seconds`` (wall) and ``cpu_seconds`` (this
-    process); ``x``/``y``: the exact counterexample."""
+        constraints); ``closed_volume``: their share of the input box's volume (over the coordinates
+    of non-zero width); ``open``: left in the queue; ``seconds`` (wall) and ``cpu_seconds`` (this
+        process); ``x``/``y``: the exact counterexample."""
+
     status: str
     regions: int = 0
     closed: int = 0
@@ -98,9 +107,9 @@ of non-zero width); ``open``: left in the queue; ``seconds`` (wall) and ``cpu_se
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     closed_volume: float = 0.0
-    x: list = None
-    y: list = None
-    clause: int = None
+    x: list | None = None
+    y: list | None = None
+    clause: int | None = None
     bound: str = "crown dyadic 64"
     notes: list = field(default_factory=list)
 
@@ -122,8 +131,19 @@ def _float_margin(prop, y):
     return best
 
 
-def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
-           max_regions=None, screen=None, screen_tol=1e-6, heuristic="auto", progress=None):
+def verify(
+    graph,
+    input_box,
+    prop,
+    bound_fn=None,
+    budget=60.0,
+    constraints=(),
+    max_regions=None,
+    screen=None,
+    screen_tol=1e-6,
+    heuristic="auto",
+    progress=None,
+):
     """Decide ``prop`` over ``input_box`` by branch and bound (see the module docstring).
     ``budget``: seconds; ``max_regions``: optional cap on bounded regions; ``screen``: an
     optional fast float evaluation ``x -> outputs`` (e.g. ``audit.replay.float_screen``) that
@@ -169,8 +189,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
             return False
         if hit:
             res.status, res.x, res.y = VIOLATED, list(x), list(y)
-            res.clause = next(k for k, cl in enumerate(clauses)
-                              if all(c.truth(y) for c in cl))
+            res.clause = next(k for k, cl in enumerate(clauses) if all(c.truth(y) for c in cl))
         return hit
 
     def close(lo, hi):
@@ -190,23 +209,29 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
             close(lo, hi)
             return None
         cands = [[(a + c) / 2 for a, c in zip(lo, hi)]]
-        if g is None:      # the formula is true: any point satisfying the constraints
+        if g is None:  # the formula is true: any point satisfying the constraints
             if exact_check(cands[0]):
                 return None
             return (0, next(tie), lo, hi, alive, depth, Bounds([], [], None), [])
         b = bound_fn(g, Box(lo, hi, shape))
-        still = [k for k in alive
-                 if not any(refuted(comps[i], b.lo[i], b.hi[i]) for i in cl_idx[k])]
+        still = [
+            k for k in alive if not any(refuted(comps[i], b.lo[i], b.hi[i]) for i in cl_idx[k])
+        ]
         if not still:
             close(lo, hi)
             return None
-        open_c = sorted({i for k in still for i in cl_idx[k]
-                         if not refuted(comps[i], b.lo[i], b.hi[i])})
+        open_c = sorted(
+            {i for k in still for i in cl_idx[k] if not refuted(comps[i], b.lo[i], b.hi[i])}
+        )
         if b.lA is not None:
             for i in open_c:
                 if comps[i].op != "=":
-                    cands.append([a if r > 0 else c if r < 0 else (a + c) / 2
-                                  for r, a, c in zip(b.lA[i], lo, hi)])
+                    cands.append(
+                        [
+                            a if r > 0 else c if r < 0 else (a + c) / 2
+                            for r, a, c in zip(b.lA[i], lo, hi)
+                        ]
+                    )
         for x in cands:
             if exact_check(x):
                 return None
@@ -224,7 +249,7 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
                 cand = [i for i in cl_idx[k] if comps[i].op != "="]
                 if not cand:
                     continue
-                if heuristic == "closest":   # the comparison nearest to refutation
+                if heuristic == "closest":  # the comparison nearest to refutation
                     cand = [max(cand, key=lambda i: b.lo[i] - comps[i].rhs)]
                 for i in cand:
                     score = [s + abs(b.lA[i][j]) * w[j] for j, s in enumerate(score)]
@@ -268,5 +293,13 @@ def verify(graph, input_box, prop, bound_fn=None, budget=60.0, constraints=(),
     return res
 
 
-__all__ = ["PROVED", "VIOLATED", "UNKNOWN", "Bounds", "VerifyResult", "crown_bounds",
-           "spec_graph", "verify"]
+__all__ = [
+    "PROVED",
+    "VIOLATED",
+    "UNKNOWN",
+    "Bounds",
+    "VerifyResult",
+    "crown_bounds",
+    "spec_graph",
+    "verify",
+]

@@ -20,6 +20,7 @@ exact output satisfies the formula (``witness`` says which); ``float_artifact`` 
 violation exists only under float32 evaluation or only through the tolerance; else
 ``refuted``.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,7 @@ from .floatsim import FloatContext, float_layers, round_nearest
 from .verdicts import value_float, value_json
 
 CONFIRMED, FLOAT_ARTIFACT, REFUTED = "confirmed", "float_artifact", "refuted"
-TOLERANCE = fmpq(1, 10 ** 4)
+TOLERANCE = fmpq(1, 10**4)
 
 
 def cast(x, dtype="float32"):
@@ -41,9 +42,10 @@ def cast(x, dtype="float32"):
     return [to_exact(round_nearest(v, dtype)) for v in x]
 
 
-def inside(input_set, constraints, x, tol=fmpq(0)):
+def inside(input_set, constraints, x, tol=None):
     """Whether the exact point ``x`` satisfies every bound of ``input_set`` and every linear
-    constraint, each widened by ``tol``."""
+    constraint, each widened by ``tol`` (default 0)."""
+    tol = fmpq(0) if tol is None else tol
     lo, hi = _ends(input_set)
     if len(x) != len(lo):
         return False
@@ -158,6 +160,7 @@ def float_screen(graph, dtype="float64"):
                 elif L[0] == "relu":
                     v = np.maximum(v, 0)
         return v
+
     return run
 
 
@@ -189,20 +192,29 @@ class ReplayResult:
 
         def vec(v, f):
             return None if v is None else [f(a) for a in v]
+
         return {
-            "verdict": self.verdict, "witness": self.witness,
-            "x_inside": self.x_inside, "x_float32_inside": self.x32_inside,
-            "x_within_tolerance": self.x_within_tol, "tolerance": 1e-4,
-            "violated_exact": self.violated_x, "violated_exact_at_float32_x": self.violated_x32,
+            "verdict": self.verdict,
+            "witness": self.witness,
+            "x_inside": self.x_inside,
+            "x_float32_inside": self.x32_inside,
+            "x_within_tolerance": self.x_within_tol,
+            "tolerance": 1e-4,
+            "violated_exact": self.violated_x,
+            "violated_exact_at_float32_x": self.violated_x32,
             "violated_float32_evaluation": self.violated_float32,
-            "margin_exact": num(self.margin_x), "margin_exact_at_float32_x": num(self.margin_x32),
+            "margin_exact": num(self.margin_x),
+            "margin_exact_at_float32_x": num(self.margin_x32),
             "margin_float32_evaluation": num(self.margin_float32),
             "y_file_distance": num(self.y_distance),
-            "x": vec(self.x, value_json), "x_float32": vec(self.x32, value_float),
+            "x": vec(self.x, value_json),
+            "x_float32": vec(self.x32, value_float),
             "y_exact": vec(self.y_exact, value_json),
             "y_exact_float": vec(self.y_exact, value_float),
             "y_float32": vec(self.y_float32, value_float),
-            "formula": self.formula, "notes": self.notes}
+            "formula": self.formula,
+            "notes": self.notes,
+        }
 
 
 def replay(model, x, y=None):
@@ -212,8 +224,9 @@ def replay(model, x, y=None):
     prop = spec.output
     cons = tuple(spec.input_constraints)
     if len(x) != graph.input_dim:
-        raise ShapeError(f"the counterexample has {len(x)} X values, the network takes "
-                         f"{graph.input_dim}")
+        raise ShapeError(
+            f"the counterexample has {len(x)} X values, the network takes {graph.input_dim}"
+        )
     n_out = graph.dims[graph.output]
     if y and len(y) != n_out:
         raise ShapeError(f"the counterexample has {len(y)} Y values, the network gives {n_out}")
@@ -233,8 +246,9 @@ def replay(model, x, y=None):
     v_f = None if yf is None else prop.evaluate(yf)
     dist = None
     if y:
-        dist = max((max(abs(_lo(a) - b), abs(_hi(a) - b)) for a, b in zip(y_ex, y)),
-                   default=fmpq(0))
+        dist = max(
+            (max(abs(_lo(a) - b), abs(_hi(a) - b)) for a, b in zip(y_ex, y)), default=fmpq(0)
+        )
     if in_x and v_x:
         verdict, witness = CONFIRMED, "x"
     elif in_32 and v_32:
@@ -254,10 +268,27 @@ def replay(model, x, y=None):
             notes.append("X clamped into the input box is an exact counterexample")
     if v_x is None or v_32 is None:
         notes.append("an exact output could not decide the formula (enclosure)")
-    return ReplayResult(verdict, witness, in_x, in_32, tol, v_x, v_32, v_f,
-                        margin(prop, y_ex), margin(prop, y32),
-                        None if yf is None else margin(prop, yf), dist, x, x32, y_ex, y32, yf,
-                        str(prop), notes)
+    return ReplayResult(
+        verdict,
+        witness,
+        in_x,
+        in_32,
+        tol,
+        v_x,
+        v_32,
+        v_f,
+        margin(prop, y_ex),
+        margin(prop, y32),
+        None if yf is None else margin(prop, yf),
+        dist,
+        x,
+        x32,
+        y_ex,
+        y32,
+        yf,
+        str(prop),
+        notes,
+    )
 
 
 def exit_code(result):
@@ -265,5 +296,18 @@ def exit_code(result):
     return 0 if result.verdict == CONFIRMED else 1
 
 
-__all__ = ["CONFIRMED", "FLOAT_ARTIFACT", "REFUTED", "TOLERANCE", "ReplayResult", "replay",
-           "cast", "inside", "margin", "float_evaluate", "float_screen", "exact_outputs", "exit_code"]
+__all__ = [
+    "CONFIRMED",
+    "FLOAT_ARTIFACT",
+    "REFUTED",
+    "TOLERANCE",
+    "ReplayResult",
+    "replay",
+    "cast",
+    "inside",
+    "margin",
+    "float_evaluate",
+    "float_screen",
+    "exact_outputs",
+    "exit_code",
+]

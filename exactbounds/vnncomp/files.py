@@ -8,6 +8,7 @@ results are a folder of per-instance files or the competition's CSV
 (``benchmark,onnx,vnnlib,prepare_time,result,run_time``) with
 ``{onnx stem}_{vnnlib stem}.counterexample[.gz]`` files beside it.
 """
+
 import csv
 import gzip
 import io
@@ -57,6 +58,7 @@ def instance_key(onnx, vnnlib):
 class Counterexample:
     """``x``/``y``: exact ``fmpq`` lists (``y`` may be empty); ``x_text``/``y_text``: the
     decimals as written in the file."""
+
     x: list
     y: list
     x_text: list = field(default_factory=list)
@@ -74,10 +76,15 @@ def parse_counterexample(text, src="<string>"):
     for top in parse_sexprs(text, src):
         pairs = top if top and isinstance(top[0], list) else [top]
         for p in pairs:
-            if (not isinstance(p, list) or len(p) != 2 or not isinstance(p[0], tuple)
-                    or not isinstance(p[1], tuple)):
-                raise MalformedFileError(f"{src}: expected (X_i value) or (Y_i value), got "
-                                         f"{_show(p)}")
+            if (
+                not isinstance(p, list)
+                or len(p) != 2
+                or not isinstance(p[0], tuple)
+                or not isinstance(p[1], tuple)
+            ):
+                raise MalformedFileError(
+                    f"{src}: expected (X_i value) or (Y_i value), got {_show(p)}"
+                )
             name, (tok, ln) = p[0][0], p[1]
             if len(name) < 3 or name[:2] not in ("X_", "Y_") or not name[2:].isdigit():
                 raise MalformedFileError(f"{src}:{ln}: variable {name!r} is not X_i or Y_i")
@@ -93,8 +100,13 @@ def parse_counterexample(text, src="<string>"):
             missing = min(set(range(max(d) + 1)) - set(d))
             raise MalformedFileError(f"{src}: {v}_{missing} is missing")
         out[v] = [d[i] for i in range(len(d))]
-    return Counterexample([a for a, _ in out["X"]], [a for a, _ in out["Y"]],
-                          [t for _, t in out["X"]], [t for _, t in out["Y"]], str(src))
+    return Counterexample(
+        [a for a, _ in out["X"]],
+        [a for a, _ in out["Y"]],
+        [t for _, t in out["X"]],
+        [t for _, t in out["Y"]],
+        str(src),
+    )
 
 
 def _show(e):
@@ -116,8 +128,9 @@ def parse_result(text, src="<string>"):
     word = lines[0].strip().lower()
     word = ALIASES.get(word, word)
     if word not in RESULTS:
-        raise MalformedFileError(f"{src}: first line {lines[0].strip()!r} is not one of "
-                                 f"{', '.join(RESULTS)}")
+        raise MalformedFileError(
+            f"{src}: first line {lines[0].strip()!r} is not one of {', '.join(RESULTS)}"
+        )
     rest = "\n".join(lines[1:]).strip()
     return word, (rest or None)
 
@@ -125,6 +138,7 @@ def parse_result(text, src="<string>"):
 @dataclass
 class Instance:
     """One row of ``instances.csv``: absolute paths and the timeout in seconds."""
+
     index: int
     onnx: str
     vnnlib: str
@@ -190,9 +204,10 @@ def read_instances(bench_dir):
 class Claimed:
     """A tool's claim on one instance: ``result`` (one of ``RESULTS``), the counterexample
     (text, or a path to read) and where it came from."""
+
     result: str
-    cex_text: str = None
-    cex_path: str = None
+    cex_text: str | None = None
+    cex_path: str | None = None
     source: str = ""
 
 

@@ -8,6 +8,7 @@ rows in ``instances.csv`` order), ``OUT/results.csv`` (with the seconds) and ``O
 are assembled from those files; ``results.json`` leaves out what depends on the machine's
 speed (:func:`stable`), so a pool run and a cluster run of the same folder give the same file.
 """
+
 import json
 import os
 import sys
@@ -25,12 +26,19 @@ def make_tasks(instances, claimed, timeout=None, budget=None):
     tasks = []
     for inst in instances:
         c = claimed.get(inst.index)
-        tasks.append({"index": inst.index, "key": inst.key, "onnx": inst.onnx,
-                      "vnnlib": inst.vnnlib, "timeout": float(timeout or inst.timeout),
-                      "budget": budget,
-                      "claimed": None if c is None else {"result": c.result,
-                                                         "cex_text": c.cex_text,
-                                                         "cex_path": c.cex_path}})
+        tasks.append(
+            {
+                "index": inst.index,
+                "key": inst.key,
+                "onnx": inst.onnx,
+                "vnnlib": inst.vnnlib,
+                "timeout": float(timeout or inst.timeout),
+                "budget": budget,
+                "claimed": None
+                if c is None
+                else {"result": c.result, "cex_text": c.cex_text, "cex_path": c.cex_path},
+            }
+        )
     return tasks
 
 
@@ -48,6 +56,7 @@ def _progress(total, done):
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
+
     return tqdm(total=total, initial=done, desc="instances", file=sys.stderr)
 
 
@@ -60,18 +69,24 @@ def _run_pool(todo, workers, sink):
 
 def _run_dask(todo, scheduler, sink):
     try:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
     except ImportError:
-        raise ExactBoundsError("--scheduler needs dask.distributed: pip install "
-                               "'exactbounds[cluster]'") from None
+        raise ExactBoundsError(
+            "--scheduler needs dask.distributed: pip install 'exactbounds[cluster]'"
+        ) from None
     try:
         client = Client(scheduler, timeout=30)
     except (OSError, TimeoutError, ValueError) as e:
         raise ExactBoundsError(f"--scheduler {scheduler}: cannot connect: {e}") from None
     try:
         jobs = [json.dumps(t) for t in todo]
-        futs = client.map(run_isolated, jobs, key=[f"exactbounds-{t['index']}-{t['key']}"
-                                                   for t in todo], pure=False)
+        futs = client.map(
+            run_isolated,
+            jobs,
+            key=[f"exactbounds-{t['index']}-{t['key']}" for t in todo],
+            pure=False,
+        )
         by_key = {f.key: t for f, t in zip(futs, todo)}
         for f in dask_completed(futs):
             sink(by_key[f.key], f.result())
@@ -79,8 +94,9 @@ def _run_dask(todo, scheduler, sink):
         client.close()
 
 
-def run_suite(bench_dir, out_dir, results=None, workers=None, scheduler=None, timeout=None,
-              budget=None):
+def run_suite(
+    bench_dir, out_dir, results=None, workers=None, scheduler=None, timeout=None, budget=None
+):
     """Run every instance of ``bench_dir`` (see the module docstring); returns the
     ``results.json`` dict."""
     if workers is not None and workers < 1:
@@ -104,6 +120,7 @@ def run_suite(bench_dir, out_dir, results=None, workers=None, scheduler=None, ti
         _write(_file(out, task), answer)
         if bar is not None:
             bar.update(1)
+
     if todo:
         if scheduler:
             _run_dask(todo, scheduler, sink)
@@ -124,14 +141,16 @@ def stable(row):
     row = {k: v for k, v in row.items() if k != "seconds"}
     v = (row.get("detail") or {}).get("verify")
     if v and v.get("status") == "unknown":
-        row["detail"] = dict(row["detail"], verify={k: x for k, x in v.items()
-                                                    if k not in TIME_DEPENDENT})
+        row["detail"] = dict(
+            row["detail"], verify={k: x for k, x in v.items() if k not in TIME_DEPENDENT}
+        )
     return row
 
 
 def write_outputs(out, bench_dir, results, instances, rows):
     """``results.json``, ``results.csv`` and ``report.html`` from the answers ``rows``."""
     from .report import csv_text, html_page
+
     counts = Counter(r["verdict"] for r in rows)
     base = Path(bench_dir).resolve()
     base = base.parent if base.is_file() else base
@@ -141,8 +160,12 @@ def write_outputs(out, bench_dir, results, instances, rows):
         r["onnx"] = os.path.relpath(inst.onnx, base)
         r["vnnlib"] = os.path.relpath(inst.vnnlib, base)
         clean.append(r)
-    doc = {"benchmark": Path(bench_dir).name, "results": Path(results).name if results else None,
-           "counts": dict(sorted(counts.items())), "instances": clean}
+    doc = {
+        "benchmark": Path(bench_dir).name,
+        "results": Path(results).name if results else None,
+        "counts": dict(sorted(counts.items())),
+        "instances": clean,
+    }
     _write(out / "results.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
     _write(out / "results.csv", csv_text(clean, rows))
     _write(out / "report.html", html_page(doc, rows))

@@ -7,7 +7,8 @@ dask.distributed worker call ``run_isolated``.
 
 A task: ``{"index", "key", "onnx", "vnnlib", "timeout", "budget", "claimed": null or
 {"result", "cex_text", "cex_path"}}``. The verify budget is ``budget`` seconds when given (the
-hard timeout still applies), else what is left until 0.85 x timeout after the process started. The answer: ``{"index", "key", "claimed", "verdict",
+hard timeout still applies), else what is left until 0.85 x timeout after the process
+started. The answer: ``{"index", "key", "claimed", "verdict",
 "status", "bounds", "detail"}`` (deterministic: no timings) plus ``"seconds"``.
 
 Verdicts: without a claim the property's status (``proved`` / ``violated`` / ``unknown``);
@@ -16,6 +17,7 @@ Verdicts: without a claim the property's status (``proved`` / ``violated`` / ``u
 (unknown at the budget); ``unknown``/``timeout``/``error`` rows ``noted``; ``timeout`` when the
 hard timeout killed the instance, ``error`` when it could not be run.
 """
+
 import json
 import subprocess
 import sys
@@ -23,53 +25,83 @@ import time
 
 from ..errors import ExactBoundsError
 
-VERDICTS = ("confirmed", "float_artifact", "refuted", "unconfirmed", "noted", "proved",
-            "violated", "unknown", "timeout", "error")
+VERDICTS = (
+    "confirmed",
+    "float_artifact",
+    "refuted",
+    "unconfirmed",
+    "noted",
+    "proved",
+    "violated",
+    "unknown",
+    "timeout",
+    "error",
+)
 
 
 def _bounds(model):
     from ..algorithms.crown import crown
     from ..numbers import f64_down, f64_up, make_context
+
     ctx = make_context("dyadic", bits=64)
     res = crown(model.graph, model.input_set, ctx)
     lo = [ctx.lower(v) for v in res.output.lo]
     hi = [ctx.upper(v) for v in res.output.hi]
-    return {"method": "crown", "mode": "dyadic", "lo_f64": [f64_down(v) for v in lo],
-            "hi_f64": [f64_up(v) for v in hi],
-            "proves_property": bool(model.spec.output.proved_by_box(lo, hi))}
+    return {
+        "method": "crown",
+        "mode": "dyadic",
+        "lo_f64": [f64_down(v) for v in lo],
+        "hi_f64": [f64_up(v) for v in hi],
+        "proves_property": bool(model.spec.output.proved_by_box(lo, hi)),
+    }
 
 
 def verify_json(res):
     """A ``VerifyResult`` as JSON (exact counterexample as ``"p/q"`` strings)."""
     from ..audit.verdicts import value_float, value_json
-    d = {"status": res.status, "regions": res.regions, "closed": res.closed, "open": res.open,
-         "depth": res.depth, "evaluations": res.evaluations, "bound": res.bound,
-         "notes": res.notes}
+
+    d = {
+        "status": res.status,
+        "regions": res.regions,
+        "closed": res.closed,
+        "open": res.open,
+        "depth": res.depth,
+        "evaluations": res.evaluations,
+        "bound": res.bound,
+        "notes": res.notes,
+    }
     if res.x is not None:
-        d["counterexample"] = {"x": [value_json(v) for v in res.x],
-                               "y": [value_json(v) for v in res.y],
-                               "x_float": [value_float(v) for v in res.x],
-                               "y_float": [value_float(v) for v in res.y],
-                               "clause": res.clause}
+        d["counterexample"] = {
+            "x": [value_json(v) for v in res.x],
+            "y": [value_json(v) for v in res.y],
+            "x_float": [value_float(v) for v in res.x],
+            "y_float": [value_float(v) for v in res.y],
+            "clause": res.clause,
+        }
     return d
 
 
 def counterexample_text(x, y):
     """A VNN-COMP counterexample ``((X_0 v) ... (Y_0 v) ...)`` with exact decimals where the
     values are dyadic (every float is), else 40 significant digits."""
+
     def dec(q):
         from flint import fmpq
+
         q = fmpq(q) if not isinstance(q, fmpq) else q
         p, d = int(q.p), int(q.q)
-        if d & (d - 1) == 0:     # p / 2^k = p·5^k / 10^k: exact decimal
+        if d & (d - 1) == 0:  # p / 2^k = p·5^k / 10^k: exact decimal
             k = d.bit_length() - 1
-            s = str(abs(p) * 5 ** k).rjust(k + 1, "0")
+            s = str(abs(p) * 5**k).rjust(k + 1, "0")
             s = (s[:-k] + "." + s[-k:]) if k else s
             return ("-" if p < 0 else "") + s
         from mpmath import mp, mpf
+
         mp.dps = 40
         return mp.nstr(mpf(p) / d, 40)
+
     from ..numbers import RInterval
+
     mid = [(v.lo + v.hi) / 2 if isinstance(v, RInterval) else v for v in y]
     lines = [f"(X_{i} {dec(v)})" for i, v in enumerate(x)]
     lines += [f"(Y_{i} {dec(v)})" for i, v in enumerate(mid)]
@@ -82,10 +114,17 @@ def run_task(task):
     from ..audit.replay import float_screen, replay
     from ..io.load import load_model
     from .files import load_counterexample, parse_counterexample
+
     claimed = task.get("claimed") or None
-    out = {"index": task["index"], "key": task["key"],
-           "claimed": claimed["result"] if claimed else None,
-           "verdict": "error", "status": None, "bounds": None, "detail": {}}
+    out = {
+        "index": task["index"],
+        "key": task["key"],
+        "claimed": claimed["result"] if claimed else None,
+        "verdict": "error",
+        "status": None,
+        "bounds": None,
+        "detail": {},
+    }
     try:
         model = load_model(task["onnx"], spec=task["vnnlib"])
         out["bounds"] = _bounds(model)
@@ -98,14 +137,20 @@ def run_task(task):
             return max(deadline - time.time(), 0.05)
 
         def run_verify():
-            r = verify(model.graph, model.input_set, spec.output, budget=budget(),
-                       constraints=tuple(spec.input_constraints),
-                       screen=float_screen(model.graph))
+            r = verify(
+                model.graph,
+                model.input_set,
+                spec.output,
+                budget=budget(),
+                constraints=tuple(spec.input_constraints),
+                screen=float_screen(model.graph),
+            )
             out["status"] = r.status
             out["detail"]["verify"] = verify_json(r)
             if r.x is not None:
                 out["detail"]["counterexample"] = counterexample_text(r.x, r.y)
             return r.status
+
         word = claimed["result"] if claimed else None
         if word is None:
             out["verdict"] = run_verify()
@@ -138,25 +183,38 @@ def run_isolated(task_json):
     (the hard timeout); returns the answer as a JSON string, with ``"seconds"``."""
     task = json.loads(task_json)
     t0 = time.monotonic()
-    if not task.get("budget"):   # the verify budget ends before the hard timeout
+    if not task.get("budget"):  # the verify budget ends before the hard timeout
         task["deadline"] = time.time() + 0.85 * task["timeout"]
         task_json = json.dumps(task)
-    base = {"index": task["index"], "key": task["key"],
-            "claimed": (task.get("claimed") or {}).get("result"), "status": None,
-            "bounds": None}
+    base = {
+        "index": task["index"],
+        "key": task["key"],
+        "claimed": (task.get("claimed") or {}).get("result"),
+        "status": None,
+        "bounds": None,
+    }
     try:
-        p = subprocess.run([sys.executable, "-m", "exactbounds.vnncomp.task"], input=task_json,
-                           capture_output=True, text=True, timeout=task["timeout"])
+        p = subprocess.run(
+            [sys.executable, "-m", "exactbounds.vnncomp.task"],
+            input=task_json,
+            capture_output=True,
+            text=True,
+            timeout=task["timeout"],
+        )
     except subprocess.TimeoutExpired:
-        ans = dict(base, verdict="timeout",
-                   detail={"message": f"killed at the hard timeout of {task['timeout']:g} s"})
+        ans = dict(
+            base,
+            verdict="timeout",
+            detail={"message": f"killed at the hard timeout of {task['timeout']:g} s"},
+        )
     else:
         try:
             ans = json.loads(p.stdout)
         except ValueError:
             last = (p.stderr.strip().splitlines() or ["no output"])[-1]
-            ans = dict(base, verdict="error",
-                       detail={"message": f"exit status {p.returncode}: {last}"})
+            ans = dict(
+                base, verdict="error", detail={"message": f"exit status {p.returncode}: {last}"}
+            )
     ans["seconds"] = round(time.monotonic() - t0, 3)
     return json.dumps(ans)
 

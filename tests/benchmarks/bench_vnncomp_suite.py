@@ -10,6 +10,7 @@ verdict counts; ``verify`` time and region counts per (network, property) pair; 
 of ``suite`` over the first ``--limit`` instances with each worker count and the speed-up.
 Timings on a shared machine are noisy: the suite is run once per worker count.
 """
+
 import argparse
 import collections
 import csv
@@ -45,8 +46,10 @@ def bench_replay(bench, cex_dir):
         counts[(f.parent.name, r.verdict)] += 1
     if times:
         times.sort()
-        print(f"replay: {len(times)} counterexamples, seconds per replay min "
-              f"{times[0]:.3f} median {times[len(times) // 2]:.3f} max {times[-1]:.3f}")
+        print(
+            f"replay: {len(times)} counterexamples, seconds per replay min "
+            f"{times[0]:.3f} median {times[len(times) // 2]:.3f} max {times[-1]:.3f}"
+        )
         for (tool, verdict), n in sorted(counts.items()):
             print(f"  {tool:<20} {verdict:<15} {n}")
 
@@ -54,18 +57,30 @@ def bench_replay(bench, cex_dir):
 def bench_verify(pairs, budget):
     for net, prop in pairs:
         m = load_model(net, spec=prop)
-        r = verify(m.graph, m.input_set, m.spec.output, budget=budget,
-                   constraints=tuple(m.spec.input_constraints), screen=float_screen(m.graph))
-        print(f"verify {Path(net).name} {Path(prop).name}: {r.status} in {r.seconds:.1f} s, "
-              f"{r.regions} regions ({r.closed} closed, {r.open} open, depth {r.depth}), "
-              f"{r.cpu_seconds:.1f} s cpu",
-              flush=True)
+        r = verify(
+            m.graph,
+            m.input_set,
+            m.spec.output,
+            budget=budget,
+            constraints=tuple(m.spec.input_constraints),
+            screen=float_screen(m.graph),
+        )
+        print(
+            f"verify {Path(net).name} {Path(prop).name}: {r.status} in {r.seconds:.1f} s, "
+            f"{r.regions} regions ({r.closed} closed, {r.open} open, depth {r.depth}), "
+            f"{r.cpu_seconds:.1f} s cpu",
+            flush=True,
+        )
 
 
 def bench_suite(bench, results, limit, workers, timeout, budget):
-    rows = list(csv.reader(open(Path(bench) / "instances.csv")
-                           if (Path(bench) / "instances.csv").exists()
-                           else open(next(Path(bench).glob("*instances.csv")))))[:limit]
+    rows = list(
+        csv.reader(
+            open(Path(bench) / "instances.csv")
+            if (Path(bench) / "instances.csv").exists()
+            else open(next(Path(bench).glob("*instances.csv")))
+        )
+    )[:limit]
     base = Path(bench).resolve()
     walls = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,11 +91,20 @@ def bench_suite(bench, results, limit, workers, timeout, budget):
                 f.write(f"{base / r[0].strip()},{base / r[1].strip()},{r[2].strip()}\n")
         for w in workers:
             t = time.perf_counter()
-            doc = run_suite(sub, Path(tmp) / f"out{w}", results=results, workers=w,
-                            timeout=timeout, budget=budget)
+            doc = run_suite(
+                sub,
+                Path(tmp) / f"out{w}",
+                results=results,
+                workers=w,
+                timeout=timeout,
+                budget=budget,
+            )
             walls[w] = time.perf_counter() - t
-            print(f"suite: {len(rows)} instances, {w} worker(s): {walls[w]:.1f} s wall, "
-                  f"verdicts {doc['counts']}", flush=True)
+            print(
+                f"suite: {len(rows)} instances, {w} worker(s): {walls[w]:.1f} s wall, "
+                f"verdicts {doc['counts']}",
+                flush=True,
+            )
     if 1 in walls:
         for w, s in walls.items():
             if w != 1:
@@ -105,8 +129,9 @@ def main(argv=None):
     if a.verify:
         bench_verify(list(zip(a.verify[::2], a.verify[1::2])), a.verify_budget)
     if not a.no_suite:
-        bench_suite(a.bench, a.results, a.limit, [int(w) for w in a.workers.split(",")],
-                    a.timeout, a.budget)
+        bench_suite(
+            a.bench, a.results, a.limit, [int(w) for w in a.workers.split(",")], a.timeout, a.budget
+        )
 
 
 if __name__ == "__main__":
