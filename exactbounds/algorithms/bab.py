@@ -18,8 +18,9 @@ evaluation; a point whose exact output satisfies the formula ends the search (``
 Otherwise the region is bisected at the midpoint of one coordinate (``heuristic``): ``widest``
 relative to the input box; ``influence``, the largest ``Σ |lA_ij|·width_j`` over the open
 comparisons; ``closest``, the same for the comparison nearest to refutation; ``auto`` (default)
-is ``influence`` (on ACAS Xu 1_1 it proved property 1 in 95 regions where ``widest`` closed none
-in 150; on property 4 ``widest`` closed twice the volume ``influence`` did in 150 regions).
+runs ``influence`` for a third of the budget, then ``widest`` (on ACAS Xu 1_1 ``influence``
+proves property 1 in 95 regions where ``widest`` closed none in 150; ``widest`` proves property
+4 in 711 regions where ``influence`` left 52 open after 690).
 Regions are explored most promising first (smallest bound on the margin). Answers ``proved``
 (every region closed), ``violated`` (with the exact counterexample) or ``unknown`` at the budget.
 """
@@ -148,15 +149,74 @@ def verify(
     ``budget``: seconds; ``max_regions``: optional cap on bounded regions; ``screen``: an
     optional fast float evaluation ``x -> outputs`` (e.g. ``audit.replay.float_screen``) that
     skips the exact check of candidates whose float margin is below ``-screen_tol`` (a
-    heuristic: it only decides which points are checked exactly). Returns a
-    :class:`VerifyResult`."""
+    heuristic: it only decides which points are checked exactly). ``heuristic="auto"`` runs
+    ``influence`` for a third of the budget (and of ``max_regions``), then, if undecided,
+    ``widest`` from scratch for the rest; the counts add up. Returns a :class:`VerifyResult`."""
     if heuristic not in HEURISTICS:
         raise InvalidValueError("heuristic", heuristic, f"expected one of {', '.join(HEURISTICS)}")
     if budget is None or not budget > 0:
         raise InvalidValueError("budget", budget, "must be > 0 seconds")
+    kw = dict(
+        bound_fn=bound_fn,
+        constraints=constraints,
+        screen=screen,
+        screen_tol=screen_tol,
+        progress=progress,
+    )
+    if heuristic != "auto":
+        return _search(
+            graph,
+            input_box,
+            prop,
+            budget=budget,
+            max_regions=max_regions,
+            heuristic=heuristic,
+            **kw,
+        )
+    first = _search(
+        graph,
+        input_box,
+        prop,
+        budget=budget / 3,
+        max_regions=max_regions and max(1, max_regions // 3),
+        heuristic="influence",
+        **kw,
+    )
+    if first.status != UNKNOWN or budget - first.seconds <= 0:
+        return first
+    if max_regions and first.regions >= max_regions:
+        return first
+    second = _search(
+        graph,
+        input_box,
+        prop,
+        budget=budget - first.seconds,
+        max_regions=max_regions and max_regions - first.regions,
+        heuristic="widest",
+        **kw,
+    )
+    second.notes.insert(0, f"heuristic influence: {first.regions} regions, undecided; then widest")
+    for f in ("regions", "evaluations", "seconds", "cpu_seconds"):
+        setattr(second, f, getattr(first, f) + getattr(second, f))
+    second.depth = max(first.depth, second.depth)
+    return second
+
+
+def _search(
+    graph,
+    input_box,
+    prop,
+    bound_fn,
+    budget,
+    constraints,
+    max_regions,
+    screen,
+    screen_tol,
+    heuristic,
+    progress,
+):
+    """One branch-and-bound run with one split ``heuristic`` (see :func:`verify`)."""
     t0, c0 = time.monotonic(), time.process_time()
-    if heuristic == "auto":
-        heuristic = "influence"
     bound_fn = bound_fn or crown_bounds
     name = getattr(bound_fn, "label", getattr(bound_fn, "__name__", "bound_fn"))
     res = VerifyResult(UNKNOWN, bound="crown dyadic 64" if bound_fn is crown_bounds else name)
