@@ -195,7 +195,9 @@ def verify(
         heuristic="widest",
         **kw,
     )
-    second.notes.insert(0, f"heuristic influence: {first.regions} regions, undecided; then widest")
+    second.notes.insert(
+        0, "the influence split was undecided after a third of the budget; then widest"
+    )
     for f in ("regions", "evaluations", "seconds", "cpu_seconds"):
         setattr(second, f, getattr(first, f) + getattr(second, f))
     second.depth = max(first.depth, second.depth)
