@@ -42,7 +42,8 @@ class BatchNormParams:
     ``running_var`` σ², ``gamma`` γ, ``beta`` β (one per channel) and ``eps`` ε.
 
     ``variance="strict"`` (default) needs σ² >= 0 and σ² + ε > 0 as the seed's formula does;
-    ``variance="clamp"`` uses max(σ², 0) as TorchLean's newer version does. Numbers enter
+    ``variance="clamp"`` uses max(σ², 0) as TorchLean's newer version does. ε >= 0: ε = 0 is
+    accepted (PyTorch and ONNX allow it) wherever the formula has a value, σ² + ε > 0. Numbers enter
     exactly; sympy expressions are kept as they are (for ``SymbolicContext``).
     ``shape`` is ``(C,)`` (default) or ``(C, *spatial)``; ``dim`` is the flattened size."""
 
@@ -66,6 +67,8 @@ class BatchNormParams:
         if C == 0:
             raise ShapeError(f"{name}: no channels")
         eps = _scalar(eps, f"{name}.eps")
+        if not _is_symbolic(eps) and eps < 0:
+            raise InvalidModelError(f"{name}.eps = {eps}: must be >= 0")
         var = vals["running_var"]
         if variance == "clamp":
             var = [_clamp(v) for v in var]
@@ -78,8 +81,6 @@ class BatchNormParams:
                     "(variance='strict'; variance='clamp' uses max(σ², 0))")
             if v + eps == 0:
                 raise InvalidModelError(f"{name}.running_var[{i}] + eps = 0: division by zero")
-        if not _is_symbolic(eps) and eps <= 0:
-            raise InvalidModelError(f"{name}.eps = {eps}: must be > 0")
         shape = (C,) if shape is None else tuple(int(d) for d in shape)
         if not shape or shape[0] != C:
             raise ShapeError(f"{name}: shape {shape} does not start with the {C} channels")

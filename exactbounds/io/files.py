@@ -1,0 +1,136 @@
+"""Reading input files with a size cap, and JSON that refuses what it cannot read faithfully.
+
+Every model, spec and claim file is read through :func:`read_bytes`: a path that is not a regular
+file (a directory, ``/dev/zero``, a pipe) or is larger than :data:`MAX_FILE_BYTES` is refused
+before it is read, and at most that many bytes are ever read. Text must be UTF-8 (a UTF-8
+byte-order mark is skipped); UTF-16/32 or binary data is refused with a one-line
+:class:`~exactbounds.errors.MalformedFileError`.
+
+:func:`read_json` adds what ``json.loads`` lets through silently: duplicate keys in one object,
+nesting deeper than :data:`MAX_JSON_DEPTH`, integers of more than ``MAX_DIGITS`` digits, and JSON
+number literals that are not a float64 (``1e400`` overflows, ``1e-400`` underflows to 0): a JSON
+number is the double it denotes, so those are refused with the advice to write the number as a
+string (``"1e-400"``), which is read as the exact decimal.
+"""
+import json
+import math
+import os
+import re
+import stat
+from itertools import accumulate
+from pathlib import Path
+
+from ..errors import MalformedFileError
+from ..numbers.convert import MAX_DIGITS
+
+MAX_FILE_BYTES = 1 << 30
+"""Largest model, spec or claim file read (1 GiB)."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of JSON arrays/objects (a network file needs 7)."""
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def check_file(path, limit=MAX_FILE_BYTES):
+    """``Path(path)`` after checking it names a regular file of at most ``limit`` bytes; the
+    size of the file."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError as e:
+        raise MalformedFileError(f"{path}: cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise MalformedFileError(f"{path}: cannot read: not a regular file")
+    if st.st_size > limit:
+        raise MalformedFileError(f"{path}: {st.st_size} bytes, more than the {limit >> 20} MiB "
+                                 "that exactbounds reads")
+    return st.st_size
+
+
+def read_bytes(path, limit=MAX_FILE_BYTES):
+    """The bytes of the regular file ``path``, refused beyond ``limit`` bytes."""
+    check_file(path, limit)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise MalformedFileError(f"{path}: cannot read: {e.strerror}") from None
+    if len(data) > limit:
+        raise MalformedFileError(f"{path}: more than the {limit >> 20} MiB that exactbounds reads")
+    return data
+
+
+def read_text(path, limit=MAX_FILE_BYTES):
+    """The UTF-8 text of ``path`` (see :func:`read_bytes`); other encodings are refused."""
+    data = read_bytes(path, limit)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:4]):
+        raise MalformedFileError(f"{path}: not UTF-8 text (UTF-16/32 or binary data); save it as "
+                                 "UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise MalformedFileError(f"{path}: not UTF-8 text (byte {e.start} is "
+                                 f"0x{data[e.start]:02x}); save it as UTF-8") from None
+
+
+def _float_literal(path):
+    def parse(s):
+        x = float(s)
+        if math.isinf(x):
+            raise MalformedFileError(f"{path}: JSON number {s[:40]} overflows float64; write it "
+                                     f"as a string (\"{s[:40]}\") to read the exact decimal")
+        if x == 0 and re.search("[1-9]", s.split("e")[0].split("E")[0]):
+            raise MalformedFileError(f"{path}: JSON number {s[:40]} underflows float64 to 0; "
+                                     f"write it as a string (\"{s[:40]}\") to read the exact "
+                                     "decimal")
+        return x
+    return parse
+
+
+def _int_literal(path):
+    def parse(s):
+        if len(s.lstrip("-")) > MAX_DIGITS:
+            raise MalformedFileError(f"{path}: a JSON integer of {len(s)} digits (at most "
+                                     f"{MAX_DIGITS})")
+        return int(s)
+    return parse
+
+
+def _unique_keys(path):
+    def hook(pairs):
+        d = {}
+        for k, v in pairs:
+            if k in d:
+                raise MalformedFileError(f"{path}: duplicate key {k[:60]!r} in one JSON object")
+            d[k] = v
+        return d
+    return hook
+
+
+def json_depth(text):
+    """The deepest nesting of ``[``/``{`` in JSON ``text`` (brackets inside strings ignored)."""
+    brackets = _NOT_BRACKET.sub("", _STRINGS.sub("", text))
+    return max(accumulate(map(_DEPTH.get, brackets)), default=0)
+
+
+def parse_json(text, path="<string>"):
+    """Parse JSON ``text`` with the checks of the module docstring."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise MalformedFileError(f"{path}: JSON nested {depth} deep (at most {MAX_JSON_DEPTH})")
+    try:
+        return json.loads(text, parse_float=_float_literal(path), parse_int=_int_literal(path),
+                          object_pairs_hook=_unique_keys(path))
+    except json.JSONDecodeError as e:
+        raise MalformedFileError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: "
+                                 f"{e.msg}") from None
+    except RecursionError:
+        raise MalformedFileError(f"{path}: JSON nested too deep") from None
+
+
+def read_json(path, limit=MAX_FILE_BYTES):
+    """Parse the JSON file ``path``; malformed JSON raises ``MalformedFileError`` with line and
+    column."""
+    return parse_json(read_text(path, limit), str(path))
