@@ -269,7 +269,7 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
     :class:`~exactbounds.audit.verdicts.AuditResult` of verdicts with ``node`` ``"u'"`` or
     ``"u''"``, ``method`` ``"deriv"`` and witnesses ``x = [t]`` (or the input point for
     ``wrt``)."""
-    from .audit.ulps import ulp
+    from .audit.ulps import ulp_near
     from .audit.verdicts import AuditResult, Verdict, Witness, outside_distance
     orders = sorted(k for k, c in claims.items() if c is not None)
     if not orders or any(k not in (1, 2) for k in orders):
@@ -302,7 +302,7 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
                             continue
                         if out:
                             dist = outside_distance(side, claimed, y)
-                            w = Witness(p, y, dist, dist / ulp(claimed, claim.dtype),
+                            w = Witness(p, y, dist, dist / ulp_near(claimed, y, claim.dtype),
                                         "grid/local_search", evals + spent)
                             if witness is None or dist > witness.distance:
                                 witness = w

@@ -11,11 +11,11 @@ from flint import fmpq
 
 from exact_ref import F
 from exactbounds.audit.methods import exact_method_bounds
-from exactbounds.audit.ulps import shift_ulps
+from exactbounds.audit.ulps import shift_ulps, ulp
 from exactbounds.audit.verdicts import lower_end, upper_end
 from exactbounds.cli import main
 from exactbounds.io.json_net import load_json_network
-from exactbounds.numbers import rational_str
+from exactbounds.numbers import rational_str, to_exact
 
 NET = {"input_lo": [-1, "-1/2", 0], "input_hi": [1, "1/2", "0.25"],
        "layers": [{"type": "batchnorm", "mean": [0.1, 0, "1/3"], "var": [1, "0.5", 2],
@@ -206,9 +206,10 @@ def test_report_renders_in_headless_chromium(files, capsys, tmp_path):
         shutil.copy(png, keep)
 
 
-def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, tmp_path):
-    """ulp(0) is the smallest subnormal: distances from a claim of 0 are > 1e308 ulps; the JSON
-    stays valid (largest float, not Infinity) and the report still draws (regression)."""
+def test_zero_claims_have_finite_meaningful_ulps_and_a_report(files, capsys, tmp_path):
+    """A claim of exactly 0 is measured in ulps at the exact value's magnitude (not in ulp(0),
+    the smallest subnormal, which gave 1.8e308): |y|/ulp(y) is in [2^52, 2^53) for float64;
+    the JSON stays valid and the report still draws (regression)."""
     net = files("lin.json", LIN)
     claim = files("c.json", {"lo": [0, 0], "hi": [0, 0]})
     report = tmp_path / "r.html"
@@ -217,8 +218,11 @@ def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, 
     assert code == 1 and "Infinity" not in out
     d = json.loads(out)
     assert d["summary"]["unsound"] == 4
-    assert all(v["ulps"] == 1.7976931348623157e308 for v in d["verdicts"])
-    assert "data:image/png;base64," in report.read_text()
+    for v in d["verdicts"]:
+        y = to_exact(v["witness"]["y"])
+        assert y != 0 and to_exact(v["ulps_exact"]) == abs(y) / ulp(y)
+        assert 2 ** 52 <= v["ulps"] < 2 ** 53
+    assert "<svg" in report.read_text()
 
 
 def test_check_method_deriv_through_the_cli(tmp_path, capsys):

@@ -34,7 +34,7 @@ from typing import Optional
 from flint import fmpq
 
 from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, rational_str
-from .ulps import ulp
+from .ulps import ulp_near
 
 UNSOUND = "unsound"
 INSIDE_EXACT = "inside_exact"
@@ -85,7 +85,7 @@ class Witness:
     ``x``: the input point (list of ``fmpq``; for derivative claims ``[t]``), inside the input
     set. ``y``: the function's exact value there (``fmpq`` or ``RInterval`` lying strictly outside
     the claim as a whole). ``distance``: exact lower bound on how far ``y`` lies outside the
-    claim (> 0). ``ulps``: ``distance / ulp(claimed)``. ``source``: which candidate found it
+    claim (> 0). ``ulps``: ``distance / ulp_near(claimed, y)``. ``source``: which candidate found it
     (``corner``, ``crown_vertex``, ``random``, ``local_search``, ...); ``evaluations``: the number
     of exact evaluations spent when it was found."""
 
@@ -145,7 +145,7 @@ class Verdict:
         raises ``ValueError`` (refine it first)."""
         dtype = kw.get("dtype", "float64")
         slack = slack_of(side, claimed, exact)
-        u = ulp(claimed, dtype)
+        u = ulp_near(claimed, exact, dtype)
         if witness is not None:
             return cls(output, side, UNSOUND, claimed, exact, slack, witness.distance,
                        witness.ulps, witness, **kw)

@@ -8,6 +8,7 @@ The operator is the sparse matrix of that map (built once, exact), so every verb
 """
 from flint import fmpq_mat
 
+from ..budget import reserve
 from ..errors import InvalidModelError, ShapeError
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
@@ -113,6 +114,8 @@ class Conv2d(AffineOp):
         dh, dw = self.dilation
         pt, pl, _, _ = self.padding
         cg, og = C // self.groups, cout // self.groups
+        reserve(self.out_dim * self.in_dim, f"{self.name}: the {self.out_dim}x{self.in_dim} "
+                                            "matrix of the convolution")
         M = fmpq_mat(self.out_dim, self.in_dim)
         for o in range(cout):
             g = o // og
