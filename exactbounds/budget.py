@@ -95,14 +95,15 @@ class Budget:
                 raise BudgetExceededError(f"stopped at {_gb(rss)} of memory, over the budget of "
                                           f"{_gb(self.max_memory)} (--max-memory): {self.advice}")
 
-    def reserve(self, entries, what):
-        """Refuse, before allocating, ``entries`` exact matrix entries beyond the budget."""
+    def reserve(self, entries, what, advice="use a smaller network"):
+        """Refuse, before allocating, ``entries`` exact matrix entries beyond the budget;
+        ``advice`` says what to use instead (the arithmetic mode does not change the size)."""
         limit = self.max_memory or default_max_memory()
         need = entries * BYTES_PER_ENTRY
         if need > limit:
             raise BudgetExceededError(f"{what} needs about {_gb(need)} ({entries:.3g} exact "
-                                      f"entries), more than the {_gb(limit)} memory budget "
-                                      f"(--max-memory): {self.advice}")
+                                      f"matrix entries), more than the {_gb(limit)} memory "
+                                      f"budget (--max-memory): {advice}")
 
     # -- the context manager: timer signal and address-space backstop -------------------------
     def _alarm(self, signum, frame):
@@ -146,9 +147,9 @@ def active():
     return _ACTIVE[-1] if _ACTIVE else None
 
 
-def reserve(entries, what):
+def reserve(entries, what, advice="use a smaller network"):
     """:meth:`Budget.reserve` of the active budget (or of a default one: physical memory)."""
-    (active() or Budget()).reserve(entries, what)
+    (active() or Budget()).reserve(entries, what, advice)
 
 
 def estimate_entries(graph, method):

@@ -94,7 +94,11 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
             continue
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
-        verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
+        verdict = Verdict.decide(i, side, v, ex, t.witness if t else None, **kw)
+        if verdict.verdict == INSIDE_EXACT and t is not None and t.best is not None:
+            score, x = t.best
+            verdict.best = (x, score if side == "lo" else -score)
+        verdicts.append(verdict)
     return AuditResult(verdicts, method=method, mode=getattr(ctx0, "mode", "exact"),
                        dtype=claims[0].dtype if claims else "float64",
                        evaluations=search.evaluations,

@@ -113,7 +113,9 @@ class Verdict:
     ``slack``: signed, positive on the safe side; ``distance``/``ulps``: see the module docstring;
     ``witness``: a :class:`Witness` for ``unsound``, else ``None``; ``node``: the graph node the
     claim is about (``None`` = the network's output); ``method``: ``ibp``/``crown``/``deriv``...;
-    ``dtype``: the claim's float type; ``note``: free text (search budget spent, ...)."""
+    ``dtype``: the claim's float type; ``note``: free text (search budget spent, ...);
+    ``best``: for ``inside_exact``, ``(x, y)`` the exact input whose value came closest to the
+    claim in the witness search (``y`` the midpoint of its value), or ``None``."""
 
     output: int
     side: str
@@ -128,6 +130,7 @@ class Verdict:
     method: str = ""
     dtype: str = "float64"
     note: str = ""
+    best: Optional[tuple] = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -168,6 +171,9 @@ class Verdict:
              "ulps_exact": rational_str(self.ulps)}
         if self.note:
             d["note"] = self.note
+        if self.best is not None:
+            d["best"] = {"x": [rational_str(v) for v in self.best[0]],
+                         "y": rational_str(self.best[1])}
         return d
 
 

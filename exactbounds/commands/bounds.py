@@ -84,7 +84,9 @@ def run(args):
     with budget_from_args(args, advice) as budget:
         model = load_model(args.model, spec=args.spec)
         budget.reserve(estimate_entries(model.graph, args.method),
-                       f"{args.method} on {model.source}")
+                       f"{args.method} on {model.source}",
+                       "use --method ibp or a smaller network" if args.method != "ibp"
+                       else "use a smaller network")
         with Progress(budget, total=len(model.graph), desc="bounds") as bar:
             res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
                           args.intermediate, bar)

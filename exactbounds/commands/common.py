@@ -18,8 +18,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         h = action.help or ""
-        if "%(default)" in h or action.default in (None, False, argparse.SUPPRESS) or \
-                not action.option_strings:
+        if "default" in h or action.default is None or action.default is False or \
+                action.default is argparse.SUPPRESS or not action.option_strings:
             return h
         return f"{h} (default: %(default)s)" if h else "(default: %(default)s)"
 
@@ -72,9 +72,9 @@ def add_arith(p, modes=("exact", "interval"), default_note="exact"):
                         + "; interval = mpmath intervals at --prec bits")
     p.add_argument("--context", choices=sorted(CONTEXT_ALIASES), help=argparse.SUPPRESS)
     p.add_argument("--bits", type=int_range(2, MAX_OPTION_BITS), default=None, metavar="N",
-                   help="exact: relative width 2^-N of square-root enclosures (default 128); "
-                        + ("dyadic: mantissa bits of the rounded intermediate bounds (default 64)"
-                           if "dyadic" in modes else ""))
+                   help="exact: relative width 2^-N of square-root enclosures (default 128)"
+                        + ("; dyadic: mantissa bits of the rounded intermediate bounds (default "
+                           "64)" if "dyadic" in modes else ""))
     p.add_argument("--prec", type=int_range(2, MAX_OPTION_BITS), default=113, metavar="P",
                    help="interval: mpmath precision in bits")
 
@@ -84,10 +84,11 @@ def add_budget(p):
     p.add_argument("--timeout", type=float_range(0, 10 ** 7), default=DEFAULT_TIMEOUT,
                    metavar="S", help="stop after S seconds with a message saying what to use "
                                      "instead; 0 = no limit")
-    p.add_argument("--max-memory", type=float_range(0.05, 10 ** 6), metavar="GB",
-                   default=round(default_max_memory() / GB, 1),
+    mem = round(default_max_memory() / GB, 1)
+    p.add_argument("--max-memory", type=float_range(0.05, 10 ** 6), metavar="GB", default=mem,
                    help="memory budget in GB: sizes are checked before large matrices are "
-                        "allocated, and the run stops beyond it (default: 3/4 of the RAM)")
+                        f"allocated, and the run stops beyond it (default: 3/4 of the RAM, "
+                        f"here {mem:g})")
 
 
 def budget_from_args(args, advice=None):
