@@ -40,9 +40,16 @@ def build_parser():
     return p
 
 
+MAX_MESSAGE = 1000
+"""Longest error line printed (cut in the middle beyond)."""
+
+
 def _say(text):
+    line = " ".join(str(text).split())
+    if len(line) > MAX_MESSAGE:
+        line = f"{line[:MAX_MESSAGE - 200]} … {line[-150:]}"
     try:
-        print(f"exactbounds: {' '.join(str(text).split())}", file=sys.stderr)
+        print(f"exactbounds: {line}", file=sys.stderr)
     except (OSError, ValueError):  # pragma: no cover - stderr itself is gone
         pass
 

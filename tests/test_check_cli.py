@@ -2,6 +2,7 @@
 rendered by headless Chromium when it is installed)."""
 import hashlib
 import json
+import re
 import xml.etree.ElementTree as ET
 import shutil
 import subprocess
@@ -183,9 +184,12 @@ def test_report_html_is_self_contained(files, capsys, tmp_path):
     code, _, _ = run(capsys, "check", net, "--simulate", "float32", "--report", str(report))
     page = report.read_text()
     assert page.startswith("<!DOCTYPE html>") and "src=\"http" not in page
-    assert page.count("<svg ") == 3              # the legend and the two plots, inline
+    plots = re.findall(r'<svg [^>]*class="plot">.*?</svg>', page, re.S)
+    assert len(plots) == 2                       # inline SVG, no image files, no matplotlib
+    for svg in plots:                            # well-formed, one marker per side in each
+        root = ET.fromstring(svg)
+        assert len([e for e in root.iter() if e.tag.endswith("polygon")]) == 4
     assert page.count("<tr class=") == 4
-    ET.fromstring(page.split("<svg ", 2)[2].join(["<svg ", ""]).split("</svg>")[0] + "</svg>")
     # provenance: the command, the version and the model's SHA-256
     assert "exactbounds check" in page and hashlib.sha256(
         open(net, "rb").read()).hexdigest() in page

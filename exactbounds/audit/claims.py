@@ -93,7 +93,7 @@ def parse_claim(data, method=None, dtype=None, where="claim", node=None):
     given = dkey or dtype or d.get("dtype") or "float64"
     if dtype is not None and d.get("dtype") is not None and \
             dtype_name(d["dtype"]) != dtype_name(dtype):
-        raise InvalidValueError("--dtype", dtype, f"{where}.dtype says {d['dtype']!r}")
+        raise InvalidValueError("--dtype", dtype, f"{where}.dtype says {shown(d['dtype'])}")
     lo = _numbers(d.get("lo"), f"{where}.lo")
     hi = _numbers(d.get("hi"), f"{where}.hi", None if lo is None else len(lo))
     if lo is None:

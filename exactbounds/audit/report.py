@@ -96,18 +96,16 @@ def _marker(x, y, side, colour, tip=""):
 
 
 def _legend():
-    items = [("bar", "#bbb", "exact bound of the method")] + \
-        [("tri", COLOURS[k], f"claim {k}") for k in VERDICTS]
-    out, x = [], 10
-    for kind, col, text in items:
-        if kind == "bar":
-            out.append(f'<rect x="{x}" y="6" width="10" height="16" fill="{col}"/>')
-        else:
-            out.append(_marker(x + 5, 14, "lo", col))
-        out.append(f'<text x="{x + 16}" y="19">{html.escape(text)}</text>')
-        x += 22 + 7.5 * len(text)
-    out.append(f'<text x="{x + 6}" y="19" fill="#555">▲ lo side, ▼ hi side</text>')
-    return f'<svg class="legend" viewBox="0 0 {x + 180} 28" role="img">{"".join(out)}</svg>'
+    """The legend as HTML (it wraps on a narrow screen), each entry with the plots' marker."""
+    def icon(body):
+        return f'<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">{body}</svg>'
+    items = [(icon('<rect x="3" y="0" width="10" height="16" fill="#bbb"/>'),
+              "exact bound of the method")]
+    items += [(icon(_marker(8, 8, "lo", COLOURS[k])), f"claim {k}") for k in VERDICTS]
+    items += [(icon(_marker(8, 8, "lo", "#888")) + icon(_marker(8, 8, "hi", "#888")),
+               "lo side, hi side")]
+    return '<p class="legend">' + "".join(f"<span>{i} {html.escape(t)}</span>"
+                                          for i, t in items) + "</p>"
 
 
 def _nice(lo, hi):
@@ -208,12 +206,14 @@ def figures_svg(result):
     def Ys(s):
         return top + (H - top - bottom) * (m - s) / (2 * m)
     body = []
-    for d in range(-m, m + 1, max(1, m // 4) if m > 8 else 1):
-        y = Ys(d)
-        lab = "0" if d == 0 else f"{'−' if d < 0 else ''}1e{abs(d)}" if abs(d) > 2 else \
-            f"{'−' if d < 0 else ''}{10 ** abs(d) - 1:g}"
+    every = max(1, (m + 3) // 4) if m > 6 else 1
+    ticks = [(0.0, "0")] + [(sg * 10.0 ** j, f"{'−' if sg < 0 else ''}"
+                             f"{f'1e{j}' if j > 3 else f'{10 ** j:g}'}")
+                            for j in range(0, m + 1, every) for sg in (1, -1)]
+    for t, lab in ticks:
+        y = Ys(_symlog(t))
         body.append(f'<line x1="{left}" x2="{W - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                    f'stroke="{"#222" if d == 0 else "#e6e6e6"}"/><text x="{left - 6}" '
+                    f'stroke="{"#222" if t == 0 else "#e6e6e6"}"/><text x="{left - 6}" '
                     f'y="{y + 4:.1f}" text-anchor="end">{lab}</text>')
     off = min(7, step / 4)
     for v, s in zip(vs, ss):
@@ -237,7 +237,9 @@ padding:3px 6px;text-align:right;vertical-align:top}th{background:#eee}td.l{text
 .counts span{margin-right:1.5em;font-weight:bold}code{font-size:12px;word-break:break-all}
 code.copy{user-select:all;background:#f6f6f6;padding:1px 3px;display:inline-block;
 max-width:60em}.scroll{overflow-x:auto;width:100%}svg.plot{width:100%;height:auto;
-font-size:12px;display:block}svg.legend{width:min(100%,760px);height:auto;font-size:13px}
+font-size:12px;display:block}.legend span{display:inline-flex;align-items:center;gap:4px;
+margin-right:1.2em;font-size:13px;white-space:nowrap}figure{margin:0.5em 0 1.2em 0}
+td.w{text-align:left;min-width:30em}
 table.prov td{text-align:left}figcaption{color:#555;font-size:13px}"""
 
 
@@ -291,7 +293,7 @@ def html_report(result, title="exactbounds check", provenance=None):
         rows.append(f"<tr class='{v.verdict}'><td>{e(_where(v))}</td><td>{v.side}</td>"
                     f"<td class='l'>{v.verdict}</td><td>{e(_f(v.claimed, v.dtype))}</td>"
                     f"<td>{e(_f(v.exact, v.dtype))}</td><td>{value_float(v.ulps):.4g}</td>"
-                    f"<td class='l'>{_witness_cell(v)}</td></tr>")
+                    f"<td class='w'>{_witness_cell(v)}</td></tr>")
     props = "".join(f"<p>VNN-LIB property: <b>{e(p.status)}</b>"
                     f"{' by the exact ' + e(p.proved_by) + ' bounds' if p.proved_by else ''}"
                     f"{': counterexample x = ' + _copy(_exact_list(p.x)) if p.x else ''}"

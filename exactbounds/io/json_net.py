@@ -33,6 +33,7 @@ scale          ``factor``, ``offset`` (scalars or flat lists): factor ⊙ curren
 =============  ====================================================================
 Any layer may carry a ``"name"``; the default is ``layers[k]``.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
 
@@ -63,6 +64,19 @@ class Model:
     input_set: object
     source: str = "<dict>"
     spec: object = None
+
+
+@contextmanager
+def _wrong_types(where):
+    """Turn a TypeError/ValueError/... raised while building from JSON values of the wrong type
+    or shape (a ragged list, a dict where a number belongs) into ``InvalidModelError``."""
+    try:
+        yield
+    except ExactBoundsError:
+        raise
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
+        raise InvalidModelError(f"{where}: a field has the wrong type or shape "
+                                f"({type(e).__name__}: {shown(str(e), 100)})") from None
 
 
 def _need(layer, key, where):
@@ -164,21 +178,16 @@ LAYER_TYPES = {"batchnorm": _batchnorm, "linear": _linear, "relu": _activation("
 def build_layer(layer, where, shape=None):
     """One JSON layer as a graph operator, given the shape of its (first) input."""
     if not isinstance(layer, dict):
-        raise InvalidModelError(f"{where}: expected an object, got {layer!r}")
+        raise InvalidModelError(f"{where}: expected an object, got {shown(layer)}")
     kind = layer.get("type")
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise UnsupportedOperatorError(
-            f"{where}.type = {kind!r}: unknown layer type (supported: {', '.join(LAYER_TYPES)})")
+            f"{where}.type = {shown(kind)}: unknown layer type (supported: {', '.join(LAYER_TYPES)})")
     if shape is None:
         w = _list(_need(layer, "weight", where), f"{where}.weight") if kind == "linear" else None
         shape = (len(_list(w[0], f"{where}.weight[0]")),) if kind == "linear" else None
-    try:
+    with _wrong_types(f"{where} ({kind})"):
         return LAYER_TYPES[kind](layer, where, shape)
-    except ExactBoundsError:
-        raise
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
-        raise InvalidModelError(f"{where} ({kind}): a field has the wrong type or shape "
-                                f"({type(e).__name__}: {shown(str(e), 100)})") from None
 
 
 def load_input_set(data, name, shape=None):
@@ -199,13 +208,13 @@ def load_input_set(data, name, shape=None):
 def _other(layer, where, names):
     ref = layer["from"]
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise InvalidModelError(f"{where}.from = {ref!r}: expected a layer index, name or 'input'")
+        raise InvalidModelError(f"{where}.from = {shown(ref)}: expected a layer index, name or 'input'")
     if isinstance(ref, int):
         if not 0 <= ref < len(names) - 1:
             raise InvalidModelError(f"{where}.from = {ref}: not an earlier layer")
         return names[ref + 1]
     if ref not in names:
-        raise InvalidModelError(f"{where}.from = {ref!r}: no earlier layer of that name")
+        raise InvalidModelError(f"{where}.from = {shown(ref)}: no earlier layer of that name")
     return ref
 
 
@@ -221,7 +230,8 @@ def load_json_network(source):
     shape = data.get("input_shape")
     if shape is not None:
         shape = _shape(shape, "input_shape")
-    S = load_input_set(data, name, shape)
+    with _wrong_types(f"{name}: input set"):
+        S = load_input_set(data, name, shape)
     shape = tuple(S.shape)
     names, nodes, shapes = [Graph.INPUT], [], {Graph.INPUT: shape}
     for k, layer in enumerate(layers):

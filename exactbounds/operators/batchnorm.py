@@ -14,7 +14,7 @@ BatchNorm2d/3d do; boxes and affine forms are over the flattened (row-major) ten
 from math import prod
 
 from ..core import AffineVec, Box
-from ..errors import InvalidModelError, ShapeError
+from ..errors import InvalidModelError, ShapeError, shown
 from ..numbers import DEFAULT_CONTEXT, to_exact
 
 
@@ -50,7 +50,7 @@ class BatchNormParams:
     def __init__(self, running_mean, running_var, gamma, beta, eps=1e-5, *, shape=None,
                  variance="strict", name="batchnorm"):
         if variance not in ("strict", "clamp"):
-            raise InvalidModelError(f"{name}.variance = {variance!r}: expected 'strict' or 'clamp'")
+            raise InvalidModelError(f"{name}.variance = {shown(variance)}: expected 'strict' or 'clamp'")
         fields = {"running_mean": running_mean, "running_var": running_var,
                   "gamma": gamma, "beta": beta}
         vals = {}
@@ -58,7 +58,7 @@ class BatchNormParams:
             try:
                 seq = list(seq)
             except TypeError:
-                raise ShapeError(f"{name}.{key}: expected a list, got {seq!r}") from None
+                raise ShapeError(f"{name}.{key}: expected a list, got {shown(seq)}") from None
             vals[key] = [_scalar(v, f"{name}.{key}[{i}]") for i, v in enumerate(seq)]
         C = len(vals["running_mean"])
         for key, seq in vals.items():
