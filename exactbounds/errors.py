@@ -11,7 +11,10 @@ SHOW_CHARS = 60
 
 def shown(value, limit=SHOW_CHARS):
     """``repr(value)``, cut in the middle to about ``limit`` characters with its length said."""
-    r = repr(value)
+    try:
+        r = repr(value)
+    except ValueError:      # an int beyond Python's int-string limit
+        return f"<a {type(value).__name__} too large to print>"
     if len(r) <= limit:
         return r
     k = limit // 2

@@ -53,12 +53,12 @@ def short_exact(s, width=SHORT):
         return s
     p, _, q = s.partition("/")
 
-    def part(t):
+    def part(t, den=False):
         n = abs(int(t))
-        if n > 1 and n & (n - 1) == 0:
+        if den and n > 1 and n & (n - 1) == 0:
             return f"2^{n.bit_length() - 1}"
-        return t if len(t) <= 10 else f"{t[:7]}…[{n.bit_length()}b]"
-    return part(p) + (f"/{part(q)}" if q else "")
+        return t if len(t) <= 10 else f"{t[:6]}…[{n.bit_length()}b]"
+    return part(p) + (f"/{part(q, True)}" if q else "")
 
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,

@@ -70,7 +70,7 @@ def _parse_str(s, name):
     t = s.strip()
     m = _RAT.match(t)
     if m:
-        _digits(name, s, max(len(m.group(1)), len(m.group(2))) - 1)
+        _digits(name, s, max(len(m.group(1).lstrip("+-")), len(m.group(2).lstrip("+-"))))
         p, q = fmpz(m.group(1).lstrip("+")), fmpz(m.group(2).lstrip("+"))
         if q == 0:
             raise InvalidValueError(name, s, "zero denominator")
@@ -145,7 +145,8 @@ def to_exact(x, name="value"):
 
 def _is_numpy_float(x):
     t = type(x)
-    return t.__module__ == "numpy" and hasattr(x, "as_integer_ratio") and "float" in t.__name__
+    return t.__module__ == "numpy" and hasattr(x, "as_integer_ratio") and \
+        any(b.__name__ == "floating" for b in t.__mro__)   # float16/32/64 and longdouble
 
 
 def _is_numpy_int(x):
