@@ -255,3 +255,23 @@ def test_unwritable_report_is_refused_before_the_run(tmp_path, capsys):
                  str(tmp_path / "no" / "r.html")]) == 2
     cap = capsys.readouterr()
     assert cap.out == "" and "cannot write there" in cap.err
+
+
+def test_inside_exact_reports_the_closest_value_found(tmp_path, capsys):
+    """y = relu(x) - relu(x) = 0 on [0, 1]; IBP's exact bound is [-1, 1]. A claim lo = -1/2 is
+    tighter than IBP yet sound (inside_exact): the report and the JSON give the closest value the
+    search found, which is the true minimum 0, with its exact input."""
+    net = tmp_path / "n.json"
+    net.write_text(json.dumps({"input_lo": [0], "input_hi": [1], "layers": [
+        {"type": "linear", "weight": [[1], [1]]}, {"type": "relu"},
+        {"type": "linear", "weight": [[1, -1]]}]}))
+    claim = tmp_path / "c.json"
+    claim.write_text(json.dumps({"lo": ["-1/2"], "hi": [None]}))
+    report = tmp_path / "r.html"
+    assert main(["check", str(net), "--claimed", str(claim), "--json", "--report",
+                 str(report)]) == 1
+    v, = json.loads(capsys.readouterr().out)["verdicts"]
+    assert v["verdict"] == "inside_exact" and v["best"]["y"] == "0"
+    x = to_exact(v["best"]["x"][0])
+    assert 0 <= x <= 1
+    assert "closest value found" in report.read_text()
