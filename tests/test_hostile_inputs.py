@@ -182,16 +182,27 @@ def cases(f):
 
 
 SUBPROCESS = {
-    # every subcommand with each class, as a user runs it (the rest run in-process below)
-    "bounds-syntax", "bounds-huge_weight", "bounds-json_1e-400", "bounds-conv_pad",
-    "bounds-wide-crown", "bounds-deep_json", "bounds-type_list", "bounds-utf16",
-    "bounds-binary", "bounds-zero_json", "bounds-dir_json", "bounds-missing",
-    "bounds-bits-huge", "bounds-spec-vnn_huge", "bounds-spec-deep_vnn", "bounds-spec-vnn_bigvar",
-    "bounds-spec-vnn_latin1", "check-claim-claim_nulls", "check-claim-claim_huge",
-    "check-claim-deep_json", "check-claim-utf16", "check-claim-missing", "check-no-claim",
-    "check-wide-crown", "check-random-huge", "check-report-empty", "deriv-direction-huge",
-    "deriv-mode-dyadic", "deriv-binary", "deriv-missing", "deriv-wrong-type",
-    "prove-bad-option", "no-command"}
+    # one real process per class (the whole matrix runs in one limited process below)
+    "bounds-syntax", "bounds-huge_weight", "bounds-conv_pad", "bounds-deep_json",
+    "bounds-type_list", "bounds-utf16", "bounds-zero_json", "bounds-missing", "bounds-bits-huge",
+    "bounds-spec-deep_vnn", "check-claim-claim_huge", "check-wide-crown", "check-no-claim",
+    "deriv-direction-huge", "deriv-binary", "prove-bad-option"}
+
+MATRIX = r"""
+import io, json, sys, time
+from contextlib import redirect_stderr, redirect_stdout
+from exactbounds.cli import main
+for name, argv in json.load(sys.stdin):
+    print(json.dumps({"start": name}), flush=True)
+    err, t = io.StringIO(), time.monotonic()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:          # argparse: usage errors and --help
+            code = e.code
+    print(json.dumps({"name": name, "code": code, "err": err.getvalue(),
+                      "secs": time.monotonic() - t}), flush=True)
+"""
 
 
 def _bad(name, code, err, secs=0.0):
@@ -203,7 +214,8 @@ def _bad(name, code, err, secs=0.0):
 
 
 def test_every_subcommand_refuses_bad_input_in_one_line(files):
-    """In a subprocess under a 2 GB address-space limit: exit 2, one line, within seconds."""
+    """The console entry point, one process per class, under a 2 GB address-space limit:
+    exit 2, one line, within seconds."""
     todo = [c for c in cases(files) if c[0] in SUBPROCESS]
     assert len(todo) == len(SUBPROCESS)
     with ThreadPoolExecutor(2) as pool:
@@ -212,18 +224,18 @@ def test_every_subcommand_refuses_bad_input_in_one_line(files):
     assert not any(bad), "\n".join(b for b in bad if b)
 
 
-def test_more_bad_input_in_process(files, capsys):
-    """The other cases through the same entry point, in-process (fast)."""
-    from exactbounds.cli import main
-    bad = []
-    for name, argv in cases(files):
-        if name in SUBPROCESS:
-            continue
-        try:
-            code = main(argv)
-        except SystemExit as e:          # argparse usage errors
-            code = e.code
-        bad.append(_bad(name, code, capsys.readouterr().err))
+def test_the_whole_matrix_in_one_memory_limited_process(files):
+    """Every case through ``cli.main`` in one child process under the same 2 GB limit (a FLINT
+    abort or a MemoryError would end the child: the last case started is named)."""
+    todo = cases(files)
+    p = subprocess.run([sys.executable, "-c", MATRIX], input=json.dumps(todo), text=True,
+                       capture_output=True, preexec_fn=_limit, timeout=600)
+    rows = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith("{")]
+    done = [r for r in rows if "name" in r]
+    started = [r["start"] for r in rows if "start" in r]
+    assert p.returncode == 0 and len(done) == len(todo), \
+        f"child ended with {p.returncode} during {started[-1:]}: {p.stderr[-500:]}"
+    bad = [_bad(r["name"], r["code"], r["err"], r["secs"]) for r in done]
     assert not any(bad), "\n".join(b for b in bad if b)
 
 

@@ -158,6 +158,16 @@ def figures_svg(result):
         return "".join(out)
     bottom = 70 if rot else 40
 
+    def grid(y, label, strong=False):
+        return (f'<line x1="{left}" x2="{W - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                f'stroke="{"#222" if strong else "#e6e6e6"}"/><text x="{left - 6}" '
+                f'y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+
+    def axis_labels(H, ylabel):
+        mid = (H - bottom) / 2
+        return (f'<text x="14" y="{mid}" transform="rotate(-90 14 {mid})" '
+                f'text-anchor="middle">{html.escape(ylabel)}</text>' + xlabels(H - bottom + 14))
+
     def fin(x):
         return x if math.isfinite(x) else math.copysign(1.7976931348623157e308, x)
 
@@ -172,11 +182,7 @@ def figures_svg(result):
 
     def Y(v):
         return top + (H - top - bottom) * (hi - v) / (hi - lo)
-    body = []
-    for t in _nice(lo, hi):
-        body.append(f'<line x1="{left}" x2="{W - right}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" '
-                    f'stroke="#e6e6e6"/><text x="{left - 6}" y="{Y(t) + 4:.1f}" '
-                    f'text-anchor="end">{t:.4g}</text>')
+    body = [grid(Y(t), f"{t:.4g}") for t in _nice(lo, hi)]
     for k, i in pos.items():
         mine = [v for v in vs if (v.node or "", v.output) == k]
         los = [fin(value_float(v.exact)) for v in mine if v.side == "lo"]
@@ -192,9 +198,7 @@ def figures_svg(result):
         body.append(_marker(X[i], Y(c), v.side, COLOURS[v.verdict],
                             f"{_label((v.node or '', v.output))} {v.side}: {v.verdict}, claimed "
                             f"{_f(v.claimed, v.dtype)}, exact {_f(v.exact, v.dtype)}"))
-    body.append(f'<text x="14" y="{(H - bottom) / 2}" transform="rotate(-90 14 '
-                f'{(H - bottom) / 2})" text-anchor="middle">value</text>')
-    body.append(xlabels(H - bottom + 14))
+    body.append(axis_labels(H, "value"))
     values = _svg(W, H, "".join(body), "claimed and exact bounds per output")
 
     # -- slack in ulps, symmetric log axis ---------------------------------------------------------
@@ -205,16 +209,11 @@ def figures_svg(result):
 
     def Ys(s):
         return top + (H - top - bottom) * (m - s) / (2 * m)
-    body = []
     every = max(1, (m + 3) // 4) if m > 6 else 1
     ticks = [(0.0, "0")] + [(sg * 10.0 ** j, f"{'−' if sg < 0 else ''}"
                              f"{f'1e{j}' if j > 3 else f'{10 ** j:g}'}")
                             for j in range(0, m + 1, every) for sg in (1, -1)]
-    for t, lab in ticks:
-        y = Ys(_symlog(t))
-        body.append(f'<line x1="{left}" x2="{W - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                    f'stroke="{"#222" if t == 0 else "#e6e6e6"}"/><text x="{left - 6}" '
-                    f'y="{y + 4:.1f}" text-anchor="end">{lab}</text>')
+    body = [grid(Ys(_symlog(t)), lab, t == 0) for t, lab in ticks]
     off = min(7, step / 4)
     for v, s in zip(vs, ss):
         i = pos[(v.node or "", v.output)]
@@ -222,9 +221,7 @@ def figures_svg(result):
                             COLOURS[v.verdict],
                             f"{_label((v.node or '', v.output))} {v.side}: {v.verdict}, "
                             f"{_signed_ulps(v):.4g} ulps"))
-    body.append(f'<text x="14" y="{(H - bottom) / 2}" transform="rotate(-90 14 '
-                f'{(H - bottom) / 2})" text-anchor="middle">slack (ulps of {result.dtype})</text>')
-    body.append(xlabels(H - bottom + 14))
+    body.append(axis_labels(H, f"slack (ulps of {result.dtype})"))
     ulps = _svg(W, H, "".join(body), "signed slack in ulps per side")
     return values, ulps
 

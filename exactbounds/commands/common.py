@@ -33,34 +33,32 @@ def add_command(sub, name, purpose, examples, exit_codes=EXIT_CODES, details="")
                           epilog=epilog, formatter_class=HelpFormatter)
 
 
-def int_range(lo, hi):
-    """An argparse ``type``: an int in ``lo..hi`` (``hi`` None: no upper end)."""
+def _ranged(conv, kind, lo, hi):
+    """An argparse ``type``: a ``kind`` (``conv`` of the text) in ``lo..hi`` (``hi`` None: no
+    upper end); NaN is refused."""
     def parse(text):
         try:
-            v = int(text)
+            v = conv(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
-        if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(
-                f"{v if len(str(v)) < 30 else str(v)[:20] + '…'} is outside "
-                f"{lo}..{hi if hi is not None else ''}")
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {kind}") from None
+        if v != v or v < lo or (hi is not None and v > hi):
+            shown = text if len(text) < 30 else text[:20] + "…"
+            fmt = (lambda x: f"{x:g}") if conv is float else str
+            raise argparse.ArgumentTypeError(f"{shown} is outside {fmt(lo)}.."
+                                             f"{'' if hi is None else fmt(hi)}")
         return v
-    parse.__name__ = "integer"
+    parse.__name__ = kind
     return parse
+
+
+def int_range(lo, hi):
+    """An argparse ``type``: an int in ``lo..hi`` (``hi`` None: no upper end)."""
+    return _ranged(int, "an integer", lo, hi)
 
 
 def float_range(lo, hi):
     """An argparse ``type``: a finite float in ``lo..hi``."""
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{text[:40]} is outside {lo:g}..{hi:g}")
-        return v
-    parse.__name__ = "number"
-    return parse
+    return _ranged(float, "a number", lo, hi)
 
 
 def add_arith(p, modes=("exact", "interval"), default_note="exact"):
