@@ -16,13 +16,13 @@ methods):
                            vertices ``center ± r·e_i``; for L2 (no vertices) the ``2n`` points
                            ``center ± r·e_i`` on the sphere;
 ``corner(S, signs)``       the box corner (L∞ corner, L1/L2 axis point) of a sign pattern.
-``concretize_mat`` is the matrix form the algorithms use (see ``algorithms/backend.py``).
+``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
 import random
 
 from flint import fmpq
 
-from .core import Box
+from .core import Box, _flat, _shape
 from .errors import InvalidBoxError, InvalidValueError, ShapeError
 from .numbers import DEFAULT_CONTEXT, RInterval, sqrt_enclosure, to_exact
 
@@ -49,7 +49,6 @@ class LpBall:
     """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
 
     def __init__(self, center, radius, norm="inf", shape=None, name="input"):
-        from .core import _flat, _shape
         c = _flat(center)
         if not c:
             raise ShapeError(f"{name}.center is empty")
@@ -70,7 +69,6 @@ class LpBall:
         return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
 
     def contains(self, x):
-        from .core import _flat
         x = [to_exact(v) for v in _flat(x)]
         if len(x) != self.dim:
             return False
@@ -92,7 +90,7 @@ class LpBall:
     def concretize(self, A, c, ctx=DEFAULT_CONTEXT):
         A = [[to_exact(v) for v in r] for r in A]
         c = [to_exact(v) for v in c]
-        bits = getattr(ctx, "bits", 128)
+        bits = ctx.sqrt_bits
         lo, hi = [], []
         for row, ci in zip(A, c):
             if len(row) != self.dim:
@@ -223,7 +221,7 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     es = be.entries(A)
     base = A * be.col(S.center) + c
     r = be.const(S.radius)
-    bits = getattr(ctx, "bits", 128)
+    bits = ctx.sqrt_bits
     if S.norm == "inf":
         dual = be.abs_rowsum(A)
     elif S.norm == "1":
