@@ -203,7 +203,7 @@ class Progress:
         """Start a new stage: the bar restarts with ``desc`` and ``total`` units."""
         if self.bar is not None:
             self.bar.reset(total=total)
-            self.bar.set_description(desc)
+            self.bar.set_description_str(desc)
             self.bar.unit = unit
 
     def close(self):

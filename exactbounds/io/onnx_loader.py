@@ -116,16 +116,32 @@ def exact_array(arr, name):
     return out.reshape(arr.shape)
 
 
+def _tensors(graph):
+    """Every tensor a graph holds: initializers and tensor attributes, subgraphs included
+    (iteratively)."""
+    todo = [graph]
+    while todo:
+        g = todo.pop()
+        yield from g.initializer
+        for node in g.node:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                if a.HasField("g"):
+                    todo.append(a.g)
+                todo.extend(a.graphs)
+
+
 def _external_files(model, path):
     """Check every external-data location of ``model`` (loaded from ``path``) ourselves, not
     only through ``onnx``: a relative path inside the model's folder, naming a regular file;
     their total size counts against ``MAX_FILE_BYTES``. Returns whether there are any."""
     onnx, _ = _onnx()
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
     base = path.parent.resolve()
     total, any_ext = path.stat().st_size, False
-    for t in _get_all_tensors(model):
-        if not uses_external_data(t):
+    for t in _tensors(model.graph):
+        if t.data_location != onnx.TensorProto.EXTERNAL:
             continue
         any_ext = True
         loc = {e.key: e.value for e in t.external_data}.get("location", "")
