@@ -11,9 +11,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from pathlib import Path
 
+import numpy as np
 import pytest
+
+from exactbounds.errors import MalformedFileError
+from exactbounds.io.onnx_loader import load_onnx
 
 EX = resources.files("exactbounds") / "examples"
 BN = str(EX / "bn.json")
@@ -295,21 +298,25 @@ def test_broken_pipe_is_quiet():
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and p.stdout.startswith("{\n")
 
 
+def onnx_model(nodes, W):
+    """A 2-input, 2-output ONNX model of ``nodes`` with the initializer ``W`` (skips without
+    onnx)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    g = helper.make_graph(nodes, "t",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])],
+                          [numpy_helper.from_array(np.asarray(W, dtype=np.float32), "W")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
 def test_external_data_outside_the_model_folder_is_refused(tmp_path):
     """Our own check, whatever the installed onnx does: a location with ``..``, an absolute
     path, or a symlink out of the folder is refused before anything is read."""
     onnx = pytest.importorskip("onnx")
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
-    from exactbounds.errors import MalformedFileError
-    from exactbounds.io.onnx_loader import load_onnx
-    W = numpy_helper.from_array(np.ones((2, 2), dtype=np.float32), "W")
-    g = helper.make_graph([helper.make_node("Gemm", ["input", "W"], ["output"], name="fc")],
-                          "t", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])],
-                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])],
-                          [W])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    from onnx import TensorProto, helper
+    m = onnx_model([helper.make_node("Gemm", ["input", "W"], ["output"], name="fc")],
+                   np.ones((2, 2)))
     secret = tmp_path / "secret.bin"
     secret.write_bytes(np.ones(4, dtype=np.float32).tobytes())
     inside = tmp_path / "model"
@@ -331,38 +338,22 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path):
 
 def test_onnx_checker_rejects_a_tensor_produced_twice(tmp_path):
     pytest.importorskip("onnx")
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
-    from exactbounds.errors import MalformedFileError
-    from exactbounds.io.onnx_loader import load_onnx
-    W = numpy_helper.from_array(np.eye(2, dtype=np.float32), "W")
+    from onnx import helper
     nodes = [helper.make_node("Gemm", ["input", "W"], ["h"], name="a"),
              helper.make_node("Relu", ["input"], ["h"], name="b"),
              helper.make_node("Relu", ["h"], ["output"], name="c")]
-    g = helper.make_graph(nodes, "t",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])],
-                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])],
-                          [W])
     p = tmp_path / "twice.onnx"
-    p.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-                  .SerializeToString())
+    p.write_bytes(onnx_model(nodes, np.eye(2)).SerializeToString())
     with pytest.raises(MalformedFileError, match="onnx.checker rejects"):
         load_onnx(p)
 
 
 def test_gemm_alpha_nan_is_one_line(tmp_path):
     pytest.importorskip("onnx")
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-    W = numpy_helper.from_array(np.eye(2, dtype=np.float32), "W")
-    g = helper.make_graph([helper.make_node("Gemm", ["input", "W"], ["output"], name="fc",
-                                            alpha=float("nan"))], "t",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])],
-                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])],
-                          [W])
+    from onnx import helper
     p = tmp_path / "nan.onnx"
-    p.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    p.write_bytes(onnx_model([helper.make_node("Gemm", ["input", "W"], ["output"], name="fc",
+                                               alpha=float("nan"))], np.eye(2))
                   .SerializeToString())
     spec = tmp_path / "p.vnnlib"
     spec.write_text(SPEC)
