@@ -9,14 +9,13 @@ goes to stderr when stderr is a terminal; ``--timeout``/``--max-memory`` bound t
 (``exactbounds.budget``)."""
 import json
 
+from ..algorithms.methods import METHODS, method_context, run_method
 from ..budget import Progress, estimate_entries
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
-from ..numbers import make_context
 from .common import (add_arith, add_budget, add_command, add_relaxation_options,
                      budget_from_args, mode_from_args)
 
-METHODS = ("ibp", "crown", "affine")
 SHORT = 24
 """Longest exact string printed whole in the table."""
 
@@ -31,7 +30,7 @@ def register(sub):
     b.add_argument("model", help="network file (.json, or .onnx with --spec)")
     b.add_argument("--spec", metavar="FILE.vnnlib",
                    help="VNN-LIB property: its input box replaces the model's")
-    b.add_argument("--method", choices=METHODS, default="ibp",
+    b.add_argument("--method", choices=list(METHODS), default="ibp",
                    help="ibp = interval bound propagation, crown = backward linear bounds, "
                         "affine = forward linear bounds")
     add_relaxation_options(b)
@@ -63,22 +62,14 @@ def short_exact(s, width=SHORT):
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
             intermediate=False, progress=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx``."""
-    if method == "ibp":
-        from ..algorithms.ibp import ibp_result
-        return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
-    from ..algorithms.affine import affine
-    from ..algorithms.crown import crown
-    fn = crown if method == "crown" else affine
-    return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
-              intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``)."""
+    return run_method(method, model.graph, model.input_set, ctx, lower_slope=lower_slope,
+                      intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
 
 
 def run(args):
-    mode = mode_from_args(args, "exact" if args.method == "ibp" else "dyadic")
-    if args.bits is None:
-        args.bits = 64 if mode == "dyadic" else 128
-    ctx = make_context(mode, bits=args.bits, prec=args.prec)
+    mode = mode_from_args(args, METHODS[args.method].default_mode)
+    ctx = method_context(args.method, mode, args.bits, args.prec)
     advice = ("use --mode dyadic or --mode interval, " if mode == "exact" else "") + \
         ("--method ibp, " if args.method != "ibp" else "") + "or a smaller network"
     with budget_from_args(args, advice) as budget:

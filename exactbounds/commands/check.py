@@ -15,8 +15,17 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..audit.bounds import check_model
+from ..audit.claims import load_claim, load_intermediate_claims
+from ..audit.derivatives import audit_derivative_claims
+from ..audit.floatsim import simulate
+from ..audit.methods import AUDITED
+from ..audit.report import html_report, table
+from ..audit.verdicts import exit_status
 from ..budget import Progress, estimate_entries, reserve
 from ..errors import ExactBoundsError, InvalidValueError
+from ..io.json_net import read_json
+from ..io.load import load_model
 from .common import (MAX_OPTION_BITS, add_arith, add_budget, add_command,
                      add_relaxation_options, budget_from_args, int_range, mode_from_args)
 
@@ -40,7 +49,7 @@ def register(sub):
                      help="audit the method run in plain round-to-nearest floats instead")
     p.add_argument("--spec", metavar="FILE.vnnlib",
                    help="input set from a VNN-LIB file; its output property is checked too")
-    p.add_argument("--method", choices=["ibp", "crown", "deriv"], default="ibp",
+    p.add_argument("--method", choices=[*AUDITED, "deriv"], default="ibp",
                    help="the method whose claims are audited (deriv: the JSON of "
                         "'exactbounds derivatives')")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
@@ -86,7 +95,6 @@ def _report_path(path):
 
 
 def _load(args):
-    from ..io.load import load_model
     model = load_model(args.model, spec=args.spec)
     reserve(estimate_entries(model.graph, args.method), f"{args.method} on {model.source}",
             "use --method ibp or a smaller network" if args.method != "ibp"
@@ -97,23 +105,15 @@ def _load(args):
 def audit_from_args(args, progress=None):
     """Run the audit that ``args`` describe; returns an ``AuditResult``. ``progress`` (a
     :class:`~exactbounds.budget.Progress`) is ticked once per exact evaluation."""
-    from ..audit.bounds import audit_bounds
-    from ..audit.claims import load_claim, load_intermediate_claims
-    from ..audit.floatsim import simulate
     if args.bits is not None and args.max_bits < args.bits:
         raise InvalidValueError("--max-bits", args.max_bits, f"must be >= --bits {args.bits}")
     if args.method == "deriv":
         return _deriv(args)
     mode = mode_from_args(args, None)
-    kw = dict(mode=mode, bits=args.bits, prec=args.prec, lower_slope=args.lower_slope,
-              intersect_ibp=args.intersect_ibp)
     model = _load(args)
-    graph, input_set = model.graph, model.input_set
-    spec = getattr(model, "spec", None)
-    constraints = tuple(spec.input_constraints) if spec is not None else ()
     claims = []
     if args.simulate:
-        claims.append(simulate(graph, input_set, args.method, args.simulate,
+        claims.append(simulate(model.graph, model.input_set, args.method, args.simulate,
                                lower_slope=args.lower_slope))
     elif args.claimed:
         claims.append(load_claim(args.claimed, args.method, args.dtype))
@@ -126,38 +126,24 @@ def audit_from_args(args, progress=None):
                                "--intermediate-claims FILE.json")
     if progress is not None:
         progress.stage("witness search", total=None, unit="eval")
-    result = audit_bounds(graph, input_set, claims, args.method, max_bits=args.max_bits,
-                          budget=args.budget, n_random=args.n_random, find_all=args.find_all,
-                          seed=args.seed, constraints=constraints, on_eval=progress, **kw)
+    result = check_model(model, claims, args.method, mode=mode, bits=args.bits, prec=args.prec,
+                         lower_slope=args.lower_slope, intersect_ibp=args.intersect_ibp,
+                         budget=args.budget, n_random=args.n_random, seed=args.seed,
+                         find_all=args.find_all, max_bits=args.max_bits, on_eval=progress)
     if args.simulate:
         result.info["simulate"] = args.simulate
-    if spec is not None:
-        result.properties.append(_property(graph, input_set, spec, args, result, constraints,
-                                           kw))
     return result
 
 
-def _property(graph, input_set, spec, args, result, constraints, kw):
-    from ..audit.methods import exact_method_bounds, make_rng
-    from ..audit.properties import check_property
-    from ..audit.search import WitnessSearch
-    out = exact_method_bounds(graph, input_set, args.method, **kw)
-    search = WitnessSearch(graph, input_set, [], max_bits=args.max_bits,
-                           constraints=constraints, rng=make_rng(args.seed))
-    pts = [v.witness.x for v in result.verdicts if v.witness is not None]
-    res = check_property(search, spec, out, args.method, points=pts, n_random=args.n_random,
-                         budget=args.budget)
-    result.evaluations += res.evaluations
-    return res
-
-
 def _deriv(args):
-    try:
-        from ..algorithms.derivatives import audit_derivative_claims
-    except ImportError:
-        raise ExactBoundsError("check --method deriv: the derivative checker is not available "
-                               "in this build") from None
-    return audit_derivative_claims(args)
+    if args.simulate or not args.claimed:
+        raise ExactBoundsError("check --method deriv: give --claimed FILE.json (the JSON of "
+                               "'exactbounds derivatives --json' or the same shape)")
+    model = _load(args)
+    return audit_derivative_claims(model.graph, model.input_set, read_json(args.claimed),
+                                   source=args.claimed, dtype=args.dtype, bits=args.bits,
+                                   max_bits=args.max_bits, budget=args.budget, seed=args.seed,
+                                   find_all=args.find_all, n_random=args.n_random)
 
 
 def _provenance(args):
@@ -180,8 +166,6 @@ def _provenance(args):
 
 
 def run(args):
-    from ..audit.report import html_report, table
-    from ..audit.verdicts import exit_status, report_json
     report = _report_path(args.report)
     advice = "use a smaller --budget or --random, --mode dyadic or --mode interval, or a " \
              "smaller network"
@@ -190,12 +174,7 @@ def run(args):
         result = audit_from_args(args, progress)
     status = exit_status(result.verdicts)
     if args.json:
-        extra = {"method": result.method, "dtype": result.dtype,
-                 "evaluations": result.evaluations}
-        extra.update(result.info)
-        if result.properties:
-            extra["property"] = result.properties[0].to_json()
-        print(json.dumps(report_json(result.verdicts, **extra), indent=1))
+        print(json.dumps(result.to_json(), indent=1))
     else:
         how = f"--simulate {args.simulate}" if args.simulate else (args.claimed or "")
         print(table(result, f"{args.model}: {result.method} claims from {how}"))

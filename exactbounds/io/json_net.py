@@ -36,6 +36,7 @@ Any layer may carry a ``"name"``; the default is ``layers[k]``.
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
+from pathlib import Path
 
 from ..core import Box
 from ..errors import (ExactBoundsError, InvalidModelError, MalformedFileError, ShapeError,
@@ -64,6 +65,13 @@ class Model:
     input_set: object
     source: str = "<dict>"
     spec: object = None
+
+    def __repr__(self):
+        g, s = self.graph, self.input_set
+        kind = f"L{s.norm} ball" if hasattr(s, "norm") else "box"
+        spec = f", spec {Path(str(self.spec.source)).name}" if self.spec is not None else ""
+        return (f"Model({Path(str(self.source)).name}: {g.input_dim} inputs, "
+                f"{g.dims[g.output]} outputs, {len(g)} nodes, input set a {kind}{spec})")
 
 
 @contextmanager

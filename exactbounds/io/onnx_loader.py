@@ -67,6 +67,14 @@ def _onnx():
     return onnx, numpy_helper
 
 
+def _read_errors(onnx):
+    """What onnx and protobuf raise on a malformed file, tensor or attribute: protobuf's
+    ``DecodeError``, the checker's ``ValidationError`` (e.g. missing external data), ``OSError``,
+    and ``ValueError``/``KeyError``/``TypeError`` from ``numpy_helper`` and ``helper``."""
+    from google.protobuf.message import Error as ProtobufError
+    return (ProtobufError, onnx.checker.ValidationError, OSError, ValueError, KeyError, TypeError)
+
+
 # ----------------------------------------------------------------------------- stage 1: parse
 
 @dataclass
@@ -168,7 +176,7 @@ def read_onnx(path):
     data = read_bytes(path)
     try:
         model = onnx.load_model_from_string(data)
-    except Exception as e:  # protobuf's DecodeError, ...
+    except _read_errors(onnx) as e:
         raise MalformedFileError(f"{path}: not a readable ONNX model: "
                                  f"{shown(' '.join(str(e).split()), 200)}") from None
     if not model.HasField("graph") or not model.graph.output:
@@ -178,9 +186,7 @@ def read_onnx(path):
             from onnx.external_data_helper import load_external_data_for_model
             load_external_data_for_model(model, str(path.parent))
         onnx.checker.check_model(model)
-    except MalformedFileError:
-        raise
-    except Exception as e:  # ValidationError, a missing external file, ...
+    except _read_errors(onnx) as e:  # ValidationError, a missing external file, ...
         raise MalformedFileError(f"{path}: onnx.checker rejects the model: "
                                  f"{shown(' '.join(str(e).split()), 200)}") from None
     return model
@@ -192,11 +198,11 @@ def _attrs(node, where):
     for a in node.attribute:
         try:
             v = onnx.helper.get_attribute_value(a)
-        except Exception as e:
+            if a.type == onnx.AttributeProto.TENSOR:
+                v = numpy_helper.to_array(v)
+        except _read_errors(onnx) as e:
             raise MalformedFileError(f"{where}: attribute {a.name!r}: {e}") from None
-        if a.type == onnx.AttributeProto.TENSOR:
-            v = numpy_helper.to_array(v)
-        elif isinstance(v, bytes):
+        if isinstance(v, bytes):
             v = v.decode("utf-8", "replace")
         out[a.name] = v
     return out
@@ -247,7 +253,7 @@ def parse_onnx(source):
     for t in g.initializer:
         try:
             arr = numpy_helper.to_array(t)
-        except Exception as e:
+        except _read_errors(onnx) as e:
             raise MalformedFileError(f"{src}: initializer {t.name!r}: {e}") from None
         consts[t.name] = exact_array(arr, t.name)
     real = [i for i in g.input if i.name not in consts]
