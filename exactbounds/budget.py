@@ -176,16 +176,20 @@ def estimate_entries(graph, method):
 
 class Progress:
     """The ``progress`` object of the drivers: ``update(n)`` checks ``budget`` and advances a
-    tqdm bar on stderr when stderr is a terminal (else nothing is drawn)."""
+    tqdm bar on stderr when stderr is a terminal (else nothing is drawn). ``unit=""`` shows
+    only the label and the elapsed time (a stage whose work is not counted)."""
 
-    def __init__(self, budget=None, total=None, desc="", unit="node", stream=None):
+    def __init__(self, budget=None, total=None, desc="", unit="node", stream=None,
+                 eval_stage=None):
         self.budget = budget
+        self.eval_stage = eval_stage
         self.bar = None
         stream = stream or sys.stderr
         if stream.isatty():
             try:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, file=stream, desc=desc, unit=unit, leave=False)
+                self.bar = tqdm(total=total, file=stream, desc=desc, unit=unit, leave=False,
+                                bar_format=None if unit else "{desc} ({elapsed})")
             except ImportError:  # pragma: no cover - tqdm is a core dependency
                 self.bar = None
 
@@ -196,15 +200,20 @@ class Progress:
             self.bar.update(n)
 
     def __call__(self):
-        """Tick once (the ``on_eval`` callback of the witness search)."""
+        """Tick once: one exact evaluation (the ``on_eval`` callback of the witness search);
+        the first one starts the stage ``eval_stage`` (a label), if given."""
+        if self.eval_stage is not None:
+            self.stage(self.eval_stage, unit="eval")
+            self.eval_stage = None
         self.update(1)
 
     def stage(self, desc, total=None, unit="node"):
         """Start a new stage: the bar restarts with ``desc`` and ``total`` units."""
         if self.bar is not None:
-            self.bar.reset(total=total)
-            self.bar.set_description_str(desc)
+            self.bar.bar_format = None
+            self.bar.set_description_str(desc, refresh=False)
             self.bar.unit = unit
+            self.bar.reset(total=total)
 
     def close(self):
         if self.bar is not None:

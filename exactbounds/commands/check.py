@@ -124,8 +124,6 @@ def audit_from_args(args, progress=None):
         raise ExactBoundsError("check: nothing to check: give the claim to audit with "
                                "--claimed CLAIM.json, --simulate float32|float64 or "
                                "--intermediate-claims FILE.json")
-    if progress is not None:
-        progress.stage("witness search", total=None, unit="eval")
     result = check_model(model, claims, args.method, mode=mode, bits=args.bits, prec=args.prec,
                          lower_slope=args.lower_slope, intersect_ibp=args.intersect_ibp,
                          budget=args.budget, n_random=args.n_random, seed=args.seed,
@@ -170,7 +168,8 @@ def run(args):
     advice = "use a smaller --budget or --random, --mode dyadic or --mode interval, or a " \
              "smaller network"
     with budget_from_args(args, advice) as budget, \
-            Progress(budget, desc="check: exact bounds", unit="step") as progress:
+            Progress(budget, desc="check: exact bounds of the method", unit="",
+                     eval_stage="check: witness search") as progress:
         result = audit_from_args(args, progress)
     status = exit_status(result.verdicts)
     if args.json:
