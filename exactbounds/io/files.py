@@ -6,7 +6,7 @@ before it is read, and at most that many bytes are ever read. Text must be UTF-8
 byte-order mark is skipped); UTF-16/32 or binary data is refused with a one-line
 :class:`~exactbounds.errors.MalformedFileError`.
 
-:func:`read_json` adds what ``json.loads`` lets through silently: duplicate keys in one object,
+:func:`read_json` (:func:`parse_json`) adds what ``json.loads`` lets through silently: duplicate keys in one object,
 nesting deeper than :data:`MAX_JSON_DEPTH`, integers of more than ``MAX_DIGITS`` digits, and JSON
 number literals that are not a float64 (``1e400`` overflows, ``1e-400`` underflows to 0): a JSON
 number is the double it denotes, so those are refused with the advice to write the number as a
@@ -40,8 +40,8 @@ _NUMBER_CHARS = frozenset("0123456789.eE+-")
 
 
 def check_file(path, limit=MAX_FILE_BYTES):
-    """``Path(path)`` after checking it names a regular file of at most ``limit`` bytes; the
-    size of the file."""
+    """The size of ``path`` after checking that it names a regular file of at most ``limit``
+    bytes (else ``MalformedFileError``)."""
     p = Path(path)
     try:
         st = os.stat(p)
