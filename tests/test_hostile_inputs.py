@@ -252,21 +252,35 @@ def test_error_lines_name_the_value_and_stay_short(files):
     assert "duplicate key 'input_lo'" in err
 
 
-def test_ctrl_c_exits_130_without_traceback(files, tmp_path):
-    """SIGINT during a long run: one line, exit 130."""
-    import signal
-    big = tmp_path / "big.json"
-    n = 60
+def _long_exact_crown(tmp_path, depth=10, n=60):
+    """A network whose exact-mode CROWN runs for minutes (denominators blow up)."""
     layers = []
-    for _ in range(8):
+    for _ in range(depth):
         layers += [{"type": "linear", "weight": [[(i * 7 + j * 3) % 11 - 5 for j in range(n)]
                                                   for i in range(n)]}, {"type": "relu"}]
+    big = tmp_path / "big.json"
     big.write_text(json.dumps({"input_lo": [0] * n, "input_hi": ["1/3"] * n,
                                "layers": layers}))
-    p = subprocess.Popen([sys.executable, "-m", "exactbounds.cli", "bounds", str(big),
-                          "--method", "crown", "--mode", "exact"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, preexec_fn=_limit)
-    time.sleep(3)
+    return str(big)
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_ctrl_c_exits_130_without_traceback(tmp_path):
+    """SIGINT during a long run (sent once the child has spent 2 s of CPU, i.e. is past its
+    imports and computing): one line, exit 130."""
+    import signal
+    p = subprocess.Popen([sys.executable, "-m", "exactbounds.cli", "bounds",
+                          _long_exact_crown(tmp_path), "--method", "crown", "--mode", "exact"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_limit)
+    t = time.monotonic()
+    while p.poll() is None and _cpu_seconds(p.pid) < 2 and time.monotonic() - t < 120:
+        time.sleep(0.1)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     if p.returncode == 0:
@@ -276,16 +290,8 @@ def test_ctrl_c_exits_130_without_traceback(files, tmp_path):
 
 def test_timeout_stops_with_advice(tmp_path):
     """--timeout stops an exact CROWN run that would take minutes, with what to use instead."""
-    n = 60
-    layers = []
-    for _ in range(10):
-        layers += [{"type": "linear", "weight": [[(i * 7 + j * 3) % 11 - 5 for j in range(n)]
-                                                  for i in range(n)]}, {"type": "relu"}]
-    big = tmp_path / "big.json"
-    big.write_text(json.dumps({"input_lo": [0] * n, "input_hi": ["1/3"] * n,
-                               "layers": layers}))
-    code, _, err, secs = run_cli(["bounds", str(big), "--method", "crown", "--mode", "exact",
-                                  "--timeout", "2"])
+    code, _, err, secs = run_cli(["bounds", _long_exact_crown(tmp_path), "--method", "crown",
+                                  "--mode", "exact", "--timeout", "2"])
     assert code == 2 and secs < SECONDS, err
     assert "time budget of 2 s" in err and "--mode dyadic" in err and "Traceback" not in err
 
