@@ -156,7 +156,8 @@ def estimate_entries(graph, method):
     """Exact matrix entries a run of ``method`` on ``graph`` holds at once, estimated from the
     node sizes: IBP the dense matrix of each affine node (in × out); forward affine
     (``affine``) a form over the inputs per node (d × input size); CROWN (and ``deriv``) a
-    backward matrix from each node to every earlier one (d_i × the largest earlier d_j)."""
+    backward matrix from each node to every earlier one (d_i × the largest earlier d_j). An
+    operator with ``ibp_entries()`` (a convolution's im2col patches) says itself what IBP holds."""
     n_in = graph.input_dim
     biggest, worst = n_in, 0
     for node in graph:
@@ -166,7 +167,7 @@ def estimate_entries(graph, method):
             hasattr(op, "linear_params") else 0
         biggest = max(biggest, d)
         if method == "ibp":
-            worst = max(worst, dense)
+            worst = max(worst, op.ibp_entries() if hasattr(op, "ibp_entries") else dense)
         elif method == "affine":
             worst = max(worst, dense, d * n_in)
         else:

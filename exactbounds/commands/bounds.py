@@ -1,21 +1,29 @@
 """``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|affine]
-[--mode exact|dyadic|interval] [--bits N] [--json] [--exact] [--intermediate]``: bound a
+[--mode exact|dyadic|interval|fast] [--bits N] [--json] [--exact] [--intermediate]``: bound a
 network's outputs over its input set (the model's, or the spec's box).
 
-Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine. The table gives the
-float64 ends rounded outward and a short exact form of each end (:func:`short_exact`); ``--exact``
-prints the full rationals, and ``--json`` is always complete. A progress bar over the nodes
-goes to stderr when stderr is a terminal; ``--timeout``/``--max-memory`` bound the run
-(``exactbounds.budget``)."""
+Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine; on a large model
+(affine coefficients > ``LARGE_MODEL`` entries) ``fast`` (float64 balls enclosing the exact
+result of the same algorithm), which a note says. ``--context rational|interval`` is the older
+name of ``--mode`` (accepted, not listed). The table gives the float64 ends rounded outward and
+a short exact form of each end (:func:`short_exact`); ``--exact`` prints the full rationals, and
+``--json`` is always complete. A progress bar over the nodes goes to stderr when stderr is a
+terminal; ``--timeout``/``--max-memory`` bound the run (``exactbounds.budget``)."""
 import json
+from math import prod
 
+from ..algorithms.crown import run_with_escalation
 from ..algorithms.methods import METHODS, method_context, run_method
 from ..budget import Progress, estimate_entries
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
+from ..operators.base import AffineOp
 from .common import (add_arith, add_budget, add_command, add_relaxation_options,
                      budget_from_args, mode_from_args)
 
+LARGE_MODEL = 100_000
+"""Entries of the (dense) affine coefficient matrices above which ``bounds`` defaults to the
+``fast`` mode."""
 SHORT = 24
 """Longest exact string printed whole in the table."""
 
@@ -38,8 +46,9 @@ def register(sub):
     b.add_argument("--json", action="store_true", help="print the complete result as JSON")
     b.add_argument("--exact", action="store_true",
                    help="print the full exact rationals instead of their short form")
-    add_arith(b, modes=("exact", "dyadic", "interval"),
-              default_note="default: exact for ibp, dyadic for crown and affine")
+    add_arith(b, modes=("exact", "dyadic", "interval", "fast"),
+              default_note=f"default: exact for ibp, dyadic for crown and affine, fast above "
+                           f"{LARGE_MODEL} affine coefficients")
     add_budget(b)
     b.set_defaults(func=run)
 
@@ -62,26 +71,61 @@ def short_exact(s, width=SHORT):
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
             intermediate=False, progress=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``)."""
-    return run_method(method, model.graph, model.input_set, ctx, lower_slope=lower_slope,
-                      intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``);
+    in the fast mode an ``AmbiguousBranch`` (a float overflow) restarts the run in
+    ``ctx.refined()``."""
+    def go(c):
+        return run_method(method, model.graph, model.input_set, c, lower_slope=lower_slope,
+                          intersect_ibp=intersect_ibp, intermediate=intermediate,
+                          progress=progress)
+    return run_with_escalation(go, ctx) if ctx.backend_kind == "fast" else go(ctx)
+
+
+def model_size(graph):
+    """Entries of the dense coefficient matrices of the graph's affine operators."""
+    return sum(node.op.out_dim * sum(prod(s) for s in node.op.in_shapes)
+               for node in graph if isinstance(node.op, AffineOp))
+
+
+def _advice(args):
+    """What to use instead when the time budget runs out."""
+    mode = mode_from_args(args, None)
+    return ("use --mode dyadic, --mode interval or --mode fast, " if mode in (None, "exact")
+            else "") + ("--method ibp, " if args.method != "ibp" else "") + "or a smaller network"
+
+
+def _bounds(args, model, budget):
+    """``(BoundsResult, its JSON)`` in the mode that ``args`` ask for (see the module
+    docstring), with a progress bar over the nodes that also checks ``budget``."""
+    mode = mode_from_args(args, None)
+    picked = None
+    if mode is None:
+        size = model_size(model.graph)
+        if size > LARGE_MODEL:
+            mode = "fast"
+            picked = (f"large model ({size} affine coefficients > {LARGE_MODEL}): fast mode "
+                      "(float64 balls enclosing the exact result of the same algorithm); "
+                      "--mode exact or dyadic for exact arithmetic")
+        else:
+            mode = METHODS[args.method].default_mode
+    ctx = method_context(args.method, mode, args.bits, args.prec)
+    with Progress(budget, total=len(model.graph), desc="bounds") as bar:
+        res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
+                      args.intermediate, bar)
+    result = result_json(res, args.intermediate)
+    if picked:
+        result.setdefault("notes", []).insert(0, picked)
+    return res, result
 
 
 def run(args):
-    mode = mode_from_args(args, METHODS[args.method].default_mode)
-    ctx = method_context(args.method, mode, args.bits, args.prec)
-    advice = ("use --mode dyadic or --mode interval, " if mode == "exact" else "") + \
-        ("--method ibp, " if args.method != "ibp" else "") + "or a smaller network"
-    with budget_from_args(args, advice) as budget:
+    with budget_from_args(args, _advice(args)) as budget:
         model = load_model(args.model, spec=args.spec)
         budget.reserve(estimate_entries(model.graph, args.method),
                        f"{args.method} on {model.source}",
                        "use --method ibp or a smaller network" if args.method != "ibp"
                        else "use a smaller network")
-        with Progress(budget, total=len(model.graph), desc="bounds") as bar:
-            res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
-                          args.intermediate, bar)
-        result = result_json(res, args.intermediate)
+        res, result = _bounds(args, model, budget)
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
         result.setdefault("notes", []).extend(spec_notes(model.spec, lo, hi))

@@ -67,7 +67,9 @@ def add_arith(p, modes=("exact", "interval"), default_note="exact"):
                    help=f"arithmetic ({default_note}): exact = rationals"
                         + ("; dyadic = rationals with every intermediate bound rounded outward "
                            "to --bits bits" if "dyadic" in modes else "")
-                        + "; interval = mpmath intervals at --prec bits")
+                        + "; interval = mpmath intervals at --prec bits"
+                        + ("; fast = float64 balls that enclose the exact result (escalates to "
+                           "interval when they cannot)" if "fast" in modes else ""))
     p.add_argument("--context", choices=sorted(CONTEXT_ALIASES), help=argparse.SUPPRESS)
     p.add_argument("--bits", type=int_range(2, MAX_OPTION_BITS), default=None, metavar="N",
                    help="exact: relative width 2^-N of square-root enclosures (default 128)"
