@@ -147,7 +147,7 @@ def cases(f):
           ("bounds-prec-huge", ["bounds", f["net"], "--mode", "interval", "--prec", "10000000"]),
           ("bounds-timeout-neg", ["bounds", f["net"], "--timeout", "-1"]),
           ("bounds-mem-zero", ["bounds", f["net"], "--max-memory", "0"]),
-          ("bounds-mode-bad", ["bounds", f["net"], "--mode", "fast"])]
+          ("bounds-mode-bad", ["bounds", f["net"], "--mode", "quick"])]
     for kind in ("vnn_unbalanced", "vnn_unknown", "vnn_huge", "vnn_bigvar", "deep_vnn",
                  "vnn_latin1", "missing"):
         c.append((f"bounds-spec-{kind}", ["bounds", f["net"], "--spec", f[kind]]))
