@@ -19,10 +19,11 @@ COMMANDS = ["bounds", "check", "prove", "derivatives"]
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line (then exit status 2)."""
+    """An argument parser whose usage errors are one line, ``exactbounds: error: ...`` like
+    every other error, then exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+        self.exit(2, f"exactbounds: error: {' '.join(message.split())} "
                      f"(see {self.prog} --help)\n")
 
 
