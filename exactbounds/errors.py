@@ -5,6 +5,10 @@ The CLI turns any ``ExactBoundsError`` into a one-line message and exit status 2
 a message is cut to :data:`SHOW_CHARS` characters (a 100,000-digit number never reaches the
 terminal whole).
 """
+from __future__ import annotations
+
+from typing import Any
+
 
 SHOW_CHARS = 60
 
@@ -28,7 +32,7 @@ class ExactBoundsError(Exception):
 class InvalidValueError(ExactBoundsError, ValueError):
     """A number that cannot enter exactly: NaN, ±Inf, an unparseable string, an irrational."""
 
-    def __init__(self, name, value, reason):
+    def __init__(self, name: str, value: Any, reason: str) -> None:
         self.name, self.value, self.reason = name, value, reason
         super().__init__(f"{name} = {shown(value)}: {reason}")
 
@@ -63,7 +67,7 @@ class BudgetExceededError(ExactBoundsError):
 class AmbiguousBranch(ExactBoundsError):
     """An interval context cannot decide a branch: the enclosure straddles the threshold."""
 
-    def __init__(self, what, value):
+    def __init__(self, what: str, value: Any) -> None:
         self.what, self.value = what, value
         super().__init__(f"cannot decide {what} of {value}: the enclosure contains 0")
 
@@ -72,6 +76,6 @@ class NeedsCaseSplit(ExactBoundsError):
     """The symbolic context cannot decide the sign of ``expr`` from its assumptions;
     ``proofs/`` splits on ``expr > 0``, ``expr = 0``, ``expr < 0``."""
 
-    def __init__(self, expr):
+    def __init__(self, expr: Any) -> None:
         self.expr = expr
         super().__init__(f"sign of {expr} is not decided by the assumptions")

@@ -17,7 +17,8 @@ carried as a Taylor model ``q(p) ∈ C + G·s + R``: ``C`` and ``R`` python-flin
 The linear parts go through the layers exactly, so the excess over the true range is
 ``O(|ρ|²)`` instead of the ``O(|ρ|)`` of interval propagation. Where a node's interval box
 (``boxes``, e.g. from :func:`~exactbounds.algorithms.taylor.propagate`) is less than half as
-wide as the model's range, the entry is replaced by that box (``C`` its midpoint, ``G = 0``): both are sound.
+wide as the model's range, the entry is replaced by that box (``C`` its midpoint, ``G = 0``):
+both are sound.
 :func:`jets` returns exact rational ends ``(lo, hi)`` per order, or ``None`` when an operator has
 no rule here (the caller keeps the interval result).
 """
@@ -168,7 +169,8 @@ def _affine_balls(op, prec):
 
 
 def _derivs(op, X, k_max):
-    """Balls of ``f^(k)`` for k = 0..k_max over the ball ``X`` (f increasing: ``w`` from the ends)."""
+    """Balls of ``f^(k)`` for k = 0..k_max over the ball ``X`` (f increasing: ``w`` from the
+    ends)."""
     A, c = arb(op.slope0), arb(op.center)
     if X.rad() == 0:
         w = op._w_arb(X)
@@ -185,7 +187,6 @@ def _derivs(op, X, k_max):
 
 def _phi(op, x, S, k, order):
     """Models of ``f^(j)(x)`` for j = 0..order, x a model (the pre-activation value)."""
-    m = len(S)
     outs = [([], [], []) for _ in range(order + 1)]
     for c0, g, r, xr in zip(x.C, x.G, x.R, k):
         xh = arb(c0.mid())

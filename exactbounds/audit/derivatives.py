@@ -215,7 +215,7 @@ def _candidates(ref, order, j, side, rng, n_grid=65, n_random=8, steps=60):
     pts += [[rng.uniform(a, b) for a, b in zip(flo, fhi)] for _ in range(n_random)]
     scored = sorted((s, p) for s, p in ((score(p), p) for p in pts) if s is not None)
     refined = []
-    for s, p in scored[:3]:
+    for _s, p in scored[:3]:
         p = list(p)
         if m == 1:
             width = (fhi[0] - flo[0]) / (n_grid - 1)

@@ -17,6 +17,9 @@ x87 long double and float128 (1e±4966, 2^±16494) and their exact decimal expan
 needs at most 767 significant digits); beyond them :class:`InvalidValueError` says so. Only
 ASCII digits are digits (``"١٢٣"`` is not a number).
 """
+from __future__ import annotations
+
+from typing import Any
 import math
 import numbers
 import re
@@ -43,16 +46,16 @@ _ADVICE = ("numbers in model, spec and claim files must be floats or exact decim
            "of at most")
 
 
-def _from_ratio(num, den):
+def _from_ratio(num: Any, den: int) -> Any:
     return fmpq(int(num), int(den))
 
 
-def _too_big(name, s, what):
+def _too_big(name: str, s: Any, what: str) -> InvalidValueError:
     return InvalidValueError(name, s, f"{what}; {_ADVICE} {MAX_DIGITS} digits within 1e±"
                                       f"{MAX_DEC_EXP} (2^±{MAX_BIN_EXP}): check the file")
 
 
-def _exponent(name, s, text, limit):
+def _exponent(name: str, s: Any, text: str, limit: int) -> int:
     """The exponent digits ``text`` as an int, refused beyond ``±limit`` before conversion."""
     digits = text.lstrip("+-").lstrip("0")
     if len(digits) > len(str(limit)) or (digits and int(digits) > limit):
@@ -61,12 +64,12 @@ def _exponent(name, s, text, limit):
     return int(text) if text else 0
 
 
-def _digits(name, s, n):
+def _digits(name: str, s: Any, n: int) -> None:
     if n > MAX_DIGITS:
         raise _too_big(name, s, f"{n} digits is more than {MAX_DIGITS}")
 
 
-def _parse_str(s, name):
+def _parse_str(s: Any, name: str) -> Any:
     t = s.strip()
     m = _RAT.match(t)
     if m:
@@ -94,12 +97,12 @@ def _parse_str(s, name):
     raise InvalidValueError(name, s, "not a number (expected 'p/q', a decimal, or a hex float)")
 
 
-def _check_int(name, x, *parts):
+def _check_int(name: str, x: Any, *parts: Any) -> None:
     if any(int(p).bit_length() > MAX_BITS for p in parts):
         raise _too_big(name, x, f"more than {MAX_BITS} bits")
 
 
-def to_exact(x, name="value"):
+def to_exact(x: Any, name: str = "value") -> Any:
     """Return ``x`` as an exact ``fmpq``; raise :class:`InvalidValueError` for NaN, ±Inf,
     irrationals and anything that is not a number."""
     if isinstance(x, fmpq):
@@ -143,48 +146,48 @@ def to_exact(x, name="value"):
     raise InvalidValueError(name, x, f"unsupported number type {type(x).__name__}")
 
 
-def _is_numpy_float(x):
+def _is_numpy_float(x: Any) -> bool:
     t = type(x)
     return t.__module__ == "numpy" and hasattr(x, "as_integer_ratio") and \
         any(b.__name__ == "floating" for b in t.__mro__)   # float16/32/64 and longdouble
 
 
-def _is_numpy_int(x):
+def _is_numpy_int(x: Any) -> bool:
     t = type(x)
     return t.__module__ == "numpy" and "int" in t.__name__
 
 
-def _np_finite(x):
+def _np_finite(x: Any) -> bool:
     import numpy as np
     return bool(np.isfinite(x))
 
 
-def dyadic(mant, exp):
+def dyadic(mant: Any, exp: Any) -> Any:
     """Return the exact rational ``mant * 2**exp``."""
     return fmpq(int(mant)) * (fmpq(2) ** exp if exp >= 0 else fmpq(1, 2 ** (-exp)))
 
 
-def rational_str(q):
+def rational_str(q: Any) -> str:
     """Exact string of a rational: ``"p/q"``, or ``"p"`` for an integer."""
     q = to_exact(q)
     return str(q.p) if q.q == 1 else f"{q.p}/{q.q}"
 
 
-def to_sympy(q):
+def to_sympy(q: Any) -> Any:
     """The same exact rational as a sympy ``Rational``."""
     import sympy
     q = to_exact(q)
     return sympy.Rational(int(q.p), int(q.q))
 
 
-def _nearest(q):
+def _nearest(q: Any) -> float:
     try:
         return float(Fraction(int(q.p), int(q.q)))
     except OverflowError:
         return math.inf if q > 0 else -math.inf
 
 
-def f64_down(q):
+def f64_down(q: Any) -> float:
     """The largest float64 ``f`` with ``f <= q`` (``-inf`` below the range)."""
     q = to_exact(q)
     f = _nearest(q)
@@ -193,7 +196,7 @@ def f64_down(q):
     return math.nextafter(f, -math.inf) if fmpq(*f.as_integer_ratio()) > q else f
 
 
-def f64_up(q):
+def f64_up(q: Any) -> float:
     """The smallest float64 ``f`` with ``f >= q`` (``+inf`` above the range)."""
     q = to_exact(q)
     f = _nearest(q)

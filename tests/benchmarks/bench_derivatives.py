@@ -31,8 +31,12 @@ from exactbounds.operators.linear import Linear
 
 
 def network(rng, width, depth):
-    f = lambda a: [[np.float32(v) for v in r] for r in a]
-    g = lambda a: [np.float32(v) for v in a]
+    def f(a):
+        return [[np.float32(v) for v in r] for r in a]
+
+    def g(a):
+        return [np.float32(v) for v in a]
+
     ops, dim = [], 1
     for k in range(depth):
         W = rng.normal(scale=1 / np.sqrt(dim), size=(width, dim))
@@ -60,8 +64,12 @@ def timed(fn, repeat):
 
 def pinn(rng):
     """A PINN-style network as in issue 16, float32 weights, widths 6-16."""
-    f = lambda a: [[np.float32(v) for v in r] for r in a]
-    g = lambda a: [np.float32(v) for v in a]
+    def f(a):
+        return [[np.float32(v) for v in r] for r in a]
+
+    def g(a):
+        return [np.float32(v) for v in a]
+
     w1, w2 = (int(v) for v in rng.integers(6, 17, size=2))
     gamma = rng.normal(size=w2)
     gamma[0] = -abs(gamma[0])
@@ -163,8 +171,10 @@ def single(args):
     print(f"{'context':<28} {'rule':<6} {'order 2 (s)':>12} {'order 1 (s)':>12}  u'' enclosure")
     for ctx in (RationalContext(128), IntervalContext(113), IntervalContext(53)):
         for rule in ("chain", "seed"):
-            t2, jet = timed(lambda: propagate(g, curve, ctx, 2, rule), args.repeat)
-            t1, _ = timed(lambda: propagate(g, curve, ctx, 1, rule), args.repeat)
+            t2, jet = timed(lambda ctx=ctx, rule=rule: propagate(g, curve, ctx, 2, rule),
+                            args.repeat)
+            t1, _ = timed(lambda ctx=ctx, rule=rule: propagate(g, curve, ctx, 1, rule),
+                          args.repeat)
             (lo,), (hi,) = jet.d2.outer(ctx)
             print(f"{ctx!r:<28} {rule:<6} {t2:>12.4f} {t1:>12.4f}  "
                   f"[{float(lo):.6g}, {float(hi):.6g}]")

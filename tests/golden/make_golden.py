@@ -1,4 +1,5 @@
-"""Regenerate the golden ``--json`` outputs of the bundled examples (``python tests/golden/make_golden.py``).
+"""Regenerate the golden ``--json`` outputs of the bundled examples:
+``python tests/golden/make_golden.py``.
 
 Each case is one CLI invocation; its stdout is stored byte for byte in ``tests/golden/<name>.json``.
 ``tests/test_golden.py`` runs the same invocations and compares. Regenerate only for a change that
@@ -44,7 +45,7 @@ CASES["derivatives_pinn_wrt0_refined"] = ["derivatives", str(EX / "pinn_tanh_bn.
 
 
 def normalise(text):
-    """Paths of the checkout replaced by a placeholder, so goldens do not depend on where it lives."""
+    """Checkout paths replaced by a placeholder, so goldens do not depend on where it lives."""
     return text.replace(str(EX), "<EXAMPLES>")
 
 
