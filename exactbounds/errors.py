@@ -13,7 +13,7 @@ from typing import Any
 SHOW_CHARS = 60
 
 
-def shown(value, limit=SHOW_CHARS):
+def shown(value: Any, limit: int = SHOW_CHARS) -> str:
     """``repr(value)``, cut in the middle to about ``limit`` characters with its length said."""
     try:
         r = repr(value)

@@ -6,11 +6,11 @@ before it is read, and at most that many bytes are ever read. Text must be UTF-8
 byte-order mark is skipped); UTF-16/32 or binary data is refused with a one-line
 :class:`~exactbounds.errors.MalformedFileError`.
 
-:func:`read_json` (:func:`parse_json`) adds what ``json.loads`` lets through silently: duplicate keys in one object,
-nesting deeper than :data:`MAX_JSON_DEPTH`, integers of more than ``MAX_DIGITS`` digits, and JSON
-number literals that are not a float64 (``1e400`` overflows, ``1e-400`` underflows to 0): a JSON
-number is the double it denotes, so those are refused with the advice to write the number as a
-string (``"1e-400"``), which is read as the exact decimal.
+:func:`read_json` (:func:`parse_json`) adds what ``json.loads`` lets through silently:
+duplicate keys in one object, nesting deeper than :data:`MAX_JSON_DEPTH`, integers of more than
+``MAX_DIGITS`` digits, and JSON number literals that are not a float64 (``1e400`` overflows,
+``1e-400`` underflows to 0): a JSON number is the double it denotes, so those are refused with
+the advice to write the number as a string (``"1e-400"``), which is read as the exact decimal.
 """
 import json
 import math

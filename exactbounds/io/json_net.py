@@ -190,7 +190,8 @@ def build_layer(layer, where, shape=None):
     kind = layer.get("type")
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise UnsupportedOperatorError(
-            f"{where}.type = {shown(kind)}: unknown layer type (supported: {', '.join(LAYER_TYPES)})")
+            f"{where}.type = {shown(kind)}: unknown layer type "
+            f"(supported: {', '.join(LAYER_TYPES)})")
     if shape is None:
         w = _list(_need(layer, "weight", where), f"{where}.weight") if kind == "linear" else None
         shape = (len(_list(w[0], f"{where}.weight[0]")),) if kind == "linear" else None

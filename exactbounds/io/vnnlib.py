@@ -486,7 +486,7 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                                    "(the input set must be one box or polytope)")
                 input_atoms += dnf[0]
             elif kinds == {"Y"}:
-                out_dnf = _conj(out_dnf, dnf, lambda msg: p.err(e, msg))
+                out_dnf = _conj(out_dnf, dnf, lambda msg, e=e: p.err(e, msg))
             else:
                 inputs = {frozenset((c.coeffs, c.op, c.rhs) for c in cl if c.var == "X")
                           for cl in dnf}
@@ -495,7 +495,7 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                                    "differently is not supported")
                 input_atoms += [c for c in dnf[0] if c.var == "X"]
                 out_dnf = _conj(out_dnf, [[c for c in b if c.var == "Y"] for b in dnf],
-                                lambda msg: p.err(e, msg))
+                                lambda msg, e=e: p.err(e, msg))
         elif head in _IGNORED:
             continue
         else:
