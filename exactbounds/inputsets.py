@@ -16,7 +16,7 @@ methods):
                            vertices ``center ± r·e_i``; for L2 (no vertices) the ``2n`` points
                            ``center ± r·e_i`` on the sphere;
 ``corner(S, signs)``       the box corner (L∞ corner, L1/L2 axis point) of a sign pattern.
-``concretize_mat`` is the matrix form the algorithms use (see ``algorithms/backend.py``).
+``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
 import random
 
@@ -92,7 +92,7 @@ class LpBall:
     def concretize(self, A, c, ctx=DEFAULT_CONTEXT):
         A = [[to_exact(v) for v in r] for r in A]
         c = [to_exact(v) for v in c]
-        bits = getattr(ctx, "bits", 128)
+        bits = ctx.sqrt_bits
         lo, hi = [], []
         for row, ci in zip(A, c):
             if len(row) != self.dim:
@@ -223,7 +223,7 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     es = be.entries(A)
     base = A * be.col(S.center) + c
     r = be.const(S.radius)
-    bits = getattr(ctx, "bits", 128)
+    bits = ctx.sqrt_bits
     if S.norm == "inf":
         dual = be.abs_rowsum(A)
     elif S.norm == "1":

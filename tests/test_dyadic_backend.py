@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exactbounds.algorithms.crown as crown_mod
 from exactbounds.algorithms.affine import affine
-from exactbounds.algorithms.backend import QBackend, ZBackend, backend_for
+from exactbounds.linalg import QBackend, ZBackend, backend_for
 from exactbounds.algorithms.crown import crown
 from exactbounds.graph import Graph
 from exactbounds.inputsets import LpBall
 from exactbounds.numbers import make_context
-from exactbounds.numbers.dyadic_mode import DyMat, dyadic_parts
+from exactbounds.linalg import DyMat, dyadic_parts
 from exactbounds.operators.linear import Linear, LinearParams
 from exactbounds.operators.relu import ReLU
 from test_crown_soundness import cnn, input_set, mlp
@@ -133,7 +133,8 @@ def test_non_dyadic_entries_stay_rational():
     assert isinstance(ZBackend().mat(Q), fmpq_mat) and ZBackend().mat(Q) == Q
     assert dyadic_parts(fmpq(3, 8)) == (3, -3) and dyadic_parts(fmpq(1, 6)) is None
     assert dyadic_parts(5) == (5, 0) and dyadic_parts(0.5) is None and dyadic_parts(True) is None
-    assert ZBackend().diag([fmpq(1, 3)]) is None
+    assert ZBackend().dyadic_diag([fmpq(1, 3)]) is None
+    assert ZBackend().diag([fmpq(1, 3)]) == fmpq_mat(1, 1, [fmpq(1, 3)])
 
 
 floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -225,16 +226,16 @@ def test_fast_backend_equals_reference_when_dead_columns_meet_other_paths():
 def test_relax_backward_integer_path_equals_entrywise_rule(data):
     """Random lines, including flat ones with different intercepts (slopes 0 on both sides,
     a column left out of ``Λ'`` but not of the bias) and non-dyadic ones (fallback)."""
-    from exactbounds.algorithms.crown import _full, relax_backward
     m, n = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
     elems = st.one_of(st.just(fmpq(0)), dy, any_q)
     lam = data.draw(qmat(m, n))
     rel = tuple([data.draw(elems) for _ in range(n)] for _ in range(4))
     for upper in (False, True):
-        ref_A, ref_b = relax_backward(QBackend(), lam, n, rel, upper)
+        ref_A, ref_b = QBackend().relax_backward(lam, n, rel, upper)
         for compact in (False, True):
-            A, b = relax_backward(ZBackend(), DyMat.from_q(lam), n, rel, upper, compact)
-            assert _full(A) == ref_A and b == ref_b
+            Z = ZBackend()
+            A, b = Z.relax_backward(DyMat.from_q(lam), n, rel, upper, compact)
+            assert Z.full(A) == ref_A and b == ref_b
 
 
 def test_every_neuron_dead_leaves_an_empty_column_set():

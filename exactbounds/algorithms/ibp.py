@@ -4,7 +4,9 @@
 which is the exact IBP input for every p-norm ball). ``ibp_result`` wraps it in a
 :class:`~exactbounds.algorithms.crown.BoundsResult`.
 """
+from ..inputsets import bounding_box
 from ..numbers import DEFAULT_CONTEXT, ENCLOSURE, EXACT
+from .result import BoundsResult
 
 
 def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None):
@@ -22,7 +24,6 @@ def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None
 def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
     With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
-    from ..inputsets import bounding_box
     return run_graph(graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate,
                      progress=progress)
 
@@ -30,12 +31,11 @@ def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
 def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
-    from .crown import BoundsResult
     vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
     out = vals[graph.output]
     status = EXACT if all(ctx.status(v) == EXACT for v in out.lo + out.hi) else ENCLOSURE
     nodes = {k: v for k, v in vals.items() if k != graph.INPUT} if intermediate else {}
-    return BoundsResult("ibp", getattr(ctx, "mode", ctx.name), ctx, out, status, nodes=nodes)
+    return BoundsResult("ibp", ctx.mode, ctx, out, status, nodes=nodes)
 
 
 def evaluate(graph, x, ctx=DEFAULT_CONTEXT):

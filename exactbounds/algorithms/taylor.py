@@ -6,15 +6,17 @@ node carries three boxes: its value ``u``, ``u' = du/dt`` and ``u'' = d²u/dt²`
 node's values for every t (every point of the box). The input carries
 ``(box hull of the curve, v, 0)``. Per operator:
 
-* affine (Linear, Conv, BatchNorm, Add/Sub, Reshape, AvgPool, ...): ``u`` by IBP,
-  ``u' = J·d'``, ``u'' = J·d''`` with the operator's ``deriv`` verb (BatchNorm: ``deriv_batchnorm``
-  and ``second_deriv_batchnorm``, its ``deriv2``). ``rule="seed"`` applies the seed's
-  ``deriv2_batchnorm`` instead (BatchNorm's ``u''`` is the zero box), which is what a tool built
-  on the seed reports; it is not sound along a curve with ``x'' ≠ 0`` through earlier layers.
-* smooth activations (``derivative_range`` / ``second_derivative_range``): ``u' = f'(x)·d'``,
-  ``u'' = f''(x)·d'² + f'(x)·d''``, with f', f'' enclosed outward over the value box and ``d'²``
-  the range of the square (``[0, max]`` when ``d'`` contains 0);
-  (in the rational context those two boxes are rounded outward to ``bits + 64``-bit dyadics);
+``u`` by IBP, and the derivatives by each operator's own ``jet_step``:
+
+* affine (Linear, Conv, BatchNorm, Add/Sub, Reshape, AvgPool, ...): ``u' = J·d'``,
+  ``u'' = J·d''`` (BatchNorm: ``deriv_batchnorm`` and ``second_deriv_batchnorm``).
+  ``rule="seed"`` makes BatchNorm apply the seed's ``deriv2_batchnorm`` instead (the zero box),
+  which is what a tool built on the seed reports; it is not sound along a curve with
+  ``x'' ≠ 0`` through earlier layers.
+* smooth activations: ``u' = f'(x)·d'``, ``u'' = f''(x)·d'² + f'(x)·d''``, with f', f''
+  enclosed outward over the value box and ``d'²`` the range of the square (``[0, max]`` when
+  ``d'`` contains 0); the boxes are kept as the context keeps derivative ends
+  (``ctx.jet_round``: ``bits + 64``-bit outward dyadics in the rational context);
 * ReLU: order 1 only, and only where every pre-activation has a decided sign on its whole
   value box (then ReLU is the identity or 0 there); order 2 is refused.
 
@@ -27,14 +29,9 @@ products: then it is a sound bound on the true value, not the value of an exact 
 """
 from dataclasses import dataclass, field
 
-from flint import fmpq
-
 from ..core import Box
-from ..errors import AmbiguousBranch, InvalidValueError, ShapeError, UnsupportedOperatorError
-from ..numbers import BOUND, ENCLOSURE, EXACT, IntervalContext, RationalContext, to_exact
-from ..operators.activations import round_out
-from ..operators.batchnorm import deriv2_batchnorm
-from ..operators.relu import hull
+from ..errors import InvalidValueError, ShapeError
+from ..numbers import BOUND, ENCLOSURE, EXACT, RationalContext, rational_str, to_exact
 
 RULES = ("chain", "seed")
 _RANK = {EXACT: 0, ENCLOSURE: 1, BOUND: 2}
@@ -122,7 +119,6 @@ class Curve:
         return Box([min(p, q) for p, q in zip(a, b)], [max(p, q) for p, q in zip(a, b)])
 
     def describe(self):
-        from ..numbers import rational_str
         if self.wrt_index is not None:
             return {"wrt": self.wrt_index}
         return {"origin": [rational_str(v) for v in self.origin],
@@ -151,81 +147,16 @@ def _box_status(ctx, box):
     return EXACT if all(ctx.status(v) == EXACT for v in box.lo + box.hi) else ENCLOSURE
 
 
-def _elems(ctx, box):
-    """One element of ``ctx`` per entry, containing ``[lo_i, hi_i]`` (outer ends)."""
-    lo, hi = box.outer(ctx)
-    return [hull(ctx, [ctx.const(a), ctx.const(b)]) for a, b in zip(lo, hi)]
-
-
-def _to_box(ctx, elems, shape):
-    """The box of the outer ends of ``elems``; in the rational context rounded outward to
-    dyadics of ``ctx.bits + 64`` bits (the ends are bounds already; this keeps them short)."""
-    lo = [ctx.lower(e) for e in elems]
-    hi = [ctx.upper(e) for e in elems]
-    if isinstance(ctx, RationalContext):
-        ends = [round_out(a, b, ctx.bits + 64) for a, b in zip(lo, hi)]
-        lo, hi = [e[0] for e in ends], [e[1] for e in ends]
-    return Box([ctx.const(v) for v in lo], [ctx.const(v) for v in hi], shape)
-
-
-def _square(ctx, e):
-    """The range of ``d²`` for ``d`` in the element ``e`` (``[0, max]`` when it contains 0)."""
-    lo, hi = ctx.lower(e), ctx.upper(e)
-    if lo >= 0:
-        a, b = lo * lo, hi * hi
-    elif hi <= 0:
-        a, b = hi * hi, lo * lo
-    else:
-        a, b = lo * 0, max(lo * lo, hi * hi)
-    return hull(ctx, [ctx.const(a), ctx.const(b)])
-
-
-def _smooth(ctx, op, x, j, order):
-    """``f'(x)·d'`` and ``f''(x)·d'² + f'(x)·d''`` over the value box ``x``."""
-    F1 = _elems(ctx, op.derivative_range(ctx, x))
-    D1 = _elems(ctx, j.d1)
-    d1 = [f * d for f, d in zip(F1, D1)]
-    d2 = None
-    if order >= 2:
-        F2 = _elems(ctx, op.second_derivative_range(ctx, x))
-        D2 = _elems(ctx, j.d2)
-        d2 = _to_box(ctx, [f2 * _square(ctx, d) + f1 * dd
-                           for f2, d, f1, dd in zip(F2, D1, F1, D2)], x.shape)
-    return _to_box(ctx, d1, x.shape), d2
-
-
-def _relu(ctx, name, x, j, order):
-    if order >= 2:
-        raise UnsupportedOperatorError(
-            f"node {name!r} (relu): ReLU is not twice differentiable; second derivatives "
-            "through ReLU are not supported (use order 1)")
-    lo, hi = x.outer(ctx)
-    zero = ctx.const(0)
-    dlo, dhi = [], []
-    for i, (a, b) in enumerate(zip(lo, hi)):
-        if a >= 0:      # ReLU is the identity on the whole box
-            dlo.append(j.d1.lo[i])
-            dhi.append(j.d1.hi[i])
-        elif b <= 0:    # ReLU is 0 on the whole box
-            dlo.append(zero)
-            dhi.append(zero)
-        else:
-            raise AmbiguousBranch(
-                f"the sign of the ReLU pre-activation {name!r}[{i}] (value box [{a}, {b}]); "
-                "its derivative is not defined on the whole box", x.lo[i])
-    return Box(dlo, dhi, j.d1.shape)
-
-
 def _outer_exact(ctx, box):
-    """In the rational context, ``box`` with every enclosure replaced by its outer exact end,
-    rounded outward to a ``bits + 64``-bit dyadic (so affine operators take their exact
-    ``fmpq_mat`` path on short numbers: the ends of BatchNorm's square-root enclosures have
-    unrelated denominators, whose sums would grow without this), and whether it changed."""
-    if box is None or not isinstance(ctx, RationalContext) or all(
-            isinstance(v, fmpq) for v in box.lo + box.hi):
+    """In a context whose elements are rationals or rational intervals
+    (``ctx.keeps_exact_ends``), ``box`` with every enclosure replaced by its outer exact end,
+    rounded outward as ``ctx.jet_round`` does (so affine operators take their exact matrix path
+    on short numbers: the ends of BatchNorm's square-root enclosures have unrelated
+    denominators, whose sums would grow without this), and whether it changed."""
+    if box is None or not ctx.keeps_exact_ends or ctx.all_exact(box.lo + box.hi):
         return box, False
     lo, hi = box.outer(ctx)
-    ends = [round_out(a, b, ctx.bits + 64) for a, b in zip(lo, hi)]
+    ends = [ctx.jet_round(a, b) for a, b in zip(lo, hi)]
     return Box([e[0] for e in ends], [e[1] for e in ends], box.shape), True
 
 
@@ -239,7 +170,7 @@ def _collapse(ctx, j):
 
 
 def _check_ctx(ctx):
-    if not isinstance(ctx, (RationalContext, IntervalContext)):
+    if not ctx.supports_taylor:
         raise InvalidValueError("ctx", ctx, "derivative propagation runs in the rational or the "
                                 "interval context")
 
@@ -268,38 +199,18 @@ def propagate(graph, curve, ctx=None, order=2, rule="chain", keep=False):
     for node in graph:
         op = node.op
         ins = [_collapse(ctx, jets[i]) for i in node.inputs]
-        kind = getattr(op, "kind", type(op).__name__)
         status = max((j.status for j in ins), key=_RANK.get)
         value = op.ibp(ctx, *(j.value for j in ins))
         vstatus = _worse(max((j.value_status for j in ins), key=_RANK.get),
                          _box_status(ctx, value))
-        notes = []
-        if hasattr(op, "derivative_range"):
-            d1, d2 = _smooth(ctx, op, ins[0].value, ins[0], order)
+        step = op.jet_step(ctx, node, ins, order, rule)
+        d1, d2 = step.d1, step.d2
+        if step.rounded:
             status = BOUND
-        elif kind == "relu":
-            d1, d2 = _relu(ctx, node.name, ins[0].value, ins[0], order), None
-        elif getattr(op, "affine", False) or getattr(op, "passthrough", False):
-            if not hasattr(op, "deriv"):
-                raise UnsupportedOperatorError(f"node {node.name!r} ({kind}): no 'deriv' verb")
-            d1 = op.deriv(ctx, *(j.d1 for j in ins))
-            d2 = None
-            if order >= 2:
-                if rule == "seed" and kind == "batchnorm":
-                    d2 = deriv2_batchnorm(op.params, ins[0].d2, ctx)
-                    notes.append(f"{node.name}: seed rule deriv2_batchnorm (zero box)")
-                elif hasattr(op, "deriv2"):
-                    d2 = op.deriv2(ctx, *(j.d2 for j in ins))
-                else:
-                    d2 = op.deriv(ctx, *(j.d2 for j in ins))
-        else:
-            raise UnsupportedOperatorError(
-                f"node {node.name!r} ({kind}): no derivative rule (supported: affine operators, "
-                "sigmoid, tanh, and relu at order 1)")
         for b in (d1, d2):
             if b is not None:
                 status = _worse(status, _box_status(ctx, b))
-        notes = list(dict.fromkeys([n for j in ins for n in j.notes] + notes))
+        notes = list(dict.fromkeys([n for j in ins for n in j.notes] + step.notes))
         jets[node.name] = Jet(value, d1, d2, status, notes, vstatus)
     return jets if keep else jets[graph.output]
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..core import Box
 from ..errors import InvalidValueError, UnsupportedOperatorError
 from ..numbers import EXACT, Context, to_exact
+from ..operators.base import AffineOp
 from .claims import Claim
 from .ulps import dtype_name
 
@@ -146,7 +147,7 @@ def float_layers(graph, dtype):
             layers.append(("relu",))
         elif kind in ("identity", "flatten", "reshape"):
             layers.append(("pass",))
-        elif getattr(op, "affine", False) and hasattr(op, "linear_params"):
+        elif isinstance(op, AffineOp):
             Ws, b = op.linear_params()
             if len(Ws) != 1:
                 raise UnsupportedOperatorError(f"float simulation: node {node.name!r} ({kind}) "

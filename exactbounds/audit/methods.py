@@ -196,8 +196,7 @@ NONLINEAR = {"relu", "sigmoid", "tanh", "softplus", "gelu", "maxpool"}
 
 
 def _nonlinear(op):
-    return getattr(op, "kind", "") in NONLINEAR or (hasattr(op, "relax") and
-                                                     not getattr(op, "affine", False))
+    return getattr(op, "kind", "") in NONLINEAR or op.needs_bounds
 
 
 def make_rng(seed):

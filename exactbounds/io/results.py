@@ -21,10 +21,7 @@ def result_json(result, intermediate=False):
     ``status``: ``exact`` (the algorithm's exact value), ``enclosure`` (an interval around
     it) or ``bound`` (a sound bound on the network, not the algorithm's exact value)."""
     ctx = result.ctx
-    out = {"method": result.method, "context": ctx.name, "mode": result.mode}
-    for key in ("bits", "prec"):
-        if hasattr(ctx, key):
-            out[key] = getattr(ctx, key)
+    out = {"method": result.method, **ctx.describe(), "mode": result.mode}
     out["status"] = result.status
     out["outputs"] = box_json(result.output, ctx, result.status)
     if result.notes:

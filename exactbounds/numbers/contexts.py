@@ -28,16 +28,39 @@ from .convert import dyadic, to_exact
 from .interval import RInterval, interval
 from .sqrt import sqrt_enclosure
 
+#: Precision of transcendental enclosures in a context without a precision of its own.
+DEFAULT_FUNC_PREC = 160
+
 EXACT = "exact"
 ENCLOSURE = "enclosure"
 BOUND = "bound"
 
 
 class Context(ABC):
-    """Base of the number contexts. Subclasses supply the primitives below."""
+    """Base of the number contexts. Subclasses supply the primitives below and answer for
+    themselves (the mpmath lesson): code outside ``numbers/`` asks a context what it can do
+    (``is_exact``, ``precision``, ``ends``, ``hull``, ``round_bound``, ``backend_kind``,
+    ``refined``, ``result_status``, ...), never which class it is."""
 
     name = "abstract"
     mode = "abstract"
+    is_exact = True
+    """Elements are exact numbers (or exact-ended enclosures of irrational ones)."""
+    rounds_bounds = False
+    """Intermediate bounds are rounded outward (the dyadic mode)."""
+    backend_kind = None
+    """The matrix backend of CROWN/affine (``exactbounds.linalg.backend_for``): ``"dyadic"``
+    (exact integer-backed), ``"arb"`` (balls at ``precision``), or ``None`` (no matrix backend:
+    CROWN and affine do not run in this context)."""
+    supports_taylor = False
+    """Derivative propagation (``algorithms/taylor.py``) runs in this context."""
+    precision = None
+    """Bits: square-root enclosure width (rational, dyadic) or working precision (interval)."""
+    iv = None
+    """The mpmath interval context whose intervals are this context's elements, if any."""
+    keeps_exact_ends = False
+    """Elements are rationals or rational intervals, so an enclosure may be replaced by its
+    exact outer ends (Taylor mode does, to keep numbers short)."""
 
     @abstractmethod
     def const(self, x):
@@ -76,6 +99,69 @@ class Context(ABC):
         """``"exact"`` or ``"enclosure"``."""
         return EXACT
 
+    def apply_function(self, f, x):
+        """An element containing ``f(x)`` for an elementary function object ``f``: the context
+        picks ``f.on_exact`` (rational enclosure), ``f.on_interval`` or ``f.on_symbolic``."""
+        return f.on_exact(self, x)
+
+    def ends(self, x):
+        """Exact ``(lower, upper)`` ends of an element."""
+        return self.lower(x), self.upper(x)
+
+    def from_ends(self, lo, hi):
+        """The narrowest element containing the exact interval ``[lo, hi]``."""
+        return interval(lo, hi)
+
+    def hull(self, vals):
+        """The smallest element containing every element of ``vals``."""
+        vals = list(vals)
+        if len(vals) == 1:
+            return vals[0]
+        return self.from_ends(min(self.lower(v) for v in vals), max(self.upper(v) for v in vals))
+
+    def round_bound(self, x, up):
+        """An intermediate bound as the algorithm keeps it: ``x`` itself, except in a context
+        that rounds bounds outward (``up``: an upper end, rounded up)."""
+        return x
+
+    def all_exact(self, vals):
+        """Whether every value is an exact rational (``fmpq``) of this context, so that exact
+        matrix products may replace element arithmetic."""
+        return False
+
+    def refined(self):
+        """The context to retry in when a branch could not be decided (``None``: no retry)."""
+        return None
+
+    @property
+    def func_prec(self):
+        """Working precision (bits) of rigorous enclosures of transcendental functions."""
+        return DEFAULT_FUNC_PREC
+
+    @property
+    def sqrt_bits(self):
+        """Relative width 2^-bits of exact square-root enclosures made beside the algorithm
+        (an L2 norm in a concretisation)."""
+        return 128
+
+    def exact_context(self):
+        """A rational context of matching precision, for exact side computations (IBP error
+        terms, coefficient enclosures)."""
+        return RationalContext(self.precision or 128)
+
+    def result_status(self, rounded):
+        """Status of an algorithm's result in this context; ``rounded``: a square root or an
+        intercept was rounded outward on the way, so the result is a sound ``bound`` only."""
+        return BOUND if rounded else EXACT
+
+    def jet_round(self, lo, hi):
+        """Outer ends ``(lo, hi)`` of a derivative enclosure as Taylor mode keeps them."""
+        return lo, hi
+
+    def describe(self):
+        """``{"context": name, "mode": mode, precision keys}`` for result JSON."""
+        return {"context": self.name, "mode": self.mode}
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -90,11 +176,40 @@ class RationalContext(Context):
 
     name = "rational"
     mode = "exact"
+    backend_kind = "dyadic"
+    supports_taylor = True
+    keeps_exact_ends = True
 
     def __init__(self, bits=128):
         if int(bits) < 2:
             raise InvalidValueError("bits", bits, "must be >= 2")
         self.bits = int(bits)
+
+    @property
+    def precision(self):
+        return self.bits
+
+    @property
+    def func_prec(self):
+        return self.bits + 32
+
+    @property
+    def sqrt_bits(self):
+        return self.bits
+
+    def exact_context(self):
+        return self
+
+    def all_exact(self, vals):
+        return all(isinstance(v, fmpq) for v in vals)
+
+    def jet_round(self, lo, hi):
+        """Rounded outward to ``bits + 64``-bit dyadics: the ends are bounds already; this keeps
+        them short (the ends of square-root enclosures have unrelated denominators)."""
+        return round_out(lo, hi, self.bits + 64)
+
+    def describe(self):
+        return {"context": self.name, "mode": self.mode, "bits": self.bits}
 
     def const(self, x):
         return to_exact(x)
@@ -132,6 +247,21 @@ class RationalContext(Context):
         return f"RationalContext(bits={self.bits})"
 
 
+def round_out(lo, hi, bits):
+    """Dyadic rationals ``lo' <= lo``, ``hi' >= hi`` with about ``bits`` significant bits (the
+    ends of python-flint ``arb`` balls around ``lo`` and ``hi``); exact zeros stay."""
+    import flint
+    from flint import arb
+    with flint.ctx.workprec(bits):
+        return (lo if lo == 0 else arb_ends(arb(lo))[0], hi if hi == 0 else arb_ends(arb(hi))[1])
+
+
+def arb_ends(b):
+    """Exact rational ends ``(lo, hi)`` of an ``arb`` ball."""
+    lo, hi = b.lower(), b.upper()
+    return dyadic(*(int(v) for v in lo.man_exp())), dyadic(*(int(v) for v in hi.man_exp()))
+
+
 def mpf_to_exact(v):
     """The exact rational value of a finite mpmath number: an ``mpf``, or a raw ``_mpf_``
     tuple ``(sign, man, exp, bc)`` such as the ends of an ``iv`` interval's ``_mpi_``."""
@@ -149,6 +279,9 @@ class IntervalContext(Context):
 
     name = "interval"
     mode = "interval"
+    is_exact = False
+    backend_kind = "arb"
+    supports_taylor = True
 
     def __init__(self, prec=113):
         if int(prec) < 2:
@@ -157,6 +290,30 @@ class IntervalContext(Context):
         self.iv = ctx_iv.MPIntervalContext()
         self.iv.prec = self.prec
         self._type = type(self.iv.mpf(0))
+
+    @property
+    def precision(self):
+        return self.prec
+
+    @property
+    def func_prec(self):
+        return self.prec
+
+    def from_ends(self, lo, hi):
+        return self.iv.mpf([self.const(lo).a, self.const(hi).b])
+
+    def apply_function(self, f, x):
+        return f.on_interval(self, x)
+
+    def refined(self):
+        """Twice the precision."""
+        return IntervalContext(self.prec * 2)
+
+    def result_status(self, rounded):
+        return BOUND if rounded else ENCLOSURE
+
+    def describe(self):
+        return {"context": self.name, "mode": self.mode, "prec": self.prec}
 
     def const(self, x):
         q = to_exact(x)
@@ -223,6 +380,9 @@ class SymbolicContext(Context):
     def coerce(self, x):
         return x if isinstance(x, self.sympy.Basic) else self.const(x)
 
+    def apply_function(self, f, x):
+        return f.on_symbolic(self, x)
+
     def sqrt(self, x):
         return self.sympy.sqrt(self.coerce(x))
 
@@ -245,22 +405,6 @@ class SymbolicContext(Context):
 
     def __repr__(self):
         return f"SymbolicContext(assume={self.assume!r})"
-
-
-def make_context(mode="exact", bits=128, prec=113):
-    """The one switch for the arithmetic: ``exact``/``rational`` -> RationalContext(bits),
-    ``dyadic`` -> DyadicContext(bits), ``interval`` -> IntervalContext(prec),
-    ``symbolic`` -> SymbolicContext()."""
-    if mode in ("exact", "rational"):
-        return RationalContext(bits)
-    if mode == "dyadic":
-        from .dyadic_mode import DyadicContext
-        return DyadicContext(bits)
-    if mode == "interval":
-        return IntervalContext(prec)
-    if mode == "symbolic":
-        return SymbolicContext()
-    raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval or symbolic")
 
 
 DEFAULT_CONTEXT = RationalContext()

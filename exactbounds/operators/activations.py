@@ -29,35 +29,19 @@ from flint import arb, fmpq
 
 from ..core import Box
 from ..errors import InvalidBoxError, ShapeError
-from .base import Op, as_shape
-from ..numbers import (IntervalContext, RationalContext, RInterval, SymbolicContext, interval,
-                       mpf_to_exact, sqrt_enclosure, to_exact)
-from ..numbers import dyadic
+from ..numbers import RInterval, interval, mpf_to_exact, round_out, sqrt_enclosure, to_exact
+from ..numbers import arb_ends as arb_exact_ends
+from ..numbers.contexts import DEFAULT_FUNC_PREC as DEFAULT_PREC
+from .base import Relaxed, as_shape
+from .jets import JetStep, elems, square, to_box
 
-DEFAULT_PREC = 160
 TANGENT_SLACK = fmpq(1, 2 ** 48)  # slope slack of tangent lines, so the check has a margin
 
-
-def arb_exact_ends(b):
-    """Exact rational ends ``(lo, hi)`` of an arb ball."""
-    lo, hi = b.lower(), b.upper()
-    return dyadic(*(int(v) for v in lo.man_exp())), dyadic(*(int(v) for v in hi.man_exp()))
-
-
-def round_out(lo, hi, bits):
-    """Dyadic rationals ``lo' <= lo``, ``hi' >= hi`` with about ``bits`` significant bits (the
-    ends of the arb balls around ``lo`` and ``hi``); exact zeros stay."""
-    with flint.ctx.workprec(bits):
-        return (lo if lo == 0 else arb_exact_ends(arb(lo))[0],
-                hi if hi == 0 else arb_exact_ends(arb(hi))[1])
+__all__ = ["Sigmoid", "Tanh", "arb_exact_ends", "round_out", "DEFAULT_PREC"]
 
 
 def _prec_of(ctx):
-    if isinstance(ctx, RationalContext):
-        return ctx.bits + 32
-    if isinstance(ctx, IntervalContext):
-        return ctx.prec
-    return DEFAULT_PREC
+    return ctx.func_prec
 
 
 def _ends(ctx, x):
@@ -66,7 +50,7 @@ def _ends(ctx, x):
         return x.lo, x.hi
     if isinstance(x, fmpq):
         return x, x
-    if isinstance(ctx, IntervalContext) or hasattr(x, "_mpi_"):
+    if hasattr(x, "_mpi_"):
         return mpf_to_exact(x._mpi_[0]), mpf_to_exact(x._mpi_[1])
     q = to_exact(x)
     return q, q
@@ -81,7 +65,7 @@ def _sq_range(lo, hi):
     return fmpq(0), max(lo * lo, hi * hi)
 
 
-class _SShaped(Op):
+class _SShaped(Relaxed):
     """Shared code of Sigmoid and Tanh; subclasses give ``kind``, ``center`` c = f(0),
     ``slope0`` A = f'(0) and the enclosures of ``w = f − c`` in arb / mpmath iv / sympy."""
 
@@ -166,8 +150,7 @@ class _SShaped(Op):
     def _value_range(self, ctx, x):
         """Exact ``(lo, hi)`` enclosing ``f`` over the element ``x`` of ``ctx``."""
         lo, hi = _ends(ctx, x)
-        iv = ctx.iv if isinstance(ctx, IntervalContext) else None
-        a, b = self.w_range(lo, hi, _prec_of(ctx), iv)
+        a, b = self.w_range(lo, hi, _prec_of(ctx), ctx.iv)
         return a + self.center, b + self.center
 
     # -- f', f'' over a range, from the range of w -----------------------------------------
@@ -201,7 +184,7 @@ class _SShaped(Op):
     def _range_box(self, ctx, box, which):
         lo, hi = box.outer(ctx)
         self._check(len(lo), "the value box")
-        iv = ctx.iv if isinstance(ctx, IntervalContext) else None
+        iv = ctx.iv
         out_lo, out_hi = [], []
         prec = _prec_of(ctx)
         for a, b in zip(lo, hi):
@@ -221,10 +204,19 @@ class _SShaped(Op):
 
     # -- verbs ------------------------------------------------------------------------------
     def _evaluate_one(self, ctx, x):
-        if isinstance(ctx, SymbolicContext):
-            return self._sym(ctx.sympy, ctx.coerce(x))
-        if isinstance(ctx, IntervalContext):
-            return self._w_iv(ctx.iv, ctx.coerce(x)) + ctx.const(self.center)
+        return ctx.apply_function(self, x)
+
+    # the context picks one of these (``Context.apply_function``)
+    def on_symbolic(self, ctx, x):
+        """The exact sympy expression."""
+        return self._sym(ctx.sympy, ctx.coerce(x))
+
+    def on_interval(self, ctx, x):
+        """An mpmath ``iv`` enclosure."""
+        return self._w_iv(ctx.iv, ctx.coerce(x)) + ctx.const(self.center)
+
+    def on_exact(self, ctx, x):
+        """An ``RInterval`` with rational ends (arb at the context's precision)."""
         return interval(*self._value_range(ctx, x))
 
     def evaluate(self, ctx, x):
@@ -249,12 +241,11 @@ class _SShaped(Op):
         if len(lo) != len(hi):
             raise ShapeError(f"{self.name}.relax: {len(lo)} lower ends, {len(hi)} upper ends")
         self._check(len(lo), "lo")
-        dyadic_mode = getattr(ctx, "mode", None) == "dyadic"
         out = ([], [], [], [])
         for a, b in zip(lo, hi):
             al, bl, au, bu = self.relax_one(_ends(ctx, a)[0], _ends(ctx, b)[1], _prec_of(ctx))
-            if dyadic_mode:
-                bl, bu = ctx.round_down(bl), ctx.round_up(bu)
+            if ctx.rounds_bounds:
+                bl, bu = ctx.round_bound(bl, False), ctx.round_bound(bu, True)
             for k, v in enumerate((al, bl, au, bu)):
                 out[k].append(ctx.const(v))
         return out
@@ -414,6 +405,22 @@ class _SShaped(Op):
             if self._g_lo(p, a, b, upper, prec) + drop < 0:
                 return False
         return True
+
+    def jet_step(self, ctx, node, jets, order, rule):
+        """``u' = f'(x)·d'`` and ``u'' = f''(x)·d'² + f'(x)·d''`` over the value box ``x``, with
+        f', f'' enclosed outward (a ``bound``)."""
+        j = jets[0]
+        x = j.value
+        F1 = elems(ctx, self.derivative_range(ctx, x))
+        D1 = elems(ctx, j.d1)
+        d1 = [f * d for f, d in zip(F1, D1)]
+        d2 = None
+        if order >= 2:
+            F2 = elems(ctx, self.second_derivative_range(ctx, x))
+            D2 = elems(ctx, j.d2)
+            d2 = to_box(ctx, [f2 * square(ctx, d) + f1 * dd
+                              for f2, d, f1, dd in zip(F2, D1, F1, D2)], x.shape)
+        return JetStep(to_box(ctx, d1, x.shape), d2, rounded=True)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.out_shape}, name={self.name!r})"

@@ -1,30 +1,46 @@
-"""Common machinery of the graph operators.
+"""The operator interface: every operator owns one step per algorithm.
 
-Every operator has ``kind``, ``in_shapes`` (one shape per input tensor), ``out_shape``,
+Every operator has ``kind``, ``name``, ``in_shapes`` (one shape per input tensor), ``out_shape``,
 ``in_dim``/``out_dim`` (flattened sizes of the first input and the output) and the verbs, each
-taking the number context first:
+taking the number context (or the algorithm's run) first:
 
-``evaluate(ctx, *xs)``  the exact value at points (flat lists);
-``ibp(ctx, *boxes)``    interval bounds (:class:`~exactbounds.core.Box`);
-``aff(ctx, *affs)``     composition with affine forms (affine operators only);
-``backward(ctx, lam)``  CROWN step of an affine operator: for a linear functional ``lam`` (a
-                        backend matrix m×out) returns ``([lam·W_k for each input k], lam·b)``;
-``deriv(ctx, *dboxes)`` the linear part ``J·d`` (no bias) of an affine operator;
-``relax(ctx, lo, hi, **opts)`` (elementwise nonlinear operators) the lists
-                        ``(ls, lb, us, ub)`` with ``ls·x+lb <= f(x) <= us·x+ub`` on ``[lo, hi]``.
+``evaluate(ctx, *xs)``                  the exact value at points (flat lists);
+``ibp(ctx, *boxes)``                    interval bounds (:class:`~exactbounds.core.Box`);
+``crown_step(run, node, ΛL, ΛU)``       the CROWN backward step: for the functionals ``ΛL``,
+                                        ``ΛU`` on the output returns ``(new ΛL per input, new ΛU
+                                        per input, bias terms of ΛL, bias terms of ΛU)`` with
+                                        ``ΛL·y >= Σ newL_k·x_k + Σ bL`` and ``ΛU·y <= ...`` (the
+                                        terms are added in order);
+``forward_step(run, node, forms)``      forward affine: the output's ``(L, l, U, u)`` over the
+                                        network input from its inputs' forms;
+``jet_step(ctx, node, jets, order, rule)`` Taylor mode: the derivative boxes ``(d1, d2)``, whether
+                                        an outward enclosure entered (``bound``), and notes.
 
-Affine operators derive from :class:`AffineOp`: they define ``linear_params()`` returning exact
-``(Ws, b)`` (``Ws`` a list of ``fmpq_mat`` out×in_k, ``b`` an out×1 ``fmpq_mat``) and get all the
-verbs. ``passthrough`` operators (Identity, Flatten, Reshape) move values unchanged.
+``run`` is the algorithm's state (``algorithms/crown.py``): ``run.be`` (the matrix backend),
+``run.ctx``, ``run.affine_coeffs(node)``, ``run.relaxation(node)``, ``run.node_bounds(name)``,
+``run.input_bounds_from_forms(name, form)``. Operators never import the algorithms.
+
+Shared bases (a new operator derives from one and supplies only its maths):
+
+* :class:`AffineOp`: ``y = Σ_k W_k·x_k + b`` with exact coefficients from ``linear_params()``
+  (or an enclosure of them from ``linear_enclosure(ctx)``); every verb follows.
+* :class:`Relaxed`: elementwise nonlinear; supplies ``relax(ctx, lo, hi, **opts) -> (ls, lb, us,
+  ub)`` with ``ls·x + lb <= f(x) <= us·x + ub`` on ``[lo, hi]``.
+* :class:`LinearRelaxed`: nonlinear over several entries or inputs (MaxPool, Softmax, products);
+  supplies ``relax_linear(ctx, ends, **opts) -> ([LW_k], Lb, [UW_k], Ub)`` (exact ``fmpq_mat``)
+  with ``Σ LW_k·x_k + Lb <= y <= Σ UW_k·x_k + Ub`` on the input boxes ``ends = [(lo_k, hi_k)]``.
+* :class:`PassThrough`: values unchanged, only the shape is renamed.
 """
 from abc import ABC, abstractmethod
 from math import prod
 
-from flint import fmpq, fmpq_mat
+from flint import fmpq_mat
 
 from ..core import AffineVec, Box
-from ..errors import ShapeError
-from ..numbers import RationalContext
+from ..errors import ShapeError, UnsupportedOperatorError
+from ..linalg import IDENT, split_q
+from ..linalg.affine import AffineMats
+from .jets import JetStep
 
 
 def as_shape(shape, what):
@@ -39,9 +55,9 @@ def as_shape(shape, what):
 
 class Op(ABC):
     kind = "op"
-    passthrough = False
-    affine = False
     name = None
+    needs_bounds = False
+    """CROWN and forward affine need bounds on this operator's inputs (a relaxation)."""
 
     @property
     def arity(self):
@@ -66,182 +82,141 @@ class Op(ABC):
                 raise ShapeError(f"{self._label()}: {what} {k} has {n} entries, "
                                  f"expected {prod(s)} (shape {s})")
 
+    @abstractmethod
+    def evaluate(self, ctx, *xs):
+        """The value at points (flat lists of ``ctx`` elements)."""
+
+    @abstractmethod
+    def ibp(self, ctx, *boxes):
+        """Interval bounds from the inputs' boxes."""
+
+    def _unsupported(self, node, what):
+        return UnsupportedOperatorError(f"{node.name}: operator {self.kind!r} has no {what}")
+
+    def crown_step(self, run, node, lamL, lamU):
+        raise self._unsupported(node, "linear relaxation for CROWN")
+
+    def forward_step(self, run, node, forms):
+        raise self._unsupported(node, "linear relaxation for forward affine propagation")
+
+    def jet_step(self, ctx, node, jets, order, rule):
+        raise UnsupportedOperatorError(
+            f"node {node.name!r} ({self.kind}): no derivative rule (supported: affine operators, "
+            "sigmoid, tanh, and relu at order 1)")
+
     def __repr__(self):
         return f"{type(self).__name__}({self.in_shapes} -> {self.out_shape})"
-
-
-def _all_exact(vals):
-    return all(isinstance(v, fmpq) for v in vals)
-
-
-def _sparse_rows(W):
-    """Rows of an ``fmpq_mat`` as lists of ``(column, value)`` for the nonzero entries."""
-    n = W.ncols()
-    es = W.entries()
-    return [[(j, v) for j, v in enumerate(es[i * n:(i + 1) * n]) if v != 0]
-            for i in range(W.nrows())]
-
-
-def abs_mat(W):
-    return fmpq_mat(W.nrows(), W.ncols(), [abs(v) for v in W.entries()])
 
 
 class AffineOp(Op):
     """``y = Σ_k W_k·x_k + b`` with exact ``W_k``, ``b`` (see the module docstring)."""
 
-    affine = True
-    _cache = None
+    _mats = None
 
     @abstractmethod
     def linear_params(self):
-        """``([W_k], b)``: one exact ``fmpq_mat`` per input and the bias column."""
+        """``([W_k], b)``: one exact ``fmpq_mat`` (or ``DyMat``) per input and the bias column."""
 
-    def _mats(self):
-        if self._cache is None:
+    def mats(self):
+        """The coefficients as :class:`~exactbounds.linalg.affine.AffineMats` (built once)."""
+        if self._mats is None:
             Ws, b = self.linear_params()
-            self._cache = {"W": Ws, "b": b}
-        return self._cache
+            self._mats = AffineMats(Ws, b)
+        return self._mats
 
     def weights(self):
-        return self._mats()["W"]
+        m = self.mats()
+        return [m.q(k) for k in range(m.n_inputs)]
 
     def bias(self):
-        return self._mats()["b"]
+        return self.mats().b
 
-    def abs_weights(self):
-        c = self._mats()
-        if "absW" not in c:
-            c["absW"] = [abs_mat(W) for W in c["W"]]
-        return c["absW"]
-
-    def sparse(self):
-        c = self._mats()
-        if "sparse" not in c:
-            c["sparse"] = [_sparse_rows(W) for W in c["W"]]
-            c["bias_list"] = c["b"].entries()
-        return c["sparse"], c["bias_list"]
+    def linear_enclosure(self, ctx):
+        """Exact ``(Ws, b, Wrad, brad)`` with the true coefficients in ``W ± Wrad``,
+        ``b ± brad``; an affine operator's coefficients are exact (radii ``None``)."""
+        return self.weights(), self.bias(), None, None
 
     # -- verbs ------------------------------------------------------------------------------
     def evaluate(self, ctx, *xs):
         self.check_inputs([len(x) for x in xs], "x")
-        if isinstance(ctx, RationalContext) and all(_all_exact(x) for x in xs):
-            y = self.bias()
-            for W, x in zip(self.weights(), xs):
-                y = y + W * fmpq_mat(len(x), 1, list(x))
-            return y.entries()
-        rows, bias = self.sparse()
-        out = [ctx.const(b) for b in bias]
-        for R, x in zip(rows, xs):
-            x = [ctx.coerce(v) for v in x]
-            for i, row in enumerate(R):
-                acc = out[i]
-                for j, w in row:
-                    acc = acc + ctx.const(w) * x[j]
-                out[i] = acc
-        return out
+        return self.mats().evaluate(ctx, xs)
 
     def _ibp(self, ctx, boxes, with_bias):
         self.check_inputs([b.dim for b in boxes], "input box")
-        m = self.out_dim
-        if isinstance(ctx, RationalContext) and all(_all_exact(b.lo + b.hi) for b in boxes):
-            ym = self.bias() if with_bias else fmpq_mat(m, 1)
-            yr = fmpq_mat(m, 1)
-            for W, aW, box in zip(self.weights(), self.abs_weights(), boxes):
-                n = box.dim
-                mid = fmpq_mat(n, 1, [(a + c) / 2 for a, c in zip(box.lo, box.hi)])
-                rad = fmpq_mat(n, 1, [(c - a) / 2 for a, c in zip(box.lo, box.hi)])
-                ym, yr = ym + W * mid, yr + aW * rad
-            ym, yr = ym.entries(), yr.entries()
-            return Box([a - r for a, r in zip(ym, yr)], [a + r for a, r in zip(ym, yr)],
-                       self.out_shape)
-        if hasattr(ctx, "iv"):
-            return self._ibp_arb(ctx, boxes, with_bias)
-        rows, bias = self.sparse()
-        zero = ctx.const(0)
-        lo = [ctx.const(b) if with_bias else zero for b in bias]
-        hi = list(lo)
-        for R, box in zip(rows, boxes):
-            xl = [ctx.coerce(v) for v in box.lo]
-            xh = [ctx.coerce(v) for v in box.hi]
-            for i, row in enumerate(R):
-                bl, bh = lo[i], hi[i]
-                for j, w in row:
-                    wc = ctx.const(w)
-                    if w > 0:
-                        bl, bh = bl + wc * xl[j], bh + wc * xh[j]
-                    else:
-                        bl, bh = bl + wc * xh[j], bh + wc * xl[j]
-                lo[i], hi[i] = bl, bh
+        lo, hi = self.mats().ibp(ctx, [(b.lo, b.hi) for b in boxes], with_bias)
         return Box(lo, hi, self.out_shape)
 
-    def _ibp_arb(self, ctx, boxes, with_bias):
-        """Interval context: the centre/radius products on python-flint ``arb_mat`` balls at
-        ``ctx.prec`` (each ball encloses the exact IBP value), returned as ``iv`` intervals."""
-        from ..algorithms.backend import ArbBackend
-        be = ArbBackend(ctx.prec)
-        with be.precision():
-            m = self.out_dim
-            ym = be.mat(self.bias()) if with_bias else be.zeros(m, 1)
-            yr = be.zeros(m, 1)
-            for W, aW, box in zip(self.weights(), self.abs_weights(), boxes):
-                lo = [be.from_ctx(ctx, v) for v in box.lo]
-                hi = [be.from_ctx(ctx, v) for v in box.hi]
-                half = be.const(fmpq(1, 2))
-                mid = be.from_entries(box.dim, 1, [(a + b) * half for a, b in zip(lo, hi)])
-                rad = be.from_entries(box.dim, 1, [(b - a) * half for a, b in zip(lo, hi)])
-                ym, yr = ym + be.mat(W) * mid, yr + be.mat(aW) * rad
-            ym, yr = be.entries(ym), be.entries(yr)
-            return Box([be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
-                       [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)], self.out_shape)
-
     def ibp(self, ctx, *boxes):
-        """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise (centre/radius
-        form on ``fmpq_mat`` for exact boxes)."""
+        """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
         return self._ibp(ctx, boxes, True)
 
     def deriv(self, ctx, *dboxes):
         """Derivative boxes: ``J·d`` with ``J = W`` (no bias)."""
         return self._ibp(ctx, dboxes, False)
 
+    def deriv2(self, ctx, *d2boxes):
+        """Second derivatives along a curve: ``J·d''`` (the map is affine)."""
+        return self.deriv(ctx, *d2boxes)
+
     def aff(self, ctx, *affs):
         """``Σ_k W_k·(A_k·x + c_k) + b`` as one :class:`AffineVec` (all forms over the same x)."""
         self.check_inputs([a.out_dim for a in affs], "affine form")
         n = affs[0].in_dim
-        exact = isinstance(ctx, RationalContext) and all(
-            _all_exact([v for r in a.A for v in r] + list(a.c)) for a in affs)
-        if exact:
-            A, c = fmpq_mat(self.out_dim, n), self.bias()
-            for W, a in zip(self.weights(), affs):
-                A = A + W * fmpq_mat(a.A) if a.A and n else A
-                c = c + W * fmpq_mat(len(a.c), 1, list(a.c))
-            return AffineVec(A.tolist() if n else [[] for _ in range(self.out_dim)],
-                             c.entries(), n)
-        rows, bias = self.sparse()
-        zero = ctx.const(0)
-        A = [[zero] * n for _ in range(self.out_dim)]
-        c = [ctx.const(b) for b in bias]
-        for R, a in zip(rows, affs):
-            aA = [[ctx.coerce(v) for v in r] for r in a.A]
-            ac = [ctx.coerce(v) for v in a.c]
-            for i, row in enumerate(R):
-                for j, w in row:
-                    wc = ctx.const(w)
-                    A[i] = [s + wc * t for s, t in zip(A[i], aA[j])]
-                    c[i] = c[i] + wc * ac[j]
+        A, c = self.mats().aff(ctx, [(a.A, a.c) for a in affs], n)
         return AffineVec(A, c, n)
 
-    def backward(self, ctx, lam, backend=None):
-        """CROWN through an affine map: ``lam·y = Σ_k (lam·W_k)·x_k + lam·b``. ``lam`` is a
-        backend matrix (``fmpq_mat`` by default); returns ``([lam·W_k], lam·b)``."""
-        from ..algorithms.backend import QBackend
-        be = backend or QBackend()
-        return ([lam * be.mat(W) for W in self.weights()], lam * be.mat(self.bias()))
+    # -- algorithm steps --------------------------------------------------------------------
+    def crown_step(self, run, node, LL, LU):
+        """``Λ·y = Σ_k (Λ·W_k)·x_k + Λ·b``; an enclosed coefficient adds ``∓|Λ|·err``."""
+        be = run.be
+        Ws, b, err = run.affine_coeffs(node)
+        if err is not None:   # |Λ|·err needs the whole functional
+            same = LU is LL
+            LL = be.full(LL)
+            LU = LL if same else be.full(LU)
+        if LL is IDENT:
+            newL, cL = list(Ws), b
+        else:
+            newL, cL = [be.mul(LL, W) for W in Ws], be.mul(LL, b)
+        if LU is LL:
+            newU, cU = newL, cL
+        elif LU is IDENT:
+            newU, cU = list(Ws), b
+        else:
+            newU, cU = [be.mul(LU, W) for W in Ws], be.mul(LU, b)
+        if err is None:
+            return newL, newU, [cL], [cU]
+        return newL, newU, [cL, -(err if LL is IDENT else be.abs(LL) * err)], \
+            [cU, err if LU is IDENT else be.abs(LU) * err]
+
+    def forward_step(self, run, node, forms):
+        """``L' = W⁺L + W⁻U``, ``l' = W⁺l + W⁻u + b`` (and symmetrically ``U'``); while the
+        inputs' two forms coincide, one product."""
+        be = run.be
+        Ws, b, err = run.affine_coeffs(node)
+        m, n = self.out_dim, run.graph.input_dim
+        L, l, U, u = be.zeros(m, n), b, be.zeros(m, n), b
+        for k, (W, (iL, il, iU, iu)) in enumerate(zip(Ws, forms)):
+            if iL is iU and il is iu:
+                L, l = L + W * iL, l + W * il
+                U, u = (L, l) if k == 0 and len(Ws) == 1 else (U + W * iU, u + W * iu)
+                continue
+            P, N = run.split(node, k)
+            L, l = L + P * iL + N * iU, l + P * il + N * iu
+            U, u = U + P * iU + N * iL, u + P * iu + N * il
+        if err is not None:
+            l, u = l - err, u + err
+        return (L, l, U, u) if not (L == U and l == u) else (L, l, L, l)
+
+    def jet_step(self, ctx, node, jets, order, rule):
+        """``u' = J·d'``, ``u'' = J·d''`` (:meth:`deriv`, :meth:`deriv2`)."""
+        d1 = self.deriv(ctx, *(j.d1 for j in jets))
+        d2 = self.deriv2(ctx, *(j.d2 for j in jets)) if order >= 2 else None
+        return JetStep(d1, d2)
 
 
 class PassThrough(Op):
     """An operator that only renames the shape of its single input."""
-
-    passthrough = True
 
     def evaluate(self, ctx, x):
         self.check_inputs([len(x)], "x")
@@ -252,18 +227,118 @@ class PassThrough(Op):
         return Box(box.lo, box.hi, self.out_shape)
 
     deriv = ibp
+    deriv2 = ibp
 
     def aff(self, ctx, aff):
         self.check_inputs([aff.out_dim], "affine form")
         return aff
 
-    def backward(self, ctx, lam, backend=None):
-        return [lam], None
+    def crown_step(self, run, node, LL, LU):
+        return [LL], [LU], [], []
+
+    def forward_step(self, run, node, forms):
+        return forms[0]
+
+    def jet_step(self, ctx, node, jets, order, rule):
+        j = jets[0]
+        return JetStep(self.deriv(ctx, j.d1), self.deriv(ctx, j.d2) if order >= 2 else None)
 
 
-def _linear_enclosure(self, ctx=None):
-    """Exact ``(Ws, b, Wrad, brad)``: an affine operator's coefficients are exact (radii None)."""
-    return self.weights(), self.bias(), None, None
+class Relaxed(Op):
+    """An elementwise nonlinear operator with sound linear lines (``relax``)."""
+
+    needs_bounds = True
+
+    @abstractmethod
+    def relax(self, ctx, lo, hi, **opts):
+        """``(ls, lb, us, ub)`` lists with ``ls·x + lb <= f(x) <= us·x + ub`` on ``[lo, hi]``."""
+
+    def make_relaxation(self, run, node):
+        """The lines on the bounds of the input, as backend lists."""
+        ctx, be = run.ctx, run.be
+        lo, hi = run.node_bounds(node.inputs[0])
+        lo_c = [be.to_ctx(ctx, v) for v in lo]
+        hi_c = [be.to_ctx(ctx, v) for v in hi]
+        ls, lb, us, ub = self.relax(ctx, lo_c, hi_c, **run.relax_opts)
+        if be.exact:
+            if any(ctx.status(v) != "exact" for v in lb + ub):
+                run.rounded = True
+            return ([be.from_ctx(ctx, v) for v in ls], [be.from_ctx(ctx, v, False) for v in lb],
+                    [be.from_ctx(ctx, v) for v in us], [be.from_ctx(ctx, v, True) for v in ub])
+        return tuple([be.from_ctx(ctx, v) for v in vs] for vs in (ls, lb, us, ub))
+
+    def crown_step(self, run, node, LL, LU):
+        be = run.be
+        rel = run.relaxation(node)
+        n = self.out_dim
+        newL, bL = be.relax_backward(be.full(LL), n, rel, False, True)
+        newU, bU = be.relax_backward(be.full(LU), n, rel, True, True)
+        return [newL], [newU], [bL], [bU]
+
+    def forward_step(self, run, node, forms):
+        be = run.be
+        iL, il, iU, iu = forms[0]
+        run.input_bounds_from_forms(node.inputs[0], forms[0])
+        ls, lb, us, ub = run.relaxation(node)
+        n = run.graph.input_dim
+        L, U = be.pick_rows(iL, iU, ls, n), be.pick_rows(iU, iL, us, n)
+        l = be.pick_rows(il, iu, ls, 1) + be.col(lb)
+        u = be.pick_rows(iu, il, us, 1) + be.col(ub)
+        return L, l, U, u
 
 
-AffineOp.linear_enclosure = _linear_enclosure
+class LinearRelaxed(Op):
+    """A nonlinear operator bounded by two affine maps of its inputs (``relax_linear``)."""
+
+    needs_bounds = True
+
+    @abstractmethod
+    def relax_linear(self, ctx, ends, **opts):
+        """``([LW_k], Lb, [UW_k], Ub)`` exact ``fmpq_mat`` with ``Σ LW_k·x_k + Lb <= y <=
+        Σ UW_k·x_k + Ub`` for every ``x_k`` in the box ``ends[k] = (lo_k, hi_k)`` (exact)."""
+
+    def make_relaxation(self, run, node):
+        be, ctx = run.be, run.ctx
+        ends = []
+        for inp in node.inputs:
+            lo, hi = run.node_bounds(inp)
+            ends.append(([be.lower(v) for v in lo], [be.upper(v) for v in hi]))
+        LW, Lb, UW, Ub = self.relax_linear(ctx, ends, **run.relax_opts)
+        return ([be.mat(W) for W in LW], be.mat(Lb), [be.mat(W) for W in UW], be.mat(Ub),
+                [(W, *split_q(W)) for W in LW], [(W, *split_q(W)) for W in UW])
+
+    def crown_step(self, run, node, LL, LU):
+        """``ΛL·y >= ΛL⁺·(LW·x + Lb) + ΛL⁻·(UW·x + Ub)``; ``ΛU`` the other way round."""
+        be = run.be
+        LW, Lb, UW, Ub, _, _ = run.relaxation(node)
+        out = []
+        for lam, lo_side in ((LL, True), (LU, False)):
+            lam = be.eye(self.out_dim) if lam is IDENT else be.full(lam)
+            A, Ab, B, Bb = (LW, Lb, UW, Ub) if lo_side else (UW, Ub, LW, Lb)
+            news, bias = be.relax_linear_backward(lam, A, Ab, B, Bb)
+            out.append((news, bias))
+        (newL, bL), (newU, bU) = out
+        return newL, newU, [bL], [bU]
+
+    def forward_step(self, run, node, forms):
+        """``L' = Σ LW_k⁺·L_k + LW_k⁻·U_k``, ``l' = ... + Lb`` (``U'`` likewise)."""
+        be = run.be
+        for inp, form in zip(node.inputs, forms):
+            run.input_bounds_from_forms(inp, form)
+        _, Lb, _, Ub, Ls, Us = run.relaxation(node)
+        m, n = self.out_dim, run.graph.input_dim
+        L, l, U, u = be.zeros(m, n), Lb, be.zeros(m, n), Ub
+        for (_, LP, LN), (_, UP, UN), (iL, il, iU, iu) in zip(Ls, Us, forms):
+            LP, LN, UP, UN = (be.mat(M) for M in (LP, LN, UP, UN))
+            L, l = L + LP * iL + LN * iU, l + LP * il + LN * iu
+            U, u = U + UP * iU + UN * iL, u + UP * iu + UN * il
+        return L, l, U, u
+
+
+def diag_q(vals):
+    """The diagonal ``fmpq_mat`` of exact values."""
+    n = len(vals)
+    M = fmpq_mat(n, n)
+    for i, v in enumerate(vals):
+        M[i, i] = v
+    return M

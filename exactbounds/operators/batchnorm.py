@@ -13,9 +13,13 @@ BatchNorm2d/3d do; boxes and affine forms are over the flattened (row-major) ten
 """
 from math import prod
 
+from flint import fmpq_mat
+
 from ..core import AffineVec, Box
 from ..errors import InvalidModelError, ShapeError
-from ..numbers import DEFAULT_CONTEXT, to_exact
+from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
+from .base import AffineOp
+from .jets import JetStep
 
 
 def _is_symbolic(v):
@@ -215,19 +219,18 @@ def second_deriv_batchnorm(params, d2box, ctx=DEFAULT_CONTEXT):
     return _scale_box(params, d2box, ctx)
 
 
-class BatchNorm:
-    """Graph operator wrapping :class:`BatchNormParams` with the common verbs. 1d over features
-    (``shape=(C,)``) or 2d over channels (``BatchNormParams(..., shape=(C, H, W))``); input and
-    output shape ``params.shape``.
+class BatchNorm(AffineOp):
+    """Graph operator wrapping :class:`BatchNormParams`: an affine operator whose verbs are the
+    seed's functions. 1d over features (``shape=(C,)``) or 2d over channels
+    (``BatchNormParams(..., shape=(C, H, W))``); input and output shape ``params.shape``.
 
-    For CROWN and forward affine the operator is affine with an *enclosed* coefficient:
+    Its coefficients ``scale``, ``offset`` are irrational where √(σ²+ε) is:
     :meth:`linear_enclosure` gives exact ``(Ws, b, Wrad, brad)`` with the true
-    ``scale ∈ W ± Wrad`` and ``offset ∈ b ± brad`` (radii ``None`` when √(σ²+ε) is rational)."""
+    ``scale ∈ W ± Wrad`` and ``offset ∈ b ± brad`` (radii ``None`` when √(σ²+ε) is rational),
+    which CROWN and forward affine use with an error term. Taylor mode with ``rule="seed"``
+    applies the seed's ``deriv2_batchnorm`` (the zero box) instead of the chain rule."""
 
     kind = "batchnorm"
-    affine = True
-    passthrough = False
-    arity = 1
 
     def __init__(self, params):
         self.params = params
@@ -242,12 +245,18 @@ class BatchNorm:
     def out_shape(self):
         return self.params.shape
 
+    def linear_params(self):
+        """The midpoints of the coefficient enclosure at 128 bits (the exact coefficients are
+        irrational in general: algorithms use :meth:`linear_enclosure`)."""
+        Ws, b, _, _ = self._enclosure(128)
+        return Ws, b
+
     def linear_enclosure(self, ctx):
         """Exact diagonal ``W`` (midpoints of ``scale``), column ``b`` (midpoints of ``offset``)
-        and their radii; square roots enclosed at ``ctx.bits`` (or ``ctx.prec``) bits."""
-        from flint import fmpq_mat
-        from ..numbers import RationalContext
-        bits = getattr(ctx, "bits", None) or getattr(ctx, "prec", 128)
+        and their radii; square roots enclosed at the context's precision (128 bits if none)."""
+        return self._enclosure(ctx.precision or 128)
+
+    def _enclosure(self, bits):
         if bits not in self._enc:
             rc = RationalContext(bits)
             n, per = self.params.dim, self.params.dim // self.params.channels
@@ -266,12 +275,6 @@ class BatchNorm:
                                None if exact else fmpq_mat(n, 1, br))
         return self._enc[bits]
 
-    @property
-    def in_dim(self):
-        return self.params.dim
-
-    out_dim = in_dim
-
     def evaluate(self, ctx, x):
         return evaluate_batchnorm(self.params, x, ctx)
 
@@ -286,3 +289,10 @@ class BatchNorm:
 
     def deriv2(self, ctx, d2box):
         return second_deriv_batchnorm(self.params, d2box, ctx)
+
+    def jet_step(self, ctx, node, jets, order, rule):
+        if order >= 2 and rule == "seed":
+            j = jets[0]
+            return JetStep(self.deriv(ctx, j.d1), deriv2_batchnorm(self.params, j.d2, ctx),
+                           notes=[f"{node.name}: seed rule deriv2_batchnorm (zero box)"])
+        return super().jet_step(ctx, node, jets, order, rule)

@@ -1,16 +1,17 @@
 """Linear layer ``y = W·x + b`` (``W`` out×in), the ONNX ``Gemm``/``MatMul+Add``.
 
-Weights enter exactly, so every sign branch (``W_ij >= 0``) is decided on exact data. In the
-rational context with an exact input box the products run on python-flint ``fmpq_mat``
-(centre/radius form: ``W·mid + b ± |W|·rad``), which is exact and fast.
+Weights enter exactly, so every sign branch (``W_ij >= 0``) is decided on exact data. Float
+weights (numpy arrays, or lists of Python floats) are converted in one vectorised step into an
+integer matrix times a power of two; evaluation and IBP run through
+:class:`~exactbounds.linalg.affine.AffineMats` (exact matrix products, centre/radius form).
 """
 import numpy as np
-from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
+from flint import fmpq_mat, fmpz, fmpz_mat
 
-from ..core import AffineVec, Box
 from ..errors import ShapeError
-from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
-from ..numbers.dyadic_mode import DyMat, dyadic_parts
+from ..linalg import DyMat
+from ..linalg.affine import AffineMats
+from ..numbers import to_exact
 from .base import AffineOp
 
 
@@ -22,12 +23,11 @@ class LinearParams:
 
     def __init__(self, weight, bias=None, name="linear"):
         self.name = name
-        self._mats = self._dy = self._absdy = None
+        self._mats = self._dy = None
         self._weight = None
         got = _float_weight(weight)
         if got is not None:
-            self._dy, self._absdy = got[0], None
-            self._abs_thunk = got[1]
+            self._dy, self._abs_thunk = got
             out = self._dy.nrows()
         else:
             rows = [list(r) for r in weight]
@@ -61,30 +61,21 @@ class LinearParams:
     def out_dim(self):
         return self._dy.nrows() if self._dy else len(self._weight)
 
-    def dyadic_mats(self):
-        """``(W, |W|)`` as :class:`DyMat` (built once), or ``None`` when a weight is not a
-        dyadic rational."""
-        if self._dy is None and self._weight is not None:
-            W = DyMat.from_q(self.mats()[0])
-            self._dy = W if W is not None else False
-            self._abs_thunk = lambda: DyMat.from_q(self.mats()[1])
-        if not self._dy:
-            return None
-        if self._absdy is None:
-            self._absdy = self._abs_thunk()
-        return self._dy, self._absdy
-
-    def mats(self):
-        """``(W, |W|, b)`` as ``fmpq_mat``, built once."""
+    def affine_mats(self):
+        """The coefficients as :class:`AffineMats` (built once; every representation of ``W``
+        is built on first use)."""
         if self._mats is None:
             b = fmpq_mat([[v] for v in self.bias])
             if self._dy:
-                self._mats = (self._dy.to_q(), self.dyadic_mats()[1].to_q(), b)
+                self._mats = AffineMats([self._dy], b, [self._abs_thunk])
             else:
-                W = fmpq_mat(self._weight)
-                absW = fmpq_mat([[abs(v) for v in r] for r in self._weight])
-                self._mats = (W, absW, b)
+                self._mats = AffineMats([fmpq_mat(self._weight)], b)
         return self._mats
+
+    def mats(self):
+        """``(W, |W|, b)`` as ``fmpq_mat``."""
+        m = self.affine_mats()
+        return m.q(0), m.abs_q(0), m.b
 
 
 def _abs_dy(W):
@@ -134,66 +125,6 @@ def _float_weight(weight):
     return W, lambda: _abs_dy(W)
 
 
-def _check(params, n, what):
-    if n != params.in_dim:
-        raise ShapeError(f"{params.name}: {what} has {n} entries, the layer takes {params.in_dim}")
-
-
-def evaluate_linear(params, x, ctx=DEFAULT_CONTEXT):
-    """``W·x + b`` at the point ``x``."""
-    x = [ctx.coerce(v) for v in x]
-    _check(params, len(x), "x")
-    out = []
-    for row, b in zip(params.weight, params.bias):
-        acc = ctx.const(b)
-        for w, v in zip(row, x):
-            if w != 0:
-                acc = acc + ctx.const(w) * v
-        out.append(acc)
-    return out
-
-
-def ibp_linear(params, box, ctx=DEFAULT_CONTEXT):
-    """Interval bounds: ``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
-    _check(params, box.dim, "the input box")
-    if isinstance(ctx, RationalContext) and all(isinstance(v, fmpq) for v in box.lo + box.hi):
-        W, absW, b = params.mats()
-        mid = fmpq_mat([[(a + c) / 2] for a, c in zip(box.lo, box.hi)])
-        rad = fmpq_mat([[(c - a) / 2] for a, c in zip(box.lo, box.hi)])
-        ym, yr = W * mid + b, absW * rad
-        lo = [ym[i, 0] - yr[i, 0] for i in range(params.out_dim)]
-        hi = [ym[i, 0] + yr[i, 0] for i in range(params.out_dim)]
-        return Box(lo, hi)
-    xl = [ctx.coerce(v) for v in box.lo]
-    xh = [ctx.coerce(v) for v in box.hi]
-    lo, hi = [], []
-    for row, b in zip(params.weight, params.bias):
-        bl = bh = ctx.const(b)
-        for w, a, c in zip(row, xl, xh):
-            if w > 0:
-                wc = ctx.const(w)
-                bl, bh = bl + wc * a, bh + wc * c
-            elif w < 0:
-                wc = ctx.const(w)
-                bl, bh = bl + wc * c, bh + wc * a
-        lo.append(bl)
-        hi.append(bh)
-    return Box(lo, hi)
-
-
-def aff_linear(params, aff, ctx=DEFAULT_CONTEXT):
-    """Affine composition: ``W·(A·x + c) + b = (W·A)·x + (W·c + b)``."""
-    _check(params, aff.out_dim, "the affine form's output")
-    A = [[ctx.coerce(v) for v in r] for r in aff.A]
-    c = [ctx.coerce(v) for v in aff.c]
-    newA, newc = [], []
-    for row, b in zip(params.weight, params.bias):
-        nz = [(ctx.const(w), k) for k, w in enumerate(row) if w != 0]
-        newA.append([sum((w * A[k][j] for w, k in nz), ctx.const(0)) for j in range(aff.in_dim)])
-        newc.append(sum((w * c[k] for w, k in nz), ctx.const(b)))
-    return AffineVec(newA, newc, aff.in_dim)
-
-
 class Linear(AffineOp):
     """Graph operator ``y = W·x + b`` wrapping :class:`LinearParams` (ONNX ``Gemm``, and
     ``MatMul`` + ``Add`` with ``W`` the transpose of the right operand). Input shape ``(in,)``
@@ -214,39 +145,8 @@ class Linear(AffineOp):
         return cls(LinearParams(weight, bias, name))
 
     def linear_params(self):
-        W, _, b = self.params.mats()
-        return [W], b
+        m = self.params.affine_mats()
+        return [m.q(0)], m.b
 
-    def abs_weights(self):
-        return [self.params.mats()[1]]
-
-    def ibp(self, ctx, box):
-        """As :meth:`AffineOp.ibp`; an exact box of dyadic rationals and dyadic weights take
-        the centre/radius products on integer matrices (same values)."""
-        got = self._ibp_dyadic(ctx, box)
-        return got if got is not None else super().ibp(ctx, box)
-
-    def _ibp_dyadic(self, ctx, box):
-        p = self.params
-        if not isinstance(ctx, RationalContext) or box.dim != p.in_dim:
-            return None
-        mats = p.dyadic_mats()
-        if mats is None or not all(isinstance(v, fmpq) for v in box.lo + box.hi):
-            return None
-        if self._bias_dy is None:
-            self._bias_dy = DyMat.from_entries(p.out_dim, 1, p.bias) or False
-        parts = [dyadic_parts(v) for v in box.lo + box.hi]
-        if not self._bias_dy or any(t is None for t in parts):
-            return None
-        n = box.dim
-        e = min((k for m, k in parts if m), default=0)
-        ints = [m << (k - e) for m, k in parts]
-        lo, hi = ints[:n], ints[n:]
-        W, aW = mats
-        mid = fmpz_mat(n, 1, [fmpz(a + b) for a, b in zip(lo, hi)])   # 2^(e-1)·(lo + hi)
-        rad = fmpz_mat(n, 1, [fmpz(b - a) for a, b in zip(lo, hi)])   # 2^(e-1)·(hi − lo)
-        ym = DyMat(W.M * mid, W.e + e - 1) + self._bias_dy
-        yr = DyMat(aW.M * rad, W.e + e - 1)
-        return Box((ym - yr).entry_list(), (ym + yr).entry_list(), self.out_shape)
-
-    _bias_dy = None
+    def mats(self):
+        return self.params.affine_mats()

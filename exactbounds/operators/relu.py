@@ -15,9 +15,9 @@ enclosures cannot decide (stable? which ``α``?) takes the hull of the coefficie
 possible branch, which encloses the exact algorithm's line whichever branch is the true one.
 """
 from ..core import Box
-from ..errors import AmbiguousBranch, InvalidValueError
-from ..numbers import interval
-from .base import Op, as_shape
+from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
+from .base import Relaxed, as_shape
+from .jets import JetStep
 
 LOWER_SLOPES = ("adaptive", "zero", "one")
 
@@ -33,14 +33,7 @@ def possible_signs(ctx, x):
 
 def hull(ctx, vals):
     """The smallest element of ``ctx`` containing every element of ``vals``."""
-    vals = list(vals)
-    if len(vals) == 1:
-        return vals[0]
-    lo = min(ctx.lower(v) for v in vals)
-    hi = max(ctx.upper(v) for v in vals)
-    if hasattr(ctx, "iv"):
-        return ctx.iv.mpf([ctx.const(lo).a, ctx.const(hi).b])
-    return interval(lo, hi)
+    return ctx.hull(vals)
 
 
 def relu_value(ctx, x):
@@ -73,8 +66,8 @@ def _relax_one(ctx, l, u, rule):
             # slope hi/(hi − lo) lies in [0, 1] and its intercept −slope·lo in [0, −lo]
             us = hull(ctx, [zero, one])
             ub = hull(ctx, [zero, ctx.const(-ctx.lower(l))])
-        elif getattr(ctx, "mode", None) == "dyadic":
-            us = ctx.round_up(u / d)
+        elif ctx.rounds_bounds:   # a short dyadic slope, rounded up; the exact intercept
+            us = ctx.round_bound(u / d, True)
             ub = max(-us * l, u - us * u)
         else:
             us = u / d
@@ -91,7 +84,7 @@ def _relax_one(ctx, l, u, rule):
     return tuple(hull(ctx, [c[k] for c in cands]) for k in range(4))
 
 
-class ReLU(Op):
+class ReLU(Relaxed):
     """``ReLU(shape)``: elementwise ``max(x, 0)``."""
 
     kind = "relu"
@@ -121,4 +114,26 @@ class ReLU(Op):
                for l, u in zip(lo, hi)]
         return tuple([o[k] for o in out] for k in range(4))
 
-
+    def jet_step(self, ctx, node, jets, order, rule):
+        """Order 1 only, and only where every pre-activation's sign is decided on its whole
+        value box (ReLU is then the identity or 0 there)."""
+        if order >= 2:
+            raise UnsupportedOperatorError(
+                f"node {node.name!r} (relu): ReLU is not twice differentiable; second derivatives "
+                "through ReLU are not supported (use order 1)")
+        j = jets[0]
+        lo, hi = j.value.outer(ctx)
+        zero = ctx.const(0)
+        dlo, dhi = [], []
+        for i, (a, b) in enumerate(zip(lo, hi)):
+            if a >= 0:      # ReLU is the identity on the whole box
+                dlo.append(j.d1.lo[i])
+                dhi.append(j.d1.hi[i])
+            elif b <= 0:    # ReLU is 0 on the whole box
+                dlo.append(zero)
+                dhi.append(zero)
+            else:
+                raise AmbiguousBranch(
+                    f"the sign of the ReLU pre-activation {node.name!r}[{i}] (value box [{a}, {b}]);"
+                    " its derivative is not defined on the whole box", j.value.lo[i])
+        return JetStep(Box(dlo, dhi, j.d1.shape))

@@ -1,0 +1,572 @@
+"""Matrix backends: the one matrix interface of CROWN, forward affine propagation and the IBP
+of affine operators. Algorithms hold backend matrices opaquely and never see a representation
+type; the backend picks it (as sympy's ``DomainMatrix`` picks DFM or DDM).
+
+``QBackend``: python-flint ``fmpq_mat``; exact. ``ZBackend`` (used for the modes ``exact`` and
+``dyadic``): the same values, with matrices of dyadic rationals held as integer ``fmpz_mat``
+times a shared power of two (``DyMat``), which multiply without gcds.
+``ArbBackend(prec)``: python-flint ``arb_mat`` balls at ``prec`` bits; every entry is a ball
+that contains the exact-arithmetic value (mode ``interval``). A sign that a ball cannot decide
+is never guessed: callers take the hull of both branches (:meth:`sign` returns ``None``).
+
+All expose the same vocabulary: ``mat`` (from an exact ``fmpq_mat``), ``col`` (a column
+from exact values), ``zeros``/``eye``, ``entries``/``from_entries``, ``abs``, ``abs_dot``,
+``abs_rowsum``, ``sign``, ``hull``, ``lower``/``upper`` (exact ends of an entry), ``from_ctx`` /
+``to_ctx`` (entries to and from a number context), ``mul`` (``Λ·W``), ``full``, ``relax_backward``
+(the CROWN step through elementwise relaxations), ``pick_rows`` (the forward step), ``split``
+(positive and negative parts) and ``precision`` (a context manager for the working precision).
+:func:`backend_for` picks the backend from the context's ``backend_kind``.
+"""
+from contextlib import contextmanager
+from operator import mul
+
+from flint import arb, arb_mat, ctx as flint_ctx, fmpq, fmpq_mat, fmpz, fmpz_mat
+
+from ..errors import AmbiguousBranch, InvalidModelError, InvalidValueError
+from ..numbers import RInterval, dyadic, sqrt_enclosure
+from .dymat import DyMat, dyadic_parts
+
+IDENT = "identity"
+"""The identity functional (a backward pass starts with it; no matrix is built for it)."""
+
+
+def eye_q(n):
+    """The ``n×n`` identity as an ``fmpq_mat``."""
+    M = fmpq_mat(n, n)
+    for i in range(n):
+        M[i, i] = 1
+    return M
+
+
+def split_q(W):
+    """``(W⁺, W⁻)``: the positive and the negative entries of an ``fmpq_mat``."""
+    es = W.entries()
+    z = fmpq(0)
+    return (fmpq_mat(W.nrows(), W.ncols(), [v if v > 0 else z for v in es]),
+            fmpq_mat(W.nrows(), W.ncols(), [v if v < 0 else z for v in es]))
+
+
+class _Base:
+    """Shared steps written once over the vocabulary."""
+
+    exact = True
+
+    def eye(self, n):
+        return self.mat(eye_q(n))
+
+    def full(self, x):
+        """A functional as a plain backend matrix (a compact one expanded)."""
+        return x
+
+    def mul(self, lam, W):
+        """``Λ·W``."""
+        return lam * W
+
+    def add(self, a, b, n):
+        """``a + b`` for functionals (``None``: absent; ``IDENT``: the ``n×n`` identity)."""
+        if a is None:
+            return b
+        a, b = self.full(a), self.full(b)
+        if a is IDENT:
+            a = self.eye(n)
+        if b is IDENT:
+            b = self.eye(n)
+        return a + b
+
+    def diag(self, vals):
+        """The diagonal matrix of the backend values ``vals``."""
+        n = len(vals)
+        es = [self.const(fmpq(0))] * (n * n)
+        for i, v in enumerate(vals):
+            es[i * n + i] = v
+        return self.from_entries(n, n, es)
+
+    def split(self, W):
+        """``(W⁺, W⁻)`` of an exact ``fmpq_mat`` as backend matrices."""
+        P, N = split_q(W)
+        return self.mat(P), self.mat(N)
+
+    def relax_backward(self, lam, n, rel, upper, compact=False):
+        """``Λ·y`` with ``y`` elementwise relaxed by the lines ``rel = (ls, lb, us, ub)``:
+        returns ``(Λ', bias)``. For the lower bound (``upper=False``) coefficients ``>= 0`` take
+        the lower line, ``< 0`` the upper line; the other way for the upper bound. Undecidable
+        signs (balls) take the hull of both. ``compact``: the result may leave out zero columns."""
+        ls, lb, us, ub = rel
+        pa, pb, na, nb = (us, ub, ls, lb) if upper else (ls, lb, us, ub)
+        if lam is IDENT:
+            return self.diag(pa), self.col(pb)
+        return self._relax(lam, n, pa, pb, na, nb, compact)
+
+    def _relax(self, lam, n, pa, pb, na, nb, compact):
+        m = lam.nrows()
+        es = self.entries(lam)
+        new, bias = [], []
+        for i in range(m):
+            row = es[i * n:(i + 1) * n]
+            acc = self.const(fmpq(0))
+            for v, a, ba, b, bb in zip(row, pa, pb, na, nb):
+                s = self.sign(v)
+                if s is None:
+                    new.append(self.hull(v * a, v * b))
+                    acc += self.hull(v * ba, v * bb)
+                elif s >= 0:
+                    new.append(v * a)
+                    acc += v * ba
+                else:
+                    new.append(v * b)
+                    acc += v * bb
+            bias.append(acc)
+        return self.from_entries(m, n, new), self.from_entries(m, 1, bias)
+
+    def sign_split(self, lam):
+        """``(P, N, U)``: the entries of ``lam`` that are ``> 0``, ``< 0``, and (balls only) of
+        undecided sign (``U`` is ``None`` when every sign is decided)."""
+        es = self.entries(lam)
+        z = self.const(fmpq(0))
+        P, N, U = [], [], []
+        for v in es:
+            s = self.sign(v)
+            P.append(v if s == 1 else z)
+            N.append(v if s == -1 else z)
+            U.append(v if s is None else z)
+        r, c = lam.nrows(), lam.ncols()
+        und = self.from_entries(r, c, U) if any(self.sign(v) is None for v in es) else None
+        return self.from_entries(r, c, P), self.from_entries(r, c, N), und
+
+    def relax_linear_backward(self, lam, A, Ab, B, Bb):
+        """``Λ⁺·A_k + Λ⁻·B_k`` per input and the bias ``Λ⁺·Ab + Λ⁻·Bb``: the functional ``Λ``
+        through ``A·x + Ab <= y <= B·x + Bb`` for its lower bound (swap ``A``/``B`` for the
+        upper). An entry of undecided sign contributes ``Λ_ij·(A_j + B_j)/2 ±
+        |Λ_ij|·|A_j − B_j|/2``, which holds both choices."""
+        P, N, U = self.sign_split(lam)
+        news = [P * a + N * b for a, b in zip(A, B)]
+        bias = P * Ab + N * Bb
+        if U is not None:
+            half = self.const(fmpq(1, 2))
+            news = [v + self._both(U, a, b, half) for v, a, b in zip(news, A, B)]
+            bias = bias + self._both(U, Ab, Bb, half)
+        return news, bias
+
+    def _both(self, U, a, b, half):
+        mid = U * ((a + b) * half)
+        rad = self.abs(U) * (self.abs(a - b) * half)
+        return mid + self.from_entries(rad.nrows(), rad.ncols(),
+                                       [self.radius_ball(v) for v in self.entries(rad)])
+
+    def pick_rows(self, A, B, s, n):
+        """Row ``i``: ``s_i·A_i`` when ``s_i >= 0`` else ``s_i·B_i`` (hull if undecidable)."""
+        ea, eb = self.entries(A), self.entries(B)
+        out = []
+        for i, si in enumerate(s):
+            ra, rb = ea[i * n:(i + 1) * n], eb[i * n:(i + 1) * n]
+            sg = self.sign(si)
+            if sg is None:
+                out.extend(self.hull(si * a, si * b) for a, b in zip(ra, rb))
+            else:
+                out.extend(si * v for v in (ra if sg >= 0 else rb))
+        return self.from_entries(len(s), n, out)
+
+    def max_abs(self, row):
+        """``max |v|`` over a row of entries."""
+        best = None
+        for v in row:
+            a = abs(v)
+            best = a if best is None else best.max(a)
+        return best if best is not None else self.const(fmpq(0))
+
+    def concretize_ends(self, A, c, ends):
+        """The outer value of ``A·x + c`` over a box given as exact ``(lo, hi)`` lists:
+        ``(lower column, upper column)``."""
+        lo, hi = ends
+        mid = self.col([(a + b) / 2 for a, b in zip(lo, hi)])
+        rad = [(b - a) / 2 for a, b in zip(lo, hi)]
+        if all(r == rad[0] for r in rad):
+            dev = self.abs_rowsum(A) * self.const(rad[0])
+        else:
+            dev = self.abs_dot(A, rad)
+        base = A * mid + c
+        return base - dev, base + dev
+
+
+class QBackend(_Base):
+    """Exact ``fmpq_mat`` entry-by-entry reference backend."""
+
+    exact = True
+
+    def mat(self, m):
+        return m
+
+    def zeros(self, r, c):
+        return fmpq_mat(r, c)
+
+    def col(self, values):
+        return fmpq_mat(len(values), 1, [v for v in values])
+
+    def const(self, q):
+        return q
+
+    def entries(self, m):
+        return m.entries()
+
+    def from_entries(self, r, c, es):
+        return fmpq_mat(r, c, es)
+
+    def sign(self, x):
+        return (x > 0) - (x < 0)
+
+    def abs(self, m):
+        return fmpq_mat(m.nrows(), m.ncols(), [abs(v) for v in m.entries()])
+
+    def abs_dot(self, A, v):
+        """The column ``|A|·v`` for a list ``v`` (row by row, no |A| matrix built)."""
+        n, es = A.ncols(), A.entries()
+        return fmpq_mat(A.nrows(), 1, [sum(map(mul, map(abs, es[i * n:(i + 1) * n]), v), fmpq(0))
+                                       for i in range(A.nrows())])
+
+    def abs_rowsum(self, A):
+        n, es = A.ncols(), A.entries()
+        return fmpq_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), fmpq(0))
+                                       for i in range(A.nrows())])
+
+    def hull(self, a, b):
+        raise AssertionError("exact entries never need a hull")
+
+    def lower(self, x):
+        return x
+
+    def upper(self, x):
+        return x
+
+    def sign_split(self, lam):
+        if isinstance(lam, DyMat):
+            z = fmpz(0)
+            es = lam.M.entries()
+            r, c = lam.nrows(), lam.ncols()
+            return (DyMat(fmpz_mat(r, c, [v if v > 0 else z for v in es]), lam.e),
+                    DyMat(fmpz_mat(r, c, [v if v < 0 else z for v in es]), lam.e), None)
+        es = self.entries(lam)
+        z = fmpq(0)
+        r, c = lam.nrows(), lam.ncols()
+        return (self.from_entries(r, c, [v if v > 0 else z for v in es]),
+                self.from_entries(r, c, [v if v < 0 else z for v in es]), None)
+
+    def sqrt_upper(self, x, bits):
+        s = sqrt_enclosure(x, bits)
+        return (s.hi if isinstance(s, RInterval) else s), isinstance(s, RInterval)
+
+    def max_abs(self, row):
+        return max((abs(v) for v in row), default=fmpq(0))
+
+    def _relax(self, lam, n, pa, pb, na, nb, compact):
+        # Sign-independent part entry by entry (Λ_ij·pa_j) and Λ·pb as one product; then the
+        # columns whose two lines differ are fixed where the coefficient is negative.
+        m = lam.nrows()
+        es = self.entries(lam)
+        split = [j for j in range(n) if pa[j] != na[j] or pb[j] != nb[j]]
+        new = []
+        for i in range(m):
+            new.extend(map(mul, es[i * n:(i + 1) * n], pa))
+        bias = lam * fmpq_mat(n, 1, pb) if any(v != 0 for v in pb) else fmpq_mat(m, 1)
+        for j in split:
+            da, db = na[j], nb[j] - pb[j]
+            for i in range(m):
+                v = es[i * n + j]
+                if v < 0:
+                    new[i * n + j] = v * da
+                    if db != 0:
+                        bias[i, 0] += v * db
+        return fmpq_mat(m, n, new), bias
+
+    def pick_rows(self, A, B, s, n):
+        return _Base.pick_rows(self, A, B, s, n)
+
+    def from_ctx(self, ctx, v, upper=None):
+        """An exact value from a context element; ``upper`` picks the outer end of an
+        enclosure (``None``: the element must be exact)."""
+        if upper is None:
+            return ctx.coerce(v) if ctx.status(v) == "exact" else _enclosed(v)
+        return ctx.upper(v) if upper else ctx.lower(v)
+
+    def to_ctx(self, ctx, x):
+        return x
+
+    @contextmanager
+    def precision(self):
+        yield
+
+
+class ZBackend(QBackend):
+    """Exact like :class:`QBackend`, but matrices of dyadic rationals (float weights, dyadic
+    bounds and slopes) are :class:`~exactbounds.linalg.dymat.DyMat` (an integer ``fmpz_mat``
+    times one power of two), whose products need no gcds; anything non-dyadic stays an
+    ``fmpq_mat``. The relaxation step is ``Λ·diag(pa) + N·diag(na − pa)`` (``N``: the negative
+    entries of ``Λ`` in the columns whose lines differ) as integer products, and the columns of
+    stably inactive neurons may be left out of ``Λ`` (a compact functional) and of the next
+    product. Every value equals the one :class:`QBackend` computes."""
+
+    def __init__(self):
+        self._rows = {}
+
+    def full(self, x):
+        return x.full() if isinstance(x, _Cols) else x
+
+    def mul(self, lam, W):
+        """``Λ·W``; for a compact ``Λ`` only the kept rows of ``W`` enter."""
+        if not isinstance(lam, _Cols):
+            return lam * W
+        key = (id(W), tuple(lam.keep))
+        got = self._rows.get(key)
+        if got is None:
+            S = _selection(lam.keep, lam.n)
+            sub = DyMat(S * W.M, W.e) if isinstance(W, DyMat) else fmpq_mat(S) * W
+            got = self._rows[key] = (W, sub)
+        return lam.M * got[1]
+
+    def _relax(self, lam, n, pa, pb, na, nb, compact):
+        if isinstance(lam, DyMat):
+            got = _relax_backward_dyadic(self, lam, n, pa, pb, na, nb, compact)
+            if got is not None:
+                return got
+            lam = lam.to_q()
+        return QBackend._relax(self, lam, n, pa, pb, na, nb, compact)
+
+    def pick_rows(self, A, B, s, n):
+        if isinstance(A, DyMat) and isinstance(B, DyMat):
+            z = fmpq(0)
+            P = self.dyadic_diag([v if v >= 0 else z for v in s])
+            N = self.dyadic_diag([v if v < 0 else z for v in s])
+            if P is not None and N is not None:   # diag(s⁺)·A + diag(s⁻)·B, integer products
+                return P * A + N * B
+        return QBackend.pick_rows(self, A, B, s, n)
+
+    def mat(self, m):
+        if isinstance(m, fmpq_mat):
+            return DyMat.from_q(m) or m
+        return m
+
+    def zeros(self, r, c):
+        return DyMat(fmpz_mat(r, c), 0)
+
+    def col(self, values):
+        return self.from_entries(len(values), 1, list(values))
+
+    def from_entries(self, r, c, es):
+        return DyMat.from_entries(r, c, es) or fmpq_mat(r, c, es)
+
+    def diag(self, vals):
+        """The diagonal matrix of ``vals`` (integer-backed when every value is dyadic)."""
+        return self.dyadic_diag(vals) or QBackend.diag(self, vals)
+
+    def dyadic_diag(self, vals):
+        """The integer-backed diagonal matrix of ``vals``, or ``None`` if one is not dyadic."""
+        n = len(vals)
+        parts = [dyadic_parts(v) for v in vals]
+        if any(p is None for p in parts):
+            return None
+        e = min((p[1] for p in parts if p[0]), default=0)
+        D = fmpz_mat(n, n)
+        for j, (m, k) in enumerate(parts):
+            if m:
+                D[j, j] = fmpz(m << (k - e))
+        return DyMat(D, e)
+
+    def abs(self, m):
+        if isinstance(m, DyMat):
+            return DyMat(fmpz_mat(m.nrows(), m.ncols(), [abs(v) for v in m.M.entries()]), m.e)
+        return super().abs(m)
+
+    def abs_dot(self, A, v):
+        if isinstance(A, DyMat):
+            col = self.col(v)
+            if isinstance(col, DyMat):
+                return self.abs(A) * col
+            A = A.to_q()
+        return super().abs_dot(A, v)
+
+    def abs_rowsum(self, A):
+        if isinstance(A, DyMat):
+            n, es, z = A.ncols(), A.M.entries(), fmpz(0)
+            return DyMat(fmpz_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), z)
+                                                  for i in range(A.nrows())]), A.e)
+        return super().abs_rowsum(A)
+
+
+class _Cols:
+    """A backend matrix ``Λ`` (m×n) whose columns outside ``keep`` are zero, held as the
+    :class:`DyMat` ``M`` of the kept columns (m×k): behind a ReLU, the columns of its stably
+    inactive neurons; the next product ``Λ·W`` then only needs the rows ``keep`` of ``W``."""
+
+    __slots__ = ("M", "keep", "n")
+
+    def __init__(self, M, keep, n):
+        self.M, self.keep, self.n = M, keep, n
+
+    def full(self):
+        return self.M * DyMat(_selection(self.keep, self.n), 0)
+
+
+def _selection(keep, n):
+    """The 0/1 ``fmpz_mat`` (k×n) that picks the rows ``keep``."""
+    S = fmpz_mat(len(keep), n)
+    for t, j in enumerate(keep):
+        S[t, j] = 1
+    return S
+
+
+def _full(x):
+    return x.full() if isinstance(x, _Cols) else x
+
+
+def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb, compact=False):
+    """``relax_backward`` for an integer-backed ``lam`` (:class:`DyMat`) and dyadic lines,
+    as integer matrix products: ``Λ·diag(pa) + N·diag(na − pa)`` and ``Λ·pb + N·(nb − pb)``
+    with ``N`` the negative entries of ``Λ`` in the columns whose two lines differ (the same
+    values as the entry-by-entry rule). With ``compact`` the columns where both slopes are 0
+    are left out (a :class:`_Cols`). ``None`` when a line is not dyadic."""
+    pd = DyMat.from_entries(1, n, pa)
+    if pd is None:
+        return None
+    keep = [j for j in range(n) if pa[j] != 0 or na[j] != 0] if compact else range(n)
+    k = len(keep)
+    pos = {j: t for t, j in enumerate(keep)}
+    D = fmpz_mat(n, k)
+    for t, (j, a) in enumerate(zip(keep, (pd.M[0, j] for j in keep))):
+        if a:
+            D[j, t] = a
+    split = [j for j in range(n) if pa[j] != na[j] or pb[j] != nb[j]]
+    new = lam * DyMat(D, pd.e)
+    bias = lam * be.col(pb) if any(v != 0 for v in pb) else be.zeros(lam.nrows(), 1)
+    if split:
+        m, ks = lam.nrows(), len(split)
+        delta = DyMat.from_entries(1, ks, [na[j] - pa[j] for j in split])
+        dbias = be.col([nb[j] - pb[j] for j in split])
+        if delta is None or not isinstance(dbias, DyMat):
+            return None
+        zero = fmpz(0)
+        cols = lam.M * _selection(split, n).transpose()   # the split columns of Λ (m×ks)
+        N = DyMat(fmpz_mat(m, ks, [v if v < 0 else zero for v in cols.entries()]), lam.e)
+        scatter = fmpz_mat(ks, k)
+        for t, (j, d) in enumerate(zip(split, delta.M.entries())):
+            if d:
+                scatter[t, pos[j]] = d
+        new, bias = new + N * DyMat(scatter, delta.e), bias + N * dbias
+    return (_Cols(new, list(keep), n) if compact and k < n else new), bias
+
+
+def _enclosed(v):
+    raise InvalidModelError(f"a relaxation coefficient {v!r} is an enclosure, not a number; "
+                            "in the exact and dyadic modes a relaxation must be exact")
+
+
+def arb_exact_ends(x):
+    """Exact rational ends ``(lo, hi)`` of an ``arb`` ball; a non-finite ball raises
+    ``AmbiguousBranch`` (the interval mode then retries at a higher precision)."""
+    if not x.is_finite():
+        raise AmbiguousBranch("a finite enclosure", x)
+    m, e = x.mid().man_exp()
+    r, f = x.rad().man_exp()
+    mid, rad = dyadic(int(m), int(e)), dyadic(int(r), int(f))
+    return mid - rad, mid + rad
+
+
+class ArbBackend(_Base):
+    """python-flint ``arb_mat`` balls at ``prec`` bits (the interval mode)."""
+
+    exact = False
+
+    def __init__(self, prec):
+        self.prec = int(prec)
+
+    @contextmanager
+    def precision(self):
+        old = flint_ctx.prec
+        flint_ctx.prec = self.prec
+        try:
+            yield
+        finally:
+            flint_ctx.prec = old
+
+    def q(self, v):
+        return arb(v) if isinstance(v, fmpq) else v
+
+    def mat(self, m):
+        return arb_mat(m)
+
+    def zeros(self, r, c):
+        return arb_mat(r, c)
+
+    def const(self, v):
+        return arb(v)
+
+    def col(self, values):
+        return arb_mat(len(values), 1, [self.q(v) for v in values])
+
+    def entries(self, m):
+        return m.entries()
+
+    def from_entries(self, r, c, es):
+        return arb_mat(r, c, es)
+
+    def sign(self, x):
+        """-1, 0, 1, or ``None`` when the ball contains 0 but is not exactly 0."""
+        if x > 0:
+            return 1
+        if x < 0:
+            return -1
+        if x.is_zero():
+            return 0
+        return None
+
+    def abs(self, m):
+        return arb_mat(m.nrows(), m.ncols(), [abs(v) for v in m.entries()])
+
+    def abs_dot(self, A, v):
+        return self.abs(A) * self.col(v)
+
+    def abs_rowsum(self, A):
+        return self.abs(A) * self.col([fmpq(1)] * A.ncols())
+
+    def hull(self, a, b):
+        return a.union(b)
+
+    def radius_ball(self, r):
+        """The ball ``[−r, r]`` (``r`` a nonnegative ball: its upper end)."""
+        return arb(0, r.upper())
+
+    def lower(self, x):
+        return arb_exact_ends(x)[0]
+
+    def upper(self, x):
+        return arb_exact_ends(x)[1]
+
+    def sqrt_upper(self, x, bits):
+        return x.nonnegative_part().sqrt(), True
+
+    def from_ctx(self, ctx, v, upper=None):
+        """An ``arb`` ball containing the context element ``v`` (an mpmath ``iv`` interval,
+        or an exact number)."""
+        if isinstance(v, fmpq):
+            return arb(v)
+        lo, hi = ctx.lower(v), ctx.upper(v)
+        a = arb(lo)
+        return a if lo == hi else a.union(arb(hi))
+
+    def to_ctx(self, ctx, x):
+        """The ball as an element of ``ctx`` (an mpmath ``iv`` interval with outward ends)."""
+        lo, hi = arb_exact_ends(x)
+        return ctx.from_ends(lo, hi)
+
+
+def backend_for(ctx):
+    """The matrix backend a context asks for (``ctx.backend_kind``): ``ZBackend`` (exact;
+    dyadic matrices held as integer ones) for ``"dyadic"``, ``ArbBackend(ctx.precision)`` for
+    ``"arb"``. A context without one (symbolic, float simulation) raises."""
+    kind = ctx.backend_kind
+    if kind == "dyadic":
+        return ZBackend()
+    if kind == "arb":
+        return ArbBackend(ctx.precision)
+    raise InvalidValueError("ctx", ctx, "CROWN and affine run in the exact, dyadic or "
+                            "interval modes")
+
+

@@ -1,0 +1,38 @@
+"""The one switch for the arithmetic: a mode name makes a context with its default precision.
+
+=============  ======================  =====================
+mode           context                 default precision
+=============  ======================  =====================
+``exact``      ``RationalContext``     ``bits = 128``
+``rational``   (alias of ``exact``)
+``dyadic``     ``DyadicContext``       ``bits = 64``
+``interval``   ``IntervalContext``     ``prec = 113``
+``symbolic``   ``SymbolicContext``     —
+=============  ======================  =====================
+"""
+from ..errors import InvalidValueError
+from .contexts import IntervalContext, RationalContext, SymbolicContext
+from .dyadic_mode import DyadicContext
+
+MODES = {
+    "exact": (lambda bits, prec: RationalContext(bits or 128)),
+    "rational": (lambda bits, prec: RationalContext(bits or 128)),
+    "dyadic": (lambda bits, prec: DyadicContext(bits or 64)),
+    "interval": (lambda bits, prec: IntervalContext(prec or 113)),
+    "symbolic": (lambda bits, prec: SymbolicContext()),
+}
+
+
+def make_context(mode="exact", bits=None, prec=None):
+    """The context of ``mode`` (see the module table); ``bits``/``prec`` ``None`` take the
+    mode's default."""
+    make = MODES.get(mode) if isinstance(mode, str) else None
+    if make is None:
+        raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval or "
+                                "symbolic")
+    return make(bits, prec)
+
+
+def default_bits(mode):
+    """The default ``bits`` of ``mode`` (64 for dyadic, else 128)."""
+    return 64 if mode == "dyadic" else 128
