@@ -12,7 +12,8 @@ code. Every network is drawn here (numpy, seeded), written in exactbounds' JSON 
 (numbers as ``float.hex`` strings, so the file *is* the network auto_LiRPA saw), rebuilt as a
 ``torch.nn.Module`` and bounded by ``compute_bounds(method=M)`` for M in IBP, CROWN, CROWN-IBP
 and Forward, in float64 and (for networks whose weights and input box are float32 values) in
-float32. Output, one file per network::
+float32; and (``sshaped_relax.json``) auto_LiRPA's own Sigmoid/Tanh lines on seeded intervals.
+Output, one file per network::
 
     {"name", "family", "weights": "float32"|"float64", "network": {exactbounds JSON network},
      "reference": {"float64": {"ibp": {"lo": [hex], "hi": [hex]}, "crown": ..., "crown_ibp": ...,
@@ -173,6 +174,10 @@ def cases():
                                            (8, [10], 1.0), (4, [20, 12, 20], 0.2),
                                            (2, [6, 6, 6], 0.3), (7, [18, 9], 0.01)]):
         out.append((f"relu_mlp_{k}", "relu", f32, _mlp(100 + k, f32, n_in, widths, "relu", r)))
+    for k, (n_in, widths, r) in enumerate([(5, [20] * 5, 0.3), (10, [20] * 6, 0.1),
+                                           (8, [20, 20, 20, 20], 0.05), (6, [16] * 5, 1.0)]):
+        out.append((f"relu_deep_{k}", "relu", f32, _mlp(150 + k, f32, n_in, widths, "relu", r,
+                                                         bn=k == 3)))
     for k, (n_in, widths, r) in enumerate([(5, [10, 10], 0.1), (3, [16, 8], 0.4)]):
         out.append((f"relu_mlp_f64_{k}", "relu", "float64",
                     _mlp(200 + k, "float64", n_in, widths, "relu", r)))
@@ -327,10 +332,37 @@ def run_case(net, dtype_name, torch, lirpa):
     return out, layers
 
 
+def sshaped_relaxations(torch):
+    """auto_LiRPA's own Sigmoid/Tanh lines (``bound_relax``, float64, not optimised) on seeded
+    intervals: ``{"l": [hex], "u": [hex], "sigmoid": {"lw", "lb", "uw", "ub"}, "tanh": ...}``."""
+    from auto_LiRPA.operators.s_shaped import BoundSigmoid, BoundTanh
+    torch.set_default_dtype(torch.float64)
+    rng = np.random.default_rng(7)
+    ls, us = [], []
+    for scale in (0.05, 0.5, 2.0, 8.0):
+        a = rng.standard_normal(30) * scale
+        ls += list(a)
+        us += list(a + np.abs(rng.standard_normal(30)) * scale)
+    out = {"l": [float(v).hex() for v in ls], "u": [float(v).hex() for v in us]}
+
+    class Bounds:
+        lower = torch.tensor(ls)
+        upper = torch.tensor(us)
+
+    for cls, name in ((BoundSigmoid, "sigmoid"), (BoundTanh, "tanh")):
+        op = cls(attr={"device": "cpu"}, inputs=[], output_index=0, options={})
+        op.bound_relax(Bounds, init=True)
+        out[name] = {k: [float(v).hex() for v in getattr(op, k).tolist()]
+                     for k in ("lw", "lb", "uw", "ub")}
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="only the case of this name")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    ap.add_argument("--relax", action="store_true",
+                    help="only the Sigmoid/Tanh line data (data/sshaped_relax.json)")
     ap.add_argument("--out", default=str(DATA), help="output folder (default tests/peers/data)")
     args = ap.parse_args(argv)
     todo = [c for c in cases() if args.only in (None, c[0])]
@@ -343,6 +375,14 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.relax or args.only is None:
+        with contextlib.redirect_stdout(sys.stderr):
+            rel = sshaped_relaxations(torch)
+        rel["auto_lirpa_version"] = getattr(auto_LiRPA, "__version__", "?")
+        (out_dir / "sshaped_relax.json").write_text(json.dumps(rel, separators=(",", ":")) + "\n")
+        print("sshaped_relax ok", flush=True)
+        if args.relax:
+            return
     for name, family, wdt, net in todo:
         doc = {"name": name, "family": family, "weights": wdt, "network": net, "reference": {},
                "crown_layers": {}, "auto_lirpa_version": getattr(auto_LiRPA, "__version__", "?"),
