@@ -7,9 +7,11 @@ exact witness on every side where the claim is tighter than the exact bound
 needs no search: the method is sound, so no witness can exist there.
 """
 from ..errors import ShapeError
-from .methods import exact_method_bounds, linear_bounds, make_rng, method_context
+from .methods import (LINEAR, crown_result, exact_method_bounds, ibp_magnitudes, linear_bounds,
+                      linear_magnitude, make_rng, method_context, rounding_steps)
 from .search import Target, WitnessSearch
-from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
+from .verdicts import (INSIDE_EXACT, SOUND, AuditResult, Verdict, lower_end, slack_of,
+                       upper_end)
 
 
 def _relation(side, claimed, exact):
@@ -20,6 +22,30 @@ def _relation(side, claimed, exact):
     if upper_end(s) < 0:
         return -1
     return 0
+
+
+class _Terms:
+    """The magnitude ``M`` of the terms behind the method's bound on one side (verdicts'
+    rounding model): a linear method's output from its final linear bound, anything else from
+    the IBP magnitudes."""
+
+    def __init__(self, graph, input_set, method, intermediate, bits, method_kw):
+        self.graph, self.S, self.method = graph, input_set, method
+        self.intermediate, self.bits, self.kw = intermediate, bits, method_kw
+        self._mags = None
+
+    def __call__(self, node, i, side):
+        if node == self.graph.output and self.method in LINEAR:
+            kw = self.kw
+            ctx = method_context(self.method, kw.get("mode"), self.bits, kw.get("prec", 113))
+            res = crown_result(self.graph, self.S, ctx, self.intermediate,
+                               kw.get("lower_slope", "adaptive"), kw.get("intersect_ibp", False),
+                               self.method, kw.get("relaxation", "exactbounds"))
+            return linear_magnitude(*((res.lA[i], res.lb[i]) if side == "lo"
+                                      else (res.uA[i], res.ub[i])), self.S)
+        if self._mags is None:
+            self._mags = ibp_magnitudes(self.graph, self.S)
+        return self._mags[node][i]
 
 
 def _claim_items(claims, graph):
@@ -39,8 +65,10 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
     ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
     prec)``; while an enclosure of its result contains a claim it is re-run with 4x the bits
     (precision), up to ``max_bits``. Witnesses are evaluated with ``eval_bits`` square-root bits,
-    refined up to ``max_bits``. ``method_kw`` (``lower_slope``, ``intersect_ibp``) go to CROWN.
-    Returns an :class:`~.verdicts.AuditResult`."""
+    refined up to ``max_bits``. ``method_kw`` (``lower_slope``, ``intersect_ibp``,
+    ``relaxation``) go to the linear methods. Every ``unsound``/``inside_exact`` verdict gets its
+    rounding class (``Verdict.classify_rounding``). Returns an :class:`~.verdicts.AuditResult`;
+    its ``info`` names the relaxation profile."""
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
@@ -95,8 +123,14 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
         verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
+    terms = _Terms(graph, input_set, method, intermediate, b, method_kw)
+    steps = rounding_steps(graph)
+    for (node, i, side, _, _), vd in zip(items, verdicts):
+        if vd.verdict != SOUND and rel[(node, i, side)] == -1:
+            vd.classify_rounding(terms(node, i, side), steps)
     return AuditResult(verdicts, method=method, mode=getattr(ctx0, "mode", "exact"),
                        dtype=claims[0].dtype if claims else "float64",
                        evaluations=search.evaluations,
                        info={"mode": getattr(ctx0, "mode", "exact"),
+                             "relaxation": method_kw.get("relaxation", "exactbounds"),
                              ("bits" if b is not None else "prec"): b or p})

@@ -10,10 +10,13 @@ from flint import fmpq
 from ..algorithms.ibp import ibp
 from ..core import Box
 from ..errors import UnsupportedOperatorError
-from ..numbers import RationalContext, RInterval, interval, sqrt_enclosure
+from ..numbers import RationalContext, RInterval, arb_ends, interval, sqrt_enclosure
 
-METHODS = ("ibp", "crown")
-"""Methods the audit can re-run exactly."""
+METHODS = ("ibp", "crown", "crown-ibp", "affine")
+"""Methods the audit can re-run exactly (``crown-ibp``: IBP intermediate bounds, a CROWN pass
+for the output; ``affine``: forward affine, auto_LiRPA's ``Forward``)."""
+LINEAR = ("crown", "crown-ibp", "affine")
+"""Methods whose result carries final linear bounds over the input."""
 
 
 # ----------------------------------------------------------------------------- input sets
@@ -104,16 +107,17 @@ def method_context(method, mode=None, bits=None, prec=113):
 
 
 def run_method(graph, input_set, method, ctx, intermediate=False, lower_slope="adaptive",
-               intersect_ibp=False, **_):
+               intersect_ibp=False, relaxation="exactbounds", **_):
     """The method's bounds in ``ctx``: the output ``Box``, or with ``intermediate=True`` the dict
     ``{node name: Box}`` (IBP: every node and the input; CROWN: the nodes it bounds, i.e. every
-    pre-activation node and the output)."""
+    pre-activation node and the output). ``relaxation`` names the profile of the linear
+    methods (``algorithms/profiles.py``)."""
     if method == "ibp":
         return ibp(graph, input_set, ctx, intermediate=intermediate)
-    if method == "crown":
-        return crown_result(graph, input_set, ctx, intermediate, lower_slope,
-                            intersect_ibp).nodes if intermediate else \
-            crown_result(graph, input_set, ctx, False, lower_slope, intersect_ibp).output
+    if method in LINEAR:
+        res = crown_result(graph, input_set, ctx, intermediate, lower_slope, intersect_ibp,
+                           method, relaxation)
+        return res.nodes if intermediate else res.output
     raise UnsupportedOperatorError(f"--method {method}: not available (supported: "
                                    f"{', '.join(METHODS)})")
 
@@ -122,17 +126,23 @@ _CROWN_CACHE = {}
 
 
 def crown_result(graph, input_set, ctx, intermediate=False, lower_slope="adaptive",
-                 intersect_ibp=False):
-    """``algorithms.crown.crown`` (a ``BoundsResult`` with the final linear bounds), memoised
-    on the last call so the bounds and the vertex candidates share one run."""
+                 intersect_ibp=False, method="crown", relaxation="exactbounds"):
+    """The ``BoundsResult`` (with the final linear bounds) of a linear method (``crown``,
+    ``crown-ibp``, ``affine``) under the profile ``relaxation``, memoised on the last call so
+    the bounds and the vertex candidates share one run."""
+    from ..algorithms.affine import affine
     from ..algorithms.crown import crown
-    key = (repr(ctx), intermediate, lower_slope, intersect_ibp)
+    from ..algorithms.profiles import make_profile
+    key = (repr(ctx), intermediate, lower_slope, intersect_ibp, method, relaxation)
     objs = _CROWN_CACHE.get("objs", (None, None))
     if _CROWN_CACHE.get("key") != key or objs[0] is not graph or objs[1] is not input_set:
         _CROWN_CACHE.clear()
+        profile = make_profile(relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                               intermediate="ibp" if method == "crown-ibp" else "crown")
+        fn = affine if method == "affine" else crown
         _CROWN_CACHE["key"], _CROWN_CACHE["objs"] = key, (graph, input_set)
-        _CROWN_CACHE["res"] = crown(graph, input_set, ctx, lower_slope=lower_slope,
-                                    intersect_ibp=intersect_ibp, intermediate=intermediate)
+        _CROWN_CACHE["res"] = fn(graph, input_set, ctx, intermediate=intermediate,
+                                 relaxation=profile)
     return _CROWN_CACHE["res"]
 
 
@@ -158,11 +168,12 @@ def linear_bounds(graph, input_set, method, bits=None, mode=None, prec=113, **kw
     for node, (A, _) in affine_forms(graph).items():
         out.setdefault(node, []).append(("corner", A, A))
     try:
-        ctx = method_context("crown", mode if method == "crown" else None,
-                             bits if method == "crown" else None, prec)
+        own = method in LINEAR
+        ctx = method_context("crown", mode if own else None, bits if own else None, prec)
         res = crown_result(graph, input_set, ctx, False, kw.get("lower_slope", "adaptive"),
-                           kw.get("intersect_ibp", False))
-        src = "corner" if method == "crown" else "crown_vertex"
+                           kw.get("intersect_ibp", False), method if own else "crown",
+                           kw.get("relaxation", "exactbounds"))
+        src = "corner" if own else "crown_vertex"
         out.setdefault(graph.output, []).append((src, res.lA, res.uA))
     except Exception:  # noqa: BLE001 - a heuristic only: no CROWN candidate for this graph
         pass
@@ -201,3 +212,85 @@ def _nonlinear(op):
 
 def make_rng(seed):
     return random.Random(seed)
+
+
+# ----------------------------------------------------------------------------- rounding model
+
+def _abs_col(M, col):
+    """``|M|·col`` for an exact ``fmpq_mat`` ``M`` and a list ``col`` (row by row)."""
+    n, es = M.ncols(), M.entries()
+    return [sum((abs(v) * c for v, c in zip(es[i * n:(i + 1) * n], col)), fmpq(0))
+            for i in range(M.nrows())]
+
+
+def ibp_magnitudes(graph, input_set, bits=128):
+    """``{node: [M_i]}`` (exact): the magnitude of the terms a float evaluation of IBP sums for
+    each entry. Input: ``max(|lo|, |hi|)``; an affine node ``Σ_k (|W_k| + Wrad_k)·M_k + |b| +
+    brad``; a pass-through node its input's; any other node the larger ``|end|`` of its exact IBP
+    box."""
+    from ..operators.base import AffineOp, PassThrough
+    ctx = RationalContext(bits)
+    boxes = ibp(graph, input_set, ctx, intermediate=True)
+    mags = {}
+    for name, box in boxes.items():
+        lo, hi = box.outer(ctx)
+        mags[name] = [max(abs(a), abs(b)) for a, b in zip(lo, hi)]
+    for node in graph.nodes:
+        op = node.op
+        if isinstance(op, PassThrough):
+            mags[node.name] = mags[node.inputs[0]]
+        elif isinstance(op, AffineOp):
+            Ws, b, Wr, br = op.linear_enclosure(ctx)
+            acc = [abs(v) for v in b.entries()]
+            if br is not None:
+                acc = [a + abs(r) for a, r in zip(acc, br.entries())]
+            for k, (W, inp) in enumerate(zip(Ws, node.inputs)):
+                terms = _abs_col(W, mags[inp])
+                if Wr is not None:
+                    terms = [t + r for t, r in zip(terms, _abs_col(Wr[k], mags[inp]))]
+                acc = [a + t for a, t in zip(acc, terms)]
+            mags[node.name] = acc
+    return mags
+
+
+def linear_magnitude(row, b, input_set):
+    """``Σ_j |A_j|·max|x_j| + |b|`` over the input set's bounding box: the magnitude of the terms
+    of a final linear bound ``A·x + b`` (exact; enclosures at their outer ends)."""
+    lo, hi = bounding_box(input_set)
+    xmax = [max(abs(v) for v in (*_exact_ends(a), *_exact_ends(c))) for a, c in zip(lo, hi)]
+    total = max(abs(v) for v in _exact_ends(b))
+    for a, x in zip(row, xmax):
+        total += max(abs(v) for v in _exact_ends(a)) * x
+    return total
+
+
+def _exact_ends(v):
+    """Exact ``(lo, hi)`` of an ``fmpq``, ``RInterval`` or python-flint ``arb``."""
+    if isinstance(v, RInterval):
+        return v.lo, v.hi
+    if isinstance(v, fmpq):
+        return v, v
+    if hasattr(v, "mid"):
+        return arb_ends(v)
+    return fmpq(v), fmpq(v)
+
+
+def rounding_steps(graph):
+    """The length ``n`` of the rounding-error model ``γ_n = n·u`` of a float evaluation of a
+    bound through ``graph``: per affine node its largest number of terms per output (nonzeros
+    of a row, over all inputs) plus 1, per other node 2."""
+    from ..operators.base import AffineOp
+    n = 0
+    ctx = RationalContext(128)
+    for node in graph.nodes:
+        if isinstance(node.op, AffineOp):
+            Ws = node.op.linear_enclosure(ctx)[0]
+            rows = [0] * Ws[0].nrows()
+            for W in Ws:
+                c, es = W.ncols(), W.entries()
+                for i in range(W.nrows()):
+                    rows[i] += sum(1 for v in es[i * c:(i + 1) * c] if v != 0)
+            n += max(rows, default=0) + 1
+        else:
+            n += 2
+    return n

@@ -26,6 +26,17 @@ exact rational ends). ``slack`` is signed, positive on the safe side:
 for ``sound``, the slack; for ``inside_exact``, how far the claim lies inside the exact bound.
 Where the value is an enclosure, ``distance`` and ``ulps`` are the enclosure's guaranteed lower
 end (the true distance is at least this).
+
+Rounding (``unsound`` and ``inside_exact``): how far the claim lies inside the method's exact
+bound, ``d = |slack|``, against the terms a float evaluation of the method sums to get that
+bound, of magnitude ``terms`` (``M``: for a linear method's output ``Σ|A_j|·max|x_j| + |b|`` of
+its final linear bound, else the IBP magnitudes, see ``audit/methods.py``). ``ulps_terms`` is
+``d / ulp(M)`` in the claim's dtype. With the standard model ``γ_n = n·u`` of ``n`` rounded
+operations in a row (``u = 2^-p``, ``n`` from :func:`~exactbounds.audit.methods.rounding_steps`),
+``rounding`` is ``within`` when ``d <= n·u·M``: the claim is what a float implementation of *the
+same algorithm* may compute (an ``unsound`` one is then a float fault: no outward rounding), and
+``beyond`` otherwise: no rounding explains it, the claim is not this algorithm's result (a
+different relaxation or bound rule, or a bug).
 """
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,13 +45,16 @@ from typing import Optional
 from flint import fmpq
 
 from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, rational_str
-from .ulps import ulp
+from .ulps import DTYPES, ulp
+
+DTYPE_BITS = {k: p for k, (p, _) in DTYPES.items()}
 
 UNSOUND = "unsound"
 INSIDE_EXACT = "inside_exact"
 SOUND = "sound"
 VERDICTS = (UNSOUND, INSIDE_EXACT, SOUND)
 SIDES = ("lo", "hi")
+WITHIN, BEYOND = "within", "beyond"
 
 
 lower_end = DEFAULT_CONTEXT.lower
@@ -128,6 +142,9 @@ class Verdict:
     method: str = ""
     dtype: str = "float64"
     note: str = ""
+    terms: Optional[fmpq] = None
+    ulps_terms: Optional[fmpq] = None
+    rounding: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -168,7 +185,22 @@ class Verdict:
              "ulps_exact": rational_str(self.ulps)}
         if self.note:
             d["note"] = self.note
+        if self.rounding:
+            d.update(rounding=self.rounding, terms=rational_str(self.terms),
+                     ulps_terms=float(f64_down(self.ulps_terms)))
         return d
+
+    def classify_rounding(self, terms, steps):
+        """Set ``terms``, ``ulps_terms`` and ``rounding`` (see the module docstring) of an
+        ``unsound`` or ``inside_exact`` verdict; ``steps`` is ``n`` of ``γ_n``."""
+        if self.verdict == SOUND:
+            return self
+        p = DTYPE_BITS[self.dtype]
+        d = -upper_end(self.slack)
+        self.terms = terms
+        self.ulps_terms = d / ulp(terms, self.dtype)
+        self.rounding = WITHIN if d <= steps * terms * fmpq(1, 2 ** p) else BEYOND
+        return self
 
 
 def summarize(verdicts):
@@ -179,9 +211,22 @@ def summarize(verdicts):
     return counts
 
 
+def rounding_counts(verdicts):
+    """``{"unsound": {"within": n, "beyond": n}, "inside_exact": {...}}`` over the verdicts
+    whose rounding was classified."""
+    out = {UNSOUND: {WITHIN: 0, BEYOND: 0}, INSIDE_EXACT: {WITHIN: 0, BEYOND: 0}}
+    for v in verdicts:
+        if v.rounding:
+            out[v.verdict][v.rounding] += 1
+    return out
+
+
 def report_json(verdicts, **extra):
-    """The ``--json`` document: ``{"summary": ..., "verdicts": [...]}`` plus ``extra`` keys."""
+    """The ``--json`` document: ``{"summary": ..., "verdicts": [...]}`` plus ``extra`` keys
+    (and ``"rounding"``: :func:`rounding_counts`, when any verdict was classified)."""
     d = {"summary": summarize(verdicts), "verdicts": [v.to_json() for v in verdicts]}
+    if any(v.rounding for v in verdicts):
+        d["rounding"] = rounding_counts(verdicts)
     d.update(extra)
     return d
 

@@ -1,6 +1,7 @@
-"""``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|affine]
-[--mode exact|dyadic|interval] [--bits N] [--json] [--intermediate]``: bound a network's outputs
-over its input set (the model's, or the spec's box).
+"""``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|crown-ibp|affine]
+[--relaxation exactbounds|auto_lirpa] [--mode exact|dyadic|interval] [--bits N] [--json]
+[--intermediate]``: bound a network's outputs over its input set (the model's, or the spec's
+box). ``crown-ibp``: IBP intermediate bounds, one CROWN pass for the output.
 
 Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine. ``--context
 rational|interval`` is the older name of ``--mode``. A progress bar over the nodes goes to
@@ -13,7 +14,7 @@ from ..io.results import result_json
 from ..numbers import make_context
 from .common import add_arith, add_relaxation_options, mode_from_args
 
-METHODS = ("ibp", "crown", "affine")
+METHODS = ("ibp", "crown", "crown-ibp", "affine")
 
 
 def register(sub):
@@ -39,16 +40,20 @@ def _progress(total):
 
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
-            intermediate=False, progress=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx``."""
+            intermediate=False, progress=None, relaxation="exactbounds"):
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` under the profile
+    ``relaxation``."""
     if method == "ibp":
         from ..algorithms.ibp import ibp_result
         return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
     from ..algorithms.affine import affine
     from ..algorithms.crown import crown
-    fn = crown if method == "crown" else affine
+    from ..algorithms.profiles import make_profile
+    profile = make_profile(relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                           intermediate="ibp" if method == "crown-ibp" else "crown")
+    fn = affine if method == "affine" else crown
     return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
-              intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
+              intermediate=intermediate, progress=progress, relaxation=profile)
 
 
 def run(args):
@@ -60,11 +65,13 @@ def run(args):
     bar = _progress(len(model.graph))
     try:
         res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
-                      args.intermediate, bar)
+                      args.intermediate, bar, args.relaxation)
     finally:
         if bar is not None:
             bar.close()
     result = result_json(res, args.intermediate)
+    if args.relaxation != "exactbounds" and args.method != "ibp":
+        result["relaxation"] = args.relaxation
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
         result.setdefault("notes", []).extend(spec_notes(model.spec, lo, hi))
@@ -72,7 +79,8 @@ def run(args):
         print(json.dumps(result, indent=1))
         return 0
     o = result["outputs"]
-    print(f"{model.source}: {args.method.upper()}, {res.ctx!r}, outputs {o['status']}")
+    how = "" if args.method == "ibp" else f", relaxation {args.relaxation}"
+    print(f"{model.source}: {args.method.upper()}{how}, {res.ctx!r}, outputs {o['status']}")
     print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
     for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
         print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {a} .. {b}")

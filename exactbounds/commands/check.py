@@ -26,7 +26,8 @@ def register(sub):
                      help="audit the method run in plain round-to-nearest floats instead")
     p.add_argument("--spec", metavar="FILE.vnnlib",
                    help="input set from a VNN-LIB file; its output property is checked too")
-    p.add_argument("--method", choices=["ibp", "crown", "deriv"], default="ibp")
+    p.add_argument("--method", choices=["ibp", "crown", "crown-ibp", "affine", "deriv"],
+                   default="ibp")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="the claim's float type for ulps (default: from the claim, else float64)")
     p.add_argument("--intermediate-claims", metavar="FILE.json",
@@ -72,7 +73,11 @@ def audit_from_args(args):
         return _deriv(args)
     mode = mode_from_args(args, None)
     kw = dict(mode=mode, bits=args.bits, prec=args.prec, lower_slope=args.lower_slope,
-              intersect_ibp=args.intersect_ibp)
+              intersect_ibp=args.intersect_ibp, relaxation=args.relaxation)
+    if args.relaxation != "exactbounds":   # bad profile options: one line, exit 2
+        from ..algorithms.profiles import make_profile
+        make_profile(args.relaxation, lower_slope=args.lower_slope,
+                     intersect_ibp=args.intersect_ibp)
     model = _load(args)
     graph, input_set = model.graph, model.input_set
     spec = getattr(model, "spec", None)

@@ -20,7 +20,12 @@ def add_arith(p, modes=("exact", "interval")):
 
 
 def add_relaxation_options(p):
-    """``--lower-slope`` (ReLU lower-slope rule of CROWN/affine) and ``--intersect-ibp``."""
+    """``--relaxation`` (the profile: whose rules CROWN/affine follow), ``--lower-slope`` (ReLU
+    lower-slope rule of CROWN/affine) and ``--intersect-ibp``."""
+    p.add_argument("--relaxation", choices=["exactbounds", "auto_lirpa"], default="exactbounds",
+                   help="rule set of CROWN, CROWN-IBP and affine: exactbounds' own, or "
+                        "auto_LiRPA 0.7.1's defaults (sparse intermediate bounds, its ReLU and "
+                        "Sigmoid/Tanh lines)")
     p.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
                    help="CROWN/affine lower slope of unstable ReLUs (default adaptive)")
     p.add_argument("--intersect-ibp", action="store_true",
