@@ -16,7 +16,7 @@ from the given rows of a node only) and ``run.finish_bounds``.
 from functools import partial
 
 from ..core import Box
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, ShapeError
 from ..inputsets import bounding_box
 from ..operators.activations import _SShaped
 from ..operators.relu import ReLU
@@ -184,13 +184,66 @@ def _sshaped_relax(op, run, node, ctx, lo, hi, **_):
     return out
 
 
+class ReplayedSlopes(Profile):
+    """``base`` with the ReLU lower slopes a tool chose (``--slopes``: alpha-CROWN's optimised
+    slopes, shared by every backward pass), each checked exactly to be a lower line of ReLU on
+    the exact intermediate bounds: ``α·x <= relu(x)`` on ``[l, u]`` holds iff it holds at ``l`` and
+    ``u`` (``α·x − relu(x)`` is piecewise linear with its one kink at 0, where it is 0, so its
+    maximum over ``[l, u]`` is at ``l``, ``u`` or 0). Stable neurons keep their exact lines
+    (auto_LiRPA masks them too). A slope that fails raises ``InvalidValueError`` naming the
+    neuron and the exact point where it fails."""
+
+    def __init__(self, base, slopes):
+        self.base, self.slopes = base, slopes
+        self.name, self.lower_slope = base.name, base.lower_slope
+        self.intersect_ibp, self.intermediate = base.intersect_ibp, base.intermediate
+
+    def relax_opts(self):
+        return self.base.relax_opts()
+
+    def intermediate_bounds(self, run, name):
+        return self.base.intermediate_bounds(run, name)
+
+    def describe(self):
+        return dict(self.base.describe(), slopes=sorted(self.slopes))
+
+    def relaxation(self, run, node):
+        got = self.base.relaxation(run, node)
+        alphas = self.slopes.get(node.name)
+        if alphas is None:
+            return got
+        where = f"slopes[{node.name!r}]"
+        if not isinstance(node.op, ReLU):
+            raise InvalidValueError(where, node.op.kind, "slopes are replayed on ReLU nodes only")
+        be = run.be
+        lo, hi = run.node_bounds(node.inputs[0])
+        if len(alphas) != len(lo):
+            raise ShapeError(f"{where}: {len(alphas)} slopes for {len(lo)} neurons")
+        ls, used = list(got[0]), 0
+        for j, a in enumerate(alphas):
+            l, u = be.lower(lo[j]), be.upper(hi[j])
+            if a is None or not l < 0 < u:
+                continue
+            for x in (l, u):
+                if a * x > max(x, 0 * x):
+                    raise InvalidValueError(
+                        f"{where}[{j}]", a, f"not a lower line of ReLU on the exact bounds "
+                        f"[{l}, {u}]: at x = {x}, {a}·x = {a * x} > relu(x) = {max(x, 0 * x)}")
+            ls[j] = be.const(a)
+            used += 1
+        run.note(f"--slopes: {node.name}: {used} lower slopes replayed (each checked exactly), "
+                 f"{sum(a is not None for a in alphas) - used} on stable neurons ignored")
+        return (ls, *got[1:])
+
+
 PROFILES = {"exactbounds": Profile, "auto_lirpa": AutoLirpaProfile}
 
 
-def make_profile(name="exactbounds", **opts):
+def make_profile(name="exactbounds", slopes=None, **opts):
     """The profile ``name`` with its options (``lower_slope``, ``intersect_ibp``,
-    ``intermediate``)."""
+    ``intermediate``); ``slopes`` (``{node: [α]}``) replays given ReLU lower slopes."""
     cls = PROFILES.get(name)
     if cls is None:
         raise InvalidValueError("relaxation", name, f"expected one of {', '.join(PROFILES)}")
-    return cls(**opts)
+    prof = cls(**opts)
+    return ReplayedSlopes(prof, slopes) if slopes else prof

@@ -40,7 +40,8 @@ class _Terms:
             ctx = method_context(self.method, kw.get("mode"), self.bits, kw.get("prec", 113))
             res = crown_result(self.graph, self.S, ctx, self.intermediate,
                                kw.get("lower_slope", "adaptive"), kw.get("intersect_ibp", False),
-                               self.method, kw.get("relaxation", "exactbounds"))
+                               self.method, kw.get("relaxation", "exactbounds"),
+                               kw.get("slopes"))
             return linear_magnitude(*((res.lA[i], res.lb[i]) if side == "lo"
                                       else (res.uA[i], res.ub[i])), self.S)
         if self._mags is None:

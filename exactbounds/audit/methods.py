@@ -107,7 +107,7 @@ def method_context(method, mode=None, bits=None, prec=113):
 
 
 def run_method(graph, input_set, method, ctx, intermediate=False, lower_slope="adaptive",
-               intersect_ibp=False, relaxation="exactbounds", **_):
+               intersect_ibp=False, relaxation="exactbounds", slopes=None, **_):
     """The method's bounds in ``ctx``: the output ``Box``, or with ``intermediate=True`` the dict
     ``{node name: Box}`` (IBP: every node and the input; CROWN: the nodes it bounds, i.e. every
     pre-activation node and the output). ``relaxation`` names the profile of the linear
@@ -116,7 +116,7 @@ def run_method(graph, input_set, method, ctx, intermediate=False, lower_slope="a
         return ibp(graph, input_set, ctx, intermediate=intermediate)
     if method in LINEAR:
         res = crown_result(graph, input_set, ctx, intermediate, lower_slope, intersect_ibp,
-                           method, relaxation)
+                           method, relaxation, slopes)
         return res.nodes if intermediate else res.output
     raise UnsupportedOperatorError(f"--method {method}: not available (supported: "
                                    f"{', '.join(METHODS)})")
@@ -126,18 +126,21 @@ _CROWN_CACHE = {}
 
 
 def crown_result(graph, input_set, ctx, intermediate=False, lower_slope="adaptive",
-                 intersect_ibp=False, method="crown", relaxation="exactbounds"):
+                 intersect_ibp=False, method="crown", relaxation="exactbounds", slopes=None):
     """The ``BoundsResult`` (with the final linear bounds) of a linear method (``crown``,
-    ``crown-ibp``, ``affine``) under the profile ``relaxation``, memoised on the last call so
-    the bounds and the vertex candidates share one run."""
+    ``crown-ibp``, ``affine``) under the profile ``relaxation`` (with replayed ReLU lower
+    ``slopes``), memoised on the last call so the bounds and the vertex candidates share one
+    run."""
     from ..algorithms.affine import affine
     from ..algorithms.crown import crown
     from ..algorithms.profiles import make_profile
-    key = (repr(ctx), intermediate, lower_slope, intersect_ibp, method, relaxation)
+    key = (repr(ctx), intermediate, lower_slope, intersect_ibp, method, relaxation,
+           None if not slopes else tuple((k, tuple(v)) for k, v in sorted(slopes.items())))
     objs = _CROWN_CACHE.get("objs", (None, None))
     if _CROWN_CACHE.get("key") != key or objs[0] is not graph or objs[1] is not input_set:
         _CROWN_CACHE.clear()
-        profile = make_profile(relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+        profile = make_profile(relaxation, slopes, lower_slope=lower_slope,
+                               intersect_ibp=intersect_ibp,
                                intermediate="ibp" if method == "crown-ibp" else "crown")
         fn = affine if method == "affine" else crown
         _CROWN_CACHE["key"], _CROWN_CACHE["objs"] = key, (graph, input_set)
@@ -172,7 +175,7 @@ def linear_bounds(graph, input_set, method, bits=None, mode=None, prec=113, **kw
         ctx = method_context("crown", mode if own else None, bits if own else None, prec)
         res = crown_result(graph, input_set, ctx, False, kw.get("lower_slope", "adaptive"),
                            kw.get("intersect_ibp", False), method if own else "crown",
-                           kw.get("relaxation", "exactbounds"))
+                           kw.get("relaxation", "exactbounds"), kw.get("slopes"))
         src = "corner" if own else "crown_vertex"
         out.setdefault(graph.output, []).append((src, res.lA, res.uA))
     except Exception:  # noqa: BLE001 - a heuristic only: no CROWN candidate for this graph

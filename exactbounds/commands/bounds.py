@@ -12,7 +12,7 @@ import sys
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
 from ..numbers import make_context
-from .common import add_arith, add_relaxation_options, mode_from_args
+from .common import add_arith, add_relaxation_options, mode_from_args, slopes_from_args
 
 METHODS = ("ibp", "crown", "crown-ibp", "affine")
 
@@ -40,16 +40,17 @@ def _progress(total):
 
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
-            intermediate=False, progress=None, relaxation="exactbounds"):
+            intermediate=False, progress=None, relaxation="exactbounds", slopes=None):
     """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` under the profile
-    ``relaxation``."""
+    ``relaxation`` (with replayed ReLU lower ``slopes``, ``{node: [slope]}``)."""
     if method == "ibp":
         from ..algorithms.ibp import ibp_result
         return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
     from ..algorithms.affine import affine
     from ..algorithms.crown import crown
     from ..algorithms.profiles import make_profile
-    profile = make_profile(relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+    profile = make_profile(relaxation, slopes, lower_slope=lower_slope,
+                           intersect_ibp=intersect_ibp,
                            intermediate="ibp" if method == "crown-ibp" else "crown")
     fn = affine if method == "affine" else crown
     return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
@@ -65,7 +66,7 @@ def run(args):
     bar = _progress(len(model.graph))
     try:
         res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
-                      args.intermediate, bar, args.relaxation)
+                      args.intermediate, bar, args.relaxation, slopes_from_args(args))
     finally:
         if bar is not None:
             bar.close()

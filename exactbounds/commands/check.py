@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ExactBoundsError, InvalidValueError
-from .common import add_arith, add_relaxation_options, mode_from_args
+from .common import add_arith, add_relaxation_options, mode_from_args, slopes_from_args
 
 
 def register(sub):
@@ -73,7 +73,8 @@ def audit_from_args(args):
         return _deriv(args)
     mode = mode_from_args(args, None)
     kw = dict(mode=mode, bits=args.bits, prec=args.prec, lower_slope=args.lower_slope,
-              intersect_ibp=args.intersect_ibp, relaxation=args.relaxation)
+              intersect_ibp=args.intersect_ibp, relaxation=args.relaxation,
+              slopes=slopes_from_args(args))
     if args.relaxation != "exactbounds":   # bad profile options: one line, exit 2
         from ..algorithms.profiles import make_profile
         make_profile(args.relaxation, lower_slope=args.lower_slope,

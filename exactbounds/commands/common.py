@@ -20,12 +20,16 @@ def add_arith(p, modes=("exact", "interval")):
 
 
 def add_relaxation_options(p):
-    """``--relaxation`` (the profile: whose rules CROWN/affine follow), ``--lower-slope`` (ReLU
-    lower-slope rule of CROWN/affine) and ``--intersect-ibp``."""
+    """``--relaxation`` (the profile: whose rules CROWN/affine follow), ``--slopes`` (replayed
+    ReLU lower slopes), ``--lower-slope`` (ReLU lower-slope rule of CROWN/affine) and
+    ``--intersect-ibp``."""
     p.add_argument("--relaxation", choices=["exactbounds", "auto_lirpa"], default="exactbounds",
                    help="rule set of CROWN, CROWN-IBP and affine: exactbounds' own, or "
                         "auto_LiRPA 0.7.1's defaults (sparse intermediate bounds, its ReLU and "
                         "Sigmoid/Tanh lines)")
+    p.add_argument("--slopes", metavar="FILE.json",
+                   help="replay a tool's ReLU lower slopes (e.g. alpha-CROWN's): {node name: "
+                        "[slope per neuron]}; each is checked exactly on the exact bounds")
     p.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
                    help="CROWN/affine lower slope of unstable ReLUs (default adaptive)")
     p.add_argument("--intersect-ibp", action="store_true",
@@ -41,3 +45,11 @@ def mode_from_args(args, default="exact"):
 def context_from_args(args, default="exact"):
     """The number context that ``--mode``/``--context``, ``--bits``, ``--prec`` select."""
     return make_context(mode_from_args(args, default), bits=args.bits, prec=args.prec)
+
+
+def slopes_from_args(args):
+    """The ``--slopes`` file's ``{node: [slope]}``, or ``None``."""
+    if not getattr(args, "slopes", None):
+        return None
+    from ..io.slopes import load_slopes
+    return load_slopes(args.slopes)
