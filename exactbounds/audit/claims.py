@@ -20,7 +20,7 @@ from ..core import _flat
 from ..errors import InvalidValueError, MalformedFileError, ShapeError
 from ..io.json_net import read_json
 from ..numbers import to_exact
-from .ulps import DTYPE_ALIASES, dtype_name
+from ..numbers.dtypes import DTYPE_ALIASES, dtype_name
 
 METHODS = ("ibp", "crown", "crown-ibp", "affine", "deriv")
 METHOD_ALIASES = {"crown_ibp": "crown-ibp", "forward": "affine"}

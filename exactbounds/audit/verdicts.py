@@ -30,9 +30,9 @@ end (the true distance is at least this).
 Rounding (``unsound`` and ``inside_exact``): how far the claim lies inside the method's exact
 bound, ``d = |slack|``, against the terms a float evaluation of the method sums to get that
 bound, of magnitude ``terms`` (``M``: for a linear method's output ``Σ|A_j|·max|x_j| + |b|`` of
-its final linear bound, else the IBP magnitudes, see ``audit/methods.py``). ``ulps_terms`` is
+its final linear bound, else the IBP magnitudes, see ``audit/rounding.py``). ``ulps_terms`` is
 ``d / ulp(M)`` in the claim's dtype. With the standard model ``γ_n = n·u`` of ``n`` rounded
-operations in a row (``u = 2^-p``, ``n`` from :func:`~exactbounds.audit.methods.rounding_steps`),
+operations in a row (``u = 2^-p``, ``n`` from :func:`~exactbounds.audit.rounding.rounding_steps`),
 ``rounding`` is ``within`` when ``d <= n·u·M``: the claim is what a float implementation of *the
 same algorithm* may compute (an ``unsound`` one is then a float fault: no outward rounding), and
 ``beyond`` otherwise: no rounding explains it, the claim is not this algorithm's result (a
@@ -44,7 +44,8 @@ from typing import Optional
 
 from flint import fmpq
 
-from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, rational_str
+from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, f64_up, rational_str
+from ..tables import MAX_ROWS, limit_rows
 from .ulps import DTYPES, ulp
 
 DTYPE_BITS = {k: p for k, (p, _) in DTYPES.items()}
@@ -110,6 +111,12 @@ class Witness:
     source: str = ""
     evaluations: int = 0
 
+    def __repr__(self):
+        xs = ", ".join(f"{value_float(v):.9g}" for v in self.x[:3])
+        more = ", ..." if len(self.x) > 3 else ""
+        return (f"Witness(x ≈ [{xs}{more}] -> y ≈ {value_float(self.y):.9g}, "
+                f"{value_float(self.ulps):.4g} ulps outside, by {self.source})")
+
     def to_json(self):
         return {"x": [rational_str(v) for v in self.x], "y": value_json(self.y),
                 "x_float": [value_float(v) for v in self.x], "y_float": value_float(self.y),
@@ -173,6 +180,12 @@ class Verdict:
             return cls(output, side, INSIDE_EXACT, claimed, exact, slack, -hi_s, -hi_s / u, **kw)
         raise ValueError(f"output {output} {side}: the enclosure {exact} of the exact bound "
                          f"contains the claim {claimed}; refine it")
+
+    def __repr__(self):
+        where = f"{self.node}[{self.output}]" if self.node else str(self.output)
+        return (f"Verdict({where} {self.side}: {self.verdict}, claimed "
+                f"{value_float(self.claimed):.17g}, exact {value_float(self.exact):.17g}, "
+                f"{value_float(self.ulps):.4g} ulps)")
 
     def to_json(self):
         d = {"output": self.output, "side": self.side, "verdict": self.verdict,
@@ -248,3 +261,47 @@ class AuditResult:
     evaluations: int = 0
     properties: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+
+    def to_json(self):
+        """The document that ``exactbounds check --json`` prints."""
+        extra = {"method": self.method, "dtype": self.dtype, "evaluations": self.evaluations}
+        extra.update(self.info)
+        if self.properties:
+            extra["property"] = self.properties[0].to_json()
+        return report_json(self.verdicts, **extra)
+
+    def __repr__(self):
+        return verdict_table(self)
+
+
+def _label(v, width=10):
+    s = f"{v.node}[{v.output}]" if v.node else str(v.output)
+    return s if len(s) <= width else "…" + s[-(width - 1):]
+
+
+def verdict_table(result, max_rows=MAX_ROWS):
+    """A short table of an :class:`AuditResult`: the counts, then one row per verdict (the
+    claim and the method's exact bound as float64, the exact bound rounded outward, the
+    distance in ulps, the witness's source) and the property verdicts."""
+    c = summarize(result.verdicts)
+    lines = [f"AuditResult: {result.method}, {len(result.verdicts)} sides, "
+             f"{result.evaluations} exact evaluations: "
+             + ", ".join(f"{k} {c[k]}" for k in VERDICTS)]
+    if any(v.rounding for v in result.verdicts):
+        rc = rounding_counts(result.verdicts)
+        lines.append(f"  relaxation {result.info.get('relaxation', 'exactbounds')}; within/"
+                     "beyond rounding: " + ", ".join(f"{k} {rc[k][WITHIN]}/{rc[k][BEYOND]}"
+                                                      for k in (UNSOUND, INSIDE_EXACT)))
+    lines += [
+             f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} {'exact (outward)':>24} "
+             f"{'ulps':>10}  witness"]
+    rows = []
+    for v in result.verdicts:
+        ex = f64_down(lower_end(v.exact)) if v.side == "lo" else f64_up(upper_end(v.exact))
+        wit = v.witness.source if v.witness else ""
+        rows.append(f"{_label(v):>10} {v.side:>4}  {v.verdict:<12} {value_float(v.claimed):>24.17g} "
+                    f"{ex:>24.17g} {value_float(v.ulps):>10.4g}  {wit}".rstrip())
+    lines += limit_rows(rows, max_rows)
+    lines += [f"property {p.status}" + (f" (by the exact {p.proved_by} bounds)" if p.proved_by
+                                        else "") for p in result.properties]
+    return "\n".join(lines)

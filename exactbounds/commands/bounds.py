@@ -1,7 +1,7 @@
 """``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|crown-ibp|affine]
-[--relaxation exactbounds|auto_lirpa] [--mode exact|dyadic|interval] [--bits N] [--json]
-[--intermediate]``: bound a network's outputs over its input set (the model's, or the spec's
-box). ``crown-ibp``: IBP intermediate bounds, one CROWN pass for the output.
+[--relaxation exactbounds|auto_lirpa] [--slopes FILE.json]
+[--mode exact|dyadic|interval] [--bits N] [--json] [--intermediate]``: bound a network's outputs
+over its input set (the model's, or the spec's box).
 
 Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine. ``--context
 rational|interval`` is the older name of ``--mode``. A progress bar over the nodes goes to
@@ -9,19 +9,18 @@ stderr when stderr is a terminal."""
 import json
 import sys
 
+from ..algorithms.methods import METHODS, method_context, run_method
+from ..algorithms.profiles import make_profile
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
-from ..numbers import make_context
 from .common import add_arith, add_relaxation_options, mode_from_args, slopes_from_args
-
-METHODS = ("ibp", "crown", "crown-ibp", "affine")
 
 
 def register(sub):
     b = sub.add_parser("bounds", help="bound a network's outputs over its input set")
     b.add_argument("model", help="network file (JSON, or ONNX with --spec)")
     b.add_argument("--spec", help="VNN-LIB property: its input box replaces the model's")
-    b.add_argument("--method", choices=METHODS, default="ibp")
+    b.add_argument("--method", choices=list(METHODS), default="ibp")
     add_relaxation_options(b)
     b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -41,27 +40,20 @@ def _progress(total):
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
             intermediate=False, progress=None, relaxation="exactbounds", slopes=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` under the profile
-    ``relaxation`` (with replayed ReLU lower ``slopes``, ``{node: [slope]}``)."""
-    if method == "ibp":
-        from ..algorithms.ibp import ibp_result
-        return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
-    from ..algorithms.affine import affine
-    from ..algorithms.crown import crown
-    from ..algorithms.profiles import make_profile
-    profile = make_profile(relaxation, slopes, lower_slope=lower_slope,
-                           intersect_ibp=intersect_ibp,
-                           intermediate="ibp" if method == "crown-ibp" else "crown")
-    fn = affine if method == "affine" else crown
-    return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
-              intermediate=intermediate, progress=progress, relaxation=profile)
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``) under
+    the profile ``relaxation`` (with replayed ReLU lower ``slopes``, ``{node: [slope]}``)."""
+    opts = dict(lower_slope=lower_slope, intersect_ibp=intersect_ibp, intermediate=intermediate,
+                progress=progress)
+    if method != "ibp":
+        opts["relaxation"] = make_profile(
+            relaxation, slopes, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+            intermediate="ibp" if method == "crown-ibp" else "crown")
+    return run_method(method, model.graph, model.input_set, ctx, **opts)
 
 
 def run(args):
-    mode = mode_from_args(args, "exact" if args.method == "ibp" else "dyadic")
-    if args.bits is None:
-        args.bits = 64 if mode == "dyadic" else 128
-    ctx = make_context(mode, bits=args.bits, prec=args.prec)
+    mode = mode_from_args(args, METHODS[args.method].default_mode)
+    ctx = method_context(args.method, mode, args.bits, args.prec)
     model = load_model(args.model, spec=args.spec)
     bar = _progress(len(model.graph))
     try:

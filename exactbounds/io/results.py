@@ -29,3 +29,20 @@ def result_json(result, intermediate=False):
     if intermediate:
         out["nodes"] = {name: box_json(b, ctx) for name, b in result.nodes.items()}
     return out
+
+
+def derivatives_json(jet, ctx, curve, order, rule, source):
+    """The ``--json`` document (also a valid claim file for ``check --method deriv``)."""
+    d = {"model": source, "method": "taylor", "order": order,
+         "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
+         "curve": curve.describe(), "value": box_json(jet.value, ctx)}
+    if jet.value_status == "bound":
+        d["value"]["status"] = "bound"
+    for k, box in ((1, jet.d1), (2, jet.d2)):
+        if k <= order:
+            b = box_json(box, ctx)
+            b["status"] = jet.status
+            d["first_derivative" if k == 1 else "second_derivative"] = b
+    if jet.notes:
+        d["notes"] = jet.notes
+    return d

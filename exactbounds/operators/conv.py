@@ -11,6 +11,7 @@ from flint import fmpq_mat
 from ..errors import InvalidModelError, ShapeError
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
+from .registry import register
 
 
 def _pair(v, what):
@@ -46,6 +47,7 @@ def out_size(n, k, stride, dil, pad_a, pad_b, what):
     return o
 
 
+@register
 class Conv2d(AffineOp):
     """``Conv2d(weight, bias, in_shape, stride=1, padding=0, dilation=1, groups=1)``.
 
