@@ -183,6 +183,23 @@ def _f64(kind):
     return f, df
 
 
+def _search(valid, start, other):
+    """Per grid point, the tangent point ``precompute_relaxation`` finds: ``start`` doubled until
+    ``valid`` everywhere, then 100 bisection steps towards ``other`` keeping the valid end."""
+    v = start
+    while True:
+        ok = valid(v)
+        if ok.all():
+            break
+        v = np.where(ok, v, 2 * v)
+    w = other
+    for _ in range(100):
+        m = (v + w) / 2
+        ok = valid(m)
+        v, w = np.where(ok, m, v), np.where(ok, w, m)
+    return v
+
+
 @lru_cache(maxsize=None)
 def tangent_tables(kind):
     """float64 ``(T_l, T_u)`` of rule R8 for ``kind`` in {"sigmoid", "tanh"}: the doubling and
@@ -198,29 +215,8 @@ def tangent_tables(kind):
         return df(d) * (x - d) + f(d) >= f(x)
 
     with np.errstate(over="ignore", invalid="ignore"):
-        lo, hi = -np.ones_like(grid), np.zeros_like(grid)
-        while True:
-            ok = below(grid, lo)
-            if ok.all():
-                break
-            lo = np.where(ok, lo, 2 * lo)
-        for _ in range(100):
-            m = (lo + hi) / 2
-            ok = below(grid, m)
-            lo, hi = np.where(ok, m, lo), np.where(ok, hi, m)
-        t_l = lo
-        neg = -grid
-        lo, hi = np.zeros_like(grid), np.ones_like(grid)
-        while True:
-            ok = above(neg, hi)
-            if ok.all():
-                break
-            hi = np.where(ok, hi, 2 * hi)
-        for _ in range(100):
-            m = (lo + hi) / 2
-            ok = above(neg, m)
-            lo, hi = np.where(ok, lo, m), np.where(ok, m, hi)
-        t_u = hi
+        t_l = _search(lambda d: below(grid, d), -np.ones_like(grid), np.zeros_like(grid))
+        t_u = _search(lambda d: above(-grid, d), np.ones_like(grid), np.zeros_like(grid))
     t_l.setflags(write=False)
     t_u.setflags(write=False)
     return t_l, t_u
