@@ -10,6 +10,7 @@ from os import PathLike
 
 from .algorithms.curves import make_curve
 from .algorithms.methods import get_method, method_context, run_method
+from .algorithms.refine import refine as refine_jets
 from .algorithms.taylor import RULES, Curve, Jet, propagate
 from .audit.bounds import check_model
 from .audit.claims import Claim, parse_claim
@@ -140,6 +141,8 @@ class Derivatives:
     rule: str
     source: str
     notes: list = field(default_factory=list)
+    refinement: object = None
+    """The :class:`~exactbounds.algorithms.refine.Refinement` (pieces, gaps), or None."""
 
     @property
     def value(self):
@@ -161,7 +164,7 @@ class Derivatives:
         """The document ``exactbounds derivatives --json`` prints (a claim file for
         ``check(..., method="deriv")``)."""
         return derivatives_json(self.jet, self.ctx, self.curve, self.order, self.rule,
-                                self.source)
+                                self.source, self.refinement)
 
     def __repr__(self):
         j = self.jet
@@ -171,16 +174,21 @@ class Derivatives:
         i = self.curve.wrt_index
         where = f"d/dx_{i} over the input box" if i is not None else "along x0 + t·v (.curve)"
         title = f"Derivatives: order {self.order}, {where}, rule {self.rule}, {self.ctx!r}"
+        if self.refinement is not None:
+            title += f", {self.refinement.pieces} pieces"
         return box_table(title, sections)
 
 
 def derivatives(model, wrt=None, direction=None, origin=None, t_range=None, order=2,
-                rule="chain", mode="exact", bits=None, prec=113):
+                rule="chain", mode="exact", bits=None, prec=113, refine=True, budget=10.0,
+                pieces=None, workers=None):
     """``exactbounds derivatives``: enclosures of the outputs ``u`` and of ``u'``, ``u''``
     along ``x(t) = origin + t·direction`` (``origin`` default: the centre of the input box;
     ``t_range`` default: where the line stays in the box), or with respect to input ``wrt``
     over the whole input box. ``rule``: ``chain`` (sound) or ``seed`` (BatchNorm's zero second
-    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``."""
+    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``.
+    ``refine`` (default, as the CLI): the hull over adaptive pieces, within ``budget`` seconds,
+    at most ``pieces`` pieces, on ``workers`` processes (``.refinement``: pieces and gaps)."""
     model = _model(model)
     if wrt is not None and (origin is not None or t_range is not None):
         raise InvalidValueError("wrt", wrt, "takes no origin or t_range (it covers the whole "
@@ -195,8 +203,14 @@ def derivatives(model, wrt=None, direction=None, origin=None, t_range=None, orde
         raise InvalidValueError("mode", mode, "expected exact or interval")
     curve = make_curve(model.input_set, wrt, plain(direction), plain(origin), plain(t_range))
     ctx = make_context(mode, bits=bits, prec=prec)
-    jet = propagate(model.graph, curve, ctx, order, rule)
-    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes))
+    r = None
+    if refine and pieces != 1:
+        r = refine_jets(model.graph, curve, ctx, order, rule, budget=budget, max_pieces=pieces,
+                        workers=workers)
+        jet = r.jet
+    else:
+        jet = propagate(model.graph, curve, ctx, order, rule)
+    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes), r)
 
 
 __all__ = ["Derivatives", "bounds", "check", "derivatives", "load", "plain"]

@@ -291,11 +291,12 @@ def _profile(relaxation, lower_slope, intersect_ibp):
 
 
 def run_with_escalation(fn, ctx, retries=3):
-    """Run ``fn(ctx)``; an ``AmbiguousBranch`` restarts it in ``ctx.refined()`` (the interval
-    mode: twice the precision), up to ``retries`` times, and is re-raised after that."""
+    """Run ``fn(ctx)``; an ``AmbiguousBranch`` (also from ``ctx.accept`` of the result)
+    restarts it in ``ctx.refined()`` (the interval mode: twice the precision), up to
+    ``retries`` times, and is re-raised after that."""
     for k in range(retries + 1):
         try:
-            return fn(ctx)
+            return ctx.accept(fn(ctx))
         except AmbiguousBranch:
             nxt = ctx.refined()
             if nxt is None or k == retries:

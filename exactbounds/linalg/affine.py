@@ -12,6 +12,7 @@ choosing ``lo``/``hi`` by the exact sign of each weight.
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from .backends import ArbBackend, split_q
+from .fast import FastBackend, ball_col, float_ends
 from .dymat import DyMat, dyadic_parts
 
 
@@ -41,6 +42,7 @@ class AffineMats:
         self._abs_thunks = list(abs_dy) if abs_dy else None
         self._q, self._absq, self._dy, self._absdy, self._sparse = {}, {}, {}, {}, {}
         self._bias_dy = self._bias_list = None
+        self._fast = {}
 
     @property
     def n_inputs(self):
@@ -49,6 +51,10 @@ class AffineMats:
     @property
     def out_dim(self):
         return self.b.nrows()
+
+    def raw(self, k):
+        """``W_k`` as given (a ``DyMat`` or an ``fmpq_mat``): what a backend converts from."""
+        return self._W[k]
 
     def q(self, k):
         """``W_k`` as an ``fmpq_mat``."""
@@ -127,6 +133,8 @@ class AffineMats:
             return got if got is not None else self._ibp_q(ends, with_bias)
         if ctx.backend_kind == "arb":
             return self._ibp_arb(ctx, ends, with_bias)
+        if ctx.backend_kind == "fast":
+            return self._ibp_fast(ctx, ends, with_bias)
         return self._ibp_elements(ctx, ends, with_bias)
 
     def _ibp_q(self, ends, with_bias):
@@ -183,6 +191,27 @@ class AffineMats:
             ym, yr = be.entries(ym), be.entries(yr)
             return ([be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
                     [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)])
+
+    def _ibp_fast(self, ctx, ends, with_bias):
+        """The centre/radius products on float64 balls (``linalg.fast``): each ball encloses the
+        exact IBP value for any box ends inside the given enclosures."""
+        be = FastBackend()
+        m = self.out_dim
+        ym = be.mat(self.b) if with_bias else be.zeros(m, 1)
+        yr = be.zeros(m, 1)
+        for k, (lo, hi) in enumerate(ends):
+            lo = ball_col([float_ends(ctx, v) for v in lo])
+            hi = ball_col([float_ends(ctx, v) for v in hi])
+            W = self.fast_w(be, k)
+            ym = ym + W * ((lo + hi) * be.const(fmpq(1, 2)))
+            yr = yr + abs(W) * ((hi - lo) * be.const(fmpq(1, 2)))
+        return be.col_to_ctx(ctx, ym - yr), be.col_to_ctx(ctx, ym + yr)
+
+    def fast_w(self, be, k):
+        """``W_k`` as a float64 ball matrix (built once)."""
+        if k not in self._fast:
+            self._fast[k] = be.mat(self._W[k])
+        return self._fast[k]
 
     def _ibp_elements(self, ctx, ends, with_bias):
         zero = ctx.const(0)

@@ -149,6 +149,11 @@ class Context(ABC):
         terms, coefficient enclosures)."""
         return RationalContext(self.precision or 128)
 
+    def accept(self, result):
+        """``result``, or ``AmbiguousBranch`` when it is too wide to keep (the run then
+        restarts in :meth:`refined`; the fast mode checks its enclosures' widths)."""
+        return result
+
     def result_status(self, rounded):
         """Status of an algorithm's result in this context; ``rounded``: a square root or an
         intercept was rounded outward on the way, so the result is a sound ``bound`` only."""

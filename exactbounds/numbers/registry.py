@@ -8,11 +8,13 @@ mode           context                 default precision
 ``dyadic``     ``DyadicContext``       ``bits = 64``
 ``interval``   ``IntervalContext``     ``prec = 113``
 ``symbolic``   ``SymbolicContext``     —
+``fast``       ``FastContext``         float64 balls (``prec = 53`` elements)
 =============  ======================  =====================
 """
 from ..errors import InvalidValueError
 from .contexts import IntervalContext, RationalContext, SymbolicContext
 from .dyadic_mode import DyadicContext
+from .fast import FastContext
 
 MODES = {
     "exact": (lambda bits, prec: RationalContext(bits or 128)),
@@ -20,6 +22,7 @@ MODES = {
     "dyadic": (lambda bits, prec: DyadicContext(bits or 64)),
     "interval": (lambda bits, prec: IntervalContext(prec or 113)),
     "symbolic": (lambda bits, prec: SymbolicContext()),
+    "fast": (lambda bits, prec: FastContext()),
 }
 
 
@@ -28,8 +31,8 @@ def make_context(mode="exact", bits=None, prec=None):
     mode's default."""
     make = MODES.get(mode) if isinstance(mode, str) else None
     if make is None:
-        raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval or "
-                                "symbolic")
+        raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval, "
+                                "symbolic or fast")
     return make(bits, prec)
 
 
