@@ -48,7 +48,7 @@ def test_bounds_auto_lirpa_reproduces_auto_lirpa_and_says_so(case):
     for mine, theirs in zip(res["outputs"]["lo_f64"], ref["lo"]):
         assert abs(mine - float.fromhex(theirs)) <= 1e-9
     rc, out, _ = cli("bounds", net, "--method", "crown-ibp", "--relaxation", "auto_lirpa")
-    assert rc == 0 and "CROWN-IBP, relaxation auto_lirpa" in out
+    assert rc == 0 and "CROWN-IBP, DyadicContext(bits=64), relaxation auto_lirpa" in out
 
 
 def test_check_splits_inside_exact_by_rounding_and_names_the_profile(case):

@@ -104,8 +104,8 @@ def run(args):
         print(json.dumps(result, indent=1))
         return 0
     o = result["outputs"]
-    how = "" if args.method == "ibp" else f", relaxation {args.relaxation}"
-    print(f"{model.source}: {args.method.upper()}{how}, {res.ctx!r}, outputs {o['status']}")
+    how = "" if "relaxation" not in result else f", relaxation {args.relaxation}"
+    print(f"{model.source}: {args.method.upper()}, {res.ctx!r}{how}, outputs {o['status']}")
     print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
     for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
         print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {a} .. {b}")
