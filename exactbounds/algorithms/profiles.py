@@ -13,7 +13,10 @@ from the given rows of a node only) and ``run.finish_bounds``.
 ``PROFILES`` maps a name (``--relaxation``) to the profile class; ``exactbounds`` is the default,
 ``auto_lirpa`` reproduces auto_LiRPA 0.7.1's defaults (rules in ``profile_auto_lirpa.py``).
 """
+from __future__ import annotations
+
 from functools import partial
+from typing import Any
 
 from ..core import Box
 from ..errors import InvalidValueError, ShapeError
@@ -32,33 +35,34 @@ class Profile:
 
     name = "exactbounds"
 
-    def __init__(self, lower_slope="adaptive", intersect_ibp=False, intermediate="crown"):
+    def __init__(self, lower_slope: str = "adaptive", intersect_ibp: bool = False,
+                 intermediate: str = "crown") -> None:
         if intermediate not in INTERMEDIATE:
             raise InvalidValueError("intermediate", intermediate,
                                     f"expected one of {', '.join(INTERMEDIATE)}")
         self.lower_slope, self.intersect_ibp = lower_slope, intersect_ibp
         self.intermediate = intermediate
 
-    def relax_opts(self):
+    def relax_opts(self) -> dict[str, Any]:
         """Keyword options of every operator's ``relax``/``relax_linear``."""
         return {"lower_slope": self.lower_slope}
 
-    def relaxation(self, run, node):
+    def relaxation(self, run: Any, node: Any) -> Any:
         """The relaxation of ``node`` in the run's backend (the operator's own by default)."""
         return node.op.make_relaxation(run, node)
 
-    def intermediate_bounds(self, run, name):
+    def intermediate_bounds(self, run: Any, name: str) -> Any:
         """Backend ``(lo, hi)`` of the pre-activation node ``name``."""
         if self.intermediate == "ibp":
             return ibp_bounds(run, name)
         return run.compute_bounds(name, final=False)
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         return {"relaxation": self.name, "lower_slope": self.lower_slope,
                 "intersect_ibp": self.intersect_ibp, "intermediate": self.intermediate}
 
 
-def ibp_bounds(run, name):
+def ibp_bounds(run: Any, name: str) -> Any:
     """Backend ``(lo, hi)`` of node ``name`` by IBP from the input set (its exact outer ends,
     then as the run keeps intermediate bounds)."""
     lo, hi = run.ibp_boxes()[name]
@@ -66,15 +70,15 @@ def ibp_bounds(run, name):
     return run.finish_bounds(name, [be.const(v) for v in lo], [be.const(v) for v in hi], False)
 
 
-def ibp_from_stored(run, name):
+def ibp_from_stored(run: Any, name: str) -> tuple[list, list]:
     """Exact outer ends ``(lo, hi)`` of node ``name`` by IBP that starts from the bounds the run
     has stored (the input and the pre-activation nodes bounded so far), as auto_LiRPA's
     ``IBP_general`` does for a sparse reference (rule R4c)."""
     graph, be = run.graph, run.be
     rc = run.ctx.exact_context()
-    known = {}
+    known: dict[str, Box] = {}
 
-    def box(n):
+    def box(n: str) -> Box:
         if n in known:
             return known[n]
         if n in run.bounds and n != name:
@@ -101,7 +105,8 @@ class AutoLirpaProfile(Profile):
 
     name = "auto_lirpa"
 
-    def __init__(self, lower_slope="adaptive", intersect_ibp=False, intermediate="crown"):
+    def __init__(self, lower_slope: str = "adaptive", intersect_ibp: bool = False,
+                 intermediate: str = "crown") -> None:
         if lower_slope != "adaptive":
             raise InvalidValueError("lower_slope", lower_slope,
                                     "the auto_lirpa profile fixes the adaptive lower slope")
@@ -110,7 +115,7 @@ class AutoLirpaProfile(Profile):
                                     "auto_LiRPA does not intersect with IBP")
         super().__init__(lower_slope, False, intermediate)
 
-    def relaxation(self, run, node):
+    def relaxation(self, run: Any, node: Any) -> Any:
         op = node.op
         forward = hasattr(run, "forms")       # the forward affine driver (R5)
         if isinstance(op, ReLU):
@@ -123,7 +128,7 @@ class AutoLirpaProfile(Profile):
             run.rounded = True   # lines on the outer ends of interval bounds: a sound bound
         return op.make_relaxation(run, node, relax=rule)
 
-    def intermediate_bounds(self, run, name):
+    def intermediate_bounds(self, run: Any, name: str) -> Any:
         if self.intermediate == "ibp":
             return ibp_bounds(run, name)
         consumer = lirpa.first_consumers(run.graph).get(name)
@@ -150,9 +155,11 @@ class AutoLirpaProfile(Profile):
         return run.finish_bounds(name, lo, hi, False)
 
 
-def _relu_relax(ctx, lo, hi, forward=False, **_):
+def _relu_relax(ctx: Any, lo: list, hi: list, forward: bool = False,
+                **_: Any) -> tuple[list, list, list, list]:
     """Rule R7 (``forward``: R5's masked lines) per neuron, as context elements."""
     up = (lambda q: ctx.round_bound(q, True)) if ctx.rounds_bounds else None
+    out: tuple[list, list, list, list]
     rule = lirpa.relu_lines_forward if forward else lirpa.relu_lines
     out = ([], [], [], [])
     for a, b in zip(lo, hi):
@@ -161,7 +168,8 @@ def _relu_relax(ctx, lo, hi, forward=False, **_):
     return out
 
 
-def _sshaped_relax(op, run, node, ctx, lo, hi, **_):
+def _sshaped_relax(op: Any, run: Any, node: Any, ctx: Any, lo: list, hi: list,
+                   **_: Any) -> tuple[list, list, list, list]:
     """Rule R8 per neuron, as context elements; the float choices go into the run's notes."""
     out = ([], [], [], [])
     counts = {"table": 0, "tie": 0, "replaced": 0}
@@ -193,21 +201,21 @@ class ReplayedSlopes(Profile):
     (auto_LiRPA masks them too). A slope that fails raises ``InvalidValueError`` naming the
     neuron and the exact point where it fails."""
 
-    def __init__(self, base, slopes):
+    def __init__(self, base: Profile, slopes: dict[str, list]) -> None:
         self.base, self.slopes = base, slopes
         self.name, self.lower_slope = base.name, base.lower_slope
         self.intersect_ibp, self.intermediate = base.intersect_ibp, base.intermediate
 
-    def relax_opts(self):
+    def relax_opts(self) -> dict[str, Any]:
         return self.base.relax_opts()
 
-    def intermediate_bounds(self, run, name):
+    def intermediate_bounds(self, run: Any, name: str) -> Any:
         return self.base.intermediate_bounds(run, name)
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         return dict(self.base.describe(), slopes=sorted(self.slopes))
 
-    def relaxation(self, run, node):
+    def relaxation(self, run: Any, node: Any) -> Any:
         got = self.base.relaxation(run, node)
         alphas = self.slopes.get(node.name)
         if alphas is None:
@@ -239,7 +247,8 @@ class ReplayedSlopes(Profile):
 PROFILES = {"exactbounds": Profile, "auto_lirpa": AutoLirpaProfile}
 
 
-def make_profile(name="exactbounds", slopes=None, **opts):
+def make_profile(name: str = "exactbounds", slopes: dict[str, list] | None = None,
+                 **opts: Any) -> Profile:
     """The profile ``name`` with its options (``lower_slope``, ``intersect_ibp``,
     ``intermediate``); ``slopes`` (``{node: [α]}``) replays given ReLU lower slopes."""
     cls = PROFILES.get(name)
