@@ -77,8 +77,8 @@ def bounds(model: Model | str | PathLike[str], method: str = "ibp", mode: str | 
            bits: int | None = None, prec: int = 113, intermediate: bool = False,
            lower_slope: str = "adaptive", intersect_ibp: bool = False,
            relaxation: str | Profile = "exactbounds") -> BoundsResult:
-    """``exactbounds bounds``: the ``BoundsResult`` of ``method`` (``ibp``, ``crown`` or
-    ``affine``) on ``model`` (a ``Model`` or a path) over its input set. ``mode``: ``exact``
+    """``exactbounds bounds``: the ``BoundsResult`` of ``method`` (``ibp``, ``crown``,
+    ``crown-ibp`` or ``affine``) on ``model`` (a ``Model`` or a path) over its input set. ``mode``: ``exact``
     (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or ``interval`` (``prec``
     bits). ``relaxation``: the CROWN/affine profile (``algorithms.profiles``). With a spec on
     the model, ``notes`` say whether the bounds prove its property."""
@@ -115,15 +115,18 @@ def check(model: Model | str | PathLike[str], claimed: Any, method: str = "ibp",
           dtype: str | None = None, mode: str | None = None, bits: int | None = None,
           prec: int = 113, lower_slope: str = "adaptive", intersect_ibp: bool = False,
           budget: int = 400, n_random: int = 8, seed: int = 0, find_all: bool = False,
-          max_bits: int = 4096) -> AuditResult:
+          max_bits: int = 4096, relaxation: str = "exactbounds",
+          slopes: dict[str, list[Any]] | None = None) -> AuditResult:
     """``exactbounds check``: audit ``claimed`` bounds on ``model``; an ``AuditResult`` whose
     verdicts are ``sound``, ``inside_exact`` or ``unsound`` (with an exact witness).
 
     ``claimed``: ``{"lo": [...], "hi": [...]}`` (or any claim-file shape), a ``(lo, hi)`` pair,
-    lists or numpy arrays, or a path to a claim file. ``method``: ``ibp``, ``crown``, or
-    ``deriv`` (then ``claimed`` is the document ``derivatives(...).to_json()`` gives, or its
-    path). ``dtype``: the claim's float type for ulps (default: from the claim, else float64).
-    With a spec on the model its output property is checked too."""
+    lists or numpy arrays, or a path to a claim file. ``method``: ``ibp``, ``crown``,
+    ``crown-ibp``, ``affine``, or ``deriv`` (then ``claimed`` is the document
+    ``derivatives(...).to_json()`` gives, or its path). ``dtype``: the claim's float type for
+    ulps (default: from the claim, else float64). ``relaxation``: the profile of the linear
+    methods (``auto_lirpa`` to audit auto_LiRPA); ``slopes``: replayed ReLU lower slopes
+    ``{node: [slope]}``. With a spec on the model its output property is checked too."""
     model = _model(model)
     for name, v in (("budget", budget), ("n_random", n_random)):
         if v < 0:
@@ -139,7 +142,7 @@ def check(model: Model | str | PathLike[str], claimed: Any, method: str = "ibp",
     return check_model(model, _claims(claimed, method, dtype), method, mode=mode, bits=bits,
                        prec=prec, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
                        budget=budget, n_random=n_random, seed=seed, find_all=find_all,
-                       max_bits=max_bits)
+                       max_bits=max_bits, relaxation=relaxation, slopes=slopes)
 
 
 @dataclass(repr=False)

@@ -132,10 +132,11 @@ class _Run:
             self.notes.append(text)
 
     def relaxation(self, node: Node) -> Any:
-        """The operator's relaxation on its inputs' bounds (``op.make_relaxation``), once."""
+        """The relaxation of ``node`` on its inputs' bounds (the profile's; by default the
+        operator's own, ``op.make_relaxation``), once."""
         got = self.relaxed.get(node.name)
         if got is None:
-            got = self.relaxed[node.name] = node.op.make_relaxation(self, node)
+            got = self.relaxed[node.name] = self.profile.relaxation(self, node)
         return got
 
     def input_bounds_from_forms(self, name: str, form: Any) -> None:

@@ -3,8 +3,9 @@ and the public API (:mod:`exactbounds.api`) use.
 
 ``METHODS[name]`` is a :class:`Method`; ``method.run(graph, input_set, ctx, *,
 intermediate=False, progress=None, lower_slope="adaptive", intersect_ibp=False)`` returns a
-``BoundsResult``; CROWN and affine also take ``relaxation`` (a profile, see
-:mod:`~exactbounds.algorithms.profiles`). IBP relaxes nothing and ignores these options.
+``BoundsResult``; CROWN, CROWN-IBP and affine also take ``relaxation`` (a profile name or a
+``Profile``, see :mod:`~exactbounds.algorithms.profiles`). IBP relaxes nothing and ignores these
+options.
 ``default_mode`` is the arithmetic a method runs in unless told otherwise: ``exact`` for IBP,
 ``dyadic`` (64 bits) for CROWN and forward affine, whose exact runs carry every earlier
 denominator forward. Adding a method is one driver plus one line in :data:`METHODS`.
@@ -19,6 +20,7 @@ from ..numbers import make_context
 from .affine import affine
 from .crown import crown
 from .ibp import ibp_result
+from .profiles import Profile, make_profile
 
 if TYPE_CHECKING:
     from ..graph import Graph
@@ -52,7 +54,19 @@ def _affine(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = 
                   intermediate=intermediate, progress=progress, relaxation=relaxation)
 
 
+def _crown_ibp(graph, input_set, ctx, *, intermediate=False, progress=None,
+               lower_slope="adaptive", intersect_ibp=False, relaxation="exactbounds"):
+    """CROWN-IBP: IBP intermediate bounds, one CROWN pass for the output (the profile's
+    ``intermediate="ibp"``; a ``Profile`` given is used as it is)."""
+    if not isinstance(relaxation, Profile):
+        relaxation = make_profile(relaxation, lower_slope=lower_slope,
+                                  intersect_ibp=intersect_ibp, intermediate="ibp")
+    return crown(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                 intermediate=intermediate, progress=progress, relaxation=relaxation)
+
+
 METHODS = {m.name: m for m in (Method("ibp", _ibp, "exact"), Method("crown", _crown, "dyadic"),
+                               Method("crown-ibp", _crown_ibp, "dyadic"),
                                Method("affine", _affine, "dyadic"))}
 
 

@@ -1,4 +1,5 @@
-"""Audit claimed output (and intermediate) bounds of IBP/CROWN against the exact method.
+"""Audit claimed output (and intermediate) bounds of IBP/CROWN/CROWN-IBP/affine against the
+exact method.
 
 For each claimed side: compare the claim with the method's exact bound (re-running the method
 with 4x the square-root bits while an enclosure still contains the claim), then search for an
@@ -7,10 +8,12 @@ exact witness on every side where the claim is tighter than the exact bound
 needs no search: the method is sound, so no witness can exist there.
 """
 from ..errors import ShapeError
-from .methods import AuditRuns, make_rng, method_context
+from .methods import LINEAR, AuditRuns, make_rng, method_context
 from .properties import check_property
 from .search import Target, WitnessSearch
-from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
+from .rounding import ibp_magnitudes, linear_magnitude, rounding_steps
+from .verdicts import (INSIDE_EXACT, SOUND, AuditResult, Verdict, lower_end, slack_of,
+                       upper_end)
 
 
 def _relation(side, claimed, exact):
@@ -36,15 +39,19 @@ def _claim_items(claims, graph):
 def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None, prec=113,
                  eval_bits=128, max_bits=4096, budget=400, n_random=8, find_all=False, seed=0,
                  constraints=(), on_eval=None, runs=None, lower_slope="adaptive",
-                 intersect_ibp=False):
+                 intersect_ibp=False, relaxation="exactbounds", slopes=None):
     """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
     ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
     prec)``; while an enclosure of its result contains a claim it is re-run with 4x the bits
     (precision), up to ``max_bits``. Witnesses are evaluated with ``eval_bits`` square-root bits,
-    refined up to ``max_bits``. ``lower_slope`` and ``intersect_ibp`` go to CROWN; ``runs``, an
-    :class:`~.methods.AuditRuns` to share with the caller (its options then apply), holds
-    the method runs. Returns an :class:`~.verdicts.AuditResult`."""
-    runs = runs if runs is not None else AuditRuns(graph, input_set, lower_slope, intersect_ibp)
+    refined up to ``max_bits``. ``lower_slope``, ``intersect_ibp``, the profile ``relaxation``
+    and replayed ``slopes`` go to the linear methods; ``runs``, an :class:`~.methods.AuditRuns`
+    to share with the caller (its options then apply), holds the method runs. Every
+    ``unsound``/``inside_exact`` verdict gets its rounding class
+    (:meth:`~.verdicts.Verdict.classify_rounding`). Returns an :class:`~.verdicts.AuditResult`;
+    its ``info`` names the relaxation profile."""
+    runs = runs if runs is not None else AuditRuns(graph, input_set, lower_slope, intersect_ibp,
+                                                   relaxation, slopes)
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
@@ -100,29 +107,56 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
             score, x = t.best
             verdict.best = (x, score if side == "lo" else -score)
         verdicts.append(verdict)
+    terms = _Terms(runs, method, method_context(method, mode, b, p))
+    steps = rounding_steps(graph)
+    for (node, i, side, _, _), vd in zip(items, verdicts):
+        if vd.verdict != SOUND and rel[(node, i, side)] == -1:
+            vd.classify_rounding(terms(node, i, side), steps)
     return AuditResult(verdicts, method=method, mode=ctx0.mode,
                        dtype=claims[0].dtype if claims else "float64",
                        evaluations=search.evaluations,
-                       info={"mode": ctx0.mode,
+                       info={"mode": ctx0.mode, "relaxation": runs.relaxation,
                              ("bits" if b is not None else "prec"): b or p})
+
+
+class _Terms:
+    """The magnitude ``M`` of the terms behind the method's bound on one side (the verdicts'
+    rounding model, ``audit/rounding.py``): a linear method's output from its final linear
+    bound, anything else from the IBP magnitudes."""
+
+    def __init__(self, runs, method, ctx):
+        self.runs, self.method, self.ctx = runs, method, ctx
+        self._mags = None
+
+    def __call__(self, node, i, side):
+        runs = self.runs
+        if node == runs.graph.output and self.method in LINEAR:
+            res = runs.result(self.method, self.ctx)
+            row, b = (res.lA[i], res.lb[i]) if side == "lo" else (res.uA[i], res.ub[i])
+            return linear_magnitude(row, b, runs.input_set, self.ctx)
+        if self._mags is None:
+            self._mags = ibp_magnitudes(runs.graph, runs.input_set)
+        return self._mags[node][i]
 
 
 def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
                 lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
-                find_all=False, max_bits=4096, on_eval=None):
+                find_all=False, max_bits=4096, on_eval=None, relaxation="exactbounds",
+                slopes=None):
     """``exactbounds check`` on a loaded model: :func:`audit_bounds` of ``claims`` over the
     model's input set (and the polytope constraints of its VNN-LIB spec), then, when the model
     carries a spec, its output property with the method's exact bounds and exact points
     (:func:`~.properties.check_property`). One :class:`~.methods.AuditRuns` serves both.
     ``on_eval()`` is called after every exact evaluation (progress, budget checks)."""
     graph, input_set = model.graph, model.input_set
-    runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp)
+    runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation, slopes)
     spec = getattr(model, "spec", None)
     constraints = tuple(spec.input_constraints) if spec is not None else ()
     result = audit_bounds(graph, input_set, claims, method, mode=mode, bits=bits, prec=prec,
                           max_bits=max_bits, budget=budget, n_random=n_random,
                           find_all=find_all, seed=seed, constraints=constraints,
-                          runs=runs, on_eval=on_eval) if claims else AuditResult([], method=method)
+                          runs=runs, on_eval=on_eval) if claims else AuditResult(
+                              [], method=method, info={"relaxation": relaxation})
     if spec is not None:
         out = runs.exact_bounds(method, bits, False, mode, prec)
         search = WitnessSearch(graph, input_set, [], max_bits=max_bits, constraints=constraints,

@@ -5,6 +5,7 @@ A claim file is JSON. Accepted shapes, from the simplest::
     {"lo": [...], "hi": [...]}                              # optionally "dtype": "float32"
     {"ibp": {"lo": ..., "hi": ...}, "crown": {...}}         # selected by --method
     {"crown": {"float32": {"lo": ..., "hi": ...}, "float64": {...}}}   # and by --dtype
+    # method keys: ibp, crown, crown-ibp (or crown_ibp), affine (or forward), deriv
     {"outputs": {"lo": ..., "hi": ...}}                     # the JSON of ``exactbounds bounds``
 
 Numbers are JSON numbers (the exact double they denote), hex floats (``"0x1.8p-3"``), or
@@ -21,7 +22,9 @@ from ..io.json_net import read_json
 from ..numbers import to_exact
 from ..numbers.dtypes import DTYPE_ALIASES, dtype_name
 
-METHODS = ("ibp", "crown", "affine", "deriv")
+METHODS = ("ibp", "crown", "crown-ibp", "affine", "deriv")
+METHOD_ALIASES = {"crown_ibp": "crown-ibp", "forward": "affine"}
+"""Method keys as auto_LiRPA's names read (``compute_bounds(method=...)``, lower case)."""
 
 
 @dataclass
@@ -64,6 +67,8 @@ def _select(data, key, choices, what, where):
     """Step into ``data[key]`` when ``data`` is keyed by ``choices``; else return ``data``."""
     if not isinstance(data, dict) or _is_bounds(data):
         return data, where, None
+    if choices is METHODS:
+        data = {METHOD_ALIASES.get(k, k): v for k, v in data.items()}
     keys = [k for k in data if k in choices]
     if not keys:
         return data, where, None

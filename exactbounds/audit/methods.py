@@ -12,13 +12,17 @@ from flint import fmpq
 
 from ..algorithms import methods as registry
 from ..algorithms.ibp import run_graph
+from ..algorithms.profiles import make_profile
 from ..core import AffineVec, Box
 from ..errors import ExactBoundsError, UnsupportedOperatorError
 from ..inputsets import bounding_box
 from ..numbers import RationalContext, interval
 
-AUDITED = ("ibp", "crown")
-"""Methods the audit can re-run exactly."""
+AUDITED = ("ibp", "crown", "crown-ibp", "affine")
+"""Methods the audit can re-run exactly (``crown-ibp``: IBP intermediate bounds, a CROWN pass
+for the output; ``affine``: forward affine, auto_LiRPA's ``Forward``)."""
+LINEAR = ("crown", "crown-ibp", "affine")
+"""Methods whose result carries final linear bounds over the input."""
 
 
 def exact_box(box, ctx):
@@ -41,21 +45,32 @@ def method_context(method, mode=None, bits=None, prec=113):
 
 
 class AuditRuns:
-    """The method runs of one audit of ``graph`` over ``input_set``, with CROWN's relaxation
-    options ``lower_slope`` and ``intersect_ibp``. Each run is made once (:meth:`result`)."""
+    """The method runs of one audit of ``graph`` over ``input_set``, with the linear methods'
+    relaxation options ``lower_slope``, ``intersect_ibp``, the profile ``relaxation`` and
+    replayed ReLU lower ``slopes`` (``{node: [slope]}``). Each run is made once
+    (:meth:`result`)."""
 
-    def __init__(self, graph, input_set, lower_slope="adaptive", intersect_ibp=False):
+    def __init__(self, graph, input_set, lower_slope="adaptive", intersect_ibp=False,
+                 relaxation="exactbounds", slopes=None):
         self.graph, self.input_set = graph, input_set
         self.lower_slope, self.intersect_ibp = lower_slope, intersect_ibp
+        self.relaxation, self.slopes = relaxation, slopes
         self._results = {}
+
+    def profile(self, method):
+        """The relaxation profile of a linear ``method`` (CROWN-IBP: IBP intermediate bounds)."""
+        return make_profile(self.relaxation, self.slopes, lower_slope=self.lower_slope,
+                            intersect_ibp=self.intersect_ibp,
+                            intermediate="ibp" if method == "crown-ibp" else "crown")
 
     def result(self, method, ctx, intermediate=False):
         """The ``BoundsResult`` of ``method`` in ``ctx``, run on the first call only."""
         key = (method, repr(ctx), intermediate)
         if key not in self._results:
+            extra = {"relaxation": self.profile(method)} if method in LINEAR else {}
             self._results[key] = registry.run_method(
                 method, self.graph, self.input_set, ctx, intermediate=intermediate,
-                lower_slope=self.lower_slope, intersect_ibp=self.intersect_ibp)
+                lower_slope=self.lower_slope, intersect_ibp=self.intersect_ibp, **extra)
         return self._results[key]
 
     def exact_bounds(self, method, bits=None, intermediate=False, mode=None, prec=113):
@@ -83,10 +98,10 @@ class AuditRuns:
         out = {}
         for node, (A, _) in affine_forms(self.graph).items():
             out.setdefault(node, []).append(("corner", A, A))
-        own = method == "crown"
+        own = method in LINEAR
         try:
             ctx = method_context("crown", mode if own else None, bits if own else None, prec)
-            res = self.result("crown", ctx)
+            res = self.result(method if own else "crown", ctx)
         except (ExactBoundsError, ArithmeticError):
             return out
         rows = [[[interval(ctx.lower(v), ctx.upper(v)) for v in r] for r in A]
@@ -97,10 +112,11 @@ class AuditRuns:
 
 
 def exact_method_bounds(graph, input_set, method, bits=None, intermediate=False, mode=None,
-                        prec=113, lower_slope="adaptive", intersect_ibp=False):
+                        prec=113, lower_slope="adaptive", intersect_ibp=False,
+                        relaxation="exactbounds", slopes=None):
     """One run of :meth:`AuditRuns.exact_bounds` (a fresh :class:`AuditRuns`)."""
-    return AuditRuns(graph, input_set, lower_slope, intersect_ibp).exact_bounds(
-        method, bits, intermediate, mode, prec)
+    return AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation,
+                     slopes).exact_bounds(method, bits, intermediate, mode, prec)
 
 
 AFFINE_COST_LIMIT = 4_000_000

@@ -13,8 +13,8 @@ witness as exact rationals ready to copy, and for ``inside_exact`` the closest v
 import html
 import math
 
-from .verdicts import (INSIDE_EXACT, SOUND, UNSOUND, VERDICTS, summarize, value_float,
-                       value_json)
+from .verdicts import (BEYOND, INSIDE_EXACT, SOUND, UNSOUND, VERDICTS, WITHIN, rounding_counts,
+                       summarize, value_float, value_json)
 
 COLOURS = {UNSOUND: "#d62728", INSIDE_EXACT: "#ff7f0e", SOUND: "#2ca02c"}
 MAX_PLOTTED = 400
@@ -42,8 +42,18 @@ def table(result, title=""):
     lines = []
     if title:
         lines.append(title)
-    lines.append(f"{len(vs)} sides checked, {result.evaluations} exact evaluations: "
-                 + ", ".join(f"{k} {c[k]}" for k in VERDICTS))
+    rc = rounding_counts(vs)
+
+    def count(k):
+        r = rc.get(k)
+        if not r or not (r[WITHIN] or r[BEYOND]):
+            return f"{k} {c[k]}"
+        return f"{k} {c[k]} ({r[WITHIN]} within rounding, {r[BEYOND]} beyond)"
+    head = (f"{len(vs)} sides checked, {result.evaluations} exact evaluations: "
+            + ", ".join(count(k) for k in VERDICTS))
+    if result.info.get("relaxation"):
+        head += f"; relaxation {result.info['relaxation']}"
+    lines.append(head)
     bad = [v for v in vs if v.verdict != SOUND]
     if bad:
         lines.append(f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} "
@@ -52,7 +62,9 @@ def table(result, title=""):
             w = v.witness
             wit = f"{_short(w.x)} -> {_f(w.y, v.dtype)} ({w.source})" if w else (v.note or "none found")
             lines.append(f"{_where(v):>10} {v.side:>4}  {v.verdict:<12} {_f(v.claimed, v.dtype):>24} "
-                         f"{_f(v.exact, v.dtype):>24} {value_float(v.ulps):>10.4g}  {wit}")
+                         f"{_f(v.exact, v.dtype):>24} {value_float(v.ulps):>10.4g}  {wit}"
+                         + (f"  [{v.rounding} rounding: {value_float(v.ulps_terms):.3g} ulps of "
+                            f"the terms]" if v.rounding else ""))
     for p in result.properties:
         line = f"property {p.status}"
         if p.proved_by:

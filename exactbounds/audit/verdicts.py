@@ -26,6 +26,17 @@ exact rational ends). ``slack`` is signed, positive on the safe side:
 for ``sound``, the slack; for ``inside_exact``, how far the claim lies inside the exact bound.
 Where the value is an enclosure, ``distance`` and ``ulps`` are the enclosure's guaranteed lower
 end (the true distance is at least this).
+
+Rounding (``unsound`` and ``inside_exact``): how far the claim lies inside the method's exact
+bound, ``d = |slack|``, against the terms a float evaluation of the method sums to get that
+bound, of magnitude ``terms`` (``M``: for a linear method's output ``Σ|A_j|·max|x_j| + |b|`` of
+its final linear bound, else the IBP magnitudes, see ``audit/rounding.py``). ``ulps_terms`` is
+``d / ulp(M)`` in the claim's dtype. With the standard model ``γ_n = n·u`` of ``n`` rounded
+operations in a row (``u = 2^-p``, ``n`` from :func:`~exactbounds.audit.rounding.rounding_steps`),
+``rounding`` is ``within`` when ``d <= n·u·M``: the claim is what a float implementation of *the
+same algorithm* may compute (an ``unsound`` one is then a float fault: no outward rounding), and
+``beyond`` otherwise: no rounding explains it, the claim is not this algorithm's result (a
+different relaxation or bound rule, or a bug).
 """
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -35,13 +46,16 @@ from flint import fmpq
 
 from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, f64_up, rational_str
 from ..tables import MAX_ROWS, limit_rows
-from .ulps import ulp_near
+from .ulps import DTYPES, ulp, ulp_near
+
+DTYPE_BITS = {k: p for k, (p, _) in DTYPES.items()}
 
 UNSOUND = "unsound"
 INSIDE_EXACT = "inside_exact"
 SOUND = "sound"
 VERDICTS = (UNSOUND, INSIDE_EXACT, SOUND)
 SIDES = ("lo", "hi")
+WITHIN, BEYOND = "within", "beyond"
 
 
 lower_end = DEFAULT_CONTEXT.lower
@@ -138,6 +152,9 @@ class Verdict:
     dtype: str = "float64"
     note: str = ""
     best: Optional[tuple] = None
+    terms: Optional[fmpq] = None
+    ulps_terms: Optional[fmpq] = None
+    rounding: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -187,7 +204,22 @@ class Verdict:
         if self.best is not None:
             d["best"] = {"x": [rational_str(v) for v in self.best[0]],
                          "y": rational_str(self.best[1])}
+        if self.rounding:
+            d.update(rounding=self.rounding, terms=rational_str(self.terms),
+                     ulps_terms=float(f64_down(self.ulps_terms)))
         return d
+
+    def classify_rounding(self, terms, steps):
+        """Set ``terms``, ``ulps_terms`` and ``rounding`` (see the module docstring) of an
+        ``unsound`` or ``inside_exact`` verdict; ``steps`` is ``n`` of ``γ_n``."""
+        if self.verdict == SOUND:
+            return self
+        p = DTYPE_BITS[self.dtype]
+        d = -upper_end(self.slack)
+        self.terms = terms
+        self.ulps_terms = d / ulp(terms, self.dtype)
+        self.rounding = WITHIN if d <= steps * terms * fmpq(1, 2 ** p) else BEYOND
+        return self
 
 
 def summarize(verdicts):
@@ -198,9 +230,22 @@ def summarize(verdicts):
     return counts
 
 
+def rounding_counts(verdicts):
+    """``{"unsound": {"within": n, "beyond": n}, "inside_exact": {...}}`` over the verdicts
+    whose rounding was classified."""
+    out = {UNSOUND: {WITHIN: 0, BEYOND: 0}, INSIDE_EXACT: {WITHIN: 0, BEYOND: 0}}
+    for v in verdicts:
+        if v.rounding:
+            out[v.verdict][v.rounding] += 1
+    return out
+
+
 def report_json(verdicts, **extra):
-    """The ``--json`` document: ``{"summary": ..., "verdicts": [...]}`` plus ``extra`` keys."""
+    """The ``--json`` document: ``{"summary": ..., "verdicts": [...]}`` plus ``extra`` keys
+    (and ``"rounding"``: :func:`rounding_counts`, when any verdict was classified)."""
     d = {"summary": summarize(verdicts), "verdicts": [v.to_json() for v in verdicts]}
+    if any(v.rounding for v in verdicts):
+        d["rounding"] = rounding_counts(verdicts)
     d.update(extra)
     return d
 
@@ -247,7 +292,13 @@ def verdict_table(result, max_rows=MAX_ROWS):
     c = summarize(result.verdicts)
     lines = [f"AuditResult: {result.method}, {len(result.verdicts)} sides, "
              f"{result.evaluations} exact evaluations: "
-             + ", ".join(f"{k} {c[k]}" for k in VERDICTS),
+             + ", ".join(f"{k} {c[k]}" for k in VERDICTS)]
+    if any(v.rounding for v in result.verdicts):
+        rc = rounding_counts(result.verdicts)
+        lines.append(f"  relaxation {result.info.get('relaxation', 'exactbounds')}; within/"
+                     "beyond rounding: " + ", ".join(f"{k} {rc[k][WITHIN]}/{rc[k][BEYOND]}"
+                                                      for k in (UNSOUND, INSIDE_EXACT)))
+    lines += [
              f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} {'exact (outward)':>24} "
              f"{'ulps':>10}  witness"]
     rows = []

@@ -1,6 +1,7 @@
-"""``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|affine]
-[--mode exact|dyadic|interval|fast] [--bits N] [--json] [--exact] [--intermediate]``: bound a
-network's outputs over its input set (the model's, or the spec's box).
+"""``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|crown-ibp|affine]
+[--relaxation exactbounds|auto_lirpa] [--slopes FILE.json] [--mode exact|dyadic|interval|fast]
+[--bits N] [--json] [--exact] [--intermediate]``: bound a network's outputs over its input set
+(the model's, or the spec's box).
 
 Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine; on a large model
 (affine coefficients > ``LARGE_MODEL`` entries) ``fast`` (float64 balls enclosing the exact
@@ -14,12 +15,13 @@ from math import prod
 
 from ..algorithms.crown import run_with_escalation
 from ..algorithms.methods import METHODS, method_context, run_method
+from ..algorithms.profiles import make_profile
 from ..budget import Progress, estimate_entries
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
 from ..operators.base import AffineOp
 from .common import (add_arith, add_budget, add_command, add_relaxation_options,
-                     budget_from_args, mode_from_args)
+                     budget_from_args, mode_from_args, slopes_from_args)
 
 LARGE_MODEL = 100_000
 """Entries of the (dense) affine coefficient matrices above which ``bounds`` defaults to the
@@ -70,14 +72,20 @@ def short_exact(s, width=SHORT):
 
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
-            intermediate=False, progress=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``);
-    in the fast mode an ``AmbiguousBranch`` (a float overflow) restarts the run in
+            intermediate=False, progress=None, relaxation="exactbounds", slopes=None):
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``) under
+    the profile ``relaxation`` (with replayed ReLU lower ``slopes``, ``{node: [slope]}``); in
+    the fast mode an ``AmbiguousBranch`` (a float overflow) restarts the run in
     ``ctx.refined()``."""
+    opts = dict(lower_slope=lower_slope, intersect_ibp=intersect_ibp, intermediate=intermediate,
+                progress=progress)
+    if method != "ibp":
+        opts["relaxation"] = make_profile(
+            relaxation, slopes, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+            intermediate="ibp" if method == "crown-ibp" else "crown")
+
     def go(c):
-        return run_method(method, model.graph, model.input_set, c, lower_slope=lower_slope,
-                          intersect_ibp=intersect_ibp, intermediate=intermediate,
-                          progress=progress)
+        return run_method(method, model.graph, model.input_set, c, **opts)
     return run_with_escalation(go, ctx) if ctx.backend_kind == "fast" else go(ctx)
 
 
@@ -111,8 +119,10 @@ def _bounds(args, model, budget):
     ctx = method_context(args.method, mode, args.bits, args.prec)
     with Progress(budget, total=len(model.graph), desc="bounds") as bar:
         res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
-                      args.intermediate, bar)
+                      args.intermediate, bar, args.relaxation, slopes_from_args(args))
     result = result_json(res, args.intermediate)
+    if args.relaxation != "exactbounds" and args.method != "ibp":
+        result["relaxation"] = args.relaxation
     if picked:
         result.setdefault("notes", []).insert(0, picked)
     return res, result
@@ -133,7 +143,8 @@ def run(args):
         print(json.dumps(result, indent=1))
         return 0
     o = result["outputs"]
-    print(f"{model.source}: {args.method.upper()}, {res.ctx!r}, outputs {o['status']}")
+    how = "" if "relaxation" not in result else f", relaxation {args.relaxation}"
+    print(f"{model.source}: {args.method.upper()}, {res.ctx!r}{how}, outputs {o['status']}")
     if args.exact:
         print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
     else:

@@ -26,8 +26,10 @@ from ..budget import Progress, estimate_entries, reserve
 from ..errors import ExactBoundsError, InvalidValueError
 from ..io.json_net import read_json
 from ..io.load import load_model
+from ..algorithms.profiles import make_profile
 from .common import (MAX_OPTION_BITS, add_arith, add_budget, add_command,
-                     add_relaxation_options, budget_from_args, int_range, mode_from_args)
+                     add_relaxation_options, budget_from_args, int_range, mode_from_args,
+                     slopes_from_args)
 
 
 def register(sub):
@@ -110,6 +112,9 @@ def audit_from_args(args, progress=None):
     if args.method == "deriv":
         return _deriv(args)
     mode = mode_from_args(args, None)
+    slopes = slopes_from_args(args)
+    make_profile(args.relaxation, slopes, lower_slope=args.lower_slope,   # bad options: exit 2
+                 intersect_ibp=args.intersect_ibp)
     model = _load(args)
     claims = []
     if args.simulate:
@@ -127,7 +132,8 @@ def audit_from_args(args, progress=None):
     result = check_model(model, claims, args.method, mode=mode, bits=args.bits, prec=args.prec,
                          lower_slope=args.lower_slope, intersect_ibp=args.intersect_ibp,
                          budget=args.budget, n_random=args.n_random, seed=args.seed,
-                         find_all=args.find_all, max_bits=args.max_bits, on_eval=progress)
+                         find_all=args.find_all, max_bits=args.max_bits, on_eval=progress,
+                         relaxation=args.relaxation, slopes=slopes)
     if args.simulate:
         result.info["simulate"] = args.simulate
     return result

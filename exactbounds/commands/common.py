@@ -4,6 +4,7 @@ import argparse
 
 from ..budget import DEFAULT_TIMEOUT, GB, Budget, default_max_memory
 from ..errors import ExactBoundsError
+from ..io.slopes import load_slopes
 from ..numbers import make_context
 
 CONTEXT_ALIASES = {"rational": "exact", "interval": "interval"}
@@ -98,7 +99,16 @@ def budget_from_args(args, advice=None):
 
 
 def add_relaxation_options(p):
-    """``--lower-slope`` (ReLU lower-slope rule of CROWN/affine) and ``--intersect-ibp``."""
+    """``--relaxation`` (the profile: whose rules CROWN/affine follow), ``--slopes`` (replayed
+    ReLU lower slopes), ``--lower-slope`` (ReLU lower-slope rule of CROWN/affine) and
+    ``--intersect-ibp``."""
+    p.add_argument("--relaxation", choices=["exactbounds", "auto_lirpa"], default="exactbounds",
+                   help="rule set of CROWN, CROWN-IBP and affine: exactbounds' own, or "
+                        "auto_LiRPA 0.7.1's defaults (sparse intermediate bounds, its ReLU and "
+                        "Sigmoid/Tanh lines)")
+    p.add_argument("--slopes", metavar="FILE.json",
+                   help="replay a tool's ReLU lower slopes (e.g. alpha-CROWN's): {node name: "
+                        "[slope per neuron]}; each is checked exactly on the exact bounds")
     p.add_argument("--lower-slope", choices=["adaptive", "zero", "one"], default="adaptive",
                    help="CROWN/affine lower slope of unstable ReLUs")
     p.add_argument("--intersect-ibp", action="store_true",
@@ -114,3 +124,10 @@ def mode_from_args(args, default="exact"):
 def context_from_args(args, default="exact"):
     """The number context that ``--mode``/``--context``, ``--bits``, ``--prec`` select."""
     return make_context(mode_from_args(args, default), bits=args.bits or 128, prec=args.prec)
+
+
+def slopes_from_args(args):
+    """The ``--slopes`` file's ``{node: [slope]}``, or ``None``."""
+    if not getattr(args, "slopes", None):
+        return None
+    return load_slopes(args.slopes)

@@ -51,15 +51,16 @@ def attach_spec(model, spec, polytope="box"):
     return replace(model, input_set=box, spec=spec)
 
 
-def load_model(path, spec=None, polytope="box"):
+def load_model(path, spec=None, polytope="box", need_input_set=True):
     """Load the network in ``path`` (``.json`` or ``.onnx``); with ``spec`` (a VNN-LIB path or
     a ``VnnlibSpec``) its box becomes the input set. Returns an ``io.json_net.Model``.
 
-    An ONNX file carries no input set, so it needs a spec."""
+    An ONNX file carries no input set, so it needs a spec (unless ``need_input_set`` is false:
+    the caller supplies one)."""
     model = _read(path)
     if spec is not None:
         model = attach_spec(model, spec, polytope)
-    if model.input_set is None:
+    if model.input_set is None and need_input_set:
         raise InvalidModelError(f"{path}: the model carries no input set; give a VNN-LIB spec "
                                 "(--spec FILE.vnnlib)")
     return model

@@ -266,13 +266,14 @@ class Relaxed(Op):
     def relax(self, ctx: Context, lo: Any, hi: Any, **opts: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """``(ls, lb, us, ub)`` lists with ``ls·x + lb <= f(x) <= us·x + ub`` on ``[lo, hi]``."""
 
-    def make_relaxation(self, run: _Run, node: Node) -> Any:
-        """The lines on the bounds of the input, as backend lists."""
+    def make_relaxation(self, run: _Run, node: Node, relax: Any = None) -> Any:
+        """The lines on the bounds of the input, as backend lists; ``relax`` (a function with
+        the signature of :meth:`relax`) replaces the operator's own lines (a profile's rule)."""
         ctx, be = run.ctx, run.be
         lo, hi = run.node_bounds(node.inputs[0])
         lo_c = [be.to_ctx(ctx, v) for v in lo]
         hi_c = [be.to_ctx(ctx, v) for v in hi]
-        ls, lb, us, ub = self.relax(ctx, lo_c, hi_c, **run.relax_opts)
+        ls, lb, us, ub = (relax or self.relax)(ctx, lo_c, hi_c, **run.relax_opts)
         if be.exact:
             if any(ctx.status(v) != "exact" for v in lb + ub):
                 run.rounded = True
