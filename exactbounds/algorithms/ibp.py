@@ -3,8 +3,15 @@
 ``ibp(graph, input_set, ctx)`` accepts a Box or an LpBall (its bounding box ``center ± r``,
 which is the exact IBP input for every p-norm ball). ``ibp_result`` wraps it in a
 :class:`~exactbounds.algorithms.crown.BoundsResult`.
+
+In a context whose backend is ``fast`` the boxes travel between nodes as float vectors
+(:class:`~exactbounds.linalg.fast_ibp.FBox`: an outward float interval around each exact end)
+through each operator's ``ibp_fast`` verb; an operator without it gets a box of context
+elements (``ibp``) and its result is converted back. Elements are made only at the end.
 """
+from ..core import Box
 from ..inputsets import bounding_box
+from ..linalg.fast_ibp import fbox_from_box, fbox_to_lists
 from ..numbers import DEFAULT_CONTEXT, ENCLOSURE, EXACT
 from .result import BoundsResult
 
@@ -24,8 +31,30 @@ def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None
 def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
     With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
+    if ctx.backend_kind == "fast":
+        return _ibp_fast(graph, bounding_box(box), ctx, intermediate, progress)
     return run_graph(graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate,
                      progress=progress)
+
+
+def _ibp_fast(graph, box, ctx, intermediate, progress):
+    """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback)."""
+    vals = {graph.INPUT: fbox_from_box(ctx, box)}
+    shapes = {graph.INPUT: box.shape}
+    for node in graph:
+        ins = [vals[i] for i in node.inputs]
+        verb = getattr(node.op, "ibp_fast", None)
+        if verb is not None:
+            vals[node.name] = verb(ctx, *ins)
+        else:
+            boxes = [Box(*fbox_to_lists(ctx, f), shapes[i]) for f, i in zip(ins, node.inputs)]
+            vals[node.name] = fbox_from_box(ctx, node.op.ibp(ctx, *boxes))
+        shapes[node.name] = node.op.out_shape
+        if progress is not None:
+            progress.update(1)
+    if not intermediate:
+        return Box(*fbox_to_lists(ctx, vals[graph.output]), shapes[graph.output])
+    return {k: Box(*fbox_to_lists(ctx, f), shapes[k]) for k, f in vals.items()}
 
 
 def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):

@@ -16,6 +16,7 @@ possible branch, which encloses the exact algorithm's line whichever branch is t
 """
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
+from ..linalg.fast_ibp import relu_fbox
 from .base import Relaxed, as_shape
 from .jets import JetStep
 from .registry import register
@@ -105,6 +106,10 @@ class ReLU(Relaxed):
         self.check_inputs([box.dim], "input box")
         return Box([relu_value(ctx, ctx.coerce(v)) for v in box.lo],
                    [relu_value(ctx, ctx.coerce(v)) for v in box.hi], self.out_shape)
+
+    def ibp_fast(self, ctx, fbox):
+        """The same on float boxes (exact: ``max``)."""
+        return relu_fbox(fbox)
 
     def relax(self, ctx, lo, hi, lower_slope="adaptive", **_):
         """``(ls, lb, us, ub)`` lists, see the module docstring."""
