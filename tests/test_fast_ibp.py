@@ -224,3 +224,31 @@ def test_affine_rounding_bound_on_point_boxes(seed):
         e = sum((a * Q(b) for a, b in zip(Wq[i], x)), fmpq(0))
         assert Q(out.ll[i]) <= e <= Q(out.lh[i])
         assert Q(out.hl[i]) <= e <= Q(out.hh[i])
+
+
+# -- the vectorised ReLU relaxation of fast CROWN ------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["adaptive", "zero", "one"]),
+       st.sampled_from([1e-300, 1e-8, 1.0, 1e8]))
+def test_relu_relax_vec_encloses_the_exact_lines(seed, rule, scale):
+    """For exact bounds drawn inside the float ranges (near 0, ties ``u = −l``, stable and
+    unstable), the exact relaxation lies in the vectorised balls."""
+    rng = np.random.default_rng(seed)
+    n = 40
+    c = rng.standard_normal(n) * scale
+    c[:8] = 0.0
+    w = np.where(rng.random(n) < 0.3, 0.0, rng.random(n) * scale * 1e-6)
+    l1, l2 = c - w, c
+    u1 = np.where(rng.random(n) < 0.2, -c, c + rng.random(n) * scale)   # some u = −l ties
+    u1 = np.maximum(u1, l2)
+    u2 = u1 + w
+    op = ReLU(n)
+    got = op.relax_vec(l1, l2, u1, u2, lower_slope=rule)
+    for _ in range(3):
+        lo = [pick(rng, a, b) for a, b in zip(l1, l2)]
+        hi = [max(pick(rng, a, b), x) for a, b, x in zip(u1, u2, lo)]
+        ex = op.relax(EXACT, lo, hi, lower_slope=rule)
+        for k in range(4):
+            m, r = got[k].mid, got[k].rad
+            for i in range(n):
+                assert abs(ex[k][i] - Q(m[i])) <= Q(r[i]), (k, i, lo[i], hi[i])

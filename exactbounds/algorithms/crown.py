@@ -248,6 +248,9 @@ def _rows_of_identity(rows, n):
 def _forms_to_lists(run, forms):
     be, ctx = run.be, run.ctx
     LA, Lb, UA, Ub = forms
+    lazy = getattr(be, "lazy_rows", None)
+    if lazy is not None:   # float forms: converted row by row when read
+        return lazy(ctx, LA), lazy(ctx, Lb, True), lazy(ctx, UA), lazy(ctx, Ub, True)
 
     def rows(M):
         n = M.ncols()

@@ -273,6 +273,9 @@ class Relaxed(Op):
         """The lines on the bounds of the input, as backend lists."""
         ctx, be = run.ctx, run.be
         lo, hi = run.node_bounds(node.inputs[0])
+        vec = getattr(self, "relax_vec", None)
+        if vec is not None and hasattr(be, "vectors"):   # float vectors, no per-entry objects
+            return vec(*be.vectors(lo), *be.vectors(hi), **run.relax_opts)
         lo_c = [be.to_ctx(ctx, v) for v in lo]
         hi_c = [be.to_ctx(ctx, v) for v in hi]
         ls, lb, us, ub = self.relax(ctx, lo_c, hi_c, **run.relax_opts)
