@@ -134,7 +134,7 @@ def test_matmul_encloses_exact_product_wide_magnitudes(seed, with_rad):
     Br = np.abs(log_uniform(rng, (7, 3))) * 1e-3 if with_rad[1] else None
     mid, rad = ball_matmul(A, Ar, B, Br)
     # every corner member (mid ± rad) of the inputs: its exact product lies in the ball
-    for t in range(3):
+    for _ in range(3):
         sa = rng.choice([-1.0, 0.0, 1.0], size=A.shape)
         sb = rng.choice([-1.0, 0.0, 1.0], size=B.shape)
         Aq = to_q(A) + (fmpq_mat(4, 7, [Q(s) * Q(r) for s, r in zip(sa.ravel(), Ar.ravel())])
@@ -245,7 +245,7 @@ def test_relax_backward_encloses_the_exact_step(seed):
     for upper in (False, True):
         got, bias = fb.relax_backward(Ball(mid, rad), n, frel, upper)
         # every member sampled at the corners of the undecided entries
-        for t in range(4):
+        for _ in range(4):
             s = rng.choice([-1.0, 0.0, 1.0], size=mid.shape)
             lam = to_q(mid) + fmpq_mat(m, n, [Q(a) * Q(b) for a, b in zip(s.ravel(),
                                                                           rad.ravel())])

@@ -9,14 +9,22 @@ In a context whose backend is ``fast`` the boxes travel between nodes as float v
 through each operator's ``ibp_fast`` verb; an operator without it gets a box of context
 elements (``ibp``) and its result is converted back. Elements are made only at the end.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ..core import Box
 from ..inputsets import bounding_box
 from ..linalg.fast_ibp import fbox_from_box, fbox_to_lists
 from ..numbers import DEFAULT_CONTEXT, ENCLOSURE, EXACT
 from .result import BoundsResult
 
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..numbers.contexts import Context
 
-def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None):
+
+def run_graph(graph: Graph, value: Any, verb: str, ctx: Context = DEFAULT_CONTEXT, keep: bool = False, progress: Any = None) -> Any:
     """Feed ``value`` through every node's ``verb`` in topological order.
 
     Returns the output node's value, or with ``keep=True`` the dict of every node's value."""
@@ -28,7 +36,7 @@ def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None
     return vals if keep else vals[graph.output]
 
 
-def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
+def ibp(graph: Graph, box: Box, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> Any:
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
     With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
     if ctx.backend_kind == "fast":
@@ -37,7 +45,7 @@ def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
                      progress=progress)
 
 
-def _ibp_fast(graph, box, ctx, intermediate, progress):
+def _ibp_fast(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any) -> Any:
     """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback)."""
     vals = {graph.INPUT: fbox_from_box(ctx, box)}
     shapes = {graph.INPUT: box.shape}
@@ -47,17 +55,22 @@ def _ibp_fast(graph, box, ctx, intermediate, progress):
         if verb is not None:
             vals[node.name] = verb(ctx, *ins)
         else:
-            boxes = [Box(*fbox_to_lists(ctx, f), shapes[i]) for f, i in zip(ins, node.inputs)]
+            boxes = [_box(ctx, f, shapes[i]) for f, i in zip(ins, node.inputs)]
             vals[node.name] = fbox_from_box(ctx, node.op.ibp(ctx, *boxes))
         shapes[node.name] = node.op.out_shape
         if progress is not None:
             progress.update(1)
     if not intermediate:
-        return Box(*fbox_to_lists(ctx, vals[graph.output]), shapes[graph.output])
-    return {k: Box(*fbox_to_lists(ctx, f), shapes[k]) for k, f in vals.items()}
+        return _box(ctx, vals[graph.output], shapes[graph.output])
+    return {k: _box(ctx, f, shapes[k]) for k, f in vals.items()}
 
 
-def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
+def _box(ctx: Context, fbox: Any, shape: Any) -> Box:
+    lo, hi = fbox_to_lists(ctx, fbox)
+    return Box(lo, hi, shape)
+
+
+def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> BoundsResult:
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
     vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
@@ -67,6 +80,6 @@ def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progre
     return BoundsResult("ibp", ctx.mode, ctx, out, status, nodes=nodes)
 
 
-def evaluate(graph, x, ctx=DEFAULT_CONTEXT):
+def evaluate(graph: Graph, x: Any, ctx: Context = DEFAULT_CONTEXT) -> list[Any]:
     """The network's value at the point ``x`` (flattened list)."""
     return run_graph(graph, [ctx.coerce(v) for v in x], "evaluate", ctx)

@@ -17,6 +17,10 @@ bounded by the rule for nonnegative products. A non-finite midpoint, or a NaN ra
 ball ``0 ± inf`` (sound, useless): converting it to exact ends raises ``AmbiguousBranch``, and the
 run restarts in the context's ``refined()`` one. The ``rad`` of an exact matrix is ``None``.
 """
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 import math
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -31,22 +35,25 @@ from ..errors import AmbiguousBranch
 from .backends import IDENT, _Base, arb_exact_ends, split_q
 from .dymat import DyMat
 
+if TYPE_CHECKING:
+    from ..numbers.contexts import Context
+
 U = 2.0 ** -53
 ETA = 2.0 ** -1074
 INF = math.inf
 MAXF = 1.7976931348623157e308
 
 
-def _quiet(f):
+def _quiet(f: Any) -> Any:
     """Run ``f`` with numpy's overflow/underflow/invalid warnings off (they are handled)."""
     @wraps(f)
-    def g(*a, **k):
+    def g(*a: Any, **k: Any) -> Any:
         with np.errstate(all="ignore"):
             return f(*a, **k)
     return g
 
 
-def up(x):
+def up(x: Any) -> Any:
     """The next float above ``x`` (elementwise): an upper bound of any value that rounds to
     ``x``."""
     return np.nextafter(x, INF)
@@ -55,7 +62,7 @@ def up(x):
 UP = 1.0 + 4 * U
 
 
-def upn(x):
+def upn(x: Any) -> Any:
     """An upper bound of any value that rounds to the nonnegative float ``x`` (elementwise):
     ``fl(x·(1 + 4u)) + η`` (``>= x·(1 + 2u) >= x/(1 − u)`` for normal ``x``; ``+ η`` covers the
     subnormal range). Ten times faster than ``np.nextafter``; used for radii only."""
@@ -64,22 +71,22 @@ def upn(x):
     return y
 
 
-def down(x):
+def down(x: Any) -> Any:
     return np.nextafter(x, -INF)
 
 
-def gamma(n):
+def gamma(n: int) -> Any:
     """A float ``>= γ_n = n·u/(1 − n·u)``."""
     nu = n * U                      # exact (a power of two times an integer < 2^53)
     return math.nextafter(nu / math.nextafter(1.0 - nu, 0.0), INF)
 
 
-def inv_one_minus_gamma(n):
+def inv_one_minus_gamma(n: int) -> Any:
     """A float ``>= 1/(1 − γ_n)``."""
     return math.nextafter(1.0 / math.nextafter(1.0 - gamma(n), 0.0), INF)
 
 
-def _sanitize(mid, rad):
+def _sanitize(mid: Any, rad: Any) -> tuple[Any, ...]:
     """Replace entries whose midpoint is not finite, or whose radius is NaN, by ``0 ± inf``."""
     if rad is None:
         if np.isfinite(mid).all():
@@ -93,7 +100,7 @@ def _sanitize(mid, rad):
 
 
 @_quiet
-def nonneg_matmul_up(X, Y):
+def nonneg_matmul_up(X: Any, Y: Any) -> Any:
     """A float matrix ``>= X·Y`` for nonnegative float matrices ``X`` (m×k), ``Y`` (k×p)."""
     k = X.shape[1]
     T = X @ Y
@@ -101,7 +108,7 @@ def nonneg_matmul_up(X, Y):
 
 
 @_quiet
-def ball_matmul(am, ar, bm, br):
+def ball_matmul(am: Any, ar: Any, bm: Any, br: Any) -> Any:
     """``(mid, rad)`` of the product of the balls ``am ± ar`` and ``bm ± br`` (radii ``None``:
     exact): every entry of the exact product of any members lies in ``mid ± rad``."""
     n = am.shape[1]
@@ -123,7 +130,7 @@ def ball_matmul(am, ar, bm, br):
 
 
 @_quiet
-def ball_emul(am, ar, bm, br):
+def ball_emul(am: Any, ar: Any, bm: Any, br: Any) -> Any:
     """Elementwise (broadcasting) product of two balls."""
     mid = am * bm
     rad = upn(upn(np.abs(mid) * U) + ETA)
@@ -135,7 +142,7 @@ def ball_emul(am, ar, bm, br):
 
 
 @_quiet
-def ball_add(am, ar, bm, br, sign=1):
+def ball_add(am: Any, ar: Any, bm: Any, br: Any, sign: Any = 1) -> Any:
     """``a + b`` (``sign=-1``: ``a − b``) of two balls, elementwise with broadcasting."""
     mid = am + bm if sign > 0 else am - bm
     rad = upn(np.abs(mid) * U)
@@ -147,7 +154,7 @@ def ball_add(am, ar, bm, br, sign=1):
 
 
 @_quiet
-def ball_hull(am, ar, bm, br):
+def ball_hull(am: Any, ar: Any, bm: Any, br: Any) -> Any:
     """The ball (centre ``(am + bm)/2``) containing both balls."""
     mid = am * 0.5 + bm * 0.5
     ra = upn(np.abs(mid - am)) if ar is None else upn(upn(np.abs(mid - am)) + ar)
@@ -156,7 +163,7 @@ def ball_hull(am, ar, bm, br):
 
 
 @_quiet
-def ball_ends(mid, rad):
+def ball_ends(mid: Any, rad: Any) -> tuple[Any, ...]:
     """Float arrays ``(lo, hi)`` with ``lo <= mid − rad`` and ``mid + rad <= hi``."""
     if rad is None:
         return mid, mid
@@ -164,7 +171,7 @@ def ball_ends(mid, rad):
 
 
 @_quiet
-def ball_from_ends(lo, hi):
+def ball_from_ends(lo: Any, hi: Any) -> Any:
     """A ball ``(mid, rad)`` containing ``[lo, hi]`` (float arrays)."""
     mid = lo * 0.5 + hi * 0.5
     rad = np.maximum(up(hi - mid), up(mid - lo))
@@ -175,48 +182,49 @@ class Ball:
     """A float64 ball matrix ``mid ± rad`` (``rad`` ``None``: exact), 2-D numpy arrays."""
 
     __slots__ = ("mid", "rad", "_abs")
+    rad: Any  # a 2-D array, or None (exact)
 
-    def __init__(self, mid, rad=None):
+    def __init__(self, mid: Any, rad: Any = None) -> None:
         self.mid = mid
         self.rad = rad if rad is None or rad.any() else None
         self._abs = None
 
     @classmethod
-    def make(cls, pair):
+    def make(cls, pair: Any) -> Any:
         return cls(*pair)
 
-    def nrows(self):
+    def nrows(self) -> Any:
         return self.mid.shape[0]
 
-    def ncols(self):
+    def ncols(self) -> Any:
         return self.mid.shape[1]
 
     @property
-    def shape(self):
+    def shape(self) -> Any:
         return self.mid.shape
 
-    def absmid(self):
+    def absmid(self) -> Any:
         if self._abs is None:
             self._abs = np.abs(self.mid)
         return self._abs
 
-    def __add__(self, o):
+    def __add__(self, o: Any) -> Any:
         o = _ball(o)
         return Ball.make(ball_add(self.mid, self.rad, o.mid, o.rad))
 
     __radd__ = __add__
 
-    def __sub__(self, o):
+    def __sub__(self, o: Any) -> Any:
         o = _ball(o)
         return Ball.make(ball_add(self.mid, self.rad, o.mid, o.rad, -1))
 
-    def __rsub__(self, o):
+    def __rsub__(self, o: Any) -> Any:
         return _ball(o) - self
 
-    def __neg__(self):
+    def __neg__(self) -> Any:
         return Ball(-self.mid, self.rad)
 
-    def __mul__(self, o):
+    def __mul__(self, o: Any) -> Any:
         o = _ball(o)
         if self.shape[1] == o.shape[0]:
             return Ball.make(ball_matmul(self.mid, self.rad, o.mid, o.rad))
@@ -224,14 +232,14 @@ class Ball:
             return Ball.make(ball_emul(self.mid, self.rad, o.mid, o.rad))
         raise ValueError(f"ball product of shapes {self.shape} and {o.shape}")
 
-    def __rmul__(self, o):
+    def __rmul__(self, o: Any) -> Any:
         return _ball(o) * self
 
-    def __abs__(self):
+    def __abs__(self) -> Any:
         """``|x| ∈ |mid| ± rad`` (``||x| − |m|| <= |x − m|``)."""
         return Ball(self.absmid(), self.rad)
 
-    def __eq__(self, o):
+    def __eq__(self, o: Any) -> bool:
         if not isinstance(o, Ball) or o.shape != self.shape:
             return False
         if (self.rad is None) != (o.rad is None):
@@ -239,41 +247,41 @@ class Ball:
         return bool(np.array_equal(self.mid, o.mid) and
                     (self.rad is None or np.array_equal(self.rad, o.rad)))
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like numpy arrays
 
-    def ends(self):
+    def ends(self) -> Any:
         return ball_ends(self.mid, self.rad)
 
-    def _other_ends(self, o):
+    def _other_ends(self, o: Any) -> Any:
         if isinstance(o, arb):
             lo, hi = arb_exact_ends(o)
             return q_floor(lo), q_ceil(hi)
         return _ball(o).ends()
 
-    def max(self, o):
+    def max(self, o: Any) -> Any:
         """A ball containing ``max(x, y)`` for ``x`` here and ``y`` in ``o`` (a ball, an
         ``arb`` or an exact number)."""
         lo, hi = self.ends()
         ol, oh = self._other_ends(o)
         return Ball.make(ball_from_ends(np.maximum(lo, ol), np.maximum(hi, oh)))
 
-    def min(self, o):
+    def min(self, o: Any) -> Any:
         lo, hi = self.ends()
         ol, oh = self._other_ends(o)
         return Ball.make(ball_from_ends(np.minimum(lo, ol), np.minimum(hi, oh)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Ball({self.mid!r}, {self.rad!r})"
 
 
-def _ball(x):
+def _ball(x: Any) -> Any:
     if isinstance(x, Ball):
         return x
     m, r = q_ball(x)
     return Ball(np.array([[m]]), None if r == 0 else np.array([[r]]))
 
 
-def q_ball(q):
+def q_ball(q: Any) -> tuple[Any, ...]:
     """``(mid, rad)`` floats with ``q ∈ mid ± rad`` for an exact number (``fmpq``, int,
     ``Fraction``); ``rad = 0`` when ``q`` is a float."""
     if not isinstance(q, fmpq):
@@ -289,7 +297,7 @@ def q_ball(q):
     return f, math.nextafter(math.nextafter(abs(f) * U, INF) + ETA, INF)
 
 
-def q_floor(q):
+def q_floor(q: Any) -> Any:
     """The largest float ``<= q`` (``-inf`` below the range) for an exact ``fmpq``."""
     f, r = q_ball(q)
     if r == 0:
@@ -301,11 +309,11 @@ def q_floor(q):
     return f
 
 
-def q_ceil(q):
+def q_ceil(q: Any) -> Any:
     return -q_floor(-q)
 
 
-def _float_ends_mpi(v):
+def _float_ends_mpi(v: Any) -> tuple[Any, ...]:
     """Floats ``(lo, hi)`` around an mpmath ``iv`` interval, from its exact mpf ends."""
     a, b = v._mpi_
     lo, hi = to_float(a, rnd="f"), to_float(b, rnd="c")
@@ -320,7 +328,7 @@ def _float_ends_mpi(v):
     return lo, hi
 
 
-def float_ends(ctx, v):
+def float_ends(ctx: Context, v: Any) -> Any:
     """Floats ``(lo, hi)`` enclosing the context element ``v``."""
     if hasattr(v, "_mpi_"):
         return _float_ends_mpi(v)
@@ -333,7 +341,7 @@ def float_ends(ctx, v):
     return q_floor(lo), q_ceil(hi)
 
 
-def entry_from_ends(lo, hi):
+def entry_from_ends(lo: Any, hi: Any) -> Any:
     """An :class:`Entry` containing the float interval ``[lo, hi]``."""
     if lo == hi:
         return Entry(lo)
@@ -344,7 +352,7 @@ def entry_from_ends(lo, hi):
     return Entry(m, r)
 
 
-def ball_col(pairs):
+def ball_col(pairs: Any) -> Any:
     """The ball column containing the float intervals ``[(lo, hi)]``."""
     lo = np.array([p[0] for p in pairs], dtype=np.float64).reshape(-1, 1)
     hi = np.array([p[1] for p in pairs], dtype=np.float64).reshape(-1, 1)
@@ -352,7 +360,7 @@ def ball_col(pairs):
 
 
 @_quiet
-def q_mat_ball(Q):
+def q_mat_ball(Q: Any) -> tuple[Any, ...]:
     """``(mid, rad)`` arrays enclosing an exact ``fmpq_mat`` or ``DyMat``, entry by entry."""
     if isinstance(Q, DyMat):
         N, e = Q.M, Q.e
@@ -387,14 +395,14 @@ def q_mat_ball(Q):
     return mid, rad
 
 
-def _int_float(v):
+def _int_float(v: Any) -> Any:
     try:
         return float(v)
     except OverflowError:
         return INF if v > 0 else -INF
 
 
-def _int_div(p, d):
+def _int_div(p: Any, d: Any) -> Any:
     try:
         return p / d
     except OverflowError:
@@ -410,15 +418,15 @@ class FastBackend(_Base):
 
     exact = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._vecs = {}
 
     @contextmanager
-    def precision(self):
+    def precision(self) -> Iterator[Any]:
         yield
 
     # -- construction ---------------------------------------------------------------------
-    def mat(self, m):
+    def mat(self, m: Any) -> Any:
         """The ball enclosing an exact matrix (kept for the last ``MAT_CACHE`` matrices, so
         repeated runs on one model convert its weights once)."""
         if isinstance(m, Ball):
@@ -432,16 +440,16 @@ class FastBackend(_Base):
             _MATS.move_to_end(id(m))
         return got[1]
 
-    def zeros(self, r, c):
+    def zeros(self, r: Any, c: Any) -> Any:
         return Ball(np.zeros((r, c)))
 
-    def eye(self, n):
+    def eye(self, n: int) -> Any:
         return Ball(np.eye(n))
 
-    def const(self, v):
+    def const(self, v: Any) -> Any:
         return _ball(v)
 
-    def _vec(self, values):
+    def _vec(self, values: Any) -> Any:
         """``(mid, rad)`` 1-D arrays of a list of balls or exact numbers (cached per list), or
         of an :class:`FVec`."""
         if isinstance(values, FVec):
@@ -463,23 +471,23 @@ class FastBackend(_Base):
             self._vecs[id(values)] = (values, out)
         return out
 
-    def col(self, values):
+    def col(self, values: Any) -> Any:
         m, r = self._vec(values if isinstance(values, (list, FVec)) else list(values))
         return Ball(m.reshape(-1, 1), r.reshape(-1, 1))
 
-    def entries(self, m):
+    def entries(self, m: Any) -> Any:
         """The entries (row-major) as 1×1 balls, built only where read."""
         return _Entries(m)
 
-    def from_entries(self, r, c, es):
+    def from_entries(self, r: Any, c: Any, es: Any) -> Any:
         m, d = self._vec(list(es))
         return Ball(m.reshape(r, c), d.reshape(r, c))
 
-    def diag(self, vals):
+    def diag(self, vals: Any) -> Any:
         m, r = self._vec(vals)
         return Ball(np.diag(m), np.diag(r))
 
-    def vectors(self, values):
+    def vectors(self, values: Any) -> Any:
         """Float vectors ``(lo, hi)`` with every entry of ``values`` (a list of entries, the
         entries of a ball matrix, or an :class:`FVec`) inside ``[lo_i, hi_i]``."""
         if isinstance(values, _Entries):
@@ -488,12 +496,12 @@ class FastBackend(_Base):
             m, r = self._vec(values if isinstance(values, (list, FVec)) else list(values))
         return ball_ends(m, r if r is not None and r.any() else None)
 
-    def lazy_rows(self, ctx, M, flat=False):
+    def lazy_rows(self, ctx: Any, M: Any, flat: Any = False) -> Any:
         """:class:`LazyRows` of ``M`` (``flat``: its entries, row-major)."""
         return LazyRows(self, ctx, M, flat)
 
     # -- entries --------------------------------------------------------------------------
-    def sign(self, x):
+    def sign(self, x: Any) -> Any:
         if isinstance(x, Entry):
             m, r = x.m, x.r or 0.0
         else:
@@ -507,42 +515,42 @@ class FastBackend(_Base):
             return 0
         return None
 
-    def abs(self, m):
+    def abs(self, m: Any) -> Any:
         return abs(m)
 
-    def abs_dot(self, A, v):
+    def abs_dot(self, A: Any, v: Any) -> Any:
         return abs(A) * self.col(v)
 
-    def abs_rowsum(self, A):
+    def abs_rowsum(self, A: Any) -> Any:
         return abs(A) * Ball(np.ones((A.ncols(), 1)))
 
-    def hull(self, a, b):
+    def hull(self, a: Any, b: Any) -> Any:
         return Ball.make(ball_hull(a.mid, a.rad, b.mid, b.rad))
 
-    def radius_ball(self, r):
+    def radius_ball(self, r: Any) -> Any:
         return Ball(np.zeros_like(r.mid), up(r.mid + (0.0 if r.rad is None else r.rad)))
 
-    def _end(self, x, k):
+    def _end(self, x: Any, k: Any) -> Any:
         lo, hi = x.ends()
         v = float((hi if k else lo)[0, 0])
         if not math.isfinite(v):
             raise AmbiguousBranch("a finite enclosure", x)
         return fmpq(*v.as_integer_ratio())
 
-    def lower(self, x):
+    def lower(self, x: Any) -> Any:
         """The exact lower end (a float) of an entry; raises ``AmbiguousBranch`` when it is
         not finite (the run then restarts at a higher precision)."""
         return self._end(x, 0)
 
-    def upper(self, x):
+    def upper(self, x: Any) -> Any:
         return self._end(x, 1)
 
-    def sqrt_upper(self, x, bits):
+    def sqrt_upper(self, x: Any, bits: int) -> tuple[Any, ...]:
         hi = float(x.ends()[1][0, 0])
         s = math.nextafter(math.sqrt(max(hi, 0.0)), INF)
         return Ball(np.array([[s]])), True
 
-    def from_ctx(self, ctx, v, upper=None):
+    def from_ctx(self, ctx: Context, v: Any, upper: Any = None) -> Any:
         """A ball containing the context element ``v``."""
         if isinstance(v, Ball):
             return v
@@ -552,7 +560,7 @@ class FastBackend(_Base):
         lo, hi = _float_ends_mpi(v)
         return entry_from_ends(lo, hi)
 
-    def to_ctx(self, ctx, x):
+    def to_ctx(self, ctx: Context, x: Any) -> Any:
         """The ball as an element of ``ctx`` with float ends (outward); a ball that is not
         finite raises ``AmbiguousBranch`` (the run restarts at a higher precision)."""
         lo, hi = x.float_ends() if isinstance(x, Entry) else float_ends(ctx, x)
@@ -562,7 +570,7 @@ class FastBackend(_Base):
             return ctx.iv.make_mpf((from_float(lo), from_float(hi)))
         return ctx.from_ends(fmpq(*lo.as_integer_ratio()), fmpq(*hi.as_integer_ratio()))
 
-    def col_to_ctx(self, ctx, x):
+    def col_to_ctx(self, ctx: Context, x: Any) -> list[Any]:
         """Every entry of the ball matrix ``x`` (row-major) as an element of ``ctx``."""
         lo, hi = x.ends()
         lo, hi = lo.ravel(), hi.ravel()
@@ -576,12 +584,12 @@ class FastBackend(_Base):
                 for a, b in zip(lo, hi)]
 
     # -- the vectorised steps -------------------------------------------------------------
-    def split(self, W):
+    def split(self, W: Any) -> tuple[Any, ...]:
         P, N = split_q(W)
         return self.mat(P), self.mat(N)
 
     @_quiet
-    def relax_backward(self, lam, n, rel, upper, compact=False):
+    def relax_backward(self, lam: Any, n: int, rel: Any, upper: Any, compact: bool = False) -> tuple[Any, ...]:
         """``Λ·y`` through elementwise lines (see :meth:`_Base.relax_backward`), vectorised:
         coefficient ``> 0`` (``mid > rad``) the first line, ``< 0`` the second, undecided the
         hull of both."""
@@ -628,24 +636,24 @@ class FastBackend(_Base):
                                      self.const(fmpq(1, 2)))
         return Ball(mid, rad), bias
 
-    def sign_split(self, lam):
+    def sign_split(self, lam: Any) -> Any:
         lm, lr = lam.mid, lam.rad
         r = 0.0 if lr is None else lr
         pos, neg = lm > r, lm < -r
         und = ~(pos | neg)
 
-        def part(mask):
+        def part(mask: Any) -> Any:
             return Ball(np.where(mask, lm, 0.0), None if lr is None else np.where(mask, lr, 0.0))
         U = part(und) if (und & ((lm != 0) | (lr is not None and (lr != 0)))).any() else None
         return part(pos), part(neg), U
 
-    def _both(self, U, a, b, half):
+    def _both(self, U: Any, a: Any, b: Any, half: Any) -> Any:
         mid = U * ((a + b) * half)
         rad = abs(U) * (abs(a - b) * half)
         return mid + self.radius_ball(rad)
 
     @_quiet
-    def pick_rows(self, A, B, s, n):
+    def pick_rows(self, A: Any, B: Any, s: Any, n: int) -> Any:
         """Row ``i``: ``s_i·A_i`` when ``s_i >= 0``, ``s_i·B_i`` when ``s_i < 0``, the hull
         when the ball ``s_i`` contains 0."""
         sm, sr = self._vec(s)
@@ -671,25 +679,25 @@ class Entry(Ball):
 
     __slots__ = ("m", "r")
 
-    def __init__(self, m, r=None):
+    def __init__(self, m: Any, r: Any = None) -> None:
         self.m, self.r = m, r
 
     @property
-    def mid(self):
+    def mid(self) -> Any:
         return np.array([[self.m]])
 
     @property
-    def rad(self):
+    def rad(self) -> Any:
         return None if not self.r else np.array([[self.r]])
 
-    def absmid(self):
+    def absmid(self) -> Any:
         return np.array([[abs(self.m)]])
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[Any, ...]:
         return (1, 1)
 
-    def float_ends(self):
+    def float_ends(self) -> tuple[Any, ...]:
         if not self.r:
             return self.m, self.m
         return math.nextafter(self.m - self.r, -INF), math.nextafter(self.m + self.r, INF)
@@ -701,14 +709,14 @@ class _Entries:
 
     __slots__ = ("mid", "rad")
 
-    def __init__(self, m):
+    def __init__(self, m: Any) -> None:
         self.mid = m.mid.ravel()
         self.rad = None if m.rad is None else m.rad.ravel()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.mid.shape[0]
 
-    def __getitem__(self, k):
+    def __getitem__(self, k: Any) -> Any:
         if isinstance(k, slice):
             rng = range(*k.indices(len(self)))
             if self.rad is None:
@@ -716,7 +724,7 @@ class _Entries:
             return [Entry(float(self.mid[i]), float(self.rad[i])) for i in rng]
         return Entry(float(self.mid[k]), None if self.rad is None else float(self.rad[k]))
 
-    def __iter__(self):
+    def __iter__(self) -> Any:
         return iter(self[:])
 
 
@@ -726,21 +734,21 @@ class FVec:
 
     __slots__ = ("mid", "rad")
 
-    def __init__(self, mid, rad):
+    def __init__(self, mid: Any, rad: Any) -> None:
         self.mid, self.rad = mid, rad
 
     @classmethod
-    def from_ends(cls, lo, hi):
+    def from_ends(cls, lo: Any, hi: Any) -> Any:
         mid, rad = ball_from_ends(lo, hi)
         return cls(mid, np.zeros_like(mid) if rad is None else rad)
 
-    def __len__(self):
+    def __len__(self) -> Any:
         return self.mid.shape[0]
 
-    def __getitem__(self, k):
+    def __getitem__(self, k: Any) -> Any:
         return _Entries(Ball(self.mid.reshape(-1, 1), self.rad.reshape(-1, 1)))[k]
 
-    def __iter__(self):
+    def __iter__(self) -> Any:
         return iter(self[:])
 
 
@@ -749,24 +757,24 @@ class LazyRows:
     read (a finished run's final linear forms: read rarely, and row by row). Non-finite entries
     raise ``AmbiguousBranch`` at construction, inside the run."""
 
-    def __init__(self, be, ctx, M, flat=False):
+    def __init__(self, be: Any, ctx: Any, M: Any, flat: Any = False) -> None:
         lo, hi = M.ends()
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             raise AmbiguousBranch("a finite enclosure", M)
         self._be, self._ctx, self._M, self._flat = be, ctx, M, flat
         self._rows = {}
 
-    def __len__(self):
+    def __len__(self) -> Any:
         return self._M.nrows() * (self._M.ncols() if self._flat else 1)
 
-    def _row(self, i):
+    def _row(self, i: Any) -> Any:
         if i not in self._rows:
             m = self._M
             sub = Ball(m.mid[i:i + 1], None if m.rad is None else m.rad[i:i + 1])
             self._rows[i] = self._be.col_to_ctx(self._ctx, sub)
         return self._rows[i]
 
-    def __getitem__(self, k):
+    def __getitem__(self, k: Any) -> Any:
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
         if k < 0:
@@ -778,21 +786,21 @@ class LazyRows:
             return self._row(k // n)[k % n]
         return self._row(k)
 
-    def __iter__(self):
+    def __iter__(self) -> Any:
         return (self[i] for i in range(len(self)))
 
-    def __eq__(self, other):
+    def __eq__(self, other: Any) -> Any:
         return list(self) == list(other)
 
-    def __repr__(self):
+    def __repr__(self) -> Any:
         return repr(list(self))
 
 
-def _nz(r):
+def _nz(r: Any) -> Any:
     return r if r is not None and r.any() else None
 
 
-def _pick(mask, ra, rb):
+def _pick(mask: Any, ra: Any, rb: Any) -> Any:
     if ra is None and rb is None:
         return None
     za = 0.0 if ra is None else ra

@@ -19,8 +19,11 @@ never goes through mpmath between nodes.
 A ``NaN`` end becomes ``∓inf`` (sound); converting a non-finite end to the context raises
 ``AmbiguousBranch`` (the run restarts at a higher precision).
 """
+from __future__ import annotations
+
 import math
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
 from flint import fmpq, fmpq_mat
@@ -44,7 +47,7 @@ FBox = namedtuple("FBox", "ll lh hl hh")
 FBox.__doc__ = "Exact lower end in ``[ll, lh]``, exact upper end in ``[hl, hh]`` (float vectors)."
 
 
-def _nan_out(lo, hi):
+def _nan_out(lo: Any, hi: Any) -> Any:
     """``NaN`` lower ends to ``-inf``, upper ends to ``+inf``."""
     if np.isnan(lo).any():
         lo = np.where(np.isnan(lo), -math.inf, lo)
@@ -53,11 +56,11 @@ def _nan_out(lo, hi):
     return lo, hi
 
 
-def _ends_of(mid, rad):
+def _ends_of(mid: Any, rad: Any) -> Any:
     return _nan_out(*ball_ends(mid, rad))
 
 
-def _pairs(ctx, elems):
+def _pairs(ctx: Any, elems: Any) -> Any:
     """Float vectors ``(lo, hi)`` around each element: exact rationals by one correctly rounded
     division each (stepped outward unless the value is a float), others by their ends."""
     elems = list(elems)
@@ -79,14 +82,14 @@ def _pairs(ctx, elems):
     return arr[:, 0].copy(), arr[:, 1].copy()
 
 
-def fbox_from_box(ctx, box):
+def fbox_from_box(ctx: Any, box: Any) -> Any:
     """The :class:`FBox` of a box of context elements (float ends, outward)."""
     ll, lh = _pairs(ctx, box.lo)
     hl, hh = _pairs(ctx, box.hi)
     return FBox(ll, lh, hl, hh)
 
 
-def _elems(ctx, a, b):
+def _elems(ctx: Any, a: Any, b: Any) -> Any:
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise AmbiguousBranch("a finite enclosure", (a, b))
     a, b = a.tolist(), b.tolist()
@@ -97,13 +100,13 @@ def _elems(ctx, a, b):
             for x, y in zip(a, b)]
 
 
-def fbox_to_lists(ctx, f):
+def fbox_to_lists(ctx: Any, f: Any) -> Any:
     """``(lo, hi)`` lists of context elements (exact float ends); a non-finite end raises
     ``AmbiguousBranch``."""
     return _elems(ctx, f.ll, f.lh), _elems(ctx, f.hl, f.hh)
 
 
-def float_mat(M):
+def float_mat(M: Any) -> Any:
     """``(mid, rad, |mid|)`` float arrays enclosing an exact matrix (``rad`` ``None``: exact)."""
     mid, rad = q_mat_ball(M)
     if rad is not None and not rad.any():
@@ -111,14 +114,14 @@ def float_mat(M):
     return mid, rad, np.abs(mid)
 
 
-def float_vec(M):
+def float_vec(M: Any) -> Any:
     """``(mid, rad)`` 1-D float vectors enclosing an exact column (``rad`` ``None``: exact)."""
     mid, rad = q_mat_ball(M)
     return mid.ravel(), (None if rad is None or not rad.any() else rad.ravel())
 
 
 @_quiet
-def _half_sum(a, b, upper):
+def _half_sum(a: Any, b: Any, upper: Any) -> Any:
     """A float ``<=`` (``upper``: ``>=``) ``(a + b)/2`` exactly (halving may underflow by
     ``η/2`` each, the sum rounds by ``u·|s|``)."""
     s = a * 0.5 + b * 0.5
@@ -127,7 +130,7 @@ def _half_sum(a, b, upper):
 
 
 @_quiet
-def centre_radius(f):
+def centre_radius(f: Any) -> Any:
     """Balls ``(c, ec)``, ``(ρ, er)`` containing the exact box's centre ``(lo + hi)/2`` and
     radius ``(hi − lo)/2`` for every ends inside ``f``."""
     c, ec = ball_from_ends(_half_sum(f.ll, f.hl, False), _half_sum(f.lh, f.hh, True))
@@ -136,13 +139,13 @@ def centre_radius(f):
     return c, (z if ec is None else ec), rho, (z if er is None else er)
 
 
-def _up_nonneg(T, k):
+def _up_nonneg(T: Any, k: Any) -> Any:
     """``>=`` the exact product whose float result is ``T`` (nonnegative factors, ``k`` terms)."""
     return upn(upn(T + 2 * k * ETA) * inv_one_minus_gamma(k))
 
 
 @_quiet
-def map_balls(Wm, Wr, Wabs, c, ec, rho, er):
+def map_balls(Wm: Any, Wr: Any, Wabs: Any, c: Any, ec: Any, rho: Any, er: Any) -> Any:
     """Balls ``(M, eM)``, ``(R, eR)`` with ``W·M0 ∈ M ± eM`` and ``|W|·R0 ∈ R ± eR`` for every
     ``W ∈ Wm ± Wr``, ``M0 ∈ c ± ec``, ``R0 ∈ ρ ± er`` (vectors, or n×p patch matrices)."""
     n = Wm.shape[1]
@@ -164,17 +167,17 @@ def map_balls(Wm, Wr, Wabs, c, ec, rho, er):
 
 
 @_quiet
-def fbox_from_balls(M, eM, R, eR):
+def fbox_from_balls(M: Any, eM: Any, R: Any, eR: Any) -> Any:
     """The :class:`FBox` of ``[M − R, M + R]`` for ``M ∈ M ± eM``, ``R ∈ R ± eR``."""
     ll, lh = _ends_of(*ball_add(M, eM, R, eR, -1))
     hl, hh = _ends_of(*ball_add(M, eM, R, eR))
     return FBox(ll, lh, hl, hh)
 
 
-def affine_fbox(terms, bias):
+def affine_fbox(terms: Any, bias: Any) -> Any:
     """IBP of ``Σ_k W_k·x_k + b``: ``terms = [((Wm, Wr, |Wm|), FBox)]``, ``bias = (bm, br)``
     1-D (``None``: no bias; ``br`` ``None``: exact)."""
-    acc = None
+    acc: Any = None
     for (Wm, Wr, Wabs), f in terms:
         got = map_balls(Wm, Wr, Wabs, *centre_radius(f))
         acc = got if acc is None else _sum4(acc, got)
@@ -184,14 +187,14 @@ def affine_fbox(terms, bias):
     return fbox_from_balls(M, eM, R, eR)
 
 
-def _sum4(a, b):
+def _sum4(a: Any, b: Any) -> Any:
     M, eM = ball_add(a[0], a[1], b[0], b[1])
     R, eR = ball_add(a[2], a[3], b[2], b[3])
     return M, eM, R, eR
 
 
 @_quiet
-def diag_fbox(fm, fr, offset, f):
+def diag_fbox(fm: Any, fr: Any, offset: Any, f: Any) -> Any:
     """IBP of ``f ⊙ x + o`` with ``f ∈ fm ± fr`` (1-D; ``fr`` ``None``: exact), ``offset =
     (om, orad)`` or ``None``."""
     c, ec, rho, er = centre_radius(f)
@@ -204,7 +207,7 @@ def diag_fbox(fm, fr, offset, f):
 
 
 @_quiet
-def add_fbox(a, b, sign=1):
+def add_fbox(a: Any, b: Any, sign: Any = 1) -> Any:
     """IBP of ``x + y`` (``sign=-1``: ``x − y``): one rounded operation per end, outward."""
     if sign > 0:
         ends = (down(a.ll + b.ll), up(a.lh + b.lh), down(a.hl + b.hl), up(a.hh + b.hh))
@@ -216,7 +219,7 @@ def add_fbox(a, b, sign=1):
 
 
 @_quiet
-def func_lower(f, x):
+def func_lower(f: Any, x: Any) -> Any:
     """A float ``<= g(x)`` for the function ``g`` whose float evaluation is ``f`` (error
     ``<= REL_FUNC·|f(x)| + ABS_FUNC``)."""
     y = f(x)
@@ -224,30 +227,30 @@ def func_lower(f, x):
 
 
 @_quiet
-def func_upper(f, x):
+def func_upper(f: Any, x: Any) -> Any:
     y = f(x)
     return up(y + (upn(np.abs(y) * REL_FUNC) + ABS_FUNC))
 
 
-def monotone(f, box, lower=-math.inf, upper=math.inf):
+def monotone(f: Any, box: Any, lower: Any = -math.inf, upper: Any = math.inf) -> Any:
     """IBP of an increasing ``g`` (float evaluation ``f``) with range in ``[lower, upper]``."""
-    def lo(x):
+    def lo(x: Any) -> Any:
         return np.maximum(func_lower(f, x), lower)
 
-    def hi(x):
+    def hi(x: Any) -> Any:
         return np.minimum(func_upper(f, x), upper)
     ll, lh = _nan_out(lo(box.ll), hi(box.lh))
     hl, hh = _nan_out(lo(box.hl), hi(box.hh))
     return FBox(ll, lh, hl, hh)
 
 
-def sigmoid_float(x):
+def sigmoid_float(x: Any) -> Any:
     """σ(x) = 1/(1 + exp(−x)) in float64 (three rounded operations after ``exp``: relative
     error below ``(k + 3)·2u`` for an ``exp`` good to ``k`` ulps)."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def relu_fbox(f):
+def relu_fbox(f: Any) -> Any:
     """``max(·, 0)`` on each end interval (exact)."""
     return FBox(*(np.maximum(v, 0.0) for v in f))
 
@@ -257,7 +260,7 @@ class Im2col:
     ``(i, j)``, the flat input index or ``-1`` in the padding) and the float kernels per group;
     :meth:`fbox` is the IBP of ``W ⋆ x + b`` without a dense matrix."""
 
-    def __init__(self, idx, n_cols, kernels, bias_col, group_in):
+    def __init__(self, idx: Any, n_cols: Any, kernels: Any, bias_col: Any, group_in: Any) -> None:
         self.idx = np.asarray(idx, dtype=np.int64).reshape(-1, n_cols)
         self.pad = self.idx < 0
         self.kernels = [float_mat(K) for K in kernels]
@@ -265,13 +268,13 @@ class Im2col:
         self.group_in = group_in
 
     @_quiet
-    def fbox(self, f, with_bias=True):
+    def fbox(self, f: Any, with_bias: Any = True) -> Any:
         c, ec, rho, er = centre_radius(f)
         parts = []
         for g, (Km, Kr, Kabs) in enumerate(self.kernels):
             take = np.where(self.pad, 0, self.idx + g * self.group_in)
 
-            def patches(v):
+            def patches(v: Any) -> Any:
                 P = v[take]
                 P[self.pad] = 0.0
                 return P
@@ -288,13 +291,13 @@ __all__ = ["FBox", "fbox_from_box", "fbox_to_lists", "affine_fbox", "diag_fbox",
            "REL_FUNC", "ABS_FUNC"]
 
 
-def float_rad_up(M):
+def float_rad_up(M: Any) -> Any:
     """A float array ``>=`` the nonnegative exact matrix ``M`` entrywise."""
     mid, rad = q_mat_ball(M)
     return mid if rad is None or not rad.any() else upn(mid + rad)
 
 
-def affine_floats(Ws, b, Wr=None, br=None):
+def affine_floats(Ws: Any, b: Any, Wr: Any = None, br: Any = None) -> Any:
     """Float coefficients of ``y = Σ_k W_k·x_k + b`` with exact ``W_k`` (``fmpq_mat``/``DyMat``)
     and optional exact radii ``Wr_k``, ``br`` (enclosed coefficients): ``([(Wm, Wrad, |Wm|)],
     (bm, brad))`` for :func:`affine_fbox`."""
@@ -312,10 +315,10 @@ def affine_floats(Ws, b, Wr=None, br=None):
     return mats, (bm, brad)
 
 
-def diag_floats(f, o, frad=None, orad=None):
+def diag_floats(f: Any, o: Any, frad: Any = None, orad: Any = None) -> Any:
     """``(fm, fr, (om, orad))`` float vectors for :func:`diag_fbox` from exact lists: the factor
     ``f``, the offset ``o`` and optionally their exact radii (enclosed coefficients)."""
-    def vec(vals, rad):
+    def vec(vals: Any, rad: Any) -> Any:
         m, r = float_vec(fmpq_mat(len(vals), 1, list(vals)))
         if rad is not None:
             extra = float_rad_up(fmpq_mat(len(rad), 1, list(rad))).ravel()

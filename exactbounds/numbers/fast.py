@@ -8,8 +8,11 @@ CROWN, forward affine and the IBP of affine operators run on numpy float64 balls
 (status ``enclosure``). A branch the balls cannot decide, or a ball that overflowed, raises
 ``AmbiguousBranch``; the run then restarts in :meth:`refined` (``IntervalContext(113)``).
 """
+from __future__ import annotations
+
+from typing import Any
 from ..errors import AmbiguousBranch
-from .contexts import IntervalContext
+from .contexts import Context, IntervalContext
 from .convert import dyadic
 
 WIDE = dyadic(1, -10)
@@ -24,14 +27,14 @@ class FastContext(IntervalContext):
     backend_kind = "fast"
     supports_taylor = False
 
-    def __init__(self, prec=53):
+    def __init__(self, prec: int = 53) -> None:
         super().__init__(prec)
 
-    def refined(self):
+    def refined(self) -> Context | None:
         """The interval mode at 113 bits (python-flint balls)."""
         return IntervalContext(113)
 
-    def accept(self, result):
+    def accept(self, result: Any) -> Any:
         """``result`` if each output end is enclosed to within ``WIDE`` of the output's span
         ``hi − lo``; else ``AmbiguousBranch`` (ball arithmetic through many layers wraps: radii
         grow by about ‖|W|‖ per layer, and then the run restarts in :meth:`refined`)."""
@@ -43,8 +46,8 @@ class FastContext(IntervalContext):
                                       (lo, hi))
         return result
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         return {"context": self.name, "mode": self.mode, "prec": self.prec}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "FastContext()"

@@ -11,8 +11,10 @@ mode           context                 default precision
 ``fast``       ``FastContext``         float64 balls (``prec = 53`` elements)
 =============  ======================  =====================
 """
+from __future__ import annotations
+
 from ..errors import InvalidValueError
-from .contexts import IntervalContext, RationalContext, SymbolicContext
+from .contexts import Context, IntervalContext, RationalContext, SymbolicContext
 from .dyadic_mode import DyadicContext
 from .fast import FastContext
 
@@ -26,7 +28,7 @@ MODES = {
 }
 
 
-def make_context(mode="exact", bits=None, prec=None):
+def make_context(mode: str = "exact", bits: int | None = None, prec: int | None = None) -> Context:
     """The context of ``mode`` (see the module table); ``bits``/``prec`` ``None`` take the
     mode's default."""
     make = MODES.get(mode) if isinstance(mode, str) else None
@@ -36,6 +38,6 @@ def make_context(mode="exact", bits=None, prec=None):
     return make(bits, prec)
 
 
-def default_bits(mode):
+def default_bits(mode: str) -> int:
     """The default ``bits`` of ``mode`` (64 for dyadic, else 128)."""
     return 64 if mode == "dyadic" else 128

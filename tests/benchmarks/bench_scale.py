@@ -297,14 +297,14 @@ def main(argv=None):
         for tier in a.tiers.split(","):
             method, mode = tier.split(":")
             if method == "np":
-                fn = (lambda: np_ibp(g, P, lo64, hi64)) if mode == "ibp" else \
-                    (lambda: np_crown(g, P, lo64, hi64))
+                fn = (lambda g=g, P=P, lo=lo64, hi=hi64: np_ibp(g, P, lo, hi)) if mode == "ibp" \
+                    else (lambda g=g, P=P, lo=lo64, hi=hi64: np_crown(g, P, lo, hi))
                 if mode == "crown" and any(isinstance(n.op, Sigmoid) for n in g.nodes):
                     continue
             else:
                 ctx = make_context(mode, bits=64 if mode == "dyadic" else None)
 
-                def fn(method=method, ctx=ctx):
+                def fn(method=method, ctx=ctx, g=g, S=S):
                     box = ibp(g, S, ctx) if method == "ibp" else crown(g, S, ctx).output
                     lo, hi = box.outer(ctx)
                     return [float(v) for v in lo], [float(v) for v in hi]
