@@ -267,18 +267,20 @@ class Im2col:
         self.bias = float_vec(bias_col)
         self.group_in = group_in
 
+    def _patches(self, v: Any, take: Any) -> Any:
+        """The im2col matrix of the vector ``v`` (zeros in the padding)."""
+        P = v[take]
+        P[self.pad] = 0.0
+        return P
+
     @_quiet
     def fbox(self, f: Any, with_bias: Any = True) -> Any:
         c, ec, rho, er = centre_radius(f)
         parts = []
         for g, (Km, Kr, Kabs) in enumerate(self.kernels):
             take = np.where(self.pad, 0, self.idx + g * self.group_in)
-
-            def patches(v: Any) -> Any:
-                P = v[take]
-                P[self.pad] = 0.0
-                return P
-            parts.append(map_balls(Km, Kr, Kabs, *(patches(v) for v in (c, ec, rho, er))))
+            ps = [self._patches(v, take) for v in (c, ec, rho, er)]
+            parts.append(map_balls(Km, Kr, Kabs, *ps))
         M, eM, R, eR = (np.concatenate([p[k].ravel() for p in parts]) for k in range(4))
         if with_bias:
             M, eM = ball_add(M, eM, *self.bias)
