@@ -1,12 +1,28 @@
 """The package's exceptions: every error exactbounds raises on bad input derives from
 :class:`ExactBoundsError`, and its message names the offending parameter, index and value.
 
-The CLI turns any ``ExactBoundsError`` into a one-line message and exit status 2.
+The CLI turns any ``ExactBoundsError`` into a one-line message and exit status 2; a value in
+a message is cut to :data:`SHOW_CHARS` characters (a 100,000-digit number never reaches the
+terminal whole).
 """
 from __future__ import annotations
 
 from typing import Any
 
+
+SHOW_CHARS = 60
+
+
+def shown(value: Any, limit: int = SHOW_CHARS) -> str:
+    """``repr(value)``, cut in the middle to about ``limit`` characters with its length said."""
+    try:
+        r = repr(value)
+    except ValueError:      # an int beyond Python's int-string limit
+        return f"<a {type(value).__name__} too large to print>"
+    if len(r) <= limit:
+        return r
+    k = limit // 2
+    return f"{r[:k]}…{r[-k // 2:]} ({len(r)} characters)"
 
 
 class ExactBoundsError(Exception):
@@ -18,7 +34,7 @@ class InvalidValueError(ExactBoundsError, ValueError):
 
     def __init__(self, name: str, value: Any, reason: str) -> None:
         self.name, self.value, self.reason = name, value, reason
-        super().__init__(f"{name} = {value!r}: {reason}")
+        super().__init__(f"{name} = {shown(value)}: {reason}")
 
 
 class InvalidModelError(ExactBoundsError, ValueError):
@@ -40,6 +56,12 @@ class InvalidBoxError(ExactBoundsError, ValueError):
 
 class MalformedFileError(ExactBoundsError):
     """A file that cannot be parsed (malformed JSON, ONNX, VNN-LIB)."""
+
+
+class BudgetExceededError(ExactBoundsError):
+    """A computation ran past its time (``--timeout``) or memory (``--max-memory``) budget, or
+    would allocate more than the memory budget allows; the message says what to use instead
+    (``--mode dyadic``, ``--mode interval``, a smaller network, a larger budget)."""
 
 
 class AmbiguousBranch(ExactBoundsError):

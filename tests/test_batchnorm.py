@@ -11,6 +11,7 @@ from exactbounds import (AffineVec, BatchNormParams, Box, IntervalContext, Ratio
                          SymbolicContext, aff_batchnorm, compute_offset, compute_scale,
                          deriv2_batchnorm, deriv_batchnorm, evaluate_batchnorm, ibp_batchnorm,
                          second_deriv_batchnorm)
+from exactbounds.errors import InvalidModelError
 from exactbounds.numbers import RInterval
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -68,6 +69,29 @@ def test_ibp_contains_exact_value_at_points_and_corners(case, ctx):
         for x in (case["lo"][i], case["hi"][i], case["x"][i]):
             y = bn_exact(case["g"][i], case["m"][i], case["v"][i], case["b"][i], case["eps"], x)
             assert inside(y, F(lo), F(hi)), (i, x, y, lo, hi)
+
+
+@SETTINGS
+@given(bn_case(), contexts, st.sampled_from(["strict", "clamp"]))
+def test_eps_zero_accepted_where_the_variance_is_positive(case, ctx, variance):
+    """ε = 0 (PyTorch/ONNX allow it): accepted when σ² + ε > 0 for every channel, and IBP
+    still encloses the exact value; refused with a zero variance (no value)."""
+    case = dict(case, eps=Fraction(0))
+    if any(v == 0 for v in case["v"]):
+        with pytest.raises(InvalidModelError, match=r"\+ eps = 0"):
+            params_of(case, variance=variance)
+        return
+    P = params_of(case, variance=variance)
+    out = ibp_batchnorm(P, Box.from_values(case["lo"], case["hi"]), ctx)
+    for i in range(P.dim):
+        for x in (case["lo"][i], case["hi"][i], case["x"][i]):
+            y = bn_exact(case["g"][i], case["m"][i], case["v"][i], case["b"][i], 0, x)
+            assert inside(y, F(ctx.lower(out.lo[i])), F(ctx.upper(out.hi[i])))
+
+
+def test_eps_zero_with_clamped_negative_variance_is_refused():
+    with pytest.raises(InvalidModelError, match=r"running_var\[0\] \+ eps = 0"):
+        BatchNormParams([0], [-1], [1], [0], 0, variance="clamp")
 
 
 @SETTINGS

@@ -1,7 +1,9 @@
 """``exactbounds check``: the CLI end to end (JSON, exit codes, VNN-LIB property, HTML report
 rendered by headless Chromium when it is installed)."""
-import base64
+import hashlib
 import json
+import re
+import xml.etree.ElementTree as ET
 import shutil
 import subprocess
 from fractions import Fraction
@@ -11,11 +13,11 @@ from flint import fmpq
 
 from exact_ref import F
 from exactbounds.audit.methods import exact_method_bounds
-from exactbounds.audit.ulps import shift_ulps
+from exactbounds.audit.ulps import shift_ulps, ulp
 from exactbounds.audit.verdicts import lower_end, upper_end
 from exactbounds.cli import main
 from exactbounds.io.json_net import load_json_network
-from exactbounds.numbers import rational_str
+from exactbounds.numbers import rational_str, to_exact
 from optional import missing
 
 NET = {"input_lo": [-1, "-1/2", 0], "input_hi": [1, "1/2", "0.25"],
@@ -183,9 +185,15 @@ def test_report_html_is_self_contained(files, capsys, tmp_path):
     code, _, _ = run(capsys, "check", net, "--simulate", "float32", "--report", str(report))
     page = report.read_text()
     assert page.startswith("<!DOCTYPE html>") and "src=\"http" not in page
-    b64 = page.split("data:image/png;base64,")[1].split('"')[0]
-    assert base64.b64decode(b64)[:8] == b"\x89PNG\r\n\x1a\n"
+    plots = re.findall(r'<svg [^>]*class="plot">.*?</svg>', page, re.S)
+    assert len(plots) == 2                       # inline SVG, no image files, no matplotlib
+    for svg in plots:                            # well-formed, one marker per side in each
+        root = ET.fromstring(svg)
+        assert len([e for e in root.iter() if e.tag.endswith("polygon")]) == 4
     assert page.count("<tr class=") == 4
+    # provenance: the command, the version and the model's SHA-256
+    assert "exactbounds check" in page and hashlib.sha256(
+        open(net, "rb").read()).hexdigest() in page
 
 
 @pytest.mark.skipif(chromium() is None, reason=missing("chromium"))
@@ -207,9 +215,10 @@ def test_report_renders_in_headless_chromium(files, capsys, tmp_path):
         shutil.copy(png, keep)
 
 
-def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, tmp_path):
-    """ulp(0) is the smallest subnormal: distances from a claim of 0 are > 1e308 ulps; the JSON
-    stays valid (largest float, not Infinity) and the report still draws (regression)."""
+def test_zero_claims_have_finite_meaningful_ulps_and_a_report(files, capsys, tmp_path):
+    """A claim of exactly 0 is measured in ulps at the exact value's magnitude (not in ulp(0),
+    the smallest subnormal, which gave 1.8e308): |y|/ulp(y) is in [2^52, 2^53) for float64;
+    the JSON stays valid and the report still draws (regression)."""
     net = files("lin.json", LIN)
     claim = files("c.json", {"lo": [0, 0], "hi": [0, 0]})
     report = tmp_path / "r.html"
@@ -218,8 +227,11 @@ def test_zero_claims_have_huge_but_finite_json_ulps_and_a_report(files, capsys, 
     assert code == 1 and "Infinity" not in out
     d = json.loads(out)
     assert d["summary"]["unsound"] == 4
-    assert all(v["ulps"] == 1.7976931348623157e308 for v in d["verdicts"])
-    assert "data:image/png;base64," in report.read_text()
+    for v in d["verdicts"]:
+        y = to_exact(v["witness"]["y"])
+        assert y != 0 and to_exact(v["ulps_exact"]) == abs(y) / ulp(y)
+        assert 2 ** 52 <= v["ulps"] < 2 ** 53
+    assert "<svg" in report.read_text()
 
 
 def test_check_method_deriv_through_the_cli(tmp_path, capsys):

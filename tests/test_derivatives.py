@@ -255,3 +255,24 @@ def test_cli_bad_inputs(argv, match, capsys):
     assert main(["derivatives", EXAMPLE] + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("exactbounds: error:") and match in err
+
+
+def test_exact_reference_at_a_point_where_a_ball_contains_zero():
+    """Regression (hypothesis found it): u = −tanh(tanh(t − 2/3)) at t = 2/3, where
+    ``tanh(t − 2/3)`` is a ball around 0: its square went through python-flint's ``arb ** 2``
+    (NaN for such a ball) and the enclosure was read at 53 bits outside the working precision,
+    so the reference could decide nothing. Both enclosures now contain the exact values
+    (u(2/3) = 0, u'(2/3) = −1) and are narrow."""
+    from exactbounds.audit.derivatives import _arb_int_pow
+    from flint import arb
+    assert (_arb_int_pow(arb(0, 1e-10), 2)).is_finite()
+    assert _arb_int_pow(arb(-3), 3) == -27 and _arb_int_pow(arb(2), -2) == arb(fmpq(1, 4))
+    g = Graph.sequential(1, [Linear.from_weights([[1]], ["-2/3"]), Tanh((1,)), Tanh((1,)),
+                             Linear.from_weights([[-1]], [0])])
+    curve = Curve([0], [1], 0, 1)
+    ref = ExactDerivatives(g, curve, 2)
+    for order, exact in ((0, fmpq(0)), (1, fmpq(-1))):
+        lo, hi = ref.enclose(order, 0, [fmpq(2, 3)], 128)
+        assert lo <= exact <= hi and hi - lo < fmpq(1, 2 ** 100)
+    lo, hi = ref.enclose(0, 0, [fmpq(0)], 256)
+    assert hi - lo < fmpq(1, 2 ** 200)   # read at the working precision, not at 53 bits

@@ -46,9 +46,9 @@ def test_negative_variance_strict_and_clamp():
     assert bn(running_var=[1, "-0.25"], variance="clamp").running_var[1] == 0
 
 
-@pytest.mark.parametrize("eps", [0, -1e-5, "-1/3"])
-def test_eps_not_positive(eps):
-    with pytest.raises(InvalidModelError, match=r"eps"):
+@pytest.mark.parametrize("eps", [-1e-5, "-1/3", -5e-324])
+def test_eps_negative(eps):
+    with pytest.raises(InvalidModelError, match=r"eps = .*must be >= 0"):
         bn(eps=eps)
 
 
@@ -111,7 +111,7 @@ def mutate(path, *keys_value):
 CASES = [
     ("nan gamma", ("layers", 0, "gamma", [1, "nan"]), r"layers\[0\]\.gamma\[1\]"),
     ("negative var", ("layers", 0, "var", [1, -2]), r"layers\[0\]\.running_var\[1\] = -2"),
-    ("eps zero", ("layers", 0, "eps", 0), r"layers\[0\]\.eps"),
+    ("eps negative", ("layers", 0, "eps", -1e-5), r"layers\[0\]\.eps = .* must be >= 0"),
     ("unknown type", ("layers", 1, "type", "softmax"), r"layers\[1\]\.type = 'softmax'"),
     ("lo > hi", ("input_lo", [0, 2]), r"lo\[1\] = 2 > hi\[1\] = 1"),
     ("shape", ("layers", 1, "weight", [[1, 1, 1]]), r"layers\[1\] \(linear\) takes 3 inputs"),

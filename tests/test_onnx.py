@@ -36,13 +36,16 @@ def init(name, arr, dtype=np.float32):
     return numpy_helper.from_array(np.asarray(arr, dtype=dtype), name)
 
 
+OUT_SHAPE = ["batch", "n"]   # onnx.checker needs a shape on graph outputs; its size is free
+
+
 def model(nodes, inits, in_shape, opset=13, ir=8, inits_as_inputs=False, out="output"):
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)]
     if inits_as_inputs:
         inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
                    for t in inits]
     g = helper.make_graph(nodes, "t", inputs,
-                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
+                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, OUT_SHAPE)], inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = ir
     return m
@@ -605,7 +608,7 @@ def test_two_real_inputs_is_an_error():
     g = helper.make_graph([helper.make_node("Add", ["a", "b"], ["output"], name="add")], "t",
                           [helper.make_tensor_value_info(k, TensorProto.FLOAT, [1, 2])
                            for k in "ab"],
-                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)])
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, OUT_SHAPE)])
     with pytest.raises(UnsupportedOperatorError, match="exactly one graph input"):
         parse_onnx(helper.make_model(g))
 

@@ -95,7 +95,11 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
             continue
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
-        verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
+        verdict = Verdict.decide(i, side, v, ex, t.witness if t else None, **kw)
+        if verdict.verdict == INSIDE_EXACT and t is not None and t.best is not None:
+            score, x = t.best
+            verdict.best = (x, score if side == "lo" else -score)
+        verdicts.append(verdict)
     return AuditResult(verdicts, method=method, mode=ctx0.mode,
                        dtype=claims[0].dtype if claims else "float64",
                        evaluations=search.evaluations,
@@ -105,11 +109,12 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
 
 def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
                 lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
-                find_all=False, max_bits=4096):
+                find_all=False, max_bits=4096, on_eval=None):
     """``exactbounds check`` on a loaded model: :func:`audit_bounds` of ``claims`` over the
     model's input set (and the polytope constraints of its VNN-LIB spec), then, when the model
     carries a spec, its output property with the method's exact bounds and exact points
-    (:func:`~.properties.check_property`). One :class:`~.methods.AuditRuns` serves both."""
+    (:func:`~.properties.check_property`). One :class:`~.methods.AuditRuns` serves both.
+    ``on_eval()`` is called after every exact evaluation (progress, budget checks)."""
     graph, input_set = model.graph, model.input_set
     runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp)
     spec = getattr(model, "spec", None)
@@ -117,11 +122,11 @@ def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
     result = audit_bounds(graph, input_set, claims, method, mode=mode, bits=bits, prec=prec,
                           max_bits=max_bits, budget=budget, n_random=n_random,
                           find_all=find_all, seed=seed, constraints=constraints,
-                          runs=runs) if claims else AuditResult([], method=method)
+                          runs=runs, on_eval=on_eval) if claims else AuditResult([], method=method)
     if spec is not None:
         out = runs.exact_bounds(method, bits, False, mode, prec)
         search = WitnessSearch(graph, input_set, [], max_bits=max_bits, constraints=constraints,
-                               rng=make_rng(seed))
+                               rng=make_rng(seed), on_eval=on_eval)
         pts = [v.witness.x for v in result.verdicts if v.witness is not None]
         prop = check_property(search, spec, out, method, points=pts, n_random=n_random,
                               budget=budget)

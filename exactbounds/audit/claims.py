@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..core import _flat
-from ..errors import InvalidValueError, MalformedFileError, ShapeError
+from ..errors import InvalidValueError, MalformedFileError, ShapeError, shown
 from ..io.json_net import read_json
 from ..numbers import to_exact
 from ..numbers.dtypes import DTYPE_ALIASES, dtype_name
@@ -53,6 +53,9 @@ def _numbers(seq, where, n=None):
         return None if n is None else [None] * n
     if not isinstance(seq, (list, tuple)):
         seq = [seq]
+    if not all(v is None or isinstance(v, (int, float, str, list)) for v in seq):
+        raise MalformedFileError(f"{where}: expected numbers, strings or null, got "
+                                 f"{shown(seq)}")
     flat = _flat(seq)
     return [None if v is None else to_exact(v, f"{where}[{i}]") for i, v in enumerate(flat)]
 
@@ -90,13 +93,15 @@ def parse_claim(data, method=None, dtype=None, where="claim", node=None):
     given = dkey or dtype or d.get("dtype") or "float64"
     if dtype is not None and d.get("dtype") is not None and \
             dtype_name(d["dtype"]) != dtype_name(dtype):
-        raise InvalidValueError("--dtype", dtype, f"{where}.dtype says {d['dtype']!r}")
+        raise InvalidValueError("--dtype", dtype, f"{where}.dtype says {shown(d['dtype'])}")
     lo = _numbers(d.get("lo"), f"{where}.lo")
     hi = _numbers(d.get("hi"), f"{where}.hi", None if lo is None else len(lo))
     if lo is None:
         lo = [None] * len(hi)
     if len(lo) != len(hi):
         raise ShapeError(f"{where}: lo has {len(lo)} entries, hi has {len(hi)}")
+    if all(v is None for v in lo + hi):
+        raise MalformedFileError(f"{where}: every side is null: nothing is claimed")
     return Claim(lo, hi, dtype_name(given), node, where)
 
 

@@ -33,7 +33,7 @@ from ..errors import (ExactBoundsError, InvalidValueError, MalformedFileError, N
 from ..numbers import RationalContext, SymbolicContext, interval, to_exact
 from ..operators.activations import arb_exact_ends
 from .claims import parse_claim
-from .ulps import ulp
+from .ulps import ulp_near
 from .verdicts import AuditResult, Verdict, Witness, outside_distance
 
 ORDER_NAMES = {0: "u", 1: "u'", 2: "u''"}
@@ -72,7 +72,7 @@ def arb_eval(expr, env, memo=None):
             base, ex = e.args
             b = ev(base)
             if ex.is_Integer:
-                r = b ** int(ex)
+                r = _arb_int_pow(b, int(ex))
             elif ex == sp.Rational(1, 2):
                 r = b.sqrt()
             elif ex == sp.Rational(-1, 2):
@@ -95,6 +95,20 @@ def arb_eval(expr, env, memo=None):
         return r
 
     return ev(expr)
+
+
+def _arb_int_pow(b, k):
+    """``b**k`` for an integer ``k`` by repeated multiplication (python-flint's ``arb ** int``
+    goes through ``exp(k·log b)`` and is NaN for a ball around 0 or a negative one)."""
+    if k < 0:
+        return 1 / _arb_int_pow(b, -k)
+    r, base = arb(1), b
+    while k:
+        if k & 1:
+            r = r * base
+        base = base * base
+        k >>= 1
+    return r
 
 
 class ExactDerivatives:
@@ -135,12 +149,21 @@ class ExactDerivatives:
             return [c.t_lo], [c.t_hi]
         return c.value_box().outer()
 
-    def enclose(self, order, j, p, prec=128):
+    def enclose(self, order, j, p, prec=128, max_bits=1 << 16):
         """Exact ``(lo, hi)`` enclosing the order-``order`` derivative of output ``j`` at the
-        exact parameter point ``p`` (a list), by arb at ``prec`` bits."""
-        with flint.ctx.workprec(prec):
-            env = {s: arb(to_exact(v)) for s, v in zip(self.params, p)}
-            return arb_exact_ends(arb_eval(self.exprs[order][j], env))
+        exact parameter point ``p`` (a list), by arb at ``prec`` bits; a ball that is not finite
+        at that precision (an overflow, a quotient by a ball around 0) is recomputed at twice
+        the precision, up to ``max_bits`` (then :class:`UndecidedError`)."""
+        while True:
+            with flint.ctx.workprec(prec):   # ends read at the working precision
+                env = {s: arb(to_exact(v)) for s, v in zip(self.params, p)}
+                b = arb_eval(self.exprs[order][j], env)
+                if b.is_finite():
+                    return arb_exact_ends(b)
+            if prec >= max_bits:
+                raise UndecidedError(f"{ORDER_NAMES[order]}[{j}] at {p}: no finite enclosure "
+                                     f"at {max_bits} bits")
+            prec *= 2
 
     def value(self, order, j, p, bits=128, max_bits=4096):
         """An exact rational, or an ``RInterval`` of width ``<= 2^-bits·(1+|value|)``."""
@@ -316,7 +339,7 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
                             continue
                         if out:
                             dist = outside_distance(side, claimed, y)
-                            w = Witness(p, y, dist, dist / ulp(claimed, claim.dtype),
+                            w = Witness(p, y, dist, dist / ulp_near(claimed, y, claim.dtype),
                                         "grid/local_search", evals + spent)
                             if witness is None or dist > witness.distance:
                                 witness = w

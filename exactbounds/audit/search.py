@@ -24,7 +24,7 @@ from flint import fmpq
 from ..algorithms.ibp import run_graph
 from ..inputsets import bounding_box, contains, minimizer, sample_mixed
 from ..numbers import RationalContext
-from .ulps import ulp
+from .ulps import ulp_near
 from .verdicts import Witness, lower_end, outside_distance, upper_end
 
 
@@ -111,7 +111,7 @@ class WitnessSearch:
         if not verdict:
             return
         dist = outside_distance(t.side, t.claimed, y)
-        w = Witness(list(x), y, dist, dist / ulp(t.claimed, t.dtype), source, self.evaluations)
+        w = Witness(list(x), y, dist, dist / ulp_near(t.claimed, y, t.dtype), source, self.evaluations)
         t.witnesses += 1
         if t.witness is None or w.distance > t.witness.distance:
             t.witness = w

@@ -11,6 +11,10 @@ At a power of two ``c = 2**e`` this is the spacing *above* ``|c|`` (the one belo
 The distance from a claim ``c`` to a real ``v`` is the exact rational ``|v - c| / ulp(c)``: one
 ulp is one step of the float grid at the claim, so "moved inward by one float32 ulp" means
 ``|v - c| = 1`` ulp here. ``c`` need not be representable in the dtype.
+
+A claim of exactly 0 is measured at the other value's magnitude instead (:func:`ulp_near`):
+``|v| / ulp(v)``, which lies in [2^(p-1), 2^p) for a normal ``v``, says "0 is wrong in every
+significant bit", while ulp(0), the smallest subnormal, would make it about 10^300 ulps.
 """
 from flint import fmpq
 
@@ -40,10 +44,22 @@ def ulp(c, dtype="float64"):
     return dyadic(1, e - p + 1)
 
 
+def ulp_near(c, v, dtype="float64"):
+    """The ulp that distances between a claim ``c`` and a value ``v`` are counted in:
+    ``ulp(c)``, or ``ulp(v)`` when ``c`` is 0 (``v`` exact, or an enclosure with ``lo``/``hi``,
+    measured at its midpoint)."""
+    c = to_exact(c)
+    if c != 0:
+        return ulp(c, dtype)
+    if hasattr(v, "lo") and hasattr(v, "hi"):
+        v = (v.lo + v.hi) / 2
+    return ulp(v, dtype)
+
+
 def ulps_between(c, v, dtype="float64"):
-    """``|v - c| / ulp(c)`` exactly, for rationals ``c`` (the claim) and ``v``."""
+    """``|v - c| / ulp_near(c, v)`` exactly, for rationals ``c`` (the claim) and ``v``."""
     c, v = to_exact(c), to_exact(v)
-    return abs(v - c) / ulp(c, dtype)
+    return abs(v - c) / ulp_near(c, v, dtype)
 
 
 def shift_ulps(c, k, dtype="float64"):

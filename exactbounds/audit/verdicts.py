@@ -35,7 +35,7 @@ from flint import fmpq
 
 from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, f64_up, rational_str
 from ..tables import MAX_ROWS, limit_rows
-from .ulps import ulp
+from .ulps import ulp_near
 
 UNSOUND = "unsound"
 INSIDE_EXACT = "inside_exact"
@@ -86,7 +86,7 @@ class Witness:
     ``x``: the input point (list of ``fmpq``; for derivative claims ``[t]``), inside the input
     set. ``y``: the function's exact value there (``fmpq`` or ``RInterval`` lying strictly outside
     the claim as a whole). ``distance``: exact lower bound on how far ``y`` lies outside the
-    claim (> 0). ``ulps``: ``distance / ulp(claimed)``. ``source``: which candidate found it
+    claim (> 0). ``ulps``: ``distance / ulp_near(claimed, y)``. ``source``: which candidate found it
     (``corner``, ``crown_vertex``, ``random``, ``local_search``, ...); ``evaluations``: the number
     of exact evaluations spent when it was found."""
 
@@ -120,7 +120,9 @@ class Verdict:
     ``slack``: signed, positive on the safe side; ``distance``/``ulps``: see the module docstring;
     ``witness``: a :class:`Witness` for ``unsound``, else ``None``; ``node``: the graph node the
     claim is about (``None`` = the network's output); ``method``: ``ibp``/``crown``/``deriv``...;
-    ``dtype``: the claim's float type; ``note``: free text (search budget spent, ...)."""
+    ``dtype``: the claim's float type; ``note``: free text (search budget spent, ...);
+    ``best``: for ``inside_exact``, ``(x, y)`` the exact input whose value came closest to the
+    claim in the witness search (``y`` the midpoint of its value), or ``None``."""
 
     output: int
     side: str
@@ -135,6 +137,7 @@ class Verdict:
     method: str = ""
     dtype: str = "float64"
     note: str = ""
+    best: Optional[tuple] = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -152,7 +155,7 @@ class Verdict:
         raises ``ValueError`` (refine it first)."""
         dtype = kw.get("dtype", "float64")
         slack = slack_of(side, claimed, exact)
-        u = ulp(claimed, dtype)
+        u = ulp_near(claimed, exact, dtype)
         if witness is not None:
             return cls(output, side, UNSOUND, claimed, exact, slack, witness.distance,
                        witness.ulps, witness, **kw)
@@ -181,6 +184,9 @@ class Verdict:
              "ulps_exact": rational_str(self.ulps)}
         if self.note:
             d["note"] = self.note
+        if self.best is not None:
+            d["best"] = {"x": [rational_str(v) for v in self.best[0]],
+                         "y": rational_str(self.best[1])}
         return d
 
 

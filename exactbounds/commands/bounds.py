@@ -1,48 +1,72 @@
 """``exactbounds bounds MODEL [--spec FILE.vnnlib] [--method ibp|crown|affine]
-[--mode exact|dyadic|interval|fast] [--bits N] [--json] [--intermediate]``: bound a network's
-outputs over its input set (the model's, or the spec's box).
+[--mode exact|dyadic|interval|fast] [--bits N] [--json] [--exact] [--intermediate]``: bound a
+network's outputs over its input set (the model's, or the spec's box).
 
 Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine; on a large model
 (affine coefficients > ``LARGE_MODEL`` entries) ``fast`` (float64 balls enclosing the exact
 result of the same algorithm), which a note says. ``--context rational|interval`` is the older
-name of ``--mode``. A progress bar over the nodes goes to
-stderr when stderr is a terminal."""
+name of ``--mode`` (accepted, not listed). The table gives the float64 ends rounded outward and
+a short exact form of each end (:func:`short_exact`); ``--exact`` prints the full rationals, and
+``--json`` is always complete. A progress bar over the nodes goes to stderr when stderr is a
+terminal; ``--timeout``/``--max-memory`` bound the run (``exactbounds.budget``)."""
 import json
-import sys
 from math import prod
 
 from ..algorithms.crown import run_with_escalation
 from ..algorithms.methods import METHODS, method_context, run_method
+from ..budget import Progress, estimate_entries
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
 from ..operators.base import AffineOp
-from .common import add_arith, add_relaxation_options, mode_from_args
+from .common import (add_arith, add_budget, add_command, add_relaxation_options,
+                     budget_from_args, mode_from_args)
 
 LARGE_MODEL = 100_000
 """Entries of the (dense) affine coefficient matrices above which ``bounds`` defaults to the
 ``fast`` mode."""
+SHORT = 24
+"""Longest exact string printed whole in the table."""
 
 
 def register(sub):
-    b = sub.add_parser("bounds", help="bound a network's outputs over its input set")
-    b.add_argument("model", help="network file (JSON, or ONNX with --spec)")
-    b.add_argument("--spec", help="VNN-LIB property: its input box replaces the model's")
-    b.add_argument("--method", choices=list(METHODS), default="ibp")
+    b = add_command(sub, "bounds", "bound a network's outputs over its input set", [
+        "exactbounds bounds exactbounds/examples/bn.json",
+        "exactbounds bounds exactbounds/examples/mlp_bn.onnx --spec "
+        "exactbounds/examples/mlp_bn.vnnlib --method crown --json > bounds.json"],
+        details="The table shows float64 ends rounded outward (lo down, hi up) and a short "
+                "exact form of each end; --exact prints the full rationals, --json everything.")
+    b.add_argument("model", help="network file (.json, or .onnx with --spec)")
+    b.add_argument("--spec", metavar="FILE.vnnlib",
+                   help="VNN-LIB property: its input box replaces the model's")
+    b.add_argument("--method", choices=list(METHODS), default="ibp",
+                   help="ibp = interval bound propagation, crown = backward linear bounds, "
+                        "affine = forward linear bounds")
     add_relaxation_options(b)
     b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
-    b.add_argument("--json", action="store_true", help="print the result as JSON")
-    add_arith(b, modes=("exact", "dyadic", "interval", "fast"))
-    b.set_defaults(func=run, bits=None)
+    b.add_argument("--json", action="store_true", help="print the complete result as JSON")
+    b.add_argument("--exact", action="store_true",
+                   help="print the full exact rationals instead of their short form")
+    add_arith(b, modes=("exact", "dyadic", "interval", "fast"),
+              default_note=f"default: exact for ibp, dyadic for crown and affine, fast above "
+                           f"{LARGE_MODEL} affine coefficients")
+    add_budget(b)
+    b.set_defaults(func=run)
 
 
-def _progress(total):
-    if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, file=sys.stderr, desc="bounds", unit="node", leave=False)
+def short_exact(s, width=SHORT):
+    """A short form of the exact string ``s`` (``"p/q"`` or ``"p"``): ``s`` itself when it has at
+    most ``width`` characters, else the leading digits of ``p`` and ``q`` with ``…`` and their bit
+    lengths, and ``2^k`` for a denominator that is a power of two."""
+    if len(s) <= width:
+        return s
+    p, _, q = s.partition("/")
+
+    def part(t, den=False):
+        n = abs(int(t))
+        if den and n > 1 and n & (n - 1) == 0:
+            return f"2^{n.bit_length() - 1}"
+        return t if len(t) <= 10 else f"{t[:6]}…[{n.bit_length()}b]"
+    return part(p) + (f"/{part(q, True)}" if q else "")
 
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
@@ -63,8 +87,16 @@ def model_size(graph):
                for node in graph if isinstance(node.op, AffineOp))
 
 
-def run(args):
-    model = load_model(args.model, spec=args.spec)
+def _advice(args):
+    """What to use instead when the time budget runs out."""
+    mode = mode_from_args(args, None)
+    return ("use --mode dyadic, --mode interval or --mode fast, " if mode in (None, "exact")
+            else "") + ("--method ibp, " if args.method != "ibp" else "") + "or a smaller network"
+
+
+def _bounds(args, model, budget):
+    """``(BoundsResult, its JSON)`` in the mode that ``args`` ask for (see the module
+    docstring), with a progress bar over the nodes that also checks ``budget``."""
     mode = mode_from_args(args, None)
     picked = None
     if mode is None:
@@ -77,16 +109,23 @@ def run(args):
         else:
             mode = METHODS[args.method].default_mode
     ctx = method_context(args.method, mode, args.bits, args.prec)
-    bar = _progress(len(model.graph))
-    try:
+    with Progress(budget, total=len(model.graph), desc="bounds") as bar:
         res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
                       args.intermediate, bar)
-    finally:
-        if bar is not None:
-            bar.close()
     result = result_json(res, args.intermediate)
     if picked:
         result.setdefault("notes", []).insert(0, picked)
+    return res, result
+
+
+def run(args):
+    with budget_from_args(args, _advice(args)) as budget:
+        model = load_model(args.model, spec=args.spec)
+        budget.reserve(estimate_entries(model.graph, args.method),
+                       f"{args.method} on {model.source}",
+                       "use --method ibp or a smaller network" if args.method != "ibp"
+                       else "use a smaller network")
+        res, result = _bounds(args, model, budget)
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
         result.setdefault("notes", []).extend(spec_notes(model.spec, lo, hi))
@@ -95,9 +134,14 @@ def run(args):
         return 0
     o = result["outputs"]
     print(f"{model.source}: {args.method.upper()}, {res.ctx!r}, outputs {o['status']}")
-    print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
+    if args.exact:
+        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
+    else:
+        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  {'exact lo':>28}  "
+              "exact hi")
     for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
-        print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {a} .. {b}")
+        ends = f"{a} .. {b}" if args.exact else f"{short_exact(a):>28}  {short_exact(b)}"
+        print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {ends}")
     for note in result.get("notes", []):
         print(f"note: {note}")
     if args.intermediate:

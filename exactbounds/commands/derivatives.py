@@ -22,38 +22,49 @@ import json
 from ..algorithms.curves import make_curve
 from ..algorithms.refine import refine
 from ..algorithms.taylor import RULES, propagate
+from ..budget import estimate_entries
 from ..errors import InvalidValueError
 from ..io.load import load_model
 from ..io.results import derivatives_json
-from .common import add_arith, context_from_args
+from .common import (add_arith, add_budget, add_command, budget_from_args, context_from_args,
+                     float_range, int_range)
 
 
 def register(sub):
-    p = sub.add_parser("derivatives", help="bound first and second derivatives of the outputs "
-                                           "along a curve (Taylor mode)")
+    p = add_command(sub, "derivatives", "bound the outputs and their first and second "
+                                        "derivatives along a curve (Taylor mode)", [
+        "exactbounds derivatives exactbounds/examples/pinn_tanh_bn.json --wrt 0",
+        "exactbounds derivatives net.json --direction 1 -1/2 --t-range -0.1 0.1 --json "
+        "> claim.json"],
+        details="--direction differentiates along x(t) = x0 + t*v; --wrt i gives the partial "
+                "derivatives with respect to input i over the whole input box.")
     p.add_argument("model", help="network file (.json, or .onnx with --spec)")
     p.add_argument("--spec", metavar="FILE.vnnlib", help="input box from a VNN-LIB file")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--direction", nargs="+", metavar="V",
                      help="direction v of the curve x(t) = x0 + t·v (numbers or 'p/q')")
-    how.add_argument("--wrt", type=int, metavar="I",
+    how.add_argument("--wrt", type=int_range(0, None), metavar="I",
                      help="partial derivatives with respect to input I over the input box")
     p.add_argument("--origin", nargs="+", metavar="X0",
                    help="x0 of the curve (default: the centre of the input box)")
     p.add_argument("--t-range", nargs=2, metavar=("LO", "HI"),
                    help="range of t (default: where the line stays in the input box)")
-    p.add_argument("--order", type=int, choices=[1, 2], default=2)
+    p.add_argument("--order", type=int, choices=[1, 2], default=2,
+                   help="highest derivative bounded")
     p.add_argument("--second-derivative-rule", choices=list(RULES), default="chain",
                    help="BatchNorm's second derivative: chain (scale·x'', sound) or seed "
                         "(deriv2_batchnorm: the zero box)")
     p.add_argument("--no-refine", action="store_true",
                    help="one piece: plain Taylor-mode propagation over the whole domain")
-    p.add_argument("--budget", type=float, default=10.0, metavar="S",
+    p.add_argument("--budget", type=float_range(0, 10 ** 6), default=10.0, metavar="S",
                    help="seconds for refinement (default 10)")
-    p.add_argument("--pieces", type=int, metavar="N", help="at most N pieces (1: no refinement)")
-    p.add_argument("--workers", type=int, metavar="N", help="bound pieces in N processes")
+    p.add_argument("--pieces", type=int_range(1, 10 ** 6), metavar="N",
+                   help="at most N pieces (1: no refinement)")
+    p.add_argument("--workers", type=int_range(1, 256), metavar="N",
+                   help="bound pieces in N processes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    add_arith(p)
+    add_arith(p, default_note="default: exact")
+    add_budget(p)
     p.set_defaults(func=run)
 
 
@@ -67,23 +78,20 @@ def curve_from_args(args, input_set):
 
 def run(args):
     ctx = context_from_args(args)
-    model = load_model(args.model, spec=args.spec)
-    curve = curve_from_args(args, model.input_set)
+    advice = ("use --mode interval or " if ctx.mode == "exact" else "use ") + "a smaller network"
     rule = args.second_derivative_rule
-    if args.pieces is not None and args.pieces < 1:
-        raise InvalidValueError("--pieces", args.pieces, "expected an integer >= 1")
-    if not args.budget >= 0:
-        raise InvalidValueError("--budget", args.budget, "expected seconds >= 0")
-    if args.workers is not None and args.workers < 1:
-        raise InvalidValueError("--workers", args.workers, "expected an integer >= 1")
     r = None
-    if args.no_refine or args.pieces == 1:
-        jet = propagate(model.graph, curve, ctx, args.order, rule)
-    else:
-        r = refine(model.graph, curve, ctx, args.order, rule, budget=args.budget,
-                   max_pieces=args.pieces, workers=args.workers)
-        jet = r.jet
-    d = derivatives_json(jet, ctx, curve, args.order, rule, model.source, r)
+    with budget_from_args(args, advice) as budget:
+        model = load_model(args.model, spec=args.spec)
+        budget.reserve(estimate_entries(model.graph, "deriv"), f"derivatives of {model.source}")
+        curve = curve_from_args(args, model.input_set)
+        if args.no_refine or args.pieces == 1:
+            jet = propagate(model.graph, curve, ctx, args.order, rule)
+        else:
+            r = refine(model.graph, curve, ctx, args.order, rule, budget=args.budget,
+                       max_pieces=args.pieces, workers=args.workers)
+            jet = r.jet
+        d = derivatives_json(jet, ctx, curve, args.order, rule, model.source, r)
     if args.json:
         print(json.dumps(d, indent=1))
         return 0

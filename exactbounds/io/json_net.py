@@ -33,13 +33,14 @@ scale          ``factor``, ``offset`` (scalars or flat lists): factor ⊙ curren
 =============  ====================================================================
 Any layer may carry a ``"name"``; the default is ``layers[k]``.
 """
-import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 
 from ..core import Box
-from ..errors import InvalidModelError, MalformedFileError, ShapeError, UnsupportedOperatorError
+from ..errors import (ExactBoundsError, InvalidModelError, MalformedFileError, ShapeError,
+                      UnsupportedOperatorError, shown)
 from ..graph import Graph, Node
 from ..inputsets import LpBall
 from ..operators.arithmetic import Add, Scale, Sub
@@ -49,6 +50,10 @@ from ..operators.linear import Linear, LinearParams
 from ..operators.pool import AveragePool
 from ..operators.relu import ReLU
 from ..operators.reshape import Flatten, Identity, Reshape
+from .files import read_json
+
+MAX_DIM = 100_000_000
+"""Largest number of entries of a tensor shape read from a file."""
 
 
 @dataclass
@@ -69,23 +74,41 @@ class Model:
                 f"{g.dims[g.output]} outputs, {len(g)} nodes, input set a {kind}{spec})")
 
 
-def read_json(path):
-    """Parse a JSON file; malformed JSON raises ``MalformedFileError`` with line and column."""
+@contextmanager
+def _wrong_types(where):
+    """Turn a TypeError/ValueError/... raised while building from JSON values of the wrong type
+    or shape (a ragged list, a dict where a number belongs) into ``InvalidModelError``."""
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise MalformedFileError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MalformedFileError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: "
-                                 f"{e.msg}") from None
+        yield
+    except ExactBoundsError:
+        raise
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
+        raise InvalidModelError(f"{where}: a field has the wrong type or shape "
+                                f"({type(e).__name__}: {shown(str(e), 100)})") from None
 
 
 def _need(layer, key, where):
     if key not in layer:
         raise InvalidModelError(f"{where}: missing {key!r}")
     return layer[key]
+
+
+def _list(value, where):
+    """``value`` when it is a non-empty JSON list, else ``InvalidModelError``."""
+    if not isinstance(value, list) or not value:
+        raise InvalidModelError(f"{where} = {shown(value)}: expected a non-empty list")
+    return value
+
+
+def _shape(value, where):
+    """A tensor shape from JSON: a list of positive integers."""
+    if not isinstance(value, list) or not value or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_DIM for d in value):
+        raise InvalidModelError(f"{where} = {shown(value)}: expected a list of positive integers "
+                                f"(each at most {MAX_DIM})")
+    if prod(value) > MAX_DIM:
+        raise InvalidModelError(f"{where} = {value}: {prod(value)} entries, more than {MAX_DIM}")
+    return value
 
 
 def _batchnorm(layer, where, shape):
@@ -100,7 +123,9 @@ def _batchnorm(layer, where, shape):
 
 
 def _linear(layer, where, shape):
-    return Linear(LinearParams(_need(layer, "weight", where), layer.get("bias"), name=where))
+    w = _list(_need(layer, "weight", where), f"{where}.weight")
+    _list(w[0], f"{where}.weight[0]")
+    return Linear(LinearParams(w, layer.get("bias"), name=where))
 
 
 def _activation(cls_name):
@@ -161,14 +186,17 @@ LAYER_TYPES = {"batchnorm": _batchnorm, "linear": _linear, "relu": _activation("
 def build_layer(layer, where, shape=None):
     """One JSON layer as a graph operator, given the shape of its (first) input."""
     if not isinstance(layer, dict):
-        raise InvalidModelError(f"{where}: expected an object, got {layer!r}")
+        raise InvalidModelError(f"{where}: expected an object, got {shown(layer)}")
     kind = layer.get("type")
-    if kind not in LAYER_TYPES:
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise UnsupportedOperatorError(
-            f"{where}.type = {kind!r}: unknown layer type (supported: {', '.join(LAYER_TYPES)})")
+            f"{where}.type = {shown(kind)}: unknown layer type "
+            f"(supported: {', '.join(LAYER_TYPES)})")
     if shape is None:
-        shape = (len(_need(layer, "weight", where)[0]),) if kind == "linear" else None
-    return LAYER_TYPES[kind](layer, where, shape)
+        w = _list(_need(layer, "weight", where), f"{where}.weight") if kind == "linear" else None
+        shape = (len(_list(w[0], f"{where}.weight[0]")),) if kind == "linear" else None
+    with _wrong_types(f"{where} ({kind})"):
+        return LAYER_TYPES[kind](layer, where, shape)
 
 
 def load_input_set(data, name, shape=None):
@@ -178,22 +206,24 @@ def load_input_set(data, name, shape=None):
         spec = data["input"]
         if not isinstance(spec, dict):
             raise InvalidModelError(f"{name}: 'input' must be an object with norm, center, radius")
-        return LpBall(_need(spec, "center", "input"), _need(spec, "radius", "input"),
-                      spec.get("norm", "inf"), shape=shape, name="input")
-    return Box.from_values(_need(data, "input_lo", name), _need(data, "input_hi", name),
-                           shape=shape, name="input")
+        return LpBall(_list(_need(spec, "center", "input"), "input.center"),
+                      _need(spec, "radius", "input"), spec.get("norm", "inf"), shape=shape,
+                      name="input")
+    return Box.from_values(_list(_need(data, "input_lo", name), "input_lo"),
+                           _list(_need(data, "input_hi", name), "input_hi"), shape=shape,
+                           name="input")
 
 
 def _other(layer, where, names):
     ref = layer["from"]
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise InvalidModelError(f"{where}.from = {ref!r}: expected a layer index, name or 'input'")
+        raise InvalidModelError(f"{where}.from = {shown(ref)}: expected a layer index, name or 'input'")
     if isinstance(ref, int):
         if not 0 <= ref < len(names) - 1:
             raise InvalidModelError(f"{where}.from = {ref}: not an earlier layer")
         return names[ref + 1]
     if ref not in names:
-        raise InvalidModelError(f"{where}.from = {ref!r}: no earlier layer of that name")
+        raise InvalidModelError(f"{where}.from = {shown(ref)}: no earlier layer of that name")
     return ref
 
 
@@ -207,11 +237,17 @@ def load_json_network(source):
     if not isinstance(layers, list) or not layers:
         raise InvalidModelError(f"{name}: 'layers' must be a non-empty list")
     shape = data.get("input_shape")
-    S = load_input_set(data, name, shape)
+    if shape is not None:
+        shape = _shape(shape, "input_shape")
+    with _wrong_types(f"{name}: input set"):
+        S = load_input_set(data, name, shape)
     shape = tuple(S.shape)
     names, nodes, shapes = [Graph.INPUT], [], {Graph.INPUT: shape}
     for k, layer in enumerate(layers):
         where = layer.get("name", f"layers[{k}]") if isinstance(layer, dict) else f"layers[{k}]"
+        if not isinstance(where, str) or not where or len(where) > 200:
+            raise InvalidModelError(f"layers[{k}].name = {shown(where)}: expected a non-empty "
+                                    "string (at most 200 characters)")
         op = build_layer(layer, where, shape)
         inputs = [names[-1]]
         if layer.get("type") in ("add", "sub") and "constant" not in layer:

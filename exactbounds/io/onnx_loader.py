@@ -40,8 +40,9 @@ from pathlib import Path
 from flint import fmpq
 
 from ..errors import (InvalidModelError, InvalidValueError, MalformedFileError, ShapeError,
-                      UnsupportedOperatorError)
+                      UnsupportedOperatorError, shown)
 from ..graph import Graph, Node
+from ..numbers import to_exact
 from ..operators.activations import Sigmoid, Tanh
 from ..operators.arithmetic import Add, Scale, Sub
 from ..operators.batchnorm import BatchNorm, BatchNormParams
@@ -50,6 +51,7 @@ from ..operators.linear import Linear, LinearParams
 from ..operators.pool import AveragePool
 from ..operators.relu import ReLU
 from ..operators.reshape import Identity, Reshape
+from .files import MAX_FILE_BYTES, check_file, read_bytes
 
 ONNX_DOMAINS = ("", "ai.onnx")
 FOLDABLE = ("Identity", "Flatten", "Reshape", "Add", "Sub", "Mul", "Div")
@@ -122,20 +124,71 @@ def exact_array(arr, name):
     return out.reshape(arr.shape)
 
 
+def _tensors(graph):
+    """Every tensor a graph holds: initializers and tensor attributes, subgraphs included
+    (iteratively)."""
+    todo = [graph]
+    while todo:
+        g = todo.pop()
+        yield from g.initializer
+        for node in g.node:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                if a.HasField("g"):
+                    todo.append(a.g)
+                todo.extend(a.graphs)
+
+
+def _external_files(model, path):
+    """Check every external-data location of ``model`` (loaded from ``path``) ourselves, not
+    only through ``onnx``: a relative path inside the model's folder, naming a regular file;
+    their total size counts against ``MAX_FILE_BYTES``. Returns whether there are any."""
+    onnx, _ = _onnx()
+    base = path.parent.resolve()
+    total, any_ext = path.stat().st_size, False
+    for t in _tensors(model.graph):
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        any_ext = True
+        loc = {e.key: e.value for e in t.external_data}.get("location", "")
+        target = (base / loc).resolve()
+        if not loc or Path(loc).is_absolute() or base not in target.parents:
+            raise MalformedFileError(f"{path}: tensor {t.name!r} stores its data at {loc!r}, "
+                                     "outside the model's folder: refused")
+        try:
+            total += check_file(target)
+        except MalformedFileError as e:
+            raise MalformedFileError(f"{path}: tensor {t.name!r}: external data {e}") from None
+        if total > MAX_FILE_BYTES:
+            raise MalformedFileError(f"{path}: the model and its external data are more than "
+                                     f"the {MAX_FILE_BYTES >> 20} MiB that exactbounds reads")
+    return any_ext
+
+
 def read_onnx(path):
-    """The ``onnx.ModelProto`` in ``path`` (with tensors stored as external data beside it);
-    unreadable or unparseable files raise ``MalformedFileError``."""
+    """The ``onnx.ModelProto`` in ``path`` (with tensors stored as external data beside it,
+    inside the model's folder), checked by ``onnx.checker``; unreadable, unparseable or invalid
+    files raise ``MalformedFileError``."""
     onnx, _ = _onnx()
     path = Path(path)
-    if not path.is_file():
-        raise MalformedFileError(f"{path}: cannot read: no such file")
+    data = read_bytes(path)
     try:
-        model = onnx.load(str(path))
+        model = onnx.load_model_from_string(data)
     except _read_errors(onnx) as e:
         raise MalformedFileError(f"{path}: not a readable ONNX model: "
-                                 f"{' '.join(str(e).split())}") from None
+                                 f"{shown(' '.join(str(e).split()), 200)}") from None
     if not model.HasField("graph") or not model.graph.output:
         raise MalformedFileError(f"{path}: not an ONNX model: no graph or no graph output")
+    try:
+        if _external_files(model, path):
+            from onnx.external_data_helper import load_external_data_for_model
+            load_external_data_for_model(model, str(path.parent))
+        onnx.checker.check_model(model)
+    except _read_errors(onnx) as e:  # ValidationError, a missing external file, ...
+        raise MalformedFileError(f"{path}: onnx.checker rejects the model: "
+                                 f"{shown(' '.join(str(e).split()), 200)}") from None
     return model
 
 
@@ -413,8 +466,8 @@ class _Builder:
         if B.ndim != 2:
             raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
         ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
-        alpha = fmpq(*float(node.attrs.get("alpha", 1.0)).as_integer_ratio())
-        beta = fmpq(*float(node.attrs.get("beta", 1.0)).as_integer_ratio())
+        alpha = to_exact(float(node.attrs.get("alpha", 1.0)), f"{node.where()}: alpha")
+        beta = to_exact(float(node.attrs.get("beta", 1.0)), f"{node.where()}: beta")
         W = B if tb else B.T                      # out × in
         n = W.shape[1]
         want = (n, 1) if ta else (1, n)
@@ -547,7 +600,7 @@ class _Builder:
         if len(shape) < 2 or shape[0] != 1:
             raise ShapeError(f"{node.where()}: input of shape {tuple(shape)}; expected "
                              "(1, C, ...)")
-        eps = fmpq(*float(node.attrs.get("epsilon", 1e-5)).as_integer_ratio())
+        eps = to_exact(float(node.attrs.get("epsilon", 1e-5)), f"{node.where()}: epsilon")
         C = shape[1]
         for what, v in (("scale", scale), ("B", bias), ("mean", mean), ("var", var)):
             if len(v) != C:

@@ -26,22 +26,31 @@ refused. A variable without a lower or an upper bound is an error.
 The output formula is kept in disjunctive normal form, :class:`OutputProperty`: ``clauses`` is a
 tuple of conjunctions of :class:`LinearComparison` ``Σ_k a_k·Y_k  op  rhs`` with ``op`` one of
 ``<=``, ``<``, ``=`` (``>=``/``>`` are stored negated).
+
+Parsing takes time linear in the file's length and never recurses: the s-expressions are read
+with an explicit stack and terms and formulas are folded bottom-up (:func:`_fold`), so a file
+nested thousands deep or an ``and`` of 30,000 atoms is read as fast as a flat one. Limits: at
+most :data:`MAX_VARS` variables of each kind, :data:`MAX_CLAUSES` output clauses, constants of at
+most :data:`MAX_CONST_BITS` bits (numbers themselves as in ``numbers.convert``).
 """
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from flint import fmpq
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidBoxError, InvalidValueError, MalformedFileError
 from ..numbers import RInterval, rational_str, to_exact
+from .files import read_text
 
-_VAR = re.compile(r"^([XY])_(\d+)$")
-_NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_VAR = re.compile(r"^([XY])_([0-9]+)$", re.ASCII)
+_NUM = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$", re.ASCII)
 _OPS = {"<=": ("<=", 1), "<": ("<", 1), ">=": ("<=", -1), ">": ("<", -1), "=": ("=", 1)}
 _IGNORED = {"check-sat", "get-model", "set-logic", "set-info", "set-option", "exit"}
 MAX_CLAUSES = 100_000
+MAX_VARS = 10_000_000
+MAX_CONST_BITS = 100_000
+SHOW_CHARS = 200
 
 
 # ----------------------------------------------------------------------------- s-expressions
@@ -84,10 +93,57 @@ def _line(e):
     return e[1]
 
 
-def _show(e):
-    if isinstance(e, tuple):
-        return e[0]
-    return "(" + " ".join(_show(u) for u in e) + ")"
+def _show(e, limit=None):
+    """The source text of ``e`` (iteratively), cut after about ``limit`` characters."""
+    out, n, todo = [], 0, [e]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, str):
+            piece = x
+        elif isinstance(x, tuple):
+            piece = x[0]
+        else:
+            todo.append(")")
+            todo.extend(reversed([u for k, u in enumerate(x) for u in ((u,) if k == 0 else
+                                                                       (" ", u))]))
+            piece = "("
+        out.append(piece)
+        n += len(piece)
+        if limit is not None and n > limit:
+            return "".join(out)[:limit] + " …"
+    return "".join(out)
+
+
+def _fold(root, children, combine):
+    """Post-order fold of an s-expression without recursion: ``children(x)`` lists the
+    sub-expressions of ``x`` evaluated first (``[]`` for a leaf), ``combine(x, values)`` gives
+    the value of ``x`` from theirs. Each node is visited twice: linear time."""
+    todo, vals = [(root, None)], []
+    while todo:
+        x, kids = todo.pop()
+        if kids is None:
+            kids = children(x)
+            todo.append((x, kids))
+            todo.extend((k, None) for k in reversed(kids))
+        else:
+            n = len(kids)
+            args = vals[len(vals) - n:]
+            del vals[len(vals) - n:]
+            vals.append(combine(x, args))
+    return vals[0]
+
+
+def _conj(dnf, sub, err):
+    """The DNF of ``dnf and sub`` (both lists of clauses). ``dnf``'s clause lists are owned by
+    the caller and may be extended in place, so a long conjunction of atoms costs linear time;
+    ``err(msg)`` builds the error raised beyond ``MAX_CLAUSES`` clauses."""
+    if len(sub) == 1:
+        for cl in dnf:
+            cl.extend(sub[0])
+        return dnf
+    if len(dnf) * len(sub) > MAX_CLAUSES:
+        raise err(f"more than {MAX_CLAUSES} clauses in disjunctive normal form")
+    return [a + b for a in dnf for b in sub]
 
 
 # ----------------------------------------------------------------------------- data structures
@@ -242,7 +298,16 @@ class _Parser:
         self.decl = {"X": set(), "Y": set()}
 
     def err(self, e, msg):
-        return MalformedFileError(f"{self.src}:{_line(e)}: {msg}: {_show(e)}")
+        return MalformedFileError(f"{self.src}:{_line(e)}: {msg}: {_show(e, SHOW_CHARS)}")
+
+    def index(self, e, tok):
+        """``(kind, index)`` of a variable token ``X_i``/``Y_i``, or ``None``."""
+        m = _VAR.match(tok)
+        if not m:
+            return None
+        if len(m.group(2)) > len(str(MAX_VARS)) or int(m.group(2)) >= MAX_VARS:
+            raise self.err(e, f"variable index beyond {MAX_VARS - 1}")
+        return m.group(1), int(m.group(2))
 
     def declare(self, e):
         head = e[0][0]
@@ -254,32 +319,40 @@ class _Parser:
                   isinstance(e[3], tuple) and e[3][0] == "Real")
         if not ok:
             raise self.err(e, f"expected ({head} NAME {'' if head == 'declare-const' else '() '}Real)")
-        m = _VAR.match(e[1][0])
-        if not m:
-            raise self.err(e, f"variable {e[1][0]!r} is not named X_i or Y_i")
-        v, i = m.group(1), int(m.group(2))
+        vi = self.index(e, e[1][0])
+        if vi is None:
+            raise self.err(e, f"variable {e[1][0][:40]!r} is not named X_i or Y_i")
+        v, i = vi
         if i in self.decl[v]:
             raise self.err(e, f"{e[1][0]} declared twice")
         self.decl[v].add(i)
 
     def term(self, e):
         """A linear term as ``(var or None, {index: coeff}, const)``."""
+        return _fold(e, self._term_children, self._term_value)
+
+    def _term_children(self, e):
+        if isinstance(e, tuple):
+            return []
+        if not e or not isinstance(e[0], tuple):
+            raise self.err(e, "expected a term")
+        if len(e) < 2:
+            raise self.err(e, f"{e[0][0]!r} needs arguments")
+        return e[1:]
+
+    def _term_value(self, e, args):
         if isinstance(e, tuple):
             tok = e[0]
-            m = _VAR.match(tok)
-            if m:
-                v, i = m.group(1), int(m.group(2))
+            vi = self.index(e, tok)
+            if vi is not None:
+                v, i = vi
                 if i not in self.decl[v]:
                     raise self.err(e, f"{tok} is used but not declared")
                 return v, {i: fmpq(1)}, fmpq(0)
             if _NUM.match(tok):
                 return None, {}, to_exact(tok, f"{self.src}:{e[1]}")
-            raise self.err(e, f"unknown symbol {tok!r}")
-        if not e or not isinstance(e[0], tuple):
-            raise self.err(e, "expected a term")
-        head, args = e[0][0], [self.term(a) for a in e[1:]]
-        if not args:
-            raise self.err(e, f"{head!r} needs arguments")
+            raise self.err(e, f"unknown symbol {tok[:40]!r}")
+        head = e[0][0]
         if head == "+":
             return self._sum(e, args)
         if head == "-":
@@ -294,6 +367,7 @@ class _Parser:
             for a in args:
                 if a[0] is None:
                     c *= a[2]
+                    self.small(e, c)
             return self._scale(var[0], c) if var else (None, {}, c)
         if head == "/":
             if len(args) != 2 or args[1][0] is not None:
@@ -301,10 +375,18 @@ class _Parser:
             if args[1][2] == 0:
                 raise self.err(e, "division by zero")
             return self._scale(args[0], 1 / args[1][2])
-        raise self.err(e, f"unsupported term operator {head!r}")
+        raise self.err(e, f"unsupported term operator {head[:40]!r}")
+
+    def small(self, e, c):
+        """``c``, refused when its numerator or denominator has more than MAX_CONST_BITS."""
+        if c.height_bits() > MAX_CONST_BITS:
+            raise self.err(e, f"a constant of more than {MAX_CONST_BITS} bits")
+        return c
 
     @staticmethod
     def _scale(t, c):
+        if c == 1:
+            return t
         return t[0], {k: a * c for k, a in t[1].items()}, t[2] * c
 
     def _sum(self, e, args):
@@ -340,32 +422,39 @@ class _Parser:
 
     def formula(self, e):
         """DNF of a formula: a list of clauses, each a list of comparisons."""
+        return _fold(e, self._formula_children, self._formula_value)
+
+    def _formula_children(self, e):
         if not isinstance(e, list) or not e or not isinstance(e[0], tuple):
             raise self.err(e, "expected a formula")
+        head = e[0][0]
+        if head in _OPS:
+            return []
+        if head in ("and", "or"):
+            if head == "or" and len(e) < 2:
+                raise self.err(e, "empty 'or'")
+            return e[1:]
+        raise self.err(e, f"unsupported formula operator {head[:40]!r} (supported: and, or, "
+                          "<=, >=, <, >, =)")
+
+    def _formula_value(self, e, args):
         head = e[0][0]
         if head in _OPS:
             got = self.atom(e, head)
             return [] if got is None else [got]
         if head == "and":
             dnf = [[]]
-            for sub in e[1:]:
-                dnf = [a + b for a in dnf for b in self.formula(sub)]
-                if len(dnf) > MAX_CLAUSES:
-                    raise self.err(e, f"more than {MAX_CLAUSES} clauses in disjunctive normal form")
+            for sub in args:
+                dnf = _conj(dnf, sub, lambda msg: self.err(e, msg))
             return dnf
-        if head == "or":
-            if len(e) < 2:
-                raise self.err(e, "empty 'or'")
-            dnf = [cl for sub in e[1:] for cl in self.formula(sub)]
-            return [[]] if any(not cl for cl in dnf) else dnf   # a true clause: all true
-        raise self.err(e, f"unsupported formula operator {head!r} (supported: and, or, "
-                          "<=, >=, <, >, =)")
+        dnf = [cl for sub in args for cl in sub]
+        return [[]] if any(not cl for cl in dnf) else dnf   # a true clause: all true
 
 
 def _declared_range(decl, v, src):
     n = len(decl)
-    if decl != set(range(n)):
-        missing = min(set(range(max(decl) + 1)) - decl)
+    if max(decl) != n - 1:     # n distinct indices >= 0 are 0..n-1 exactly when the max is n-1
+        missing = next(i for i, k in enumerate(sorted(decl)) if i != k)
         raise MalformedFileError(f"{src}: {v}_{missing} is not declared, but {v}_{max(decl)} is")
     return n
 
@@ -397,9 +486,7 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                                    "(the input set must be one box or polytope)")
                 input_atoms += dnf[0]
             elif kinds == {"Y"}:
-                out_dnf = [a + b for a in out_dnf for b in dnf]
-                if len(out_dnf) > MAX_CLAUSES:
-                    raise p.err(e, f"more than {MAX_CLAUSES} output clauses")
+                out_dnf = _conj(out_dnf, dnf, lambda msg, e=e: p.err(e, msg))
             else:
                 inputs = {frozenset((c.coeffs, c.op, c.rhs) for c in cl if c.var == "X")
                           for cl in dnf}
@@ -407,7 +494,8 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                     raise p.err(e, "a disjunction whose clauses constrain the inputs "
                                    "differently is not supported")
                 input_atoms += [c for c in dnf[0] if c.var == "X"]
-                out_dnf = [a + [c for c in b if c.var == "Y"] for a in out_dnf for b in dnf]
+                out_dnf = _conj(out_dnf, [[c for c in b if c.var == "Y"] for b in dnf],
+                                lambda msg, e=e: p.err(e, msg))
         elif head in _IGNORED:
             continue
         else:
@@ -444,8 +532,4 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
 
 def load_vnnlib(path, polytope="box"):
     """Read and parse a VNN-LIB file (see :func:`parse_vnnlib`)."""
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise MalformedFileError(f"{path}: cannot read: {e}") from None
-    return parse_vnnlib(text, str(path), polytope)
+    return parse_vnnlib(read_text(path), str(path), polytope)

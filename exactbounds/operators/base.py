@@ -41,7 +41,7 @@ from math import prod
 from flint import fmpq_mat
 
 from ..core import AffineVec, Box
-from ..errors import ShapeError, UnsupportedOperatorError
+from ..errors import ShapeError, UnsupportedOperatorError, shown
 from ..linalg import IDENT, split_q
 from ..linalg.affine import AffineMats
 from ..linalg.fast_ibp import affine_fbox, affine_floats
@@ -57,7 +57,7 @@ def as_shape(shape: Any, what: str) -> tuple[int, ...]:
     try:
         s = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
     except (TypeError, ValueError):
-        raise ShapeError(f"{what}: shape {shape!r} is not a tuple of integers") from None
+        raise ShapeError(f"{what}: shape {shown(shape)} is not a tuple of integers") from None
     if not s or any(d <= 0 for d in s):
         raise ShapeError(f"{what}: shape {s} must be non-empty with positive sizes")
     return s

@@ -16,7 +16,7 @@ from math import prod
 from flint import fmpq_mat
 
 from ..core import AffineVec, Box
-from ..errors import InvalidModelError, ShapeError
+from ..errors import InvalidModelError, ShapeError, shown
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
 from ..linalg.fast_ibp import diag_fbox, diag_floats
 from .base import AffineOp
@@ -48,14 +48,15 @@ class BatchNormParams:
     ``running_var`` σ², ``gamma`` γ, ``beta`` β (one per channel) and ``eps`` ε.
 
     ``variance="strict"`` (default) needs σ² >= 0 and σ² + ε > 0 as the seed's formula does;
-    ``variance="clamp"`` uses max(σ², 0) as TorchLean's newer version does. Numbers enter
+    ``variance="clamp"`` uses max(σ², 0) as TorchLean's newer version does. ε >= 0: ε = 0 is
+    accepted (PyTorch and ONNX allow it) wherever the formula has a value, σ² + ε > 0. Numbers enter
     exactly; sympy expressions are kept as they are (for ``SymbolicContext``).
     ``shape`` is ``(C,)`` (default) or ``(C, *spatial)``; ``dim`` is the flattened size."""
 
     def __init__(self, running_mean, running_var, gamma, beta, eps=1e-5, *, shape=None,
                  variance="strict", name="batchnorm"):
         if variance not in ("strict", "clamp"):
-            raise InvalidModelError(f"{name}.variance = {variance!r}: expected 'strict' or 'clamp'")
+            raise InvalidModelError(f"{name}.variance = {shown(variance)}: expected 'strict' or 'clamp'")
         fields = {"running_mean": running_mean, "running_var": running_var,
                   "gamma": gamma, "beta": beta}
         vals = {}
@@ -63,7 +64,7 @@ class BatchNormParams:
             try:
                 seq = list(seq)
             except TypeError:
-                raise ShapeError(f"{name}.{key}: expected a list, got {seq!r}") from None
+                raise ShapeError(f"{name}.{key}: expected a list, got {shown(seq)}") from None
             vals[key] = [_scalar(v, f"{name}.{key}[{i}]") for i, v in enumerate(seq)]
         C = len(vals["running_mean"])
         for key, seq in vals.items():
@@ -72,6 +73,8 @@ class BatchNormParams:
         if C == 0:
             raise ShapeError(f"{name}: no channels")
         eps = _scalar(eps, f"{name}.eps")
+        if not _is_symbolic(eps) and eps < 0:
+            raise InvalidModelError(f"{name}.eps = {eps}: must be >= 0")
         var = vals["running_var"]
         if variance == "clamp":
             var = [_clamp(v) for v in var]
@@ -84,8 +87,6 @@ class BatchNormParams:
                     "(variance='strict'; variance='clamp' uses max(σ², 0))")
             if v + eps == 0:
                 raise InvalidModelError(f"{name}.running_var[{i}] + eps = 0: division by zero")
-        if not _is_symbolic(eps) and eps <= 0:
-            raise InvalidModelError(f"{name}.eps = {eps}: must be > 0")
         shape = (C,) if shape is None else tuple(int(d) for d in shape)
         if not shape or shape[0] != C:
             raise ShapeError(f"{name}: shape {shape} does not start with the {C} channels")

@@ -12,6 +12,7 @@ the verbs of :class:`~exactbounds.operators.base.AffineOp`.
 """
 from flint import fmpq, fmpq_mat, fmpz_mat
 
+from ..budget import reserve
 from ..errors import InvalidModelError, ShapeError
 from ..linalg import DyMat, dyadic_parts
 from ..linalg.fast_ibp import Im2col
@@ -115,10 +116,18 @@ class Conv2d(AffineOp):
         self.out_shape = (cout, ho, wo)
 
     # -- im2col ---------------------------------------------------------------------------------
+    def ibp_entries(self):
+        """Entries of the im2col patch matrix (``Cin/G·kh·kw × Ho·Wo``): what evaluation and
+        IBP at exact points hold, instead of the dense ``out × in`` matrix."""
+        C = self.in_shapes[0][0]
+        _, ho, wo = self.out_shape
+        return C // self.groups * self.kernel[0] * self.kernel[1] * ho * wo
+
     def _patch_index(self):
         """For group 0, the flat input index of every patch entry (row ``(c, p, q)``, column
         ``(i, j)``, row-major), ``-1`` in the padding; group ``g`` adds ``g·Cin/G·H·W``."""
         if getattr(self, "_pidx", None) is None:
+            reserve(self.ibp_entries(), f"{self.name}: the im2col patches of the convolution")
             C, H, W = self.in_shapes[0]
             _, ho, wo = self.out_shape
             kh, kw = self.kernel
@@ -224,6 +233,8 @@ class Conv2d(AffineOp):
         dh, dw = self.dilation
         pt, pl, _, _ = self.padding
         cg, og = C // self.groups, cout // self.groups
+        reserve(self.out_dim * self.in_dim, f"{self.name}: the {self.out_dim}x{self.in_dim} "
+                                            "matrix of the convolution")
         n_in = self.in_dim
         M = {}
         for o in range(cout):
