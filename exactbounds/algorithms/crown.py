@@ -256,6 +256,9 @@ def _rows_of_identity(rows: Any, n: int) -> Any:
 def _forms_to_lists(run: _Run, forms: Any) -> Any:
     be, ctx = run.be, run.ctx
     LA, Lb, UA, Ub = forms
+    lazy = getattr(be, "lazy_rows", None)
+    if lazy is not None:   # float forms: converted row by row when read
+        return lazy(ctx, LA), lazy(ctx, Lb, True), lazy(ctx, UA), lazy(ctx, Ub, True)
 
     def rows(M: Any) -> list[Any]:
         n = M.ncols()

@@ -3,16 +3,23 @@
 ``ibp(graph, input_set, ctx)`` accepts a Box or an LpBall (its bounding box ``center ± r``,
 which is the exact IBP input for every p-norm ball). ``ibp_result`` wraps it in a
 :class:`~exactbounds.algorithms.crown.BoundsResult`.
+
+In a context whose backend is ``fast`` the boxes travel between nodes as float vectors
+(:class:`~exactbounds.linalg.fast_ibp.FBox`: an outward float interval around each exact end)
+through each operator's ``ibp_fast`` verb; an operator without it gets a box of context
+elements (``ibp``) and its result is converted back. Elements are made only at the end.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from ..core import Box
 from ..inputsets import bounding_box
+from ..linalg.fast_ibp import fbox_from_box, fbox_to_lists
 from ..numbers import DEFAULT_CONTEXT, ENCLOSURE, EXACT
 from .result import BoundsResult
 
 if TYPE_CHECKING:
-    from ..core import Box
     from ..graph import Graph
     from ..numbers.contexts import Context
 
@@ -32,8 +39,35 @@ def run_graph(graph: Graph, value: Any, verb: str, ctx: Context = DEFAULT_CONTEX
 def ibp(graph: Graph, box: Box, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> Any:
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
     With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
+    if ctx.backend_kind == "fast":
+        return _ibp_fast(graph, bounding_box(box), ctx, intermediate, progress)
     return run_graph(graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate,
                      progress=progress)
+
+
+def _ibp_fast(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any) -> Any:
+    """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback)."""
+    vals = {graph.INPUT: fbox_from_box(ctx, box)}
+    shapes = {graph.INPUT: box.shape}
+    for node in graph:
+        ins = [vals[i] for i in node.inputs]
+        verb = getattr(node.op, "ibp_fast", None)
+        if verb is not None:
+            vals[node.name] = verb(ctx, *ins)
+        else:
+            boxes = [_box(ctx, f, shapes[i]) for f, i in zip(ins, node.inputs)]
+            vals[node.name] = fbox_from_box(ctx, node.op.ibp(ctx, *boxes))
+        shapes[node.name] = node.op.out_shape
+        if progress is not None:
+            progress.update(1)
+    if not intermediate:
+        return _box(ctx, vals[graph.output], shapes[graph.output])
+    return {k: _box(ctx, f, shapes[k]) for k, f in vals.items()}
+
+
+def _box(ctx: Context, fbox: Any, shape: Any) -> Box:
+    lo, hi = fbox_to_lists(ctx, fbox)
+    return Box(lo, hi, shape)
 
 
 def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> BoundsResult:

@@ -450,7 +450,10 @@ class FastBackend(_Base):
         return _ball(v)
 
     def _vec(self, values: Any) -> Any:
-        """``(mid, rad)`` 1-D arrays of a list of balls or exact numbers (cached per list)."""
+        """``(mid, rad)`` 1-D arrays of a list of balls or exact numbers (cached per list), or
+        of an :class:`FVec`."""
+        if isinstance(values, FVec):
+            return values.mid, values.rad
         got = self._vecs.get(id(values))
         if got is not None and got[0] is values:
             return got[1]
@@ -469,7 +472,7 @@ class FastBackend(_Base):
         return out
 
     def col(self, values: Any) -> Any:
-        m, r = self._vec(list(values) if not isinstance(values, list) else values)
+        m, r = self._vec(values if isinstance(values, (list, FVec)) else list(values))
         return Ball(m.reshape(-1, 1), r.reshape(-1, 1))
 
     def entries(self, m: Any) -> Any:
@@ -483,6 +486,19 @@ class FastBackend(_Base):
     def diag(self, vals: Any) -> Any:
         m, r = self._vec(vals)
         return Ball(np.diag(m), np.diag(r))
+
+    def vectors(self, values: Any) -> Any:
+        """Float vectors ``(lo, hi)`` with every entry of ``values`` (a list of entries, the
+        entries of a ball matrix, or an :class:`FVec`) inside ``[lo_i, hi_i]``."""
+        if isinstance(values, _Entries):
+            m, r = values.mid, values.rad
+        else:
+            m, r = self._vec(values if isinstance(values, (list, FVec)) else list(values))
+        return ball_ends(m, r if r is not None and r.any() else None)
+
+    def lazy_rows(self, ctx: Any, M: Any, flat: Any = False) -> Any:
+        """:class:`LazyRows` of ``M`` (``flat``: its entries, row-major)."""
+        return LazyRows(self, ctx, M, flat)
 
     # -- entries --------------------------------------------------------------------------
     def sign(self, x: Any) -> Any:
@@ -710,6 +726,74 @@ class _Entries:
 
     def __iter__(self) -> Any:
         return iter(self[:])
+
+
+class FVec:
+    """A vector of balls ``mid ± rad`` (1-D float arrays): the lines of a vectorised
+    relaxation (``relax_vec``), read by the backend's steps without per-entry objects."""
+
+    __slots__ = ("mid", "rad")
+
+    def __init__(self, mid: Any, rad: Any) -> None:
+        self.mid, self.rad = mid, rad
+
+    @classmethod
+    def from_ends(cls, lo: Any, hi: Any) -> Any:
+        mid, rad = ball_from_ends(lo, hi)
+        return cls(mid, np.zeros_like(mid) if rad is None else rad)
+
+    def __len__(self) -> Any:
+        return self.mid.shape[0]
+
+    def __getitem__(self, k: Any) -> Any:
+        return _Entries(Ball(self.mid.reshape(-1, 1), self.rad.reshape(-1, 1)))[k]
+
+    def __iter__(self) -> Any:
+        return iter(self[:])
+
+
+class LazyRows:
+    """The rows of a ball matrix as lists of context elements, each row converted when first
+    read (a finished run's final linear forms: read rarely, and row by row). Non-finite entries
+    raise ``AmbiguousBranch`` at construction, inside the run."""
+
+    def __init__(self, be: Any, ctx: Any, M: Any, flat: Any = False) -> None:
+        lo, hi = M.ends()
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            raise AmbiguousBranch("a finite enclosure", M)
+        self._be, self._ctx, self._M, self._flat = be, ctx, M, flat
+        self._rows = {}
+
+    def __len__(self) -> Any:
+        return self._M.nrows() * (self._M.ncols() if self._flat else 1)
+
+    def _row(self, i: Any) -> Any:
+        if i not in self._rows:
+            m = self._M
+            sub = Ball(m.mid[i:i + 1], None if m.rad is None else m.rad[i:i + 1])
+            self._rows[i] = self._be.col_to_ctx(self._ctx, sub)
+        return self._rows[i]
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        if self._flat:   # a column (or any matrix) read entry by entry, row-major
+            n = self._M.ncols()
+            return self._row(k // n)[k % n]
+        return self._row(k)
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: Any) -> Any:
+        return list(self) == list(other)
+
+    def __repr__(self) -> Any:
+        return repr(list(self))
 
 
 def _nz(r: Any) -> Any:

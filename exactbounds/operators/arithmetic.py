@@ -13,6 +13,7 @@ from math import prod
 from flint import fmpq_mat
 
 from ..errors import ShapeError
+from ..linalg.fast_ibp import add_fbox, diag_fbox, diag_floats
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
 from .registry import register
@@ -65,6 +66,23 @@ class _Elementwise(AffineOp):
             return [eye, eye * self.sign2], fmpq_mat(n, 1)
         return [eye], fmpq_mat(n, 1, [self.sign2 * c for c in self.constant])
 
+    def ibp_fast(self, ctx, *fboxes):
+        """On float boxes: ends added (subtracted) with one outward step each; a constant as a
+        diagonal map (no dense identity)."""
+        if self.constant is None:
+            return add_fbox(*fboxes, self.sign2)
+        return _diag_fast(self, [1] * self.out_dim, [self.sign2 * c for c in self.constant],
+                          fboxes[0])
+
+
+def _diag_fast(op, factor, offset, fbox):
+    """IBP of ``factor ⊙ x + offset`` on a float box, the float vectors built once per op."""
+    got = op.__dict__.get("_fast_diag")
+    if got is None:
+        got = op.__dict__["_fast_diag"] = diag_floats(factor, offset)
+    fm, fr, off = got
+    return diag_fbox(fm, fr, off, fbox)
+
 
 @register
 class Add(_Elementwise):
@@ -97,3 +115,7 @@ class Scale(AffineOp):
 
     def linear_params(self):
         return [_diag(self.factor)], fmpq_mat(len(self.offset), 1, self.offset)
+
+    def ibp_fast(self, ctx, fbox):
+        """On a float box: a diagonal map (no dense matrix)."""
+        return _diag_fast(self, self.factor, self.offset, fbox)

@@ -44,6 +44,7 @@ from ..core import AffineVec, Box
 from ..errors import ShapeError, UnsupportedOperatorError, shown
 from ..linalg import IDENT, split_q
 from ..linalg.affine import AffineMats
+from ..linalg.fast_ibp import affine_fbox, affine_floats
 from .jets import JetStep
 
 if TYPE_CHECKING:
@@ -163,6 +164,16 @@ class AffineOp(Op):
         """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
         return self._ibp(ctx, boxes, True)
 
+    def ibp_fast(self, ctx: Context, *fboxes: Any) -> Any:
+        """IBP on float boxes (the mode ``fast``, :mod:`exactbounds.linalg.fast_ibp`), with the
+        float coefficients of :meth:`linear_enclosure` (built once per precision)."""
+        cache = self.__dict__.setdefault("_fast_coeffs", {})
+        key = ctx.precision
+        if key not in cache:
+            cache[key] = affine_floats(*self.linear_enclosure(ctx))
+        mats, bias = cache[key]
+        return affine_fbox(list(zip(mats, fboxes)), bias)
+
     def deriv(self, ctx: Context, *dboxes: Any) -> Any:
         """Derivative boxes: ``J·d`` with ``J = W`` (no bias)."""
         return self._ibp(ctx, dboxes, False)
@@ -242,6 +253,9 @@ class PassThrough(Op):
     deriv = ibp
     deriv2 = ibp
 
+    def ibp_fast(self, ctx: Context, fbox: Any) -> Any:
+        return fbox
+
     def aff(self, ctx: Context, aff: Any) -> Any:
         self.check_inputs([aff.out_dim], "affine form")
         return aff
@@ -271,6 +285,9 @@ class Relaxed(Op):
         the signature of :meth:`relax`) replaces the operator's own lines (a profile's rule)."""
         ctx, be = run.ctx, run.be
         lo, hi = run.node_bounds(node.inputs[0])
+        vec = getattr(self, "relax_vec", None)
+        if vec is not None and hasattr(be, "vectors"):   # float vectors, no per-entry objects
+            return vec(*be.vectors(lo), *be.vectors(hi), **run.relax_opts)
         lo_c = [be.to_ctx(ctx, v) for v in lo]
         hi_c = [be.to_ctx(ctx, v) for v in hi]
         ls, lb, us, ub = (relax or self.relax)(ctx, lo_c, hi_c, **run.relax_opts)

@@ -18,6 +18,7 @@ from flint import fmpq_mat
 from ..core import AffineVec, Box
 from ..errors import InvalidModelError, ShapeError, shown
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
+from ..linalg.fast_ibp import diag_fbox, diag_floats
 from .base import AffineOp
 from .jets import JetStep
 from .registry import register
@@ -287,6 +288,20 @@ class BatchNorm(AffineOp):
 
     def aff(self, ctx, aff):
         return aff_batchnorm(self.params, aff, ctx)
+
+    def ibp_fast(self, ctx, fbox):
+        """IBP on a float box: the diagonal map with the enclosed coefficients of
+        :meth:`linear_enclosure` (radii added), never the dense matrix."""
+        cache = self.__dict__.setdefault("_fast_diag", {})
+        if ctx.precision not in cache:
+            (W,), b, Wr, br = self.linear_enclosure(ctx)
+            n = W.nrows()
+            cache[ctx.precision] = diag_floats(
+                [W[i, i] for i in range(n)], b.entries(),
+                None if Wr is None else [Wr[0][i, i] for i in range(n)],
+                None if br is None else br.entries())
+        fm, fr, off = cache[ctx.precision]
+        return diag_fbox(fm, fr, off, fbox)
 
     def deriv(self, ctx, dbox):
         return deriv_batchnorm(self.params, dbox, ctx)

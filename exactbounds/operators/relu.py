@@ -16,6 +16,10 @@ possible branch, which encloses the exact algorithm's line whichever branch is t
 """
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
+import numpy as np
+
+from ..linalg.fast import FVec, down, up
+from ..linalg.fast_ibp import relu_fbox
 from .base import Relaxed, as_shape
 from .jets import JetStep
 from .registry import register
@@ -85,6 +89,48 @@ def _relax_one(ctx, l, u, rule):
     return tuple(hull(ctx, [c[k] for c in cands]) for k in range(4))
 
 
+def _relax_vec(l1, l2, u1, u2, rule):
+    n = l1.shape[0]
+    inf = np.full(n, np.inf)
+    lo = [inf.copy() for _ in range(4)]
+    hi = [-inf for _ in range(4)]
+
+    def cand(mask, vals):
+        """Add the candidate lines ``vals`` (each a pair of float vectors ``(min, max)``)
+        where ``mask``."""
+        for k, (a, b) in enumerate(vals):
+            lo[k] = np.where(mask, np.minimum(lo[k], a), lo[k])
+            hi[k] = np.where(mask, np.maximum(hi[k], b), hi[k])
+    z, o = np.zeros(n), np.ones(n)
+    active = l1 >= 0                    # lo >= 0 for sure
+    dead = ~active & (u2 <= 0)          # hi <= 0 for sure
+    open_ = ~active & ~dead
+    cand(active | open_ & (l2 >= 0), [(o, o), (z, z), (o, o), (z, z)])
+    cand(dead | open_ & (u1 <= 0), [(z, z)] * 4)
+    # unstable: l in [l1, min(l2, 0)], u in [max(u1, 0), u2]; us = u/(u − l) increases in u
+    # and in l, ub = −us·l; both clipped to their exact ranges [0, 1] and [0, −l1]
+    lh, ul = np.minimum(l2, 0.0), np.maximum(u1, 0.0)
+    s_lo = np.clip(down(ul / up(ul - l1)), 0.0, 1.0)
+    d_hi = down(u2 - lh)
+    s_hi = np.where(d_hi > 0, np.clip(up(u2 / d_hi), 0.0, 1.0), 1.0)
+    s_lo = np.where(np.isnan(s_lo), 0.0, s_lo)
+    s_hi = np.where(np.isnan(s_hi), 1.0, s_hi)
+    b_lo = np.maximum(down(s_lo * -lh), 0.0)
+    b_hi = np.minimum(up(s_hi * -l1), -l1)
+    if rule == "zero":
+        a_lo = a_hi = z
+    elif rule == "one":
+        a_lo = a_hi = o
+    else:   # 1 when u + l > 0 may hold, 0 when u + l <= 0 may hold
+        may1 = up(u2 + lh) > 0
+        may0 = down(ul + l1) <= 0
+        a_lo, a_hi = np.where(may0, 0.0, 1.0), np.where(may1, 1.0, 0.0)
+    cand(open_ & (l1 < 0) & (u2 > 0), [(a_lo, a_hi), (z, z), (s_lo, s_hi), (b_lo, b_hi)])
+    bad = ~(np.isfinite(l1) & np.isfinite(u2))
+    return tuple(FVec.from_ends(np.where(bad, -np.inf, a), np.where(bad, np.inf, b))
+                 for a, b in zip(lo, hi))
+
+
 @register
 class ReLU(Relaxed):
     """``ReLU(shape)``: elementwise ``max(x, 0)``."""
@@ -106,6 +152,10 @@ class ReLU(Relaxed):
         return Box([relu_value(ctx, ctx.coerce(v)) for v in box.lo],
                    [relu_value(ctx, ctx.coerce(v)) for v in box.hi], self.out_shape)
 
+    def ibp_fast(self, ctx, fbox):
+        """The same on float boxes (exact: ``max``)."""
+        return relu_fbox(fbox)
+
     def relax(self, ctx, lo, hi, lower_slope="adaptive", **_):
         """``(ls, lb, us, ub)`` lists, see the module docstring."""
         if lower_slope not in LOWER_SLOPES:
@@ -115,6 +165,18 @@ class ReLU(Relaxed):
         out = [_relax_one(ctx, ctx.coerce(l), ctx.coerce(u), lower_slope)
                for l, u in zip(lo, hi)]
         return tuple([o[k] for o in out] for k in range(4))
+
+    def relax_vec(self, l1, l2, u1, u2, lower_slope="adaptive", **_):
+        """:meth:`relax` vectorised for the mode ``fast``: the exact bounds ``lo ∈ [l1, l2]``,
+        ``hi ∈ [u1, u2]`` (float vectors); returns ``(ls, lb, us, ub)`` as :class:`FVec` balls
+        containing the exact algorithm's coefficients whichever exact bounds in those ranges are
+        the true ones (the hull over every branch they leave open, as :func:`_relax_one` does
+        in the interval context), each quotient and product rounded outward."""
+        if lower_slope not in LOWER_SLOPES:
+            raise InvalidValueError("lower_slope", lower_slope,
+                                    f"expected one of {', '.join(LOWER_SLOPES)}")
+        with np.errstate(all="ignore"):
+            return _relax_vec(l1, l2, u1, u2, lower_slope)
 
     def jet_step(self, ctx, node, jets, order, rule):
         """Order 1 only, and only where every pre-activation's sign is decided on its whole
