@@ -27,6 +27,7 @@ The output formula is kept in disjunctive normal form, :class:`OutputProperty`: 
 tuple of conjunctions of :class:`LinearComparison` ``Σ_k a_k·Y_k  op  rhs`` with ``op`` one of
 ``<=``, ``<``, ``=`` (``>=``/``>`` are stored negated).
 """
+import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,7 +446,11 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
 def load_vnnlib(path, polytope="box"):
     """Read and parse a VNN-LIB file (see :func:`parse_vnnlib`)."""
     try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
+        if str(path).lower().endswith(".gz"):   # VNN-COMP ships .vnnlib.gz
+            with gzip.open(path, "rt") as f:
+                text = f.read()
+        else:
+            text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError, EOFError) as e:
         raise MalformedFileError(f"{path}: cannot read: {e}") from None
     return parse_vnnlib(text, str(path), polytope)
