@@ -401,8 +401,9 @@ class _Builder(OpsMixin):
         if B.ndim != 2:
             raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
         ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
-        if tuple(shape) != ((B.shape[tb], 1) if ta else (1, B.shape[tb])):
-            return self._gemm_general(node)
+        if len(shape) == 2 and shape[0 if ta else 1] == B.shape[tb] and \
+                tuple(shape) != ((B.shape[tb], 1) if ta else (1, B.shape[tb])):
+            return self._gemm_general(node)     # several rows
         alpha = fmpq(*float(node.attrs.get("alpha", 1.0)).as_integer_ratio())
         beta = fmpq(*float(node.attrs.get("beta", 1.0)).as_integer_ratio())
         W = B if tb else B.T                      # out × in
