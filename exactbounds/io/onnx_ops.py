@@ -266,12 +266,13 @@ class OpsMixin:
                 [n * s for n, s in zip(in_hw, strides)]
             tot = [f - t for f, t in zip(full, target)]
             if any(t < 0 for t in tot):
-                raise UnsupportedOperatorError(f"{node.where()}: output_shape {target} larger "
-                                               "than the full output")
-            if auto == "SAME_LOWER":
-                begin, end = [t - t // 2 for t in tot], [t // 2 for t in tot]
+                raise ShapeError(f"{node.where()}: output_shape {target} is larger than the "
+                                 f"full output {full}")
+            half = [int(t / 2) for t in tot]               # truncated, as the spec's t/2
+            if auto == "SAME_UPPER":
+                begin, end = half, [t - h for t, h in zip(tot, half)]
             else:
-                begin, end = [t // 2 for t in tot], [t - t // 2 for t in tot]
+                begin, end = [t - h for t, h in zip(tot, half)], half
             pads = begin + end
         elif auto == "VALID" or "pads" not in at:
             pads = [0] * 4
