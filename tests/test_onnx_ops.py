@@ -251,3 +251,68 @@ def test_cli_names_node_and_op_of_unsupported_forms(tmp_path):
                         str(spec), "--method", "crown"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "softmax" in r.stderr.lower() and "no linear relaxation" in r.stderr
+
+
+# ----------------------------------------------------------------------------- relaxations
+
+from flint import fmpq_mat  # noqa: E402
+
+from exactbounds.operators.bilinear import Bilinear  # noqa: E402
+from exactbounds.operators.elementwise import Cos, LeakyRelu, Sign, Sin  # noqa: E402
+from exactbounds.operators.maxpool import MaxPool  # noqa: E402
+
+num = st.integers(-64, 64).map(lambda k: fmpq(k, 8))
+
+
+@settings(max_examples=60, deadline=None)
+@given(op=st.sampled_from([LeakyRelu(1, fmpq(1, 10)), LeakyRelu(1, fmpq(5, 2)), LeakyRelu(1, 0),
+                           LeakyRelu(1, 1), Sin(1), Cos(1), Sign(1)]),
+       a=num, d=st.integers(0, 80).map(lambda k: fmpq(k, 8)),
+       rule=st.sampled_from(["adaptive", "zero", "one"]),
+       mode=st.sampled_from(["exact", "dyadic", "interval"]))
+def test_elementwise_lines_enclose_the_function(op, a, d, rule, mode):
+    """``ls·x + lb <= f(x) <= us·x + ub`` at 17 points of ``[l, u]`` (ends included)."""
+    ctx = make_context(mode, bits=16 if mode == "dyadic" else None)
+    l, u = a, a + d
+    ls, lb, us, ub = op.relax(ctx, [ctx.const(l)], [ctx.const(u)], lower_slope=rule)
+    exact = make_context("exact")
+    for k in range(17):
+        x = l + d * k / 16
+        fl, fh = ends(op.evaluate(exact, [x])[0])
+        # in the interval context the coefficients are enclosures of valid lines
+        low = ctx.lower(ls[0] * ctx.const(x) + lb[0])
+        high = ctx.upper(us[0] * ctx.const(x) + ub[0])
+        assert low <= fh and fl <= high, (op, l, u, x)
+    blo, bhi = op.ibp(exact, Box([l], [u])).outer()
+    for k in range(17):
+        fl, fh = ends(op.evaluate(exact, [l + d * k / 16])[0])
+        assert blo[0] <= fh and fl <= bhi[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_multi_input_relaxations_enclose_the_function(data):
+    """MaxPool (stable and unstable windows) and products: the planes at random points."""
+    kind = data.draw(st.sampled_from(["maxpool", "matmul"]))
+    if kind == "maxpool":
+        op = MaxPool((1, 3, 3), (2, 2), (1, 1))
+    else:
+        op = Bilinear((2, 2), (2, 2), (2, 2), [[(2 * i, j), (2 * i + 1, 2 + j)]
+                                                for i in range(2) for j in range(2)])
+    ends_ = []
+    for s in op.in_shapes:
+        n = int(np.prod(s))
+        lo = [data.draw(num) for _ in range(n)]
+        ends_.append((lo, [v + data.draw(num) ** 2 / 8 for v in lo]))
+    LW, Lb, UW, Ub = op.relax_linear(make_context("exact"), ends_)
+    rnd = random.Random(data.draw(st.integers(0, 99)))
+    exact = make_context("exact")
+    for _ in range(20):
+        xs = [[a + (b - a) * fmpq(rnd.randint(0, 8), 8) for a, b in zip(lo, hi)]
+              for lo, hi in ends_]
+        y = op.evaluate(exact, *xs)
+        low, high = Lb, Ub
+        for W1, W2, x in zip(LW, UW, xs):
+            col = fmpq_mat(len(x), 1, x)
+            low, high = low + W1 * col, high + W2 * col
+        assert all(a <= v <= b for a, v, b in zip(low.entries(), y, high.entries()))

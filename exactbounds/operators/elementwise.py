@@ -26,7 +26,8 @@ from .relu import possible_signs
 
 
 class _Elementwise(Relaxed):
-    def __init__(self, shape, name):
+    def __init__(self, shape, name=None):
+        name = name or self.kind
         self.name = name
         s = as_shape(shape, name)
         self.in_shapes, self.out_shape = (s,), s
