@@ -439,8 +439,9 @@ class _Builder(OpsMixin):
         elif self.is_const(a) and not self.is_const(b):      # W @ x, x a column
             shape = self.shape_of(node, b)
             W = self.const(a)
-            if W.ndim == 2 and len(shape) >= 2 and shape[-2] == W.shape[1] and \
-                    (shape[-1] != 1 or prod(shape[:-2]) != 1):
+            if W.ndim == 2 and (len(shape) == 1 and shape[0] == W.shape[1] or
+                                len(shape) >= 2 and shape[-2] == W.shape[1] and
+                                (shape[-1] != 1 or prod(shape[:-2]) != 1)):
                 return self._matmul_general(node)
             if W.ndim != 2 or len(shape) < 2 or shape[-2] != W.shape[1] or shape[-1] != 1 \
                     or prod(shape[:-2]) != 1:
@@ -524,8 +525,7 @@ class _Builder(OpsMixin):
         a, b = node.inputs
         (_, sa), (_, sb) = self.var(node, a), self.var(node, b)
         if tuple(sa) != tuple(sb):
-            raise ShapeError(f"{node.where()}: operands of shapes {tuple(sa)} and {tuple(sb)}; "
-                             "two computed tensors must have the same shape")
+            return self._add_broadcast(node)
         cls = Add if node.op_type == "Add" else Sub
         self.add(node, cls(core_shape(sa), name=node.name), [a, b], sa)
 

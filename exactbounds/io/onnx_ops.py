@@ -14,8 +14,8 @@ from ..operators.indexmap import IndexMap, const_ids, ids_for
 from ..operators.matrix import MatrixOp
 from ..operators.maxpool import MaxPool
 from ..operators.reshape import Identity, Reshape
-from ..operators.softmax import ArgMax, OneHot, Softmax
-from .onnx_shapes import FLOAT_TYPES, Params, _axis, move
+from ..operators.softmax import ArgMax, EqualOp, OneHot, Softmax, Trunc
+from .onnx_shapes import FLOAT_TYPES, INT_TYPES, Params, _axis, move
 
 
 def op_shape(shape):
@@ -68,12 +68,69 @@ class OpsMixin:
         self.op_Identity(node)
 
     def op_Cast(self, node):
+        """To a float type: the identity (values are exact reals); to an integer type:
+        truncation toward zero (the exact value, as ONNX casts)."""
         to = int(node.attrs.get("to", 1))
-        if to not in FLOAT_TYPES:
-            raise UnsupportedOperatorError(f"{node.where()}: Cast of a computed tensor to the "
-                                           f"non-float element type {to}")
         _, shape = self.var(node, node.inputs[0])
-        self.add(node, Identity(op_shape(shape), name=node.name), [node.inputs[0]], shape)
+        if to in FLOAT_TYPES:
+            op = Identity(op_shape(shape), name=node.name)
+        elif to in INT_TYPES and to != 9:
+            op = Trunc(op_shape(shape), name=node.name)
+        else:
+            raise UnsupportedOperatorError(f"{node.where()}: Cast of a computed tensor to the "
+                                           f"element type {to} is not supported")
+        self.add(node, op, [node.inputs[0]], shape)
+
+    def op_Equal(self, node):
+        a, b = node.inputs
+        if self.is_const(a) or self.is_const(b):
+            raise UnsupportedOperatorError(f"{node.where()}: Equal of a computed tensor and a "
+                                           "constant is not supported")
+        sa, sb, A, B = self._broadcast_pair(node)
+        pairs = zip(A.ravel().tolist(), B.ravel().tolist())
+        self.add(node, EqualOp(op_shape(sa), op_shape(sb), op_shape(A.shape), pairs,
+                               name=node.name), [a, b], A.shape)
+
+    def _broadcast_pair(self, node):
+        """Shapes and broadcast flat-index arrays of a node's two computed inputs."""
+        a, b = node.inputs
+        sa, sb = self.shape_of(node, a), self.shape_of(node, b)
+        ia, ib = ids_for([sa, sb])
+        try:
+            A, B = np.broadcast_arrays(ia, ib - prod(sa))
+        except ValueError:
+            raise ShapeError(f"{node.where()}: operands of shapes {tuple(sa)} and "
+                             f"{tuple(sb)}; two computed tensors must have the same shape or "
+                             "broadcast") from None
+        return sa, sb, A, B
+
+    def _add_broadcast(self, node):
+        """``a ± b`` for computed tensors of different shapes (numpy broadcasting)."""
+        sa, sb, A, B = self._broadcast_pair(node)
+        m = A.size
+        Wa, Wb = fmpq_mat(m, prod(sa)), fmpq_mat(m, prod(sb))
+        sign = 1 if node.op_type == "Add" else -1
+        for i, (p, q) in enumerate(zip(A.ravel().tolist(), B.ravel().tolist())):
+            Wa[i, p] += 1
+            Wb[i, q] += sign
+        self.add(node, MatrixOp([op_shape(sa), op_shape(sb)], op_shape(A.shape), [Wa, Wb],
+                                kind=node.op_type.lower(), name=node.name), node.inputs, A.shape)
+
+    def op_Pow(self, node):
+        x, e = node.inputs
+        if self.is_const(x) or not self.is_const(e):
+            raise UnsupportedOperatorError(f"{node.where()}: Pow needs a computed base and a "
+                                           "constant exponent")
+        ev = set(np.asarray(self.const(e)).ravel().tolist())
+        if ev == {1}:
+            return self.op_Identity(node)
+        if ev != {2}:
+            raise UnsupportedOperatorError(f"{node.where()}: Pow with exponent {sorted(ev)} "
+                                           "(only 1 and 2 are supported)")
+        s = self.shape_of(node, x)
+        n = prod(s)
+        self.add(node, Bilinear(op_shape(s), op_shape(s), op_shape(s),
+                                [[(i, i)] for i in range(n)], name=node.name), [x, x], s)
 
     def op_Neg(self, node):
         x = node.inputs[0]
@@ -201,13 +258,7 @@ class OpsMixin:
 
     def _mul_two(self, node):
         a, b = node.inputs
-        sa, sb = self.shape_of(node, a), self.shape_of(node, b)
-        ia, ib = ids_for([sa, sb])
-        try:
-            A, B = np.broadcast_arrays(ia, ib - prod(sa))
-        except ValueError:
-            raise ShapeError(f"{node.where()}: Mul of shapes {tuple(sa)} and {tuple(sb)} does "
-                             "not broadcast") from None
+        sa, sb, A, B = self._broadcast_pair(node)
         terms = [[(int(p), int(q))] for p, q in zip(A.ravel().tolist(), B.ravel().tolist())]
         self.add(node, Bilinear(op_shape(sa), op_shape(sb), op_shape(A.shape), terms,
                                 name=node.name), [a, b], A.shape)

@@ -3,18 +3,35 @@
 Softmax: ``y_i = e^{x_i} / Σ_{j ∈ G(i)} e^{x_j} = 1 / (1 + Σ_{j ≠ i} e^{x_j − x_i})``; increasing
 in ``x_i`` and decreasing in every other ``x_j``, so its IBP is exact at the corners:
 ``lo_i = 1/(1 + Σ e^{hi_j − lo_i})``, ``hi_i = 1/(1 + Σ e^{lo_j − hi_i})``, enclosed with
-``arb`` and rounded outward. No linear relaxation (CROWN names the node). ArgMax: the possible
-indices are those whose upper bound reaches the largest lower bound; OneHot of an index box.
+``arb`` and rounded outward. ArgMax: the possible indices are those whose upper bound reaches the
+largest lower bound; OneHot of an index box; Equal of two tensors; truncation toward zero (a
+Cast to an integer type).
+
+CROWN and forward affine bound each of these by the constant lines of its own IBP on the input
+boxes (:class:`IbpRelaxed`: ``0·x + lo <= y <= 0·x + hi``), sound and no tighter than IBP.
 """
 import flint
-from flint import arb, fmpq
+from flint import arb, fmpq, fmpq_mat
 
 from ..core import Box
-from ..numbers import arb_ends
-from .base import Op, as_shape
+from ..numbers import arb_ends, make_context
+from .base import LinearRelaxed, as_shape
 
 
-class Softmax(Op):
+class IbpRelaxed(LinearRelaxed):
+    """The constant lines ``lo <= y <= hi`` of the operator's IBP over the exact input boxes."""
+
+    def relax_linear(self, ctx, ends, **_):
+        exact = make_context("exact")
+        boxes = [Box(lo, hi) for lo, hi in ends]
+        lo, hi = self.ibp(exact, *boxes).outer(exact)
+        m = self.out_dim
+        zs = [fmpq_mat(m, len(lo_k)) for lo_k, _ in ends]
+        return zs, fmpq_mat(m, 1, lo), [fmpq_mat(m, len(lo_k)) for lo_k, _ in ends], \
+            fmpq_mat(m, 1, hi)
+
+
+class Softmax(IbpRelaxed):
     """``Softmax(shape, groups)``: ``groups`` lists of flat indices (each a softmax)."""
 
     kind = "softmax"
@@ -56,7 +73,7 @@ class Softmax(Op):
         return Box([ctx.const(p[0]) for p in a], [ctx.const(q[1]) for q in b], self.out_shape)
 
 
-class ArgMax(Op):
+class ArgMax(IbpRelaxed):
     """``ArgMax(in_shape, groups, last=False)``: output ``r`` is the position (within
     ``groups[r]``) of the largest entry, the first (or last) on ties."""
 
@@ -101,7 +118,7 @@ class ArgMax(Op):
         return Box(los, his, self.out_shape)
 
 
-class OneHot(Op):
+class OneHot(IbpRelaxed):
     """``OneHot(in_shape, depth, off, on)``: ``y[i, d] = on`` if ``x_i = d`` (``x_i + depth``
     for a negative index) else ``off``; non-integer inputs are never equal to any ``d``."""
 
@@ -140,3 +157,71 @@ class OneHot(Op):
                 los.append(ctx.const(p))
                 his.append(ctx.const(q))
         return Box(los, his, self.out_shape)
+
+
+class EqualOp(IbpRelaxed):
+    """``EqualOp(shape_a, shape_b, out_shape, pairs)``: ``y_i = 1`` where ``a_p = b_q`` for
+    ``(p, q) = pairs[i]`` (broadcasting), else 0."""
+
+    kind = "equal"
+
+    def __init__(self, shape_a, shape_b, out_shape, pairs, name="equal"):
+        self.name = name
+        self.in_shapes = (as_shape(shape_a, name), as_shape(shape_b, name))
+        self.out_shape = as_shape(out_shape, name)
+        self.pairs = [(int(p), int(q)) for p, q in pairs]
+
+    @staticmethod
+    def _range(al, ah, bl, bh):
+        if ah < bl or bh < al:
+            return fmpq(0), fmpq(0)
+        if al == ah == bl == bh:
+            return fmpq(1), fmpq(1)
+        return fmpq(0), fmpq(1)
+
+    def _all(self, ctx, A, B):
+        (al, ah), (bl, bh) = A, B
+        return [self._range(ctx.lower(ctx.coerce(al[p])), ctx.upper(ctx.coerce(ah[p])),
+                            ctx.lower(ctx.coerce(bl[q])), ctx.upper(ctx.coerce(bh[q])))
+                for p, q in self.pairs]
+
+    def evaluate(self, ctx, a, b):
+        self.check_inputs([len(a), len(b)], "x")
+        return [ctx.const(p) if p == q else ctx.from_ends(p, q)
+                for p, q in self._all(ctx, (a, a), (b, b))]
+
+    def ibp(self, ctx, A, B):
+        self.check_inputs([A.dim, B.dim], "input box")
+        r = self._all(ctx, (A.lo, A.hi), (B.lo, B.hi))
+        return Box([ctx.const(p) for p, _ in r], [ctx.const(q) for _, q in r], self.out_shape)
+
+
+def trunc(q):
+    """``q`` rounded toward zero (an exact rational)."""
+    p, d = int(q.p), int(q.q)
+    return fmpq(p // d if p >= 0 else -((-p) // d))
+
+
+class Trunc(IbpRelaxed):
+    """``Trunc(shape)``: ``y = trunc(x)`` (ONNX Cast of a float tensor to an integer type);
+    monotone, so IBP is ``[trunc(lo), trunc(hi)]``."""
+
+    kind = "trunc"
+
+    def __init__(self, shape, name="trunc"):
+        self.name = name
+        s = as_shape(shape, name)
+        self.in_shapes, self.out_shape = (s,), s
+
+    def _value(self, ctx, x):
+        a, b = trunc(ctx.lower(x)), trunc(ctx.upper(x))
+        return ctx.const(a) if a == b else ctx.from_ends(a, b)
+
+    def evaluate(self, ctx, x):
+        self.check_inputs([len(x)], "x")
+        return [self._value(ctx, ctx.coerce(v)) for v in x]
+
+    def ibp(self, ctx, box):
+        self.check_inputs([box.dim], "input box")
+        return Box([ctx.const(trunc(ctx.lower(ctx.coerce(v)))) for v in box.lo],
+                   [ctx.const(trunc(ctx.upper(ctx.coerce(v)))) for v in box.hi], self.out_shape)
