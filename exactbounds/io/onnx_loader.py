@@ -51,7 +51,8 @@ from ..operators.linear import Linear, LinearParams
 from ..operators.pool import AveragePool
 from ..operators.relu import ReLU
 from ..operators.reshape import Identity, Reshape
-from .onnx_ops import OpsMixin
+from ..operators.indexmap import IndexMap
+from .onnx_ops import OpsMixin, op_shape
 from .onnx_shapes import FOLDS, fold
 
 ONNX_DOMAINS = ("", "ai.onnx")
@@ -283,6 +284,8 @@ class _Builder(OpsMixin):
         """``(graph node name, ONNX shape)`` of a computed tensor (building it if pending)."""
         if name in self.pending:
             self.materialize(name)
+        if name not in self.tensor and self.is_const(name):
+            self.const_node(name)
         if name not in self.tensor:
             raise UnsupportedOperatorError(f"{node.where()}: input {name!r} is neither a "
                                            "constant nor a computed tensor")
@@ -291,6 +294,18 @@ class _Builder(OpsMixin):
     def shape_of(self, node, name):
         """The ONNX shape of a computed tensor, without building a pending map."""
         return self.pending[name][1] if name in self.pending else self.var(node, name)[1]
+
+    def const_node(self, name):
+        """A constant read by an operator that does not fold (``Sin`` of a constant, a
+        ``Relu`` of a constant sub-network): a node whose value is the constant whatever the
+        input (an index map reading no entry)."""
+        import numpy as np
+        c = np.asarray(self.const(name))
+        vals = [v if isinstance(v, fmpq) else fmpq(int(v)) for v in c.ravel().tolist()]
+        op = IndexMap([op_shape(self.og.input_shape)], op_shape(c.shape),
+                      [-1 - k for k in range(len(vals))], vals, name=f"const:{name}")
+        self.nodes.append(Node(op.name, op, [Graph.INPUT]))
+        self.tensor[name] = (op.name, tuple(c.shape))
 
     def materialize(self, name):
         """Build the pending elementwise map that computes ``name``."""
@@ -439,9 +454,12 @@ class _Builder(OpsMixin):
         elif self.is_const(a) and not self.is_const(b):      # W @ x, x a column
             shape = self.shape_of(node, b)
             W = self.const(a)
-            if W.ndim == 2 and (len(shape) == 1 and shape[0] == W.shape[1] or
-                                len(shape) >= 2 and shape[-2] == W.shape[1] and
-                                (shape[-1] != 1 or prod(shape[:-2]) != 1)):
+            if W.ndim == 2 and len(shape) == 1 and shape[0] == W.shape[1]:   # a vector
+                self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
+                self.tensor[node.outputs[0]] = (node.name, (W.shape[0],))
+                return
+            if W.ndim == 2 and len(shape) >= 2 and shape[-2] == W.shape[1] and \
+                    (shape[-1] != 1 or prod(shape[:-2]) != 1):
                 return self._matmul_general(node)
             if W.ndim != 2 or len(shape) < 2 or shape[-2] != W.shape[1] or shape[-1] != 1 \
                     or prod(shape[:-2]) != 1:

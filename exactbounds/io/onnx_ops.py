@@ -174,7 +174,7 @@ class OpsMixin:
     def _const_matmul(self, node, x, ids, C, left_var, alpha=fmpq(1), bias=None):
         """``alpha·X·C`` (``left_var``) or ``alpha·C·X`` for the computed ``X`` (its entry ids
         ``ids``, shape (..., a, b)) and a constant matrix ``C``, plus ``bias`` (broadcast)."""
-        if C.ndim != 2 or ids.ndim < 1 + (not left_var):
+        if C.ndim != 2 or ids.ndim < 1:
             raise UnsupportedOperatorError(f"{node.where()}: product of shapes {ids.shape} and "
                                            f"{C.shape}: only a constant matrix is supported")
         if left_var:

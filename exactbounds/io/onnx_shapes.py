@@ -263,7 +263,7 @@ def _binary(t, a, b, w):
 
 FOLDS = MOVES + ("Shape", "Size", "Cast", "ConstantOfShape", "Equal", "Less", "Greater", "Neg",
                  "Add", "Sub", "Mul", "Div", "Range", "Where", "Not", "Max", "Min", "Abs",
-                 "Sqrt", "Pow", "Floor", "Ceil")
+                 "Sqrt", "Pow", "Floor", "Ceil", "MatMul")
 
 
 def cast(node, a, to):
@@ -362,6 +362,15 @@ def fold(node, ins, const, opset, shape_of=None):
                 raise UnsupportedOperatorError(f"{w}: Sqrt of the constant {v} is irrational")
             out.append(fmpq(isqrt(p), isqrt(q)))
         return np.array(out, dtype=object).reshape(ins[0].shape)
+    if t == "MatMul":
+        a, b = ins
+        if a.dtype != object or b.dtype != object:
+            a, b = _to_fmpq(a), _to_fmpq(b)
+        try:
+            return np.matmul(a, b)
+        except ValueError:
+            raise ShapeError(f"{w}: MatMul of constants of shapes {a.shape} and "
+                             f"{b.shape}") from None
     if t in ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Max", "Min"):
         if len(ins) != 2:
             if t in ("Max", "Min") and ins:
