@@ -160,6 +160,12 @@ CASES = {
          N("Cast", ["a"], ["af"], to=TensorProto.FLOAT), N("Flatten", ["af"], ["aff"], axis=0),
          N("Unsqueeze", ["s1", "a0"], ["s2"]), N("Concat", ["aff", "s2"], ["output"], axis=1)],
         [init("three", 3.0), ints("a0", [0])], [1, 2, 3], 13),
+    "constant_subnetwork": lambda: (
+        [N("MatMul", ["c1", "c2"], ["cm"]), N("Add", ["cm", "cb"], ["ca"]),
+         N("Relu", ["ca"], ["cr"]), N("Sin", ["cr"], ["cs"]),
+         N("Gemm", ["input", "W"], ["h"], transB=1), N("Sub", ["h", "cs"], ["output"])],
+        [init("c1", w(1, 3)), init("c2", w(3, 2)), init("cb", w(2)), init("W", w(2, 2))],
+        [1, 2], 13),
     "pow_broadcast_add": lambda: (
         [N("Pow", ["input", "two"], ["p"]), N("ReduceSum", ["input", "ax"], ["s"], keepdims=1),
          N("Relu", ["s"], ["r"]), N("Add", ["p", "r"], ["a"]), N("Sub", ["r", "a"], ["output"])],
