@@ -58,11 +58,6 @@ class Box:
         hi = [to_exact(v, f"{name}.hi[{i}]") for i, v in enumerate(hi)]
         return cls(lo, hi, shape, name)
 
-    @classmethod
-    def point(cls, x, shape=None):
-        x = _flat(x)
-        return cls(list(x), list(x), shape)
-
     @property
     def dim(self):
         return len(self.lo)

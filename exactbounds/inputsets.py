@@ -15,14 +15,17 @@ methods):
                            ``limit`` random ones plus the two extreme corners), the ``2n`` L1
                            vertices ``center ± r·e_i``; for L2 (no vertices) the ``2n`` points
                            ``center ± r·e_i`` on the sphere;
-``corner(S, signs)``       the box corner (L∞ corner, L1/L2 axis point) of a sign pattern.
+``corner(S, signs)``       the box corner (L∞ corner, L1/L2 axis point) of a sign pattern;
+``minimizer(S, a)``        an exact point of ``S`` minimising ``a·x`` (exact where the set
+                           allows; for L2 the norm is rounded up so the point stays inside);
+``sample_mixed(S, rng, n)`` the audit's random candidates (box: vertices and dyadic points).
 ``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
 import random
 
 from flint import fmpq
 
-from .core import Box
+from .core import Box, _flat, _shape
 from .errors import InvalidBoxError, InvalidValueError, ShapeError
 from .numbers import DEFAULT_CONTEXT, RInterval, sqrt_enclosure, to_exact
 
@@ -49,7 +52,6 @@ class LpBall:
     """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
 
     def __init__(self, center, radius, norm="inf", shape=None, name="input"):
-        from .core import _flat, _shape
         c = _flat(center)
         if not c:
             raise ShapeError(f"{name}.center is empty")
@@ -70,7 +72,6 @@ class LpBall:
         return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
 
     def contains(self, x):
-        from .core import _flat
         x = [to_exact(v) for v in _flat(x)]
         if len(x) != self.dim:
             return False
@@ -92,7 +93,7 @@ class LpBall:
     def concretize(self, A, c, ctx=DEFAULT_CONTEXT):
         A = [[to_exact(v) for v in r] for r in A]
         c = [to_exact(v) for v in c]
-        bits = getattr(ctx, "bits", 128)
+        bits = ctx.sqrt_bits
         lo, hi = [], []
         for row, ci in zip(A, c):
             if len(row) != self.dim:
@@ -161,8 +162,11 @@ def bounding_box(S):
     return S if isinstance(S, Box) else S.bounding_box()
 
 
-def contains(S, x):
-    return S.contains([to_exact(v) for v in x]) if isinstance(S, Box) else S.contains(x)
+def contains(S, x, constraints=()):
+    """Whether the exact point ``x`` lies in ``S`` and satisfies every extra linear constraint
+    (objects with ``holds(x)``, e.g. the ``LinearComparison`` of a VNN-LIB polytope)."""
+    inside = S.contains([to_exact(v) for v in x]) if isinstance(S, Box) else S.contains(x)
+    return inside and all(c.holds(x) for c in constraints)
 
 
 def concretize(S, A, c, ctx=DEFAULT_CONTEXT):
@@ -191,6 +195,55 @@ def sample(S, rng=None, n=1, den=2 ** 16):
             for _ in range(n)]
 
 
+def sample_mixed(S, rng, n):
+    """``n`` exact points of ``S``: for a box, alternately a random vertex and a random dyadic
+    interior point (offsets ``k/2^20`` of the width, ``k`` uniform in ``0..2^20``); for a ball,
+    :meth:`LpBall.sample`. The audit's random witness candidates."""
+    if not isinstance(S, Box):
+        return [list(p) for p in S.sample(rng, n)]
+    out = []
+    for k in range(n):
+        if k % 2 == 0:
+            out.append([a if rng.random() < 0.5 else b for a, b in zip(S.lo, S.hi)])
+        else:
+            out.append([a + (b - a) * fmpq(rng.randrange(2 ** 20 + 1), 2 ** 20)
+                        for a, b in zip(S.lo, S.hi)])
+    return out
+
+
+def minimizer(S, coeffs):
+    """An exact point of ``S`` minimising ``Σ coeffs[j]·x[j]`` (coefficients exact rationals or
+    ``RInterval`` enclosures, taken at their midpoints). Box / L∞ ball: the corner ``lo_j``
+    where the coefficient is positive, ``hi_j`` where negative, the middle where it is 0 or its
+    sign undecided; L1 ball: ``center - r·sign(a_k)·e_k`` with ``|a_k|`` largest; L2 ball:
+    ``center - r·a/N`` with ``N >= ‖a‖₂`` (the square root rounded up: the point is inside)."""
+    signs = [_sign(c) for c in coeffs]
+    norm = getattr(S, "norm", "inf")
+    if isinstance(S, Box) or norm == "inf":
+        bb = bounding_box(S)
+        return [a if s > 0 else b if s < 0 else (a + b) / 2
+                for s, a, b in zip(signs, bb.lo, bb.hi)]
+    c, r = list(S.center), S.radius
+    a = [_mid(v) for v in coeffs]
+    if not any(a):
+        return c
+    if norm == "1":
+        k = max(range(len(a)), key=lambda j: abs(a[j]))
+        c[k] = c[k] - r * (1 if a[k] > 0 else -1)
+        return c
+    N = _sqrt_hi(sum((v * v for v in a), fmpq(0)), 64)
+    return [x - r * v / N for x, v in zip(c, a)]
+
+
+def _mid(c):
+    return (c.lo + c.hi) / 2 if isinstance(c, RInterval) else c
+
+
+def _sign(c):
+    lo, hi = (c.lo, c.hi) if isinstance(c, RInterval) else (c, c)
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
 def vertices(S, limit=64, rng=None):
     return _box_vertices(S, limit, rng) if isinstance(S, Box) else S.vertices(limit, rng)
 
@@ -200,10 +253,6 @@ def corner(S, signs):
         return S.corner(signs)
     lo, hi = S.outer()
     return [h if s > 0 else a for a, h, s in zip(lo, hi, signs)]
-
-
-def input_dim(S):
-    return S.dim
 
 
 def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
@@ -223,7 +272,7 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     es = be.entries(A)
     base = A * be.col(S.center) + c
     r = be.const(S.radius)
-    bits = getattr(ctx, "bits", 128)
+    bits = ctx.sqrt_bits
     if S.norm == "inf":
         dual = be.abs_rowsum(A)
     elif S.norm == "1":
@@ -245,4 +294,4 @@ def _max_abs(be, row):
 
 
 __all__ = ["Box", "LpBall", "NORMS", "bounding_box", "contains", "concretize", "concretize_mat",
-           "sample", "vertices", "corner"]
+           "sample", "sample_mixed", "minimizer", "vertices", "corner"]

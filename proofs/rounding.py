@@ -163,3 +163,64 @@ def rational_context_sqrt_interval_sound(ops, item):
     if not b <= hi * hi <= b * grow:
         return f"upper = {hi} does not enclose √b within 2^-{bits}"
     return None
+
+
+def _surd_sign(p, q, s):
+    """The exact sign of ``p·√s − q`` (rationals, ``s > 0``), decided by squaring."""
+    sp = (p > 0) - (p < 0)
+    sq = (q > 0) - (q < 0)
+    if sp == 0 or sq == 0 or sp != sq:
+        return sp if sp != 0 else -sq
+    d = p * p * s - q * q
+    return sp * ((d > 0) - (d < 0))
+
+
+def _bn_items(rng, n=300):
+    def q(lo, hi):
+        return fmpq(rng.randint(lo, hi), rng.choice((1, 2, 3, 4, 7, 8, 1024)))
+    out = []
+    for _ in range(n):
+        x0 = q(-40, 40)
+        out.append({"gamma": rng.choice((q(-40, 40), fmpq(0))), "mu": q(-40, 40),
+                    "beta": q(-40, 40), "var": rng.choice((q(0, 80), fmpq(0), fmpq(1, 4))),
+                    "eps": rng.choice((fmpq(1, 100000), q(1, 8), fmpq(0))),
+                    "lo": x0, "hi": x0 + abs(q(0, 40)), "bits": rng.choice((8, 24, 53, 64, 128))})
+    return [it for it in out if it["var"] + it["eps"] > 0 and it["eps"] > 0]
+
+
+@sampled(items=_bn_items)
+def batchnorm_crown_step_sound(ops, item):
+    """The BatchNorm step that CROWN and forward affine run: ∀ γ, μ, β, σ² ≥ 0, ε > 0, bits,
+    BatchNorm(params).linear_enclosure(RationalContext(bits)) = (W, b, Wrad, brad) with
+    W − Wrad ≤ γ/√(σ²+ε) ≤ W + Wrad and b − brad ≤ β − γμ/√(σ²+ε) ≤ b + brad; and crown and
+    affine on the one-node graph [BatchNorm] over [lo, hi] (exact mode) return lo' ≤ BN(x) ≤ hi'
+    at x = lo and x = hi (compared exactly, by squaring)."""
+    from exactbounds.algorithms.affine import affine
+    from exactbounds.algorithms.crown import crown
+    from exactbounds.graph import Graph
+    g, m, be, v, e = (item[k] for k in ("gamma", "mu", "beta", "var", "eps"))
+    s = v + e
+    params = ops.BatchNormParams([m], [v], [g], [be], e)
+    ctx = ops.RationalContext(item["bits"])
+    Ws, b, Wr, br = ops.BatchNorm(params).linear_enclosure(ctx)
+    W0, b0 = Ws[0][0, 0], b[0, 0]
+    w_r = Wr[0][0, 0] if Wr is not None else fmpq(0)
+    b_r = br[0, 0] if br is not None else fmpq(0)
+    # scale = γ/√s: W − Wrad ≤ scale ⇔ (W − Wrad)·√s − γ ≤ 0
+    if _surd_sign(W0 - w_r, g, s) > 0 or _surd_sign(W0 + w_r, g, s) < 0:
+        return f"[{W0 - w_r}, {W0 + w_r}] misses the scale γ/√(σ²+ε)"
+    # offset = β − γμ/√s ≥ b − brad ⇔ (β − b + brad)·√s − γμ ≥ 0
+    if _surd_sign(be - b0 + b_r, g * m, s) < 0 or _surd_sign(be - b0 - b_r, g * m, s) > 0:
+        return f"[{b0 - b_r}, {b0 + b_r}] misses the offset β − γμ/√(σ²+ε)"
+    graph = Graph.sequential(1, [ops.BatchNorm(params)])
+    box = ops.Box([item["lo"]], [item["hi"]])
+    for fn in (crown, affine):
+        out = fn(graph, box, ctx)
+        lo, hi = out.output.outer(ctx)
+        for x in (item["lo"], item["hi"]):
+            # BN(x) = β + γ(x − μ)/√s;  lo ≤ BN(x) ⇔ (β − lo)·√s + γ(x − μ) ≥ 0
+            if _surd_sign(be - lo[0], -g * (x - m), s) < 0:
+                return f"{fn.__name__}: lower bound {lo[0]} above BN({x})"
+            if _surd_sign(hi[0] - be, g * (x - m), s) < 0:
+                return f"{fn.__name__}: upper bound {hi[0]} below BN({x})"
+    return None

@@ -17,7 +17,9 @@ from exactbounds.audit import INSIDE_EXACT, SOUND, UNSOUND, Verdict, shift_ulps,
     ulps_between
 from exactbounds.audit.bounds import audit_bounds
 from exactbounds.audit.claims import Claim, parse_claim
-from exactbounds.audit.floatsim import FloatContext, round_nearest, simulate
+from exactbounds.audit.floatsim import simulate
+from exactbounds.numbers import FloatContext
+from exactbounds.numbers.floatctx import round_nearest
 from exactbounds.audit.methods import exact_method_bounds
 from exactbounds.audit.verdicts import lower_end, upper_end
 from exactbounds.core import Box

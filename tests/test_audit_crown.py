@@ -15,7 +15,8 @@ from exactbounds.audit import INSIDE_EXACT, SOUND, UNSOUND, shift_ulps
 from exactbounds.audit.bounds import audit_bounds
 from exactbounds.audit.claims import Claim
 from exactbounds.audit.floatsim import float_crown, simulate
-from exactbounds.audit.methods import contains, exact_method_bounds, minimizer
+from exactbounds.audit.methods import exact_method_bounds
+from exactbounds.inputsets import contains, minimizer
 from exactbounds.audit.verdicts import lower_end, upper_end
 from exactbounds.cli import main
 from exactbounds.core import Box
@@ -210,6 +211,24 @@ def test_audit_over_lp_balls(norm):
     # L∞/L1: CROWN is tight on a linear layer and its vertex is exact; L2: the rational vertex
     # is within 2^-60 of the optimum, far closer than the 10^-6 planted
     assert [v.verdict for v in res.verdicts] == [UNSOUND] * 4
+    assert_witnesses(res, layers, ball)
+
+
+@pytest.mark.parametrize("norm", ["inf", "1", "2"])
+def test_audit_of_interval_crown_over_lp_balls(norm):
+    """Regression: auditing CROWN in the interval mode over an L2 ball crashed in the vertex
+    candidate (CROWN's final rows are mpmath intervals there; the audit now turns them into
+    exact enclosures before asking for the minimising point)."""
+    rng = random.Random(5)
+    layers, g = random_net(rng, 3, [3, 2], relu=True, bn=False)
+    ball = LpBall(["1/4", "-1/4", "1/8"], "1/3", norm)
+    ex = exact_method_bounds(g, ball, "crown", mode="interval")
+    tenth = [(upper_end(w) - lower_end(v)) / 10 for v, w in zip(ex.lo, ex.hi)]
+    inward = Claim([upper_end(v) + d for v, d in zip(ex.lo, tenth)],
+                   [lower_end(w) - d for w, d in zip(ex.hi, tenth)])
+    res = audit_bounds(g, ball, [inward], "crown", mode="interval", budget=20, n_random=4)
+    assert len(res.verdicts) == 4 and all(v.verdict != SOUND for v in res.verdicts)
+    assert any(v.witness is not None and v.witness.source == "corner" for v in res.verdicts)
     assert_witnesses(res, layers, ball)
 
 

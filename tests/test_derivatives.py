@@ -14,7 +14,7 @@ from exactbounds.algorithms.taylor import Curve, propagate
 from exactbounds.audit.claims import Claim
 from exactbounds.cli import main
 from exactbounds.core import Box
-from exactbounds.derivcheck import ExactDerivatives, UndecidedError, audit_derivatives
+from exactbounds.audit.derivatives import ExactDerivatives, UndecidedError, audit_derivatives
 from exactbounds.errors import (AmbiguousBranch, InvalidValueError, ShapeError,
                                 UnsupportedOperatorError)
 from exactbounds.graph import Graph

@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from exactbounds.core import Box
 from exactbounds.errors import InvalidBoxError, InvalidValueError, ShapeError
-from exactbounds.inputsets import (LpBall, bounding_box, concretize, contains, corner, sample,
-                                   vertices)
+from exactbounds.inputsets import (LpBall, bounding_box, concretize, contains, corner, minimizer,
+                                   sample, sample_mixed, vertices)
 
 SET = settings(max_examples=40, deadline=None)
 small = st.integers(-8, 8).map(lambda k: fmpq(k, 4))
@@ -83,3 +83,30 @@ def test_bad_input_sets_raise_our_errors():
         LpBall([float("nan")], 1)
     with pytest.raises(ShapeError):
         concretize(LpBall([0, 0], 1), [[1, 2, 3]], [0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 4), seed=st.integers(0, 10 ** 6),
+       norm=st.sampled_from(["box", "inf", "1", "2"]), data=st.data())
+def test_minimizer_and_sample_mixed_stay_in_the_set(n, seed, norm, data):
+    """``minimizer`` attains the minimum of ``a·x`` over a box / L∞ / L1 ball (compared with
+    every vertex) and lies inside an L2 ball below the centre's value; ``sample_mixed`` points
+    lie in the set, a box's even-numbered ones are vertices, and the same seed draws the same
+    points."""
+    q = st.integers(-12, 12).map(lambda k: fmpq(k, 4))
+    c = [data.draw(q) for _ in range(n)]
+    r = fmpq(data.draw(st.integers(0, 8)), 4)
+    S = Box([v - r for v in c], [v + r for v in c]) if norm == "box" else LpBall(c, r, norm)
+    a = [data.draw(q) for _ in range(n)]
+    x = minimizer(S, a)
+    assert contains(S, x)
+    val = sum((u * v for u, v in zip(a, x)), fmpq(0))
+    if norm == "2":
+        assert val <= sum((u * v for u, v in zip(a, c)), fmpq(0))
+    else:
+        assert all(val <= sum((u * v for u, v in zip(a, p)), fmpq(0)) for p in vertices(S, 64))
+    pts = sample_mixed(S, random.Random(seed), 5)
+    assert pts == sample_mixed(S, random.Random(seed), 5)
+    assert all(contains(S, p) for p in pts)
+    if norm == "box":
+        assert all(all(v in (lo, hi) for v, lo, hi in zip(p, S.lo, S.hi)) for p in pts[::2])

@@ -512,6 +512,49 @@ def test_truncated_file_and_missing_file(tmp_path):
         load_onnx(tmp_path / "missing.onnx")
 
 
+def _bad_tensor(kind):
+    t = onnx.TensorProto()
+    t.name, t.data_type = "W", TensorProto.FLOAT
+    t.dims.extend([2, 3])
+    if kind == "size":
+        t.float_data.extend([1.0, 2.0])          # 2 values for a 2x3 tensor: ValueError
+    elif kind == "raw":
+        t.raw_data = b"abc"                        # not a whole number of floats: ValueError
+    elif kind == "dtype":
+        t.data_type = 999                          # no such data type: KeyError
+    else:
+        t.data_location = TensorProto.EXTERNAL     # external file missing: ValidationError
+        e = t.external_data.add()
+        e.key, e.value = "location", "missing.bin"
+    return t
+
+
+@pytest.mark.parametrize("kind", ["size", "raw", "dtype", "external"])
+def test_malformed_initializer_is_a_malformed_file_error(kind):
+    """Each way onnx fails to read a tensor (ValueError, KeyError, the checker's
+    ValidationError) becomes one MalformedFileError naming the initializer, not a traceback."""
+    m = model([helper.make_node("Gemm", ["input", "W"], ["output"], transB=1)],
+              [_bad_tensor(kind)], [1, 3])
+    with pytest.raises(MalformedFileError, match="initializer 'W'"):
+        parse_onnx(m)
+
+
+@pytest.mark.parametrize("kind", ["reference", "tensor"])
+def test_malformed_attribute_is_a_malformed_file_error(kind):
+    """A reference attribute outside a function (helper's ValueError) and a Constant whose tensor
+    value cannot be read (numpy_helper's ValueError, formerly a traceback) name the attribute."""
+    if kind == "reference":
+        node = helper.make_node("Relu", ["input"], ["output"], name="r")
+        a = node.attribute.add()
+        a.name, a.type, a.ref_attr_name = "alpha", onnx.AttributeProto.FLOAT, "outer"
+        nodes = [node]
+    else:
+        node = helper.make_node("Constant", [], ["c"], name="k", value=_bad_tensor("size"))
+        nodes = [node, helper.make_node("Add", ["input", "c"], ["output"], name="a")]
+    with pytest.raises(MalformedFileError, match="attribute '(alpha|value)'"):
+        build_graph(parse_onnx(model(nodes, [], [1, 3])))
+
+
 def test_external_data_is_read_exactly(tmp_path):
     rng = np.random.default_rng(13)
     W = rng.normal(size=(3, 4)).astype(np.float32)

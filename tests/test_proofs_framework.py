@@ -304,3 +304,25 @@ def test_rounding_sample_is_deterministic_and_varied():
     assert a == pr.random_rationals(random.Random(1), 300)
     assert min(a) == 0 and max(a) > 2 ** 200 and any(0 < v < fmpq(1, 2 ** 200) for v in a)
     assert any(isinstance(sqrt_enclosure(v, 53), fmpq) for v in a[5:])   # exact squares
+
+
+def test_broken_crown_batchnorm_step_is_refuted():
+    """The obligation covers the BatchNorm step CROWN and forward affine call: an enclosure
+    that drops the offset, or one whose radius is dropped, is refuted with an input."""
+    from exactbounds.operators.batchnorm import BatchNorm
+
+    class NoOffset(BatchNorm):
+        def linear_enclosure(self, ctx):
+            Ws, b, Wr, br = super().linear_enclosure(ctx)
+            return Ws, b * 0, Wr, None if br is None else br * 0
+
+    class NoRadius(BatchNorm):
+        def linear_enclosure(self, ctx):
+            Ws, b, _, _ = super().linear_enclosure(ctx)
+            return Ws, b, None, None
+
+    assert pr.batchnorm_crown_step_sound.check().status == "checked"
+    for broken in (NoOffset, NoRadius):
+        res = pr.batchnorm_crown_step_sound.check(default_ops().replace(BatchNorm=broken))
+        assert res.status == "refuted", broken.__name__
+        assert res.counterexample and res.detail

@@ -8,7 +8,7 @@ and its lines applied row by row). While no relaxation has been met ``L = U`` an
 is computed. Modes and statuses as in ``crown.py``; this module names no operator.
 """
 from ..inputsets import concretize_mat
-from .crown import _check_slope, _result, _Run, default_context, run_with_escalation
+from .crown import _profile, _result, _Run, default_context, run_with_escalation
 
 
 class _Affine(_Run):
@@ -24,14 +24,14 @@ class _Affine(_Run):
 
 
 def affine(graph, input_set, ctx=None, lower_slope="adaptive", intersect_ibp=False,
-           intermediate=False, progress=None):
+           intermediate=False, progress=None, relaxation="exactbounds"):
     """Forward affine bounds of ``graph`` over ``input_set``; returns a ``BoundsResult`` (see
     ``crown``). ``ctx`` defaults to ``DyadicContext(64)``."""
-    _check_slope(lower_slope)
+    profile = _profile(relaxation, lower_slope, intersect_ibp)
     ctx = ctx if ctx is not None else default_context("dyadic")
 
     def go(c):
-        run = _Affine(graph, input_set, c, lower_slope, intersect_ibp, progress)
+        run = _Affine(graph, input_set, c, profile, progress)
         with run.be.precision():
             L, l, U, u = run.forms()
             be = run.be

@@ -38,6 +38,7 @@ from ..linalg import IDENT, backend_for, eye_q
 from ..numbers import make_context
 from ..operators.relu import LOWER_SLOPES
 from .ibp import ibp
+from .profiles import Profile, make_profile
 from .result import BoundsResult
 
 
@@ -57,14 +58,15 @@ def pre_activation_nodes(graph):
 class _Run:
     """State of one bound computation (shared by CROWN and forward affine)."""
 
-    def __init__(self, graph, input_set, ctx, lower_slope, intersect_ibp, progress=None):
+    def __init__(self, graph, input_set, ctx, profile, progress=None):
         if input_set.dim != graph.input_dim:
             raise ShapeError(f"the input set has {input_set.dim} entries, the network takes "
                              f"{graph.input_dim}")
         self.graph, self.S, self.ctx = graph, input_set, ctx
         self.be = backend_for(ctx)
-        self.relax_opts = {"lower_slope": lower_slope}
-        self.intersect = intersect_ibp
+        self.profile = profile
+        self.relax_opts = profile.relax_opts()
+        self.intersect = profile.intersect_ibp
         self.progress = progress
         self.rounded = False
         self.notes = []
@@ -145,7 +147,7 @@ class _Run:
                                      [self.be.const(v) for v in hi])
             return self.bounds[name]
         if name not in self.bounds:
-            self.bounds[name] = self.compute_bounds(name, final=False)
+            self.bounds[name] = self.profile.intermediate_bounds(self, name)
         return self.bounds[name]
 
     def finish_bounds(self, name, lo, hi, final):
@@ -182,11 +184,16 @@ def _arb_min(a, q):
 
 
 class _Crown(_Run):
-    def backward(self, target):
-        """``(LA, Lb, UA, Ub)`` over the network input for the node ``target``."""
+    def backward(self, target, rows=None):
+        """``(LA, Lb, UA, Ub)`` over the network input for the node ``target`` (only its
+        entries ``rows``, in that order, when given)."""
         be, graph = self.be, self.graph
+        start = IDENT
         m = self.dims[target]
-        lamL, lamU = {target: IDENT}, {target: IDENT}
+        if rows is not None:
+            start = be.mat(_rows_of_identity(rows, m))
+            m = len(rows)
+        lamL, lamU = {target: start}, {target: start}
         biasL = biasU = be.zeros(m, 1)
         for node in reversed(graph.nodes[:self.order[target] + 1]):
             if node.name not in lamL:
@@ -212,18 +219,30 @@ class _Crown(_Run):
             UA = be.eye(n)
         return LA, biasL, UA, biasU
 
-    def compute_bounds(self, name, final):
+    def compute_bounds(self, name, final, rows=None):
+        """Backend ``(lo, hi)`` of node ``name`` by a backward pass (of its entries ``rows``
+        only, when given: then the lists hold those entries, unrounded and not intersected)."""
         for node in self.graph.nodes[:self.order[name] + 1]:
             if node.op.needs_bounds:
                 self.relaxation(node)
-        LA, Lb, UA, Ub = self.backward(name)
+        LA, Lb, UA, Ub = self.backward(name, rows)
         lo = self.be.entries(concretize_mat(self.S, self.be, LA, Lb, False, self.ctx))
         hi = self.be.entries(concretize_mat(self.S, self.be, UA, Ub, True, self.ctx))
+        if rows is not None:
+            return lo, hi
         self.tick()
         lo, hi = self.finish_bounds(name, lo, hi, final)
         if final:
             self.final_forms = (LA, Lb, UA, Ub)
         return lo, hi
+
+
+def _rows_of_identity(rows, n):
+    """The rows ``rows`` of the ``n×n`` identity, as an ``fmpq_mat``."""
+    M = fmpq_mat(len(rows), n)
+    for t, j in enumerate(rows):
+        M[t, j] = 1
+    return M
 
 
 def _forms_to_lists(run, forms):
@@ -262,6 +281,14 @@ def _check_slope(lower_slope):
                                 f"expected one of {', '.join(LOWER_SLOPES)}")
 
 
+def _profile(relaxation, lower_slope, intersect_ibp):
+    """The relaxation profile of a run (a ``Profile`` passes through)."""
+    _check_slope(lower_slope)
+    if isinstance(relaxation, Profile):
+        return relaxation
+    return make_profile(relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp)
+
+
 def run_with_escalation(fn, ctx, retries=3):
     """Run ``fn(ctx)``; an ``AmbiguousBranch`` restarts it in ``ctx.refined()`` (the interval
     mode: twice the precision), up to ``retries`` times, and is re-raised after that."""
@@ -276,14 +303,15 @@ def run_with_escalation(fn, ctx, retries=3):
 
 
 def crown(graph, input_set, ctx=None, lower_slope="adaptive", intersect_ibp=False,
-          intermediate=False, progress=None):
+          intermediate=False, progress=None, relaxation="exactbounds"):
     """CROWN bounds of ``graph`` over ``input_set`` (a Box or an LpBall); see the module
-    docstring. ``ctx`` defaults to ``DyadicContext(64)``."""
-    _check_slope(lower_slope)
+    docstring. ``ctx`` defaults to ``DyadicContext(64)``; ``relaxation`` names the profile
+    (``algorithms/profiles.py``) or is a ``Profile``."""
+    profile = _profile(relaxation, lower_slope, intersect_ibp)
     ctx = ctx if ctx is not None else default_context("dyadic")
 
     def go(c):
-        run = _Crown(graph, input_set, c, lower_slope, intersect_ibp, progress)
+        run = _Crown(graph, input_set, c, profile, progress)
         with run.be.precision():
             need = pre_activation_nodes(graph)
             for node in graph.nodes:

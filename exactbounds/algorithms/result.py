@@ -2,6 +2,7 @@
 from dataclasses import dataclass, field
 
 from ..core import Box
+from ..tables import box_table
 
 
 @dataclass
@@ -20,3 +21,9 @@ class BoundsResult:
     ub: list = None
     nodes: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+
+    def __repr__(self):
+        """A short table: one row per output (float64 ends rounded outward, status)."""
+        more = f"; .nodes holds {len(self.nodes)} node boxes" if self.nodes else ""
+        title = f"BoundsResult: {self.method}, {self.ctx!r}, status {self.status}{more}"
+        return box_table(title, [("out", self.output, self.ctx, self.status)])

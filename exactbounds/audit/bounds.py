@@ -7,7 +7,8 @@ exact witness on every side where the claim is tighter than the exact bound
 needs no search: the method is sound, so no witness can exist there.
 """
 from ..errors import ShapeError
-from .methods import exact_method_bounds, linear_bounds, make_rng, method_context
+from .methods import AuditRuns, make_rng, method_context
+from .properties import check_property
 from .search import Target, WitnessSearch
 from .verdicts import INSIDE_EXACT, AuditResult, Verdict, lower_end, slack_of, upper_end
 
@@ -34,22 +35,24 @@ def _claim_items(claims, graph):
 
 def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None, prec=113,
                  eval_bits=128, max_bits=4096, budget=400, n_random=8, find_all=False, seed=0,
-                 constraints=(), on_eval=None, **method_kw):
+                 constraints=(), on_eval=None, runs=None, lower_slope="adaptive",
+                 intersect_ibp=False):
     """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
     ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
     prec)``; while an enclosure of its result contains a claim it is re-run with 4x the bits
     (precision), up to ``max_bits``. Witnesses are evaluated with ``eval_bits`` square-root bits,
-    refined up to ``max_bits``. ``method_kw`` (``lower_slope``, ``intersect_ibp``) go to CROWN.
-    Returns an :class:`~.verdicts.AuditResult`."""
+    refined up to ``max_bits``. ``lower_slope`` and ``intersect_ibp`` go to CROWN; ``runs``, an
+    :class:`~.methods.AuditRuns` to share with the caller (its options then apply), holds
+    the method runs. Returns an :class:`~.verdicts.AuditResult`."""
+    runs = runs if runs is not None else AuditRuns(graph, input_set, lower_slope, intersect_ibp)
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
-    b, p = getattr(ctx0, "bits", None), getattr(ctx0, "prec", prec)
-    method_kw.update(mode=mode, prec=p)
+    # the run is refined with more square-root bits (exact modes) or more precision (interval)
+    b, p = (ctx0.precision, prec) if ctx0.is_exact else (None, ctx0.precision)
     while True:
-        res = exact_method_bounds(graph, input_set, method, b, intermediate=True, **method_kw) \
-            if intermediate else {graph.output: exact_method_bounds(graph, input_set, method, b,
-                                                                    **method_kw)}
+        res = runs.exact_bounds(method, b, True, mode, p) if intermediate else \
+            {graph.output: runs.exact_bounds(method, b, False, mode, p)}
         for c in claims:
             node = c.node or graph.output
             if node not in res:
@@ -66,9 +69,7 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
             b *= 4
         else:
             p *= 4
-            method_kw["prec"] = p
-    rows = linear_bounds(graph, input_set, method, b, **method_kw) if -1 in rel.values() \
-        else {}
+    rows = runs.linear_rows(method, b, mode, p) if -1 in rel.values() else {}
     targets = []
     for node, i, side, v, dtype in items:
         if rel[(node, i, side)] == -1:
@@ -95,8 +96,35 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
         verdicts.append(Verdict.decide(i, side, v, ex, t.witness if t else None, **kw))
-    return AuditResult(verdicts, method=method, mode=getattr(ctx0, "mode", "exact"),
+    return AuditResult(verdicts, method=method, mode=ctx0.mode,
                        dtype=claims[0].dtype if claims else "float64",
                        evaluations=search.evaluations,
-                       info={"mode": getattr(ctx0, "mode", "exact"),
+                       info={"mode": ctx0.mode,
                              ("bits" if b is not None else "prec"): b or p})
+
+
+def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
+                lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
+                find_all=False, max_bits=4096):
+    """``exactbounds check`` on a loaded model: :func:`audit_bounds` of ``claims`` over the
+    model's input set (and the polytope constraints of its VNN-LIB spec), then, when the model
+    carries a spec, its output property with the method's exact bounds and exact points
+    (:func:`~.properties.check_property`). One :class:`~.methods.AuditRuns` serves both."""
+    graph, input_set = model.graph, model.input_set
+    runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp)
+    spec = getattr(model, "spec", None)
+    constraints = tuple(spec.input_constraints) if spec is not None else ()
+    result = audit_bounds(graph, input_set, claims, method, mode=mode, bits=bits, prec=prec,
+                          max_bits=max_bits, budget=budget, n_random=n_random,
+                          find_all=find_all, seed=seed, constraints=constraints,
+                          runs=runs) if claims else AuditResult([], method=method)
+    if spec is not None:
+        out = runs.exact_bounds(method, bits, False, mode, prec)
+        search = WitnessSearch(graph, input_set, [], max_bits=max_bits, constraints=constraints,
+                               rng=make_rng(seed))
+        pts = [v.witness.x for v in result.verdicts if v.witness is not None]
+        prop = check_property(search, spec, out, method, points=pts, n_random=n_random,
+                              budget=budget)
+        result.evaluations += prop.evaluations
+        result.properties.append(prop)
+    return result

@@ -19,7 +19,7 @@ from ..core import _flat
 from ..errors import InvalidValueError, MalformedFileError, ShapeError
 from ..io.json_net import read_json
 from ..numbers import to_exact
-from .ulps import DTYPE_ALIASES, dtype_name
+from ..numbers.dtypes import DTYPE_ALIASES, dtype_name
 
 METHODS = ("ibp", "crown", "affine", "deriv")
 

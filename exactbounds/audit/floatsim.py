@@ -1,102 +1,22 @@
 """Float simulation: run a method in plain round-to-nearest floating point and take its output
 as the claim to audit (``exactbounds check --simulate float32|float64``).
 
-:class:`FloatContext` (the ``FloatContext(dtype)`` row of the design's context table) makes a
-number a numpy ``float32``/``float64`` scalar: every ``+ - * /`` and ``sqrt`` rounds to nearest,
-signs are plain comparisons. The operators are written once over contexts, so running IBP (or
-CROWN, when it is written over contexts) in this context is exactly what a naive float
-implementation of the same algorithm computes: parameters and the input set rounded to nearest
-once, then every operation rounded to nearest, with no outward rounding anywhere.
+:class:`~exactbounds.numbers.floatctx.FloatContext` makes a number a numpy ``float32``/``float64``
+scalar: every ``+ - * /`` and ``sqrt`` rounds to nearest, signs are plain comparisons. The
+operators are written once over contexts, so running IBP in this context is exactly what a naive
+float implementation of the same algorithm computes: parameters and the input set rounded to
+nearest once, then every operation rounded to nearest, with no outward rounding anywhere.
 """
-import math
-from fractions import Fraction
-
 import numpy as np
 
+from ..algorithms.methods import run_method
 from ..core import Box
 from ..errors import InvalidValueError, UnsupportedOperatorError
-from ..numbers import EXACT, Context, to_exact
+from ..inputsets import bounding_box
+from ..numbers import to_exact
+from ..numbers.floatctx import FloatContext, dtype_name, round_nearest
 from ..operators.base import AffineOp
 from .claims import Claim
-from .ulps import dtype_name
-
-
-def round_nearest(q, dtype="float64"):
-    """The ``dtype`` float nearest to the rational ``q`` (ties to even), correctly rounded (no
-    double rounding through float64); ``±inf`` beyond the range."""
-    t = np.dtype(dtype_name(dtype)).type
-    q = to_exact(q)
-    p, d = int(q.p), int(q.q)
-    if d & (d - 1) == 0 and abs(p) < 2 ** 53 and d < 2 ** 1000:
-        # a double holds q exactly (e.g. float32/float64 data): one rounding, as numpy does
-        return t(math.ldexp(p, 1 - d.bit_length()))
-    fq = Fraction(p, d)
-    try:
-        with np.errstate(over="ignore"):
-            f = t(float(fq))
-    except OverflowError:
-        return t(np.inf) if q > 0 else t(-np.inf)
-    if not np.isfinite(f):
-        return f
-    best, err = f, abs(Fraction(float(f)) - fq)
-    for g in (np.nextafter(f, t(np.inf)), np.nextafter(f, t(-np.inf))):
-        if not np.isfinite(g):
-            continue
-        e = abs(Fraction(float(g)) - fq)
-        if e < err or (e == err and _even(g, t)):
-            best, err = g, e
-    return best
-
-
-def _even(f, t):
-    bits = np.array([f], dtype=t).view(np.uint32 if t is np.float32 else np.uint64)[0]
-    return int(bits) % 2 == 0
-
-
-class FloatContext(Context):
-    """numpy ``dtype`` scalars, round-to-nearest; for simulating a naive float implementation."""
-
-    name = "float"
-
-    def __init__(self, dtype="float64"):
-        self.dtype = dtype_name(dtype)
-        self.mode = self.dtype
-        self.type = np.dtype(self.dtype).type
-        self._memo = {}
-
-    def const(self, x):
-        if isinstance(x, self.type):
-            return x
-        if isinstance(x, (np.floating, float)):
-            return self.type(x)
-        q = to_exact(x)
-        got = self._memo.get(q)
-        if got is None:
-            got = self._memo[q] = round_nearest(q, self.dtype)
-        return got
-
-    def coerce(self, x):
-        return x if isinstance(x, self.type) else self.const(x)
-
-    def sqrt(self, x):
-        return np.sqrt(self.coerce(x))
-
-    def sign(self, x):
-        x = self.coerce(x)
-        if np.isnan(x):
-            raise InvalidValueError("float value", x, "NaN in the float simulation")
-        return int(x > 0) - int(x < 0)
-
-    def lower(self, x):
-        return to_exact(self.coerce(x))
-
-    upper = lower
-
-    def status(self, x):
-        return EXACT
-
-    def __repr__(self):
-        return f"FloatContext({self.dtype!r})"
 
 
 def _exact_or_none(v, side):
@@ -114,9 +34,6 @@ def box_claim(box, dtype, node=None, source="simulation"):
     """A :class:`Claim` from a ``Box`` of float scalars (their exact values)."""
     return Claim([_exact_or_none(v, "lo") for v in box.lo],
                  [_exact_or_none(v, "hi") for v in box.hi], dtype_name(dtype), node, source)
-
-
-SIMULATED = ("ibp", "crown")
 
 
 def _round_array(values, dtype):
@@ -182,9 +99,9 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
     one from the output. Returns the output ``Box`` of ``dtype`` floats."""
     if getattr(input_set, "norm", "inf") != "inf":
         raise UnsupportedOperatorError("--simulate --method crown: only box and L∞ input sets")
-    from .methods import bounding_box
     layers = float_layers(graph, dtype)
-    lo, hi = (_round_array(v, dtype) for v in bounding_box(input_set))
+    bb = bounding_box(input_set)
+    lo, hi = _round_array(bb.lo, dtype), _round_array(bb.hi, dtype)
     mid, rad = (lo + hi) / 2, (hi - lo) / 2
     rel = {}
 
@@ -223,9 +140,9 @@ def float_ibp(graph, input_set, dtype="float32", intermediate=False):
     ``lo' = W⁺·lo + W⁻·hi + b``, ``hi' = W⁺·hi + W⁻·lo + b``; BatchNorm ``scale·x + offset``
     with the ends swapped where ``scale < 0``; ReLU ``max(·, 0)``. Returns the output ``Box``,
     or ``{node name: Box}`` with ``intermediate=True``."""
-    from .methods import bounding_box
     layers = float_layers(graph, dtype)
-    lo, hi = (_round_array(v, dtype) for v in bounding_box(input_set))
+    bb = bounding_box(input_set)
+    lo, hi = _round_array(bb.lo, dtype), _round_array(bb.hi, dtype)
     boxes = {}
     for node, L in zip(graph.nodes, layers):
         if L[0] == "affine":
@@ -241,28 +158,41 @@ def float_ibp(graph, input_set, dtype="float32", intermediate=False):
     return boxes if intermediate else boxes[graph.output]
 
 
+def _simulate_ibp(graph, input_set, dtype, intermediate, lower_slope):
+    """:func:`float_ibp`, or on graphs it does not vectorise the registry's IBP in
+    :class:`FloatContext` (the package's own operators, every operation rounded to nearest)."""
+    try:
+        return float_ibp(graph, input_set, dtype, intermediate)
+    except UnsupportedOperatorError:
+        res = run_method("ibp", graph, input_set, FloatContext(dtype), intermediate=intermediate)
+        return res.nodes if intermediate else res.output
+
+
+def _simulate_crown(graph, input_set, dtype, intermediate, lower_slope):
+    if intermediate:
+        raise UnsupportedOperatorError("--simulate --method crown: output bounds only")
+    return float_crown(graph, input_set, dtype, lower_slope)
+
+
+SIMULATORS = {"ibp": _simulate_ibp, "crown": _simulate_crown}
+"""Round-to-nearest versions of methods of :mod:`exactbounds.algorithms.methods`, by name:
+``(graph, input_set, dtype, intermediate, lower_slope) -> Box or {node name: Box}``."""
+
+
 def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False,
              lower_slope="adaptive"):
     """Run ``method`` in round-to-nearest ``dtype``; returns the output :class:`Claim`, or with
     ``intermediate=True`` (IBP only) ``{node name: Claim}``, the output node included. IBP runs
     :func:`float_ibp` on chains of Linear/Conv/BatchNorm/ReLU/reshapes, else the package's
     operators in :class:`FloatContext`; CROWN runs :func:`float_crown`."""
-    from ..algorithms.ibp import ibp
     dtype = dtype_name(dtype)
-    if method not in SIMULATED:
+    sim = SIMULATORS.get(method)
+    if sim is None:
         raise UnsupportedOperatorError(f"--simulate: method {method!r} is not simulated "
-                                       f"(supported: {', '.join(SIMULATED)})")
+                                       f"(supported: {', '.join(SIMULATORS)})")
     src = f"--simulate {dtype} --method {method}"
-    if method == "crown":
-        if intermediate:
-            raise UnsupportedOperatorError("--simulate --method crown: output bounds only")
-        with np.errstate(all="ignore"):
-            return box_claim(float_crown(graph, input_set, dtype, lower_slope), dtype, None, src)
     with np.errstate(all="ignore"):
-        try:
-            boxes = float_ibp(graph, input_set, dtype, intermediate)
-        except UnsupportedOperatorError:
-            boxes = ibp(graph, input_set, FloatContext(dtype), intermediate=intermediate)
+        boxes = sim(graph, input_set, dtype, intermediate, lower_slope)
     if intermediate:
         return {name: box_claim(b, dtype, name, src) for name, b in boxes.items()
                 if name != graph.INPUT}

@@ -1,87 +1,25 @@
-"""The audit's view of the network core: run a method, turn its result into exact values, and
-read an input set (bounding box, membership, exact samples, minimising vertices).
+"""The audit's runs of a method: the method's bounds as exact values, and the coefficient rows
+whose minimising vertices are witness candidates.
 
-Kept in one module so that CROWN and the L_p balls plug in here and nowhere else.
+An :class:`AuditRuns` holds the runs of one audit (one ``BoundsResult`` per method, context and
+``intermediate`` flag), so that the bounds, the candidate rows and the property check share a
+run; nothing is kept between audits. The methods come from the one registry,
+:mod:`exactbounds.algorithms.methods`; the input sets from :mod:`exactbounds.inputsets`.
 """
 import random
 
 from flint import fmpq
 
-from ..algorithms.ibp import ibp
-from ..core import Box
-from ..errors import UnsupportedOperatorError
-from ..numbers import RationalContext, RInterval, interval, sqrt_enclosure
+from ..algorithms import methods as registry
+from ..algorithms.ibp import run_graph
+from ..core import AffineVec, Box
+from ..errors import ExactBoundsError, UnsupportedOperatorError
+from ..inputsets import bounding_box
+from ..numbers import RationalContext, interval
 
-METHODS = ("ibp", "crown")
+AUDITED = ("ibp", "crown")
 """Methods the audit can re-run exactly."""
 
-
-# ----------------------------------------------------------------------------- input sets
-
-def bounding_box(input_set):
-    """Exact ``(lo, hi)`` lists of a box around the input set."""
-    if isinstance(input_set, Box):
-        return list(input_set.lo), list(input_set.hi)
-    bb = input_set.bounding_box()
-    return list(bb.lo), list(bb.hi)
-
-
-def contains(input_set, x, constraints=()):
-    """Whether the exact point ``x`` lies in the input set and satisfies every extra linear
-    constraint (``LinearComparison`` over ``X``, e.g. a VNN-LIB polytope)."""
-    return input_set.contains(x) and all(c.holds(x) for c in constraints)
-
-
-def minimizer(input_set, coeffs):
-    """An exact point of the input set minimising ``Σ coeffs[j]·x[j]`` (coefficients exact or
-    enclosures, taken at their midpoints). Box / L∞ ball: the corner ``lo_j`` where the
-    coefficient is positive, ``hi_j`` where negative, the middle where it is 0 or undecided;
-    L1 ball: ``center - r·sign(a_k)·e_k`` with ``|a_k|`` largest; L2 ball:
-    ``center - r·a/N`` with ``N >= ‖a‖₂`` (the square root rounded up, so the point is inside)."""
-    signs = [_sign(c) for c in coeffs]
-    norm = getattr(input_set, "norm", "inf")
-    if isinstance(input_set, Box) or norm == "inf":
-        lo, hi = bounding_box(input_set)
-        return [a if s > 0 else b if s < 0 else (a + b) / 2 for s, a, b in zip(signs, lo, hi)]
-    c, r = list(input_set.center), input_set.radius
-    a = [_mid(v) for v in coeffs]
-    if not any(a):
-        return c
-    if norm == "1":
-        k = max(range(len(a)), key=lambda j: abs(a[j]))
-        c[k] = c[k] - r * (1 if a[k] > 0 else -1)
-        return c
-    nrm = sqrt_enclosure(sum((v * v for v in a), fmpq(0)), 64)
-    N = nrm.hi if isinstance(nrm, RInterval) else nrm
-    return [x - r * v / N for x, v in zip(c, a)]
-
-
-def _mid(c):
-    return (c.lo + c.hi) / 2 if isinstance(c, RInterval) else c
-
-
-def _sign(c):
-    lo, hi = (c.lo, c.hi) if isinstance(c, RInterval) else (c, c)
-    return 1 if lo > 0 else -1 if hi < 0 else 0
-
-
-def samples(input_set, rng, n):
-    """``n`` exact points of the input set: for a box, alternately a random vertex and a random
-    dyadic interior point (offsets ``k/2^20`` of the width)."""
-    if not isinstance(input_set, Box):
-        return [list(p) for p in input_set.sample(rng, n)]
-    lo, hi = input_set.lo, input_set.hi
-    out = []
-    for k in range(n):
-        if k % 2 == 0:
-            out.append([a if rng.random() < 0.5 else b for a, b in zip(lo, hi)])
-        else:
-            out.append([a + (b - a) * fmpq(rng.randrange(2 ** 20 + 1), 2 ** 20)
-                        for a, b in zip(lo, hi)])
-    return out
-
-
-# ----------------------------------------------------------------------------- methods
 
 def exact_box(box, ctx):
     """The box with every entry as an exact ``fmpq`` or ``RInterval`` (``ctx.lower``/``upper``)."""
@@ -93,80 +31,76 @@ def method_context(method, mode=None, bits=None, prec=113):
     """The number context of the reference run: IBP in exact rationals (``bits`` = square-root
     enclosure bits, default 128); CROWN in ``mode`` (default ``dyadic`` with ``bits`` = 64, or
     ``exact`` / ``interval``), as ``exactbounds bounds`` runs it."""
-    from ..numbers import make_context
-    if method == "ibp":
-        if mode not in (None, "exact"):
-            raise UnsupportedOperatorError(f"--method ibp --mode {mode}: IBP is audited in "
-                                           "exact rationals (--mode exact)")
-        return RationalContext(bits or 128)
-    mode = mode or "dyadic"
-    return make_context(mode, bits=bits or (64 if mode == "dyadic" else 128), prec=prec)
+    if method not in AUDITED:
+        raise UnsupportedOperatorError(f"--method {method}: not available (supported: "
+                                       f"{', '.join(AUDITED)})")
+    if method == "ibp" and mode not in (None, "exact"):
+        raise UnsupportedOperatorError(f"--method ibp --mode {mode}: IBP is audited in "
+                                       "exact rationals (--mode exact)")
+    return registry.method_context(method, mode, bits, prec)
 
 
-def run_method(graph, input_set, method, ctx, intermediate=False, lower_slope="adaptive",
-               intersect_ibp=False, **_):
-    """The method's bounds in ``ctx``: the output ``Box``, or with ``intermediate=True`` the dict
-    ``{node name: Box}`` (IBP: every node and the input; CROWN: the nodes it bounds, i.e. every
-    pre-activation node and the output)."""
-    if method == "ibp":
-        return ibp(graph, input_set, ctx, intermediate=intermediate)
-    if method == "crown":
-        return crown_result(graph, input_set, ctx, intermediate, lower_slope,
-                            intersect_ibp).nodes if intermediate else \
-            crown_result(graph, input_set, ctx, False, lower_slope, intersect_ibp).output
-    raise UnsupportedOperatorError(f"--method {method}: not available (supported: "
-                                   f"{', '.join(METHODS)})")
+class AuditRuns:
+    """The method runs of one audit of ``graph`` over ``input_set``, with CROWN's relaxation
+    options ``lower_slope`` and ``intersect_ibp``. Each run is made once (:meth:`result`)."""
 
+    def __init__(self, graph, input_set, lower_slope="adaptive", intersect_ibp=False):
+        self.graph, self.input_set = graph, input_set
+        self.lower_slope, self.intersect_ibp = lower_slope, intersect_ibp
+        self._results = {}
 
-_CROWN_CACHE = {}
+    def result(self, method, ctx, intermediate=False):
+        """The ``BoundsResult`` of ``method`` in ``ctx``, run on the first call only."""
+        key = (method, repr(ctx), intermediate)
+        if key not in self._results:
+            self._results[key] = registry.run_method(
+                method, self.graph, self.input_set, ctx, intermediate=intermediate,
+                lower_slope=self.lower_slope, intersect_ibp=self.intersect_ibp)
+        return self._results[key]
 
+    def exact_bounds(self, method, bits=None, intermediate=False, mode=None, prec=113):
+        """The method's output ``Box`` in :func:`method_context`, every entry an exact ``fmpq``
+        or an ``RInterval`` with exact ends; with ``intermediate=True`` the dict
+        ``{node name: Box}`` (IBP: every node and the input box; CROWN: the nodes it bounds,
+        i.e. every pre-activation node and the output)."""
+        ctx = method_context(method, mode, bits, prec)
+        res = self.result(method, ctx, intermediate)
+        if not intermediate:
+            return exact_box(res.output, ctx)
+        nodes = res.nodes
+        if method == "ibp":
+            nodes = {self.graph.INPUT: bounding_box(self.input_set).to_ctx(ctx), **nodes}
+        return {k: exact_box(b, ctx) for k, b in nodes.items()}
 
-def crown_result(graph, input_set, ctx, intermediate=False, lower_slope="adaptive",
-                 intersect_ibp=False):
-    """``algorithms.crown.crown`` (a ``BoundsResult`` with the final linear bounds), memoised
-    on the last call so the bounds and the vertex candidates share one run."""
-    from ..algorithms.crown import crown
-    key = (repr(ctx), intermediate, lower_slope, intersect_ibp)
-    objs = _CROWN_CACHE.get("objs", (None, None))
-    if _CROWN_CACHE.get("key") != key or objs[0] is not graph or objs[1] is not input_set:
-        _CROWN_CACHE.clear()
-        _CROWN_CACHE["key"], _CROWN_CACHE["objs"] = key, (graph, input_set)
-        _CROWN_CACHE["res"] = crown(graph, input_set, ctx, lower_slope=lower_slope,
-                                    intersect_ibp=intersect_ibp, intermediate=intermediate)
-    return _CROWN_CACHE["res"]
+    def linear_rows(self, method, bits=None, mode=None, prec=113):
+        """Coefficient rows whose minimising / maximising vertices are candidates:
+        ``{node: [(source, lA, uA)]}``, entries exact (``fmpq`` or ``RInterval``). ``corner``:
+        the method's own linear bound, i.e. the exact affine map of each node when the graph
+        is affine (IBP attains its bound there), or CROWN's final linear bound when auditing
+        CROWN; ``crown_vertex``: CROWN's final linear bound on the output (dyadic, 64 bits,
+        unless the audited method is CROWN). Used only to pick candidates, so a method that
+        cannot bound this graph just leaves its source out."""
+        out = {}
+        for node, (A, _) in affine_forms(self.graph).items():
+            out.setdefault(node, []).append(("corner", A, A))
+        own = method == "crown"
+        try:
+            ctx = method_context("crown", mode if own else None, bits if own else None, prec)
+            res = self.result("crown", ctx)
+        except (ExactBoundsError, ArithmeticError):
+            return out
+        rows = [[[interval(ctx.lower(v), ctx.upper(v)) for v in r] for r in A]
+                for A in (res.lA, res.uA)]
+        out.setdefault(self.graph.output, []).append(("corner" if own else "crown_vertex",
+                                                      *rows))
+        return out
 
 
 def exact_method_bounds(graph, input_set, method, bits=None, intermediate=False, mode=None,
-                        prec=113, **kw):
-    """``run_method`` in :func:`method_context`, every entry an exact ``fmpq`` or an
-    ``RInterval`` with exact ends (``ctx.lower``/``ctx.upper``)."""
-    ctx = method_context(method, mode, bits, prec)
-    res = run_method(graph, input_set, method, ctx, intermediate=intermediate, **kw)
-    if intermediate:
-        return {k: exact_box(b, ctx) for k, b in res.items()}
-    return exact_box(res, ctx)
-
-
-def linear_bounds(graph, input_set, method, bits=None, mode=None, prec=113, **kw):
-    """Coefficient rows whose minimising / maximising vertices are candidates:
-    ``{node: [(source, lA, uA)]}``. ``corner``: the method's own linear bound, i.e. the exact
-    affine map of each node when the graph is affine (IBP attains its bound there), or CROWN's
-    final linear bound when auditing CROWN; ``crown_vertex``: CROWN's final linear bound on the
-    output (dyadic, 64 bits, unless the audited method is CROWN). Used only to pick candidates,
-    so a failure just leaves a source out."""
-    out = {}
-    for node, (A, _) in affine_forms(graph).items():
-        out.setdefault(node, []).append(("corner", A, A))
-    try:
-        ctx = method_context("crown", mode if method == "crown" else None,
-                             bits if method == "crown" else None, prec)
-        res = crown_result(graph, input_set, ctx, False, kw.get("lower_slope", "adaptive"),
-                           kw.get("intersect_ibp", False))
-        src = "corner" if method == "crown" else "crown_vertex"
-        out.setdefault(graph.output, []).append((src, res.lA, res.uA))
-    except Exception:  # noqa: BLE001 - a heuristic only: no CROWN candidate for this graph
-        pass
-    return out
+                        prec=113, lower_slope="adaptive", intersect_ibp=False):
+    """One run of :meth:`AuditRuns.exact_bounds` (a fresh :class:`AuditRuns`)."""
+    return AuditRuns(graph, input_set, lower_slope, intersect_ibp).exact_bounds(
+        method, bits, intermediate, mode, prec)
 
 
 AFFINE_COST_LIMIT = 4_000_000
@@ -181,13 +115,11 @@ def affine_forms(graph, bits=128):
         return {}
     if any(_nonlinear(nd.op) or not hasattr(nd.op, "aff") for nd in graph):
         return {}
-    from ..algorithms.ibp import run_graph
-    from ..core import AffineVec
     ctx = RationalContext(bits)
     ident = AffineVec([[fmpq(int(i == j)) for j in range(n)] for i in range(n)], [fmpq(0)] * n)
     try:
         forms = run_graph(graph, ident, "aff", ctx, keep=True)
-    except Exception:  # noqa: BLE001 - a heuristic only: no corner candidates
+    except (ExactBoundsError, ArithmeticError):  # a heuristic only: no corner candidates
         return {}
     return {k: (f.A, f.A) for k, f in forms.items() if k != graph.INPUT}
 

@@ -13,7 +13,8 @@ from typing import Optional
 
 from flint import fmpq
 
-from .methods import minimizer, samples
+from ..inputsets import contains, minimizer, sample_mixed
+from .methods import affine_forms
 from .verdicts import lower_end, upper_end, value_float, value_json
 
 PROVED, VIOLATED, UNKNOWN = "proved", "violated", "unknown"
@@ -76,7 +77,6 @@ def check_property(search, spec, exact_out, method, *, points=(), n_random=8, bu
     graph = search.graph
     out = graph.output
     n0 = search.evaluations
-    from .methods import contains
 
     def test(x):
         if not contains(search.input_set, x, search.constraints):
@@ -101,7 +101,7 @@ def check_property(search, spec, exact_out, method, *, points=(), n_random=8, bu
                 r = [sum((a * rows[k][j] for k, a in c.coeffs), fmpq(0))
                      for j in range(graph.input_dim)]
                 cands.append(minimizer(search.input_set, r))
-    cands += samples(search.input_set, search.rng, n_random)
+    cands += sample_mixed(search.input_set, search.rng, n_random)
     best = None
     for x in cands:
         k, y = test(x)
@@ -145,7 +145,6 @@ def check_property(search, spec, exact_out, method, *, points=(), n_random=8, bu
 
 def _output_rows(search):
     """The exact matrix ``A`` of the output when the graph is affine and small, else None."""
-    from .methods import affine_forms
     forms = affine_forms(search.graph, search.bits)
     got = forms.get(search.graph.output)
     return got[0] if got else None

@@ -16,13 +16,14 @@ Candidates, in order (each evaluation is checked against every open target at on
 The search stops at the first witness per target unless ``find_all`` is set, in which case
 every candidate runs and the farthest witness is kept.
 """
+import random
 from dataclasses import dataclass, field
 
 from flint import fmpq
 
 from ..algorithms.ibp import run_graph
+from ..inputsets import bounding_box, contains, minimizer, sample_mixed
 from ..numbers import RationalContext
-from .methods import bounding_box, contains, minimizer, samples
 from .ulps import ulp
 from .verdicts import Witness, lower_end, outside_distance, upper_end
 
@@ -60,11 +61,11 @@ class WitnessSearch:
         self.graph, self.input_set, self.targets = graph, input_set, list(targets)
         self.bits, self.max_bits, self.find_all = bits, max_bits, find_all
         self.constraints, self.budget, self.n_random = tuple(constraints), budget, n_random
-        import random
         self.rng = rng or random.Random(0)
         self.evaluations = 0
         self.on_eval = on_eval
-        self.box = bounding_box(input_set)
+        bb = bounding_box(input_set)
+        self.box = (list(bb.lo), list(bb.hi))
 
     # -- exact evaluation -------------------------------------------------------------------
     def values(self, x, bits=None):
@@ -135,7 +136,7 @@ class WitnessSearch:
                 if t in self.open_targets():
                     attempt(self.vertex_for(t, row), source)
         if self.open_targets():
-            for x in samples(self.input_set, self.rng, self.n_random):
+            for x in sample_mixed(self.input_set, self.rng, self.n_random):
                 attempt(x, "random")
         self.local_search()
         return self.targets

@@ -16,20 +16,7 @@ from flint import fmpq
 
 from ..errors import InvalidValueError
 from ..numbers import dyadic, to_exact
-
-DTYPES = {"float32": (24, -126), "float64": (53, -1022)}
-"""dtype name -> (significand bits p including the hidden bit, minimum normal exponent)."""
-
-DTYPE_ALIASES = {"float32": "float32", "f32": "float32", "single": "float32",
-                 "float64": "float64", "f64": "float64", "double": "float64"}
-
-
-def dtype_name(d):
-    """Canonical dtype name (``float32``/``float64``) of ``d``; raises ``InvalidValueError``."""
-    key = str(d).strip().lower()
-    if key not in DTYPE_ALIASES:
-        raise InvalidValueError("dtype", d, "expected float32 or float64")
-    return DTYPE_ALIASES[key]
+from ..numbers.dtypes import DTYPES, dtype_name
 
 
 def floor_log2(q):

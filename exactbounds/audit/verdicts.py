@@ -33,7 +33,8 @@ from typing import Optional
 
 from flint import fmpq
 
-from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, rational_str
+from ..numbers import DEFAULT_CONTEXT, RInterval, f64_down, f64_up, rational_str
+from ..tables import MAX_ROWS, limit_rows
 from .ulps import ulp
 
 UNSOUND = "unsound"
@@ -96,6 +97,12 @@ class Witness:
     source: str = ""
     evaluations: int = 0
 
+    def __repr__(self):
+        xs = ", ".join(f"{value_float(v):.9g}" for v in self.x[:3])
+        more = ", ..." if len(self.x) > 3 else ""
+        return (f"Witness(x ≈ [{xs}{more}] -> y ≈ {value_float(self.y):.9g}, "
+                f"{value_float(self.ulps):.4g} ulps outside, by {self.source})")
+
     def to_json(self):
         return {"x": [rational_str(v) for v in self.x], "y": value_json(self.y),
                 "x_float": [value_float(v) for v in self.x], "y_float": value_float(self.y),
@@ -157,6 +164,12 @@ class Verdict:
         raise ValueError(f"output {output} {side}: the enclosure {exact} of the exact bound "
                          f"contains the claim {claimed}; refine it")
 
+    def __repr__(self):
+        where = f"{self.node}[{self.output}]" if self.node else str(self.output)
+        return (f"Verdict({where} {self.side}: {self.verdict}, claimed "
+                f"{value_float(self.claimed):.17g}, exact {value_float(self.exact):.17g}, "
+                f"{value_float(self.ulps):.4g} ulps)")
+
     def to_json(self):
         d = {"output": self.output, "side": self.side, "verdict": self.verdict,
              "claimed": rational_str(self.claimed), "exact": value_json(self.exact),
@@ -203,3 +216,41 @@ class AuditResult:
     evaluations: int = 0
     properties: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+
+    def to_json(self):
+        """The document that ``exactbounds check --json`` prints."""
+        extra = {"method": self.method, "dtype": self.dtype, "evaluations": self.evaluations}
+        extra.update(self.info)
+        if self.properties:
+            extra["property"] = self.properties[0].to_json()
+        return report_json(self.verdicts, **extra)
+
+    def __repr__(self):
+        return verdict_table(self)
+
+
+def _label(v, width=10):
+    s = f"{v.node}[{v.output}]" if v.node else str(v.output)
+    return s if len(s) <= width else "…" + s[-(width - 1):]
+
+
+def verdict_table(result, max_rows=MAX_ROWS):
+    """A short table of an :class:`AuditResult`: the counts, then one row per verdict (the
+    claim and the method's exact bound as float64, the exact bound rounded outward, the
+    distance in ulps, the witness's source) and the property verdicts."""
+    c = summarize(result.verdicts)
+    lines = [f"AuditResult: {result.method}, {len(result.verdicts)} sides, "
+             f"{result.evaluations} exact evaluations: "
+             + ", ".join(f"{k} {c[k]}" for k in VERDICTS),
+             f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} {'exact (outward)':>24} "
+             f"{'ulps':>10}  witness"]
+    rows = []
+    for v in result.verdicts:
+        ex = f64_down(lower_end(v.exact)) if v.side == "lo" else f64_up(upper_end(v.exact))
+        wit = v.witness.source if v.witness else ""
+        rows.append(f"{_label(v):>10} {v.side:>4}  {v.verdict:<12} {value_float(v.claimed):>24.17g} "
+                    f"{ex:>24.17g} {value_float(v.ulps):>10.4g}  {wit}".rstrip())
+    lines += limit_rows(rows, max_rows)
+    lines += [f"property {p.status}" + (f" (by the exact {p.proved_by} bounds)" if p.proved_by
+                                        else "") for p in result.properties]
+    return "\n".join(lines)

@@ -8,19 +8,17 @@ stderr when stderr is a terminal."""
 import json
 import sys
 
+from ..algorithms.methods import METHODS, method_context, run_method
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
-from ..numbers import make_context
 from .common import add_arith, add_relaxation_options, mode_from_args
-
-METHODS = ("ibp", "crown", "affine")
 
 
 def register(sub):
     b = sub.add_parser("bounds", help="bound a network's outputs over its input set")
     b.add_argument("model", help="network file (JSON, or ONNX with --spec)")
     b.add_argument("--spec", help="VNN-LIB property: its input box replaces the model's")
-    b.add_argument("--method", choices=METHODS, default="ibp")
+    b.add_argument("--method", choices=list(METHODS), default="ibp")
     add_relaxation_options(b)
     b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -40,22 +38,14 @@ def _progress(total):
 
 def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
             intermediate=False, progress=None):
-    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx``."""
-    if method == "ibp":
-        from ..algorithms.ibp import ibp_result
-        return ibp_result(model.graph, model.input_set, ctx, intermediate, progress)
-    from ..algorithms.affine import affine
-    from ..algorithms.crown import crown
-    fn = crown if method == "crown" else affine
-    return fn(model.graph, model.input_set, ctx, lower_slope=lower_slope,
-              intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
+    """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``)."""
+    return run_method(method, model.graph, model.input_set, ctx, lower_slope=lower_slope,
+                      intersect_ibp=intersect_ibp, intermediate=intermediate, progress=progress)
 
 
 def run(args):
-    mode = mode_from_args(args, "exact" if args.method == "ibp" else "dyadic")
-    if args.bits is None:
-        args.bits = 64 if mode == "dyadic" else 128
-    ctx = make_context(mode, bits=args.bits, prec=args.prec)
+    mode = mode_from_args(args, METHODS[args.method].default_mode)
+    ctx = method_context(args.method, mode, args.bits, args.prec)
     model = load_model(args.model, spec=args.spec)
     bar = _progress(len(model.graph))
     try:

@@ -10,7 +10,16 @@ import json
 import sys
 from pathlib import Path
 
+from ..audit.bounds import check_model
+from ..audit.claims import load_claim, load_intermediate_claims
+from ..audit.derivatives import audit_derivative_claims
+from ..audit.floatsim import simulate
+from ..audit.methods import AUDITED
+from ..audit.report import html_report, table
+from ..audit.verdicts import AuditResult, exit_status
 from ..errors import ExactBoundsError, InvalidValueError
+from ..io.json_net import read_json
+from ..io.load import load_model
 from .common import add_arith, add_relaxation_options, mode_from_args
 
 
@@ -26,7 +35,7 @@ def register(sub):
                      help="audit the method run in plain round-to-nearest floats instead")
     p.add_argument("--spec", metavar="FILE.vnnlib",
                    help="input set from a VNN-LIB file; its output property is checked too")
-    p.add_argument("--method", choices=["ibp", "crown", "deriv"], default="ibp")
+    p.add_argument("--method", choices=[*AUDITED, "deriv"], default="ibp")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="the claim's float type for ulps (default: from the claim, else float64)")
     p.add_argument("--intermediate-claims", metavar="FILE.json",
@@ -54,16 +63,11 @@ def _nonneg(name, v):
 
 
 def _load(args):
-    from ..io.load import load_model
     return load_model(args.model, spec=args.spec)
 
 
 def audit_from_args(args):
     """Run the audit that ``args`` describe; returns an ``AuditResult``."""
-    from ..audit.bounds import audit_bounds
-    from ..audit.claims import load_claim, load_intermediate_claims
-    from ..audit.floatsim import simulate
-    from ..audit.verdicts import AuditResult
     for name in ("budget", "n_random"):
         _nonneg(f"--{name.replace('n_', '')}", getattr(args, name))
     if args.bits is not None and (args.bits < 2 or args.max_bits < args.bits):
@@ -71,62 +75,40 @@ def audit_from_args(args):
     if args.method == "deriv":
         return _deriv(args)
     mode = mode_from_args(args, None)
-    kw = dict(mode=mode, bits=args.bits, prec=args.prec, lower_slope=args.lower_slope,
-              intersect_ibp=args.intersect_ibp)
     model = _load(args)
-    graph, input_set = model.graph, model.input_set
-    spec = getattr(model, "spec", None)
-    constraints = tuple(spec.input_constraints) if spec is not None else ()
     claims = []
     if args.simulate:
-        claims.append(simulate(graph, input_set, args.method, args.simulate,
+        claims.append(simulate(model.graph, model.input_set, args.method, args.simulate,
                                lower_slope=args.lower_slope))
     elif args.claimed:
         claims.append(load_claim(args.claimed, args.method, args.dtype))
     if args.intermediate_claims:
         claims += list(load_intermediate_claims(args.intermediate_claims, args.method,
                                                 args.dtype).values())
-    if not claims and spec is None:
+    if not claims and getattr(model, "spec", None) is None:
         raise ExactBoundsError("check: give --claimed CLAIM.json, --simulate float32|float64, "
                                "--intermediate-claims or --spec")
-    result = audit_bounds(graph, input_set, claims, args.method, max_bits=args.max_bits,
-                          budget=args.budget, n_random=args.n_random, find_all=args.find_all,
-                          seed=args.seed, constraints=constraints, **kw) \
-        if claims else AuditResult([], method=args.method)
+    result = check_model(model, claims, args.method, mode=mode, bits=args.bits, prec=args.prec,
+                         lower_slope=args.lower_slope, intersect_ibp=args.intersect_ibp,
+                         budget=args.budget, n_random=args.n_random, seed=args.seed,
+                         find_all=args.find_all, max_bits=args.max_bits)
     if args.simulate:
         result.info["simulate"] = args.simulate
-    if spec is not None:
-        result.properties.append(_property(graph, input_set, spec, args, result, constraints,
-                                           kw))
     return result
 
 
-def _property(graph, input_set, spec, args, result, constraints, kw):
-    from ..audit.methods import exact_method_bounds, make_rng
-    from ..audit.properties import check_property
-    from ..audit.search import WitnessSearch
-    out = exact_method_bounds(graph, input_set, args.method, **kw)
-    search = WitnessSearch(graph, input_set, [], max_bits=args.max_bits,
-                           constraints=constraints, rng=make_rng(args.seed))
-    pts = [v.witness.x for v in result.verdicts if v.witness is not None]
-    res = check_property(search, spec, out, args.method, points=pts, n_random=args.n_random,
-                         budget=args.budget)
-    result.evaluations += res.evaluations
-    return res
-
-
 def _deriv(args):
-    try:
-        from ..algorithms.derivatives import audit_derivative_claims
-    except ImportError:
-        raise ExactBoundsError("check --method deriv: the derivative checker is not available "
-                               "in this build") from None
-    return audit_derivative_claims(args)
+    if args.simulate or not args.claimed:
+        raise ExactBoundsError("check --method deriv: give --claimed FILE.json (the JSON of "
+                               "'exactbounds derivatives --json' or the same shape)")
+    model = _load(args)
+    return audit_derivative_claims(model.graph, model.input_set, read_json(args.claimed),
+                                   source=args.claimed, dtype=args.dtype, bits=args.bits,
+                                   max_bits=args.max_bits, budget=args.budget, seed=args.seed,
+                                   find_all=args.find_all, n_random=args.n_random)
 
 
 def run(args):
-    from ..audit.report import html_report, table
-    from ..audit.verdicts import exit_status, report_json
     result = audit_from_args(args)
     if args.report:
         page = html_report(result, title=f"exactbounds check {Path(args.model).name}")
@@ -136,12 +118,7 @@ def run(args):
             raise ExactBoundsError(f"--report {args.report}: cannot write: {e.strerror}") from None
     status = exit_status(result.verdicts)
     if args.json:
-        extra = {"method": result.method, "dtype": result.dtype,
-                 "evaluations": result.evaluations}
-        extra.update(result.info)
-        if result.properties:
-            extra["property"] = result.properties[0].to_json()
-        print(json.dumps(report_json(result.verdicts, **extra), indent=1))
+        print(json.dumps(result.to_json(), indent=1))
     else:
         how = f"--simulate {args.simulate}" if args.simulate else (args.claimed or "")
         print(table(result, f"{args.model}: {result.method} claims from {how}".rstrip()))

@@ -10,9 +10,11 @@ float64 ends rounded outward, and a status: ``exact``, ``enclosure`` or ``bound`
 """
 import json
 
-from ..algorithms.taylor import RULES, Curve, propagate
+from ..algorithms.curves import make_curve
+from ..algorithms.taylor import RULES, propagate
 from ..errors import InvalidValueError
-from ..io.results import box_json
+from ..io.load import load_model
+from ..io.results import derivatives_json
 from .common import add_arith, context_from_args
 
 
@@ -41,41 +43,13 @@ def register(sub):
 
 def curve_from_args(args, input_set):
     """The :class:`Curve` that ``--direction/--origin/--t-range`` or ``--wrt`` describe."""
-    from ..inputsets import bounding_box
-    box = bounding_box(input_set)
-    if args.wrt is not None:
-        if args.origin or args.t_range:
-            raise InvalidValueError("--wrt", args.wrt, "takes no --origin or --t-range (it "
-                                    "covers the whole input box)")
-        return Curve.wrt(box, args.wrt)
-    if args.t_range is None:
-        return Curve.through_box(box, args.direction, args.origin)
-    origin = args.origin
-    if origin is None:
-        lo, hi = box.outer()
-        origin = [(a + b) / 2 for a, b in zip(lo, hi)]
-    return Curve(origin, args.direction, *args.t_range)
-
-
-def derivatives_json(jet, ctx, curve, order, rule, source):
-    """The ``--json`` document (also a valid claim file for ``check --method deriv``)."""
-    d = {"model": source, "method": "taylor", "order": order,
-         "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
-         "curve": curve.describe(), "value": box_json(jet.value, ctx)}
-    if jet.value_status == "bound":
-        d["value"]["status"] = "bound"
-    for k, box in ((1, jet.d1), (2, jet.d2)):
-        if k <= order:
-            b = box_json(box, ctx)
-            b["status"] = jet.status
-            d["first_derivative" if k == 1 else "second_derivative"] = b
-    if jet.notes:
-        d["notes"] = jet.notes
-    return d
+    if args.wrt is not None and (args.origin or args.t_range):
+        raise InvalidValueError("--wrt", args.wrt, "takes no --origin or --t-range (it "
+                                "covers the whole input box)")
+    return make_curve(input_set, args.wrt, args.direction, args.origin, args.t_range)
 
 
 def run(args):
-    from ..io.load import load_model
     ctx = context_from_args(args)
     model = load_model(args.model, spec=args.spec)
     curve = curve_from_args(args, model.input_set)

@@ -61,6 +61,13 @@ class Model:
     source: str = "<dict>"
     spec: object = None
 
+    def __repr__(self):
+        g, s = self.graph, self.input_set
+        kind = f"L{s.norm} ball" if hasattr(s, "norm") else "box"
+        spec = f", spec {Path(str(self.spec.source)).name}" if self.spec is not None else ""
+        return (f"Model({Path(str(self.source)).name}: {g.input_dim} inputs, "
+                f"{g.dims[g.output]} outputs, {len(g)} nodes, input set a {kind}{spec})")
+
 
 def read_json(path):
     """Parse a JSON file; malformed JSON raises ``MalformedFileError`` with line and column."""

@@ -68,6 +68,14 @@ def _onnx():
     return onnx, numpy_helper
 
 
+def _read_errors(onnx):
+    """What onnx and protobuf raise on a malformed file, tensor or attribute: protobuf's
+    ``DecodeError``, the checker's ``ValidationError`` (e.g. missing external data), ``OSError``,
+    and ``ValueError``/``KeyError``/``TypeError`` from ``numpy_helper`` and ``helper``."""
+    from google.protobuf.message import Error as ProtobufError
+    return (ProtobufError, onnx.checker.ValidationError, OSError, ValueError, KeyError, TypeError)
+
+
 # ----------------------------------------------------------------------------- stage 1: parse
 
 @dataclass
@@ -130,7 +138,7 @@ def read_onnx(path):
                 model = onnx.load_model_from_string(f.read())
         else:
             model = onnx.load(str(path))
-    except Exception as e:  # protobuf's DecodeError, missing external data, ...
+    except _read_errors(onnx) + (EOFError,) as e:   # a truncated .gz: EOFError
         raise MalformedFileError(f"{path}: not a readable ONNX model: "
                                  f"{' '.join(str(e).split())}") from None
     if not model.HasField("graph") or not model.graph.output:
@@ -144,11 +152,11 @@ def _attrs(node, where):
     for a in node.attribute:
         try:
             v = onnx.helper.get_attribute_value(a)
-        except Exception as e:
+            if a.type == onnx.AttributeProto.TENSOR:
+                v = numpy_helper.to_array(v)
+        except _read_errors(onnx) as e:
             raise MalformedFileError(f"{where}: attribute {a.name!r}: {e}") from None
-        if a.type == onnx.AttributeProto.TENSOR:
-            v = numpy_helper.to_array(v)
-        elif isinstance(v, bytes):
+        if isinstance(v, bytes):
             v = v.decode("utf-8", "replace")
         out[a.name] = v
     return out
@@ -199,7 +207,7 @@ def parse_onnx(source):
     for t in g.initializer:
         try:
             arr = numpy_helper.to_array(t)
-        except Exception as e:
+        except _read_errors(onnx) as e:
             raise MalformedFileError(f"{src}: initializer {t.name!r}: {e}") from None
         consts[t.name] = exact_array(arr, t.name)
     real = [i for i in g.input if i.name not in consts]

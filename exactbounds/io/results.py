@@ -21,10 +21,7 @@ def result_json(result, intermediate=False):
     ``status``: ``exact`` (the algorithm's exact value), ``enclosure`` (an interval around
     it) or ``bound`` (a sound bound on the network, not the algorithm's exact value)."""
     ctx = result.ctx
-    out = {"method": result.method, "context": ctx.name, "mode": result.mode}
-    for key in ("bits", "prec"):
-        if hasattr(ctx, key):
-            out[key] = getattr(ctx, key)
+    out = {"method": result.method, **ctx.describe(), "mode": result.mode}
     out["status"] = result.status
     out["outputs"] = box_json(result.output, ctx, result.status)
     if result.notes:
@@ -32,3 +29,20 @@ def result_json(result, intermediate=False):
     if intermediate:
         out["nodes"] = {name: box_json(b, ctx) for name, b in result.nodes.items()}
     return out
+
+
+def derivatives_json(jet, ctx, curve, order, rule, source):
+    """The ``--json`` document (also a valid claim file for ``check --method deriv``)."""
+    d = {"model": source, "method": "taylor", "order": order,
+         "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
+         "curve": curve.describe(), "value": box_json(jet.value, ctx)}
+    if jet.value_status == "bound":
+        d["value"]["status"] = "bound"
+    for k, box in ((1, jet.d1), (2, jet.d2)):
+        if k <= order:
+            b = box_json(box, ctx)
+            b["status"] = jet.status
+            d["first_derivative" if k == 1 else "second_derivative"] = b
+    if jet.notes:
+        d["notes"] = jet.notes
+    return d

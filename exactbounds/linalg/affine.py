@@ -50,6 +50,10 @@ class AffineMats:
     def out_dim(self):
         return self.b.nrows()
 
+    def raw(self, k):
+        """``W_k`` as given (a ``DyMat`` or an ``fmpq_mat``): what a backend converts from."""
+        return self._W[k]
+
     def q(self, k):
         """``W_k`` as an ``fmpq_mat``."""
         if k not in self._q:

@@ -38,8 +38,15 @@ def eye_q(n):
     return M
 
 
+def as_q(W):
+    """An exact matrix (``DyMat`` or ``fmpq_mat``) as an ``fmpq_mat``."""
+    return W.to_q() if isinstance(W, DyMat) else W
+
+
 def split_q(W):
-    """``(W⁺, W⁻)``: the positive and the negative entries of an ``fmpq_mat``."""
+    """``(W⁺, W⁻)``: the positive and the negative entries of an exact matrix, as
+    ``fmpq_mat``."""
+    W = as_q(W)
     es = W.entries()
     z = fmpq(0)
     return (fmpq_mat(W.nrows(), W.ncols(), [v if v > 0 else z for v in es]),
@@ -194,7 +201,7 @@ class QBackend(_Base):
     exact = True
 
     def mat(self, m):
-        return m
+        return as_q(m)
 
     def zeros(self, r, c):
         return fmpq_mat(r, c)
@@ -490,7 +497,7 @@ class ArbBackend(_Base):
         return arb(v) if isinstance(v, fmpq) else v
 
     def mat(self, m):
-        return arb_mat(m)
+        return arb_mat(as_q(m))
 
     def zeros(self, r, c):
         return arb_mat(r, c)

@@ -138,6 +138,12 @@ class Context(ABC):
         """Working precision (bits) of rigorous enclosures of transcendental functions."""
         return DEFAULT_FUNC_PREC
 
+    @property
+    def sqrt_bits(self):
+        """Relative width 2^-bits of exact square-root enclosures made beside the algorithm
+        (an L2 norm in a concretisation)."""
+        return 128
+
     def exact_context(self):
         """A rational context of matching precision, for exact side computations (IBP error
         terms, coefficient enclosures)."""
@@ -186,6 +192,10 @@ class RationalContext(Context):
     @property
     def func_prec(self):
         return self.bits + 32
+
+    @property
+    def sqrt_bits(self):
+        return self.bits
 
     def exact_context(self):
         return self

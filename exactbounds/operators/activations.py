@@ -34,6 +34,7 @@ from ..numbers import arb_ends as arb_exact_ends
 from ..numbers.contexts import DEFAULT_FUNC_PREC as DEFAULT_PREC
 from .base import Relaxed, as_shape
 from .jets import JetStep, elems, square, to_box
+from .registry import register
 
 TANGENT_SLACK = fmpq(1, 2 ** 48)  # slope slack of tangent lines, so the check has a margin
 
@@ -426,6 +427,7 @@ class _SShaped(Relaxed):
         return f"{type(self).__name__}({self.out_shape}, name={self.name!r})"
 
 
+@register
 class Sigmoid(_SShaped):
     """σ(x) = 1/(1 + e^(−x)) (ONNX ``Sigmoid``); c = 1/2, A = σ'(0) = 1/4."""
 
@@ -449,6 +451,7 @@ class Sigmoid(_SShaped):
         return 1 / (1 + sp.exp(-x))
 
 
+@register
 class Tanh(_SShaped):
     """tanh(x) (ONNX ``Tanh``); c = 0, A = tanh'(0) = 1. In mpmath ``iv`` (no ``tanh``) it is
     ``1 − 2/(e^(2x) + 1)``: increasing with a single occurrence of x, so the interval is sharp."""

@@ -15,6 +15,7 @@ from flint import fmpq_mat
 from ..errors import ShapeError
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
+from .registry import register
 
 
 def _vector(v, n, what):
@@ -65,12 +66,14 @@ class _Elementwise(AffineOp):
         return [eye], fmpq_mat(n, 1, [self.sign2 * c for c in self.constant])
 
 
+@register
 class Add(_Elementwise):
     """``x1 + x2`` (two inputs of the same shape), or ``x + constant``."""
 
     kind = "add"
 
 
+@register
 class Sub(_Elementwise):
     """``x1 − x2`` (two inputs of the same shape), or ``x − constant``."""
 
@@ -78,6 +81,7 @@ class Sub(_Elementwise):
     sign2 = -1
 
 
+@register
 class Scale(AffineOp):
     """``factor ⊙ x + offset`` with exact constant vectors (or scalars)."""
 

@@ -133,8 +133,10 @@ class AffineOp(Op):
 
     def linear_enclosure(self, ctx):
         """Exact ``(Ws, b, Wrad, brad)`` with the true coefficients in ``W ± Wrad``,
-        ``b ± brad``; an affine operator's coefficients are exact (radii ``None``)."""
-        return self.weights(), self.bias(), None, None
+        ``b ± brad``; an affine operator's coefficients are exact (radii ``None``). ``Ws`` come
+        in the representation they were built in (a backend converts them)."""
+        m = self.mats()
+        return [m.raw(k) for k in range(m.n_inputs)], m.b, None, None
 
     # -- verbs ------------------------------------------------------------------------------
     def evaluate(self, ctx, *xs):

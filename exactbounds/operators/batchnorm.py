@@ -20,6 +20,7 @@ from ..errors import InvalidModelError, ShapeError
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
 from .base import AffineOp
 from .jets import JetStep
+from .registry import register
 
 
 def _is_symbolic(v):
@@ -219,6 +220,7 @@ def second_deriv_batchnorm(params, d2box, ctx=DEFAULT_CONTEXT):
     return _scale_box(params, d2box, ctx)
 
 
+@register
 class BatchNorm(AffineOp):
     """Graph operator wrapping :class:`BatchNormParams`: an affine operator whose verbs are the
     seed's functions. 1d over features (``shape=(C,)``) or 2d over channels

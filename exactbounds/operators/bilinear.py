@@ -9,8 +9,10 @@ from flint import fmpq, fmpq_mat
 
 from ..core import Box
 from .base import LinearRelaxed, as_shape
+from .registry import register
 
 
+@register
 class Bilinear(LinearRelaxed):
     """``Bilinear(shape_a, shape_b, out_shape, terms)``: ``terms[i]`` the list of ``(p, q)``
     with ``y_i = Σ a_p·b_q`` (flat indices)."""

@@ -3,14 +3,20 @@
 ``y[o, i, j] = b[o] + Σ_{c, p, q} W[o, c, p, q] · x[g·Cin/G + c, i·sh − pt + p·dh, j·sw − pl + q·dw]``
 with zero padding, ``g = o // (Cout/G)`` the group of output channel ``o``. Input shape
 ``(Cin, H, W)``, output ``(Cout, Ho, Wo)`` with ``Ho = ⌊(H + pt + pb − dh·(kh−1) − 1)/sh⌋ + 1``.
-The operator is the sparse matrix of that map (built once, exact), so every verb of
-:class:`~exactbounds.operators.base.AffineOp` applies.
+Evaluation, IBP and derivatives at exact points and boxes stay convolutions: an im2col product
+per group (``W_g`` is ``Cout/G × Cin/G·kh·kw``, the patches ``Cin/G·kh·kw × Ho·Wo``), on integer
+matrices when every weight and input is dyadic (float data), else on ``fmpq_mat``; memory grows
+with the feature maps, not with their square. The dense matrix of the map (built once, exact,
+integer-backed for dyadic weights) serves CROWN, forward affine and the other contexts, through
+the verbs of :class:`~exactbounds.operators.base.AffineOp`.
 """
-from flint import fmpq_mat
+from flint import fmpq, fmpq_mat, fmpz_mat
 
 from ..errors import InvalidModelError, ShapeError
+from ..linalg import DyMat, dyadic_parts
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
+from .registry import register
 
 
 def _pair(v, what):
@@ -46,6 +52,7 @@ def out_size(n, k, stride, dil, pad_a, pad_b, what):
     return o
 
 
+@register
 class Conv2d(AffineOp):
     """``Conv2d(weight, bias, in_shape, stride=1, padding=0, dilation=1, groups=1)``.
 
@@ -105,7 +112,98 @@ class Conv2d(AffineOp):
         self.in_shapes = (in_shape,)
         self.out_shape = (cout, ho, wo)
 
+    # -- im2col ---------------------------------------------------------------------------------
+    def _patch_index(self):
+        """For group 0, the flat input index of every patch entry (row ``(c, p, q)``, column
+        ``(i, j)``, row-major), ``-1`` in the padding; group ``g`` adds ``g·Cin/G·H·W``."""
+        if getattr(self, "_pidx", None) is None:
+            C, H, W = self.in_shapes[0]
+            _, ho, wo = self.out_shape
+            kh, kw = self.kernel
+            sh, sw = self.stride
+            dh, dw = self.dilation
+            pt, pl, _, _ = self.padding
+            idx = []
+            for c in range(C // self.groups):
+                for p in range(kh):
+                    for q in range(kw):
+                        for i in range(ho):
+                            y = i * sh - pt + p * dh
+                            for j in range(wo):
+                                x = j * sw - pl + q * dw
+                                idx.append((c * H + y) * W + x if 0 <= y < H and 0 <= x < W
+                                           else -1)
+            self._pidx = idx
+        return self._pidx
+
+    def _kernels(self, absolute):
+        """Per group the kernel matrix ``W_g`` (or ``|W_g|``), ``Cout/G × Cin/G·kh·kw``, as a
+        ``DyMat`` when every weight is dyadic, else an ``fmpq_mat`` (built once)."""
+        cache = self.__dict__.setdefault("_kcache", {})
+        if absolute not in cache:
+            cout = self.out_shape[0]
+            og = cout // self.groups
+            mats = []
+            for g in range(self.groups):
+                rows = [[abs(v) if absolute else v for ch in self.weight[o] for r in ch for v in r]
+                        for o in range(g * og, (g + 1) * og)]
+                es = [v for r in rows for v in r]
+                Q = fmpq_mat(og, len(rows[0]), es)
+                mats.append(DyMat.from_entries(og, len(rows[0]), es) or Q)
+            cache[absolute] = mats
+        return cache[absolute]
+
+    def _conv(self, vals, absolute=False):
+        """``W·x`` (or ``|W|·x``; no bias) for an exact input vector, as a flat list of ``fmpq``,
+        by one im2col product per group."""
+        C, H, W = self.in_shapes[0]
+        cout, ho, wo = self.out_shape
+        cg, n = C // self.groups, ho * wo
+        idx = self._patch_index()
+        parts = [dyadic_parts(v) for v in vals]
+        dy = all(t is not None for t in parts)
+        if dy:
+            e = min((k for m, k in parts if m), default=0)
+            ints = [m << (k - e) for m, k in parts]
+        out = []
+        for g, K in enumerate(self._kernels(absolute)):
+            off = g * cg * H * W
+            if dy and isinstance(K, DyMat):
+                P = fmpz_mat(len(idx) // n, n, [ints[t + off] if t >= 0 else 0 for t in idx])
+                out.extend(DyMat(K.M * P, K.e + e).entry_list())
+            else:
+                z = fmpq(0)
+                P = fmpq_mat(len(idx) // n, n, [vals[t + off] if t >= 0 else z for t in idx])
+                Kq = K.to_q() if isinstance(K, DyMat) else K
+                out.extend((Kq * P).entries())
+        return out
+
+    def _bias_flat(self):
+        _, ho, wo = self.out_shape
+        return [b for b in self.bias_values for _ in range(ho * wo)]
+
+    def evaluate(self, ctx, x):
+        """``W ⋆ x + b`` (im2col on exact points; else as an affine operator)."""
+        self.check_inputs([len(x)], "x")
+        if not ctx.all_exact(x):
+            return super().evaluate(ctx, x)
+        return [a + b for a, b in zip(self._conv(list(x)), self._bias_flat())]
+
+    def _ibp(self, ctx, boxes, with_bias):
+        (box,) = boxes
+        if not ctx.all_exact(box.lo + box.hi):
+            return super()._ibp(ctx, boxes, with_bias)
+        self.check_inputs([box.dim], "input box")
+        mid = self._conv([(a + b) / 2 for a, b in zip(box.lo, box.hi)])
+        rad = self._conv([(b - a) / 2 for a, b in zip(box.lo, box.hi)], absolute=True)
+        if with_bias:
+            mid = [m + b for m, b in zip(mid, self._bias_flat())]
+        return type(box)([m - r for m, r in zip(mid, rad)], [m + r for m, r in zip(mid, rad)],
+                         self.out_shape)
+
     def linear_params(self):
+        """The dense matrix of the map: integer-backed (``DyMat``) when every weight is dyadic,
+        built from one flat list."""
         C, H, W = self.in_shapes[0]
         cout, ho, wo = self.out_shape
         kh, kw = self.kernel
@@ -113,7 +211,8 @@ class Conv2d(AffineOp):
         dh, dw = self.dilation
         pt, pl, _, _ = self.padding
         cg, og = C // self.groups, cout // self.groups
-        M = fmpq_mat(self.out_dim, self.in_dim)
+        n_in = self.in_dim
+        M = {}
         for o in range(cout):
             g = o // og
             for i in range(ho):
@@ -129,7 +228,24 @@ class Conv2d(AffineOp):
                                 x = j * sw - pl + q * dw
                                 v = self.weight[o][c][p][q]
                                 if 0 <= x < W and v != 0:
-                                    M[row, (ci * H + y) * W + x] += v
-        b = fmpq_mat(self.out_dim, 1, [self.bias_values[o] for o in range(cout)
-                                       for _ in range(ho * wo)])
-        return [M], b
+                                    key = row * n_in + (ci * H + y) * W + x
+                                    M[key] = M.get(key, 0) + v
+        b = fmpq_mat(self.out_dim, 1, self._bias_flat())
+        return [_dense(self.out_dim, n_in, M)], b
+
+
+def _dense(r, c, entries):
+    """The ``r×c`` matrix with the given ``{flat index: exact value}`` entries, zero elsewhere:
+    a ``DyMat`` when every value is dyadic, else an ``fmpq_mat``."""
+    parts = {k: dyadic_parts(v) for k, v in entries.items()}
+    if all(t is not None for t in parts.values()):
+        e = min((k for m, k in parts.values() if m), default=0)
+        flat = [0] * (r * c)
+        for key, (m, k) in parts.items():
+            flat[key] = m << (k - e)
+        return DyMat(fmpz_mat(r, c, flat), e)
+    z = fmpq(0)
+    flat = [z] * (r * c)
+    for key, v in entries.items():
+        flat[key] = v
+    return fmpq_mat(r, c, flat)

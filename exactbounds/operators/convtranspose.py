@@ -10,8 +10,10 @@ from flint import fmpq_mat
 from ..errors import InvalidModelError, ShapeError
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
+from .registry import register
 
 
+@register
 class ConvTranspose2d(AffineOp):
     """``ConvTranspose2d(weight [C][M/G][kh][kw], bias or None, in_shape (C, H, W), stride,
     pads (top, left, bottom, right), dilation, groups, output_padding)``."""

@@ -23,6 +23,7 @@ from ..errors import InvalidValueError
 from ..numbers import arb_ends
 from .base import Relaxed, as_shape
 from .relu import possible_signs
+from .registry import register
 
 
 class _Elementwise(Relaxed):
@@ -45,6 +46,7 @@ class _Elementwise(Relaxed):
         return out
 
 
+@register
 class LeakyRelu(_Elementwise):
     """``LeakyRelu(shape, alpha)``: ``y = x`` for ``x >= 0``, ``α·x`` for ``x < 0`` (α >= 0
     exact)."""
@@ -184,6 +186,7 @@ class _Trig(_Elementwise):
                                  for l, u in self._ends(ctx, lo, hi)])
 
 
+@register
 class Sin(_Trig):
     """``Sin(shape)``: ``y = sin x``."""
     kind = "sin"
@@ -192,6 +195,7 @@ class Sin(_Trig):
         super().__init__(shape, name)
 
 
+@register
 class Cos(_Trig):
     """``Cos(shape)``: ``y = cos x``."""
     kind = "cos"
@@ -200,6 +204,7 @@ class Cos(_Trig):
         super().__init__(shape, name)
 
 
+@register
 class Sign(_Elementwise):
     """``Sign(shape)``: ``y = −1, 0, 1`` for ``x < 0, = 0, > 0``."""
 

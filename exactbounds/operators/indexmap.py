@@ -17,6 +17,7 @@ from ..core import Box
 from ..errors import ShapeError
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
+from .registry import register
 
 
 def ids_for(shapes):
@@ -41,6 +42,7 @@ def const_ids(values, consts):
     return np.array(flat, dtype=np.int64).reshape(values.shape)
 
 
+@register
 class IndexMap(AffineOp):
     """``IndexMap(in_shapes, out_shape, ids, consts)``: ``ids`` (flat, length out_dim) with
     ``ids[i] = offset_k + j`` selecting entry ``j`` of input ``k`` (offsets consecutive in the

@@ -13,6 +13,7 @@ from ..linalg import DyMat
 from ..linalg.affine import AffineMats
 from ..numbers import to_exact
 from .base import AffineOp
+from .registry import register
 
 
 class LinearParams:
@@ -125,6 +126,7 @@ def _float_weight(weight):
     return W, lambda: _abs_dy(W)
 
 
+@register
 class Linear(AffineOp):
     """Graph operator ``y = W·x + b`` wrapping :class:`LinearParams` (ONNX ``Gemm``, and
     ``MatMul`` + ``Add`` with ``W`` the transpose of the right operand). Input shape ``(in,)``

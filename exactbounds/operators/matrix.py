@@ -7,8 +7,10 @@ from flint import fmpq_mat
 
 from ..errors import ShapeError
 from .base import AffineOp, as_shape
+from .registry import register
 
 
+@register
 class MatrixOp(AffineOp):
     """``MatrixOp(in_shapes, out_shape, Ws, b=None, kind="matrix")``."""
 

@@ -11,8 +11,10 @@ from flint import fmpq_mat
 from ..core import Box
 from ..errors import InvalidModelError, ShapeError
 from .base import LinearRelaxed, as_shape
+from .registry import register
 
 
+@register
 class MaxPool(LinearRelaxed):
     """``MaxPool(in_shape (C, H, W), kernel, stride, padding (top, left, bottom, right),
     dilation, ceil_mode)``."""

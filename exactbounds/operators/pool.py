@@ -9,8 +9,10 @@ from flint import fmpq, fmpq_mat
 from ..errors import InvalidModelError, ShapeError
 from .base import AffineOp, as_shape
 from .conv import _pads, _pair, out_size
+from .registry import register
 
 
+@register
 class AveragePool(AffineOp):
     """``AveragePool(in_shape, kernel, stride=None, padding=0, count_include_pad=False)``;
     ``stride`` defaults to the kernel (PyTorch) and ``padding`` is as for ``Conv2d``."""

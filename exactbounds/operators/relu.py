@@ -18,6 +18,7 @@ from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
 from .base import Relaxed, as_shape
 from .jets import JetStep
+from .registry import register
 
 LOWER_SLOPES = ("adaptive", "zero", "one")
 
@@ -84,6 +85,7 @@ def _relax_one(ctx, l, u, rule):
     return tuple(hull(ctx, [c[k] for c in cands]) for k in range(4))
 
 
+@register
 class ReLU(Relaxed):
     """``ReLU(shape)``: elementwise ``max(x, 0)``."""
 

@@ -4,8 +4,10 @@ from math import prod
 
 from ..errors import ShapeError
 from .base import PassThrough, as_shape
+from .registry import register
 
 
+@register
 class Identity(PassThrough):
     """``y = x``; ``Identity(shape)``."""
 
@@ -17,6 +19,7 @@ class Identity(PassThrough):
         self.in_shapes, self.out_shape = (s,), s
 
 
+@register
 class Reshape(PassThrough):
     """``Reshape(in_shape, out_shape)``: same entries in row-major order; one ``-1`` in
     ``out_shape`` is inferred."""
@@ -40,6 +43,7 @@ class Reshape(PassThrough):
         self.in_shapes, self.out_shape = (s,), o
 
 
+@register
 class Flatten(Reshape):
     """``Flatten(in_shape)``: ``(d0, d1, ...) -> (d0·d1·...,)``."""
 

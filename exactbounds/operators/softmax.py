@@ -16,6 +16,7 @@ from flint import arb, fmpq, fmpq_mat
 from ..core import Box
 from ..numbers import arb_ends, make_context
 from .base import LinearRelaxed, as_shape
+from .registry import register
 
 
 class IbpRelaxed(LinearRelaxed):
@@ -31,6 +32,7 @@ class IbpRelaxed(LinearRelaxed):
             fmpq_mat(m, 1, hi)
 
 
+@register
 class Softmax(IbpRelaxed):
     """``Softmax(shape, groups)``: ``groups`` lists of flat indices (each a softmax)."""
 
@@ -73,6 +75,7 @@ class Softmax(IbpRelaxed):
         return Box([ctx.const(p[0]) for p in a], [ctx.const(q[1]) for q in b], self.out_shape)
 
 
+@register
 class ArgMax(IbpRelaxed):
     """``ArgMax(in_shape, groups, last=False)``: output ``r`` is the position (within
     ``groups[r]``) of the largest entry, the first (or last) on ties."""
@@ -118,6 +121,7 @@ class ArgMax(IbpRelaxed):
         return Box(los, his, self.out_shape)
 
 
+@register
 class OneHot(IbpRelaxed):
     """``OneHot(in_shape, depth, off, on)``: ``y[i, d] = on`` if ``x_i = d`` (``x_i + depth``
     for a negative index) else ``off``; non-integer inputs are never equal to any ``d``."""
@@ -159,6 +163,7 @@ class OneHot(IbpRelaxed):
         return Box(los, his, self.out_shape)
 
 
+@register
 class EqualOp(IbpRelaxed):
     """``EqualOp(shape_a, shape_b, out_shape, pairs)``: ``y_i = 1`` where ``a_p = b_q`` for
     ``(p, q) = pairs[i]`` (broadcasting), else 0."""
@@ -202,6 +207,7 @@ def trunc(q):
     return fmpq(p // d if p >= 0 else -((-p) // d))
 
 
+@register
 class Trunc(IbpRelaxed):
     """``Trunc(shape)``: ``y = trunc(x)`` (ONNX Cast of a float tensor to an integer type);
     monotone, so IBP is ``[trunc(lo), trunc(hi)]``."""

@@ -23,12 +23,16 @@ import random
 import flint
 from flint import arb, fmpq
 
-from .algorithms.ibp import run_graph
-from .algorithms.taylor import Curve, propagate
-from .errors import (ExactBoundsError, InvalidValueError, MalformedFileError, NeedsCaseSplit,
-                     UnsupportedOperatorError)
-from .numbers import RationalContext, SymbolicContext, interval, to_exact
-from .operators.activations import arb_exact_ends
+from ..algorithms.curves import make_curve
+from ..algorithms.ibp import run_graph
+from ..algorithms.taylor import propagate
+from ..errors import (ExactBoundsError, InvalidValueError, MalformedFileError, NeedsCaseSplit,
+                      UnsupportedOperatorError)
+from ..numbers import RationalContext, SymbolicContext, interval, to_exact
+from ..operators.activations import arb_exact_ends
+from .claims import parse_claim
+from .ulps import ulp
+from .verdicts import AuditResult, Verdict, Witness, outside_distance
 
 ORDER_NAMES = {0: "u", 1: "u'", 2: "u''"}
 CLAIM_KEYS = {1: ("first_derivative", "d1"), 2: ("second_derivative", "d2")}
@@ -269,8 +273,6 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
     :class:`~exactbounds.audit.verdicts.AuditResult` of verdicts with ``node`` ``"u'"`` or
     ``"u''"``, ``method`` ``"deriv"`` and witnesses ``x = [t]`` (or the input point for
     ``wrt``)."""
-    from .audit.ulps import ulp
-    from .audit.verdicts import AuditResult, Verdict, Witness, outside_distance
     orders = sorted(k for k, c in claims.items() if c is not None)
     if not orders or any(k not in (1, 2) for k in orders):
         raise InvalidValueError("claims", orders, "expected claims on orders 1 and/or 2")
@@ -325,54 +327,38 @@ def curve_from_json(d, input_set, where="curve"):
     """A :class:`Curve` from ``{"origin", "direction", "t_range"}`` (origin default: the centre
     of the input set's bounding box; t_range default: the part of the line inside it) or
     ``{"wrt": i}`` (over the input set's bounding box)."""
-    from .inputsets import bounding_box
     if not isinstance(d, dict):
         raise MalformedFileError(f"{where}: expected an object with 'direction' or 'wrt'")
-    box = bounding_box(input_set)
     if "wrt" in d:
-        return Curve.wrt(box, d["wrt"])
+        return make_curve(input_set, wrt=d["wrt"])
     if "direction" not in d:
         raise MalformedFileError(f"{where}: expected 'direction' (and 'origin', 't_range') or "
                                  "'wrt'")
-    if "t_range" in d:
-        tr = d["t_range"]
-        if not isinstance(tr, (list, tuple)) or len(tr) != 2:
-            raise MalformedFileError(f"{where}.t_range: expected [lo, hi]")
-        origin = d.get("origin")
-        if origin is None:
-            lo, hi = box.outer()
-            origin = [(a + b) / 2 for a, b in zip(lo, hi)]
-        return Curve(origin, d["direction"], tr[0], tr[1])
-    return Curve.through_box(box, d["direction"], d.get("origin"))
+    tr = d.get("t_range")
+    if "t_range" in d and (not isinstance(tr, (list, tuple)) or len(tr) != 2):
+        raise MalformedFileError(f"{where}.t_range: expected [lo, hi]")
+    return make_curve(input_set, None, d["direction"], d.get("origin"), tr)
 
 
-def audit_derivative_claims(args):
-    """``exactbounds check MODEL --method deriv --claimed FILE``: see the module docstring."""
-    from .audit.claims import parse_claim
-    from .io.json_net import read_json
-    from .io.load import load_model
-    if getattr(args, "simulate", None) or not getattr(args, "claimed", None):
-        raise ExactBoundsError("check --method deriv: give --claimed FILE.json (the JSON of "
-                               "'exactbounds derivatives --json' or the same shape)")
-    model = load_model(args.model, spec=getattr(args, "spec", None))
-    data = read_json(args.claimed)
+def audit_derivative_claims(graph, input_set, data, *, source="claim", dtype=None, bits=None,
+                            max_bits=4096, budget=400, seed=0, find_all=False, n_random=8):
+    """Audit the claim document ``data`` (parsed JSON, see the module docstring: ``"curve"`` and
+    ``"first_derivative"``/``"second_derivative"``) on ``graph`` over ``input_set``;
+    ``source`` names it in errors. ``exactbounds check --method deriv`` calls this."""
     if not isinstance(data, dict):
-        raise MalformedFileError(f"{args.claimed}: expected a JSON object")
-    curve = curve_from_json(data.get("curve"), model.input_set, f"{args.claimed}: curve")
+        raise MalformedFileError(f"{source}: expected a JSON object")
+    curve = curve_from_json(data.get("curve"), input_set, f"{source}: curve")
     claims = {}
     for k, keys in CLAIM_KEYS.items():
         for key in keys:
             if key in data:
-                claims[k] = parse_claim(data[key], None, args.dtype,
-                                        where=f"{args.claimed}: {key}")
+                claims[k] = parse_claim(data[key], None, dtype, where=f"{source}: {key}")
                 break
     if not claims:
-        raise MalformedFileError(f"{args.claimed}: no 'first_derivative' or "
-                                 "'second_derivative' claim")
-    bits = getattr(args, "bits", None) or 128
-    return audit_derivatives(model.graph, curve, claims, bits=bits, max_bits=args.max_bits,
-                             budget=args.budget, seed=args.seed, find_all=args.find_all,
-                             n_random=args.n_random, rule=data.get("second_derivative_rule"))
+        raise MalformedFileError(f"{source}: no 'first_derivative' or 'second_derivative' claim")
+    return audit_derivatives(graph, curve, claims, bits=bits or 128, max_bits=max_bits,
+                             budget=budget, seed=seed, find_all=find_all, n_random=n_random,
+                             rule=data.get("second_derivative_rule"))
 
 
 __all__ = ["ExactDerivatives", "arb_eval", "audit_derivatives", "audit_derivative_claims",

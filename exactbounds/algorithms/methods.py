@@ -1,0 +1,73 @@
+"""The bound-propagation methods by name: the one registry that ``exactbounds bounds``, the audit
+and the public API (:mod:`exactbounds.api`) use.
+
+``METHODS[name]`` is a :class:`Method`; ``method.run(graph, input_set, ctx, *,
+intermediate=False, progress=None, lower_slope="adaptive", intersect_ibp=False)`` returns a
+``BoundsResult``; CROWN and affine also take ``relaxation`` (a profile, see
+:mod:`~exactbounds.algorithms.profiles`). IBP relaxes nothing and ignores these options.
+``default_mode`` is the arithmetic a method runs in unless told otherwise: ``exact`` for IBP,
+``dyadic`` (64 bits) for CROWN and forward affine, whose exact runs carry every earlier
+denominator forward. Adding a method is one driver plus one line in :data:`METHODS`.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import InvalidValueError
+from ..numbers import make_context
+from .affine import affine
+from .crown import crown
+from .ibp import ibp_result
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method: its ``name``, its ``run`` function and its ``default_mode``."""
+
+    name: str
+    run: Callable
+    default_mode: str
+
+
+def _ibp(graph, input_set, ctx, *, intermediate=False, progress=None, **_relaxation):
+    return ibp_result(graph, input_set, ctx, intermediate, progress)
+
+
+def _crown(graph, input_set, ctx, *, intermediate=False, progress=None, lower_slope="adaptive",
+           intersect_ibp=False, relaxation="exactbounds"):
+    return crown(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                 intermediate=intermediate, progress=progress, relaxation=relaxation)
+
+
+def _affine(graph, input_set, ctx, *, intermediate=False, progress=None, lower_slope="adaptive",
+            intersect_ibp=False, relaxation="exactbounds"):
+    return affine(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                  intermediate=intermediate, progress=progress, relaxation=relaxation)
+
+
+METHODS = {m.name: m for m in (Method("ibp", _ibp, "exact"), Method("crown", _crown, "dyadic"),
+                               Method("affine", _affine, "dyadic"))}
+
+
+def get_method(name):
+    """The :class:`Method` called ``name``; ``InvalidValueError`` naming the known ones."""
+    m = METHODS.get(name)
+    if m is None:
+        raise InvalidValueError("method", name, f"expected one of {', '.join(METHODS)}")
+    return m
+
+
+def method_context(name, mode=None, bits=None, prec=113):
+    """The number context of a run of method ``name``: ``mode`` (default: the method's
+    ``default_mode``), ``bits`` and ``prec`` (``None``: the mode's default, see
+    :mod:`exactbounds.numbers.registry`)."""
+    return make_context(mode or get_method(name).default_mode, bits=bits, prec=prec)
+
+
+def run_method(name, graph, input_set, ctx=None, **opts):
+    """The ``BoundsResult`` of method ``name`` on ``graph`` over ``input_set`` in ``ctx``
+    (default: :func:`method_context`); ``opts`` as :class:`Method` ``run`` takes them."""
+    m = get_method(name)
+    return m.run(graph, input_set, ctx if ctx is not None else method_context(name), **opts)
+
+
+__all__ = ["METHODS", "Method", "get_method", "method_context", "run_method"]

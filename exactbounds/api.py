@@ -1,0 +1,200 @@
+"""The public API, exported at the package top: ``load``, ``bounds``, ``check``, ``derivatives``.
+
+Each does what the command of the same name does, through the same code, so the results equal
+the CLI's ``--json`` output. Numbers go in as anything ``to_exact`` reads (int, float, the exact
+decimal string, ``"p/q"``, ...), in lists or numpy arrays. Results print as short tables
+(float64 ends rounded outward); the exact values stay on them as attributes.
+"""
+from dataclasses import dataclass, field
+from os import PathLike
+
+from .algorithms.curves import make_curve
+from .algorithms.methods import get_method, method_context, run_method
+from .algorithms.taylor import RULES, Curve, Jet, propagate
+from .audit.bounds import check_model
+from .audit.claims import Claim, parse_claim
+from .audit.derivatives import audit_derivative_claims
+from .errors import InvalidValueError
+from .io.json_net import Model, read_json
+from .io.load import load_model, spec_notes
+from .io.results import derivatives_json
+from .numbers import make_context
+from .tables import box_table
+
+ORDER_NAMES = ("u", "u'", "u''")
+
+
+def load(path, spec=None):
+    """The network in ``path`` (``.json``, or ``.onnx`` with ``spec``), as a ``Model``; with a
+    VNN-LIB ``spec`` (path) its box becomes the input set and ``model.spec`` holds it."""
+    return load_model(path, spec=spec)
+
+
+def _model(model):
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, (str, PathLike)):
+        return load_model(model)
+    raise InvalidValueError("model", type(model).__name__, "expected a Model (exactbounds.load) "
+                            "or a path")
+
+
+def plain(x):
+    """``x`` with numpy arrays turned into (nested) lists of Python numbers, recursively
+    through lists, tuples and dicts; other values unchanged (``to_exact`` reads them)."""
+    if hasattr(x, "tolist") and hasattr(x, "dtype"):
+        return x.tolist()
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    return x
+
+
+def _float_dtype(x):
+    """``"float32"``/``"float64"`` when ``x`` (or a value in it) is a numpy float array."""
+    if isinstance(x, dict):
+        x = next((v for v in x.values() if hasattr(v, "dtype")), None)
+    elif isinstance(x, (list, tuple)):
+        x = next((v for v in x if hasattr(v, "dtype")), None)
+    name = str(getattr(x, "dtype", ""))
+    return name if name in ("float32", "float64") else None
+
+
+def bounds(model, method="ibp", mode=None, bits=None, prec=113, intermediate=False,
+           lower_slope="adaptive", intersect_ibp=False, relaxation="exactbounds"):
+    """``exactbounds bounds``: the ``BoundsResult`` of ``method`` (``ibp``, ``crown`` or
+    ``affine``) on ``model`` (a ``Model`` or a path) over its input set. ``mode``: ``exact``
+    (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or ``interval`` (``prec``
+    bits). ``relaxation``: the CROWN/affine profile (``algorithms.profiles``). With a spec on
+    the model, ``notes`` say whether the bounds prove its property."""
+    model = _model(model)
+    get_method(method)
+    ctx = method_context(method, mode, bits, prec)
+    res = run_method(method, model.graph, model.input_set, ctx, intermediate=intermediate,
+                     lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                     relaxation=relaxation)
+    if model.spec is not None:
+        lo, hi = res.output.outer(res.ctx)
+        res.notes.extend(spec_notes(model.spec, lo, hi))
+    return res
+
+
+def _claims(claimed, method, dtype):
+    """A list of ``Claim`` from a path, a claim document (dict), a ``(lo, hi)`` pair or a
+    ``Claim``; lists and numpy arrays alike (a float32 array sets the dtype)."""
+    if isinstance(claimed, Claim):
+        return [claimed]
+    if isinstance(claimed, (str, PathLike)):
+        return [parse_claim(read_json(claimed), method, dtype, where=str(claimed))]
+    if not (isinstance(claimed, dict) and "dtype" in claimed):
+        dtype = dtype or _float_dtype(claimed)
+    if isinstance(claimed, (list, tuple)) and len(claimed) == 2:
+        claimed = {"lo": claimed[0], "hi": claimed[1]}
+    if not isinstance(claimed, dict):
+        raise InvalidValueError("claimed", type(claimed).__name__, "expected a path, a dict "
+                                "{'lo': [...], 'hi': [...]}, a (lo, hi) pair or a Claim")
+    return [parse_claim(plain(claimed), method, dtype, where="claimed")]
+
+
+def check(model, claimed, method="ibp", dtype=None, mode=None, bits=None, prec=113,
+          lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
+          find_all=False, max_bits=4096):
+    """``exactbounds check``: audit ``claimed`` bounds on ``model``; an ``AuditResult`` whose
+    verdicts are ``sound``, ``inside_exact`` or ``unsound`` (with an exact witness).
+
+    ``claimed``: ``{"lo": [...], "hi": [...]}`` (or any claim-file shape), a ``(lo, hi)`` pair,
+    lists or numpy arrays, or a path to a claim file. ``method``: ``ibp``, ``crown``, or
+    ``deriv`` (then ``claimed`` is the document ``derivatives(...).to_json()`` gives, or its
+    path). ``dtype``: the claim's float type for ulps (default: from the claim, else float64).
+    With a spec on the model its output property is checked too."""
+    model = _model(model)
+    for name, v in (("budget", budget), ("n_random", n_random)):
+        if v < 0:
+            raise InvalidValueError(name, v, "must be >= 0")
+    if bits is not None and (bits < 2 or max_bits < bits):
+        raise InvalidValueError("max_bits", max_bits, f"must be >= bits = {bits} >= 2")
+    if method == "deriv":
+        path = isinstance(claimed, (str, PathLike))
+        return audit_derivative_claims(
+            model.graph, model.input_set, read_json(claimed) if path else plain(claimed),
+            source=str(claimed) if path else "claimed", dtype=dtype, bits=bits,
+            max_bits=max_bits, budget=budget, seed=seed, find_all=find_all, n_random=n_random)
+    return check_model(model, _claims(claimed, method, dtype), method, mode=mode, bits=bits,
+                       prec=prec, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
+                       budget=budget, n_random=n_random, seed=seed, find_all=find_all,
+                       max_bits=max_bits)
+
+
+@dataclass(repr=False)
+class Derivatives:
+    """What :func:`derivatives` returns: the ``Jet`` boxes (``value``, ``d1``, ``d2``, exact
+    entries in ``ctx``), their ``status``, the ``curve``, and the run's settings."""
+
+    jet: Jet
+    ctx: object
+    curve: Curve
+    order: int
+    rule: str
+    source: str
+    notes: list = field(default_factory=list)
+
+    @property
+    def value(self):
+        return self.jet.value
+
+    @property
+    def d1(self):
+        return self.jet.d1
+
+    @property
+    def d2(self):
+        return self.jet.d2
+
+    @property
+    def status(self):
+        return self.jet.status
+
+    def to_json(self):
+        """The document ``exactbounds derivatives --json`` prints (a claim file for
+        ``check(..., method="deriv")``)."""
+        return derivatives_json(self.jet, self.ctx, self.curve, self.order, self.rule,
+                                self.source)
+
+    def __repr__(self):
+        j = self.jet
+        sections = [("u", j.value, self.ctx, j.value_status), ("u'", j.d1, self.ctx, j.status)]
+        if self.order >= 2:
+            sections.append(("u''", j.d2, self.ctx, j.status))
+        i = self.curve.wrt_index
+        where = f"d/dx_{i} over the input box" if i is not None else "along x0 + t·v (.curve)"
+        title = f"Derivatives: order {self.order}, {where}, rule {self.rule}, {self.ctx!r}"
+        return box_table(title, sections)
+
+
+def derivatives(model, wrt=None, direction=None, origin=None, t_range=None, order=2,
+                rule="chain", mode="exact", bits=None, prec=113):
+    """``exactbounds derivatives``: enclosures of the outputs ``u`` and of ``u'``, ``u''``
+    along ``x(t) = origin + t·direction`` (``origin`` default: the centre of the input box;
+    ``t_range`` default: where the line stays in the box), or with respect to input ``wrt``
+    over the whole input box. ``rule``: ``chain`` (sound) or ``seed`` (BatchNorm's zero second
+    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``."""
+    model = _model(model)
+    if wrt is not None and (origin is not None or t_range is not None):
+        raise InvalidValueError("wrt", wrt, "takes no origin or t_range (it covers the whole "
+                                "input box)")
+    if wrt is not None and not isinstance(wrt, bool) and hasattr(wrt, "__index__"):
+        wrt = int(wrt)
+    if order not in (1, 2):
+        raise InvalidValueError("order", order, "expected 1 or 2")
+    if rule not in RULES:
+        raise InvalidValueError("rule", rule, f"expected one of {', '.join(RULES)}")
+    if mode not in ("exact", "interval"):
+        raise InvalidValueError("mode", mode, "expected exact or interval")
+    curve = make_curve(model.input_set, wrt, plain(direction), plain(origin), plain(t_range))
+    ctx = make_context(mode, bits=bits, prec=prec)
+    jet = propagate(model.graph, curve, ctx, order, rule)
+    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes))
+
+
+__all__ = ["Derivatives", "bounds", "check", "derivatives", "load", "plain"]
