@@ -50,8 +50,8 @@ class Bilinear(LinearRelaxed):
             for p, q in t:
                 c = (la[p] * lb[q], la[p] * ub[q], ua[p] * lb[q], ua[p] * ub[q])
                 lo, hi = lo + min(c), hi + max(c)
-            los.append(ctx.const(lo))
-            his.append(ctx.const(hi))
+            los.append(ctx.const(ctx.round_bound(lo, False)))   # outward where bounds round
+            his.append(ctx.const(ctx.round_bound(hi, True)))
         return Box(los, his, self.out_shape)
 
     def relax_linear(self, ctx, ends, **_):

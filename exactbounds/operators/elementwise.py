@@ -150,8 +150,8 @@ class _Trig(_Elementwise):
         los, his = [], []
         for l, u in self._ends(ctx, box.lo, box.hi):
             a, b = self.range(l, u, ctx.func_prec)
-            los.append(ctx.const(a))
-            his.append(ctx.const(b))
+            los.append(ctx.const(ctx.round_bound(a, False)))
+            his.append(ctx.const(ctx.round_bound(b, True)))
         return Box(los, his, self.out_shape)
 
     def relax_one(self, l, u, prec):

@@ -57,6 +57,11 @@ class Softmax(IbpRelaxed):
                         if j != i:
                             s += (arb(xhi[j] if lower else xlo[j]) - xi).exp()
                     lo, hi = arb_ends(1 / s)
+                    # ends below 2^-prec (e^-1000, say) become 0 and 2^-prec: still outward,
+                    # and later sums need not carry thousands of bits
+                    tiny = fmpq(1, 2 ** ctx.func_prec)
+                    lo = fmpq(0) if lo < tiny else lo
+                    hi = tiny if hi < tiny else hi
                     out[i] = (max(lo, fmpq(0)), min(hi, fmpq(1)))
         return out
 
@@ -72,7 +77,8 @@ class Softmax(IbpRelaxed):
         lo = [ctx.lower(ctx.coerce(v)) for v in box.lo]
         hi = [ctx.upper(ctx.coerce(v)) for v in box.hi]
         a, b = self._enclose(ctx, lo, hi, True), self._enclose(ctx, lo, hi, False)
-        return Box([ctx.const(p[0]) for p in a], [ctx.const(q[1]) for q in b], self.out_shape)
+        return Box([ctx.const(ctx.round_bound(p[0], False)) for p in a],
+                   [ctx.const(ctx.round_bound(q[1], True)) for q in b], self.out_shape)
 
 
 @register
