@@ -8,7 +8,8 @@ from flint import fmpq, fmpq_mat
 from ..errors import MalformedFileError, ShapeError, UnsupportedOperatorError
 from ..operators.arithmetic import Scale
 from ..operators.bilinear import Bilinear
-from ..operators.convtranspose import ConvTranspose2d
+from ..graph import Node
+from ..operators.conv import Conv2d
 from ..operators.elementwise import Cos, LeakyRelu, Sign, Sin
 from ..operators.indexmap import IndexMap, const_ids, ids_for
 from ..operators.matrix import MatrixOp
@@ -32,6 +33,37 @@ def _q(v):
 
 def _attr_q(node, key, default):
     return fmpq(*float(node.attrs.get(key, default)).as_integer_ratio())
+
+
+def conv_transpose_as_conv(W, bias, in_shape, strides, pads, dil, groups, opad, name):
+    """ONNX ConvTranspose as an index map and a convolution: the input spread out by the
+    stride with zeros between, padded by ``d·(k − 1) − pad_begin`` before and
+    ``d·(k − 1) − pad_end + output_padding`` after (cropped where negative), then convolved
+    (stride 1, dilation ``d``) with the kernel flipped and its channel axes swapped per group:
+    ``y[o, i·s − pt + p·d] += W[c, m, p]·x[c, i]`` either way. Returns ``(IndexMap, Conv2d)``."""
+    C, H, Wd = in_shape
+    (sh, sw), (dh, dw) = strides, dil
+    kh, kw = W.shape[2], W.shape[3]
+    pt, pl, pb, pr = pads
+    zero = [fmpq(0)]
+    up = np.full((C, (H - 1) * sh + 1, (Wd - 1) * sw + 1), -1, dtype=np.int64)
+    up[:, ::sh, ::sw] = np.arange(C * H * Wd).reshape(C, H, Wd)
+    for axis, before, after in ((1, dh * (kh - 1) - pt, dh * (kh - 1) - pb + opad[0]),
+                                (2, dw * (kw - 1) - pl, dw * (kw - 1) - pr + opad[1])):
+        width = [(0, 0)] * 3
+        width[axis] = (max(before, 0), max(after, 0))
+        up = np.pad(up, width, constant_values=-1)
+        n = up.shape[axis]
+        up = np.take(up, range(max(-before, 0), n - max(-after, 0)), axis=axis)
+    if min(up.shape) <= 0:
+        raise ShapeError(f"{name}: pads {list(pads)} leave no output")
+    spread = IndexMap([in_shape], up.shape, up.ravel(), zero, name=f"{name}:spread")
+    cg, mg = C // groups, W.shape[1]
+    Wq = [[[[W[g * cg + c, m, kh - 1 - p, kw - 1 - q] for q in range(kw)] for p in range(kh)]
+           for c in range(cg)] for g in range(groups) for m in range(mg)]
+    conv = Conv2d(Wq, bias, up.shape, stride=1, padding=0, dilation=(dh, dw), groups=groups,
+                  name=name)
+    return spread, conv
 
 
 class OpsMixin:
@@ -334,10 +366,12 @@ class OpsMixin:
         if len(node.inputs) > 2 and node.inputs[2]:
             bias = self.const(node.inputs[2]).ravel().tolist()
         in_shape = (shape[1], 1, shape[2]) if one_d else tuple(shape[1:])
-        op = ConvTranspose2d(W, bias, in_shape, strides, pads, dil, int(at.get("group", 1)),
-                             opad, name=node.name)
-        c, ho, wo = op.out_shape
-        self.add(node, op, [x], (1, c, wo) if one_d else (1, c, ho, wo))
+        up, conv = conv_transpose_as_conv(W, bias, in_shape, strides, pads, dil,
+                                          int(at.get("group", 1)), opad, node.name)
+        self.nodes.append(Node(up.name, up, [self.var(node, x)[0]]))
+        self.nodes.append(Node(node.name, conv, [up.name]))
+        c, ho, wo = conv.out_shape
+        self.tensor[node.outputs[0]] = (node.name, (1, c, wo) if one_d else (1, c, ho, wo))
 
     def op_MaxPool(self, node):
         if len(node.outputs) > 1 and node.outputs[1]:
