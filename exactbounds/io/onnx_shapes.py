@@ -8,6 +8,9 @@ operation on ids gives the index map). Parameters come from attributes (older op
 constant inputs (newer opsets); :func:`fold` evaluates the remaining shape arithmetic on
 constants (Shape, Cast, ConstantOfShape, Equal, Neg, + − × ÷, Range, Where, ...), exactly.
 """
+from fractions import Fraction
+from math import isqrt
+
 import numpy as np
 from flint import fmpq
 
@@ -282,7 +285,6 @@ def cast(node, a, to):
         out = np.empty(a.shape, dtype=object)
         vals = []
         for v in a.ravel().tolist():
-            from fractions import Fraction
             f = float(Fraction(int(v.p), int(v.q)))     # correctly rounded to a double
             g = float(dt(f))
             if fmpq(*g.as_integer_ratio()) != v and dt != np.float64 and \
@@ -357,7 +359,6 @@ def fold(node, ins, const, opset, shape_of=None):
         out = []
         for v in _to_fmpq(ins[0]).ravel().tolist():
             p, q = int(v.p), int(v.q)
-            from math import isqrt
             if p < 0 or isqrt(p) ** 2 != p or isqrt(q) ** 2 != q:
                 raise UnsupportedOperatorError(f"{w}: Sqrt of the constant {v} is irrational")
             out.append(fmpq(isqrt(p), isqrt(q)))
