@@ -4,7 +4,7 @@
 of the same names do. The BatchNorm API follows TorchLean's
 ``NN.MLTheory.CROWN.Operators.Batchnorm``.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .api import bounds, check, derivatives, load
 from .core import AffineVec, Box

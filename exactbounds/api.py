@@ -5,11 +5,15 @@ the CLI's ``--json`` output. Numbers go in as anything ``to_exact`` reads (int, 
 decimal string, ``"p/q"``, ...), in lists or numpy arrays. Results print as short tables
 (float64 ends rounded outward); the exact values stay on them as attributes.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 from .algorithms.curves import make_curve
 from .algorithms.methods import get_method, method_context, run_method
+from .algorithms.refine import refine as refine_jets
 from .algorithms.taylor import RULES, Curve, Jet, propagate
 from .audit.bounds import check_model
 from .audit.claims import Claim, parse_claim
@@ -21,16 +25,24 @@ from .io.results import derivatives_json
 from .numbers import make_context
 from .tables import box_table
 
+if TYPE_CHECKING:
+    from .algorithms.profiles import Profile
+    from .algorithms.refine import Refinement
+    from .algorithms.result import BoundsResult
+    from .audit.verdicts import AuditResult
+    from .core import Box
+    from .numbers.contexts import Context
+
 ORDER_NAMES = ("u", "u'", "u''")
 
 
-def load(path, spec=None):
+def load(path: str | PathLike[str], spec: str | PathLike[str] | None = None) -> Model:
     """The network in ``path`` (``.json``, or ``.onnx`` with ``spec``), as a ``Model``; with a
     VNN-LIB ``spec`` (path) its box becomes the input set and ``model.spec`` holds it."""
     return load_model(path, spec=spec)
 
 
-def _model(model):
+def _model(model: Model | str | PathLike[str]) -> Model:
     if isinstance(model, Model):
         return model
     if isinstance(model, (str, PathLike)):
@@ -39,7 +51,7 @@ def _model(model):
                             "or a path")
 
 
-def plain(x):
+def plain(x: Any) -> Any:
     """``x`` with numpy arrays turned into (nested) lists of Python numbers, recursively
     through lists, tuples and dicts; other values unchanged (``to_exact`` reads them)."""
     if hasattr(x, "tolist") and hasattr(x, "dtype"):
@@ -51,7 +63,7 @@ def plain(x):
     return x
 
 
-def _float_dtype(x):
+def _float_dtype(x: Any) -> str | None:
     """``"float32"``/``"float64"`` when ``x`` (or a value in it) is a numpy float array."""
     if isinstance(x, dict):
         x = next((v for v in x.values() if hasattr(v, "dtype")), None)
@@ -61,8 +73,10 @@ def _float_dtype(x):
     return name if name in ("float32", "float64") else None
 
 
-def bounds(model, method="ibp", mode=None, bits=None, prec=113, intermediate=False,
-           lower_slope="adaptive", intersect_ibp=False, relaxation="exactbounds"):
+def bounds(model: Model | str | PathLike[str], method: str = "ibp", mode: str | None = None,
+           bits: int | None = None, prec: int = 113, intermediate: bool = False,
+           lower_slope: str = "adaptive", intersect_ibp: bool = False,
+           relaxation: str | Profile = "exactbounds") -> BoundsResult:
     """``exactbounds bounds``: the ``BoundsResult`` of ``method`` (``ibp``, ``crown`` or
     ``affine``) on ``model`` (a ``Model`` or a path) over its input set. ``mode``: ``exact``
     (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or ``interval`` (``prec``
@@ -80,7 +94,7 @@ def bounds(model, method="ibp", mode=None, bits=None, prec=113, intermediate=Fal
     return res
 
 
-def _claims(claimed, method, dtype):
+def _claims(claimed: Any, method: str, dtype: str | None) -> list[Claim]:
     """A list of ``Claim`` from a path, a claim document (dict), a ``(lo, hi)`` pair or a
     ``Claim``; lists and numpy arrays alike (a float32 array sets the dtype)."""
     if isinstance(claimed, Claim):
@@ -97,9 +111,11 @@ def _claims(claimed, method, dtype):
     return [parse_claim(plain(claimed), method, dtype, where="claimed")]
 
 
-def check(model, claimed, method="ibp", dtype=None, mode=None, bits=None, prec=113,
-          lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
-          find_all=False, max_bits=4096):
+def check(model: Model | str | PathLike[str], claimed: Any, method: str = "ibp",
+          dtype: str | None = None, mode: str | None = None, bits: int | None = None,
+          prec: int = 113, lower_slope: str = "adaptive", intersect_ibp: bool = False,
+          budget: int = 400, n_random: int = 8, seed: int = 0, find_all: bool = False,
+          max_bits: int = 4096) -> AuditResult:
     """``exactbounds check``: audit ``claimed`` bounds on ``model``; an ``AuditResult`` whose
     verdicts are ``sound``, ``inside_exact`` or ``unsound`` (with an exact witness).
 
@@ -132,53 +148,63 @@ class Derivatives:
     entries in ``ctx``), their ``status``, the ``curve``, and the run's settings."""
 
     jet: Jet
-    ctx: object
+    ctx: Context
     curve: Curve
     order: int
     rule: str
     source: str
     notes: list = field(default_factory=list)
+    refinement: Refinement | None = None
+    """The :class:`~exactbounds.algorithms.refine.Refinement` (pieces, gaps), or None."""
 
     @property
-    def value(self):
+    def value(self) -> Box:
         return self.jet.value
 
     @property
-    def d1(self):
+    def d1(self) -> Box:
         return self.jet.d1
 
     @property
-    def d2(self):
+    def d2(self) -> Box | None:
         return self.jet.d2
 
     @property
-    def status(self):
+    def status(self) -> str:
         return self.jet.status
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """The document ``exactbounds derivatives --json`` prints (a claim file for
         ``check(..., method="deriv")``)."""
         return derivatives_json(self.jet, self.ctx, self.curve, self.order, self.rule,
-                                self.source)
+                                self.source, self.refinement)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         j = self.jet
-        sections = [("u", j.value, self.ctx, j.value_status), ("u'", j.d1, self.ctx, j.status)]
+        sections: list[tuple[Any, ...]] = [("u", j.value, self.ctx, j.value_status),
+                                           ("u'", j.d1, self.ctx, j.status)]
         if self.order >= 2:
             sections.append(("u''", j.d2, self.ctx, j.status))
         i = self.curve.wrt_index
         where = f"d/dx_{i} over the input box" if i is not None else "along x0 + t·v (.curve)"
         title = f"Derivatives: order {self.order}, {where}, rule {self.rule}, {self.ctx!r}"
+        if self.refinement is not None:
+            title += f", {self.refinement.pieces} pieces"
         return box_table(title, sections)
 
 
-def derivatives(model, wrt=None, direction=None, origin=None, t_range=None, order=2,
-                rule="chain", mode="exact", bits=None, prec=113):
+def derivatives(model: Model | str | PathLike[str], wrt: int | None = None,
+                direction: Any = None, origin: Any = None, t_range: Any = None, order: int = 2,
+                rule: str = "chain", mode: str = "exact", bits: int | None = None,
+                prec: int = 113, refine: bool = True, budget: float | None = 10.0,
+                pieces: int | None = None, workers: int | None = None) -> Derivatives:
     """``exactbounds derivatives``: enclosures of the outputs ``u`` and of ``u'``, ``u''``
     along ``x(t) = origin + t·direction`` (``origin`` default: the centre of the input box;
     ``t_range`` default: where the line stays in the box), or with respect to input ``wrt``
     over the whole input box. ``rule``: ``chain`` (sound) or ``seed`` (BatchNorm's zero second
-    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``."""
+    derivative, to reproduce a tool built on it). ``mode``: ``exact`` or ``interval``.
+    ``refine`` (default, as the CLI): the hull over adaptive pieces, within ``budget`` seconds,
+    at most ``pieces`` pieces, on ``workers`` processes (``.refinement``: pieces and gaps)."""
     model = _model(model)
     if wrt is not None and (origin is not None or t_range is not None):
         raise InvalidValueError("wrt", wrt, "takes no origin or t_range (it covers the whole "
@@ -193,8 +219,14 @@ def derivatives(model, wrt=None, direction=None, origin=None, t_range=None, orde
         raise InvalidValueError("mode", mode, "expected exact or interval")
     curve = make_curve(model.input_set, wrt, plain(direction), plain(origin), plain(t_range))
     ctx = make_context(mode, bits=bits, prec=prec)
-    jet = propagate(model.graph, curve, ctx, order, rule)
-    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes))
+    r = None
+    if refine and pieces != 1:
+        r = refine_jets(model.graph, curve, ctx, order, rule, budget=budget, max_pieces=pieces,
+                        workers=workers)
+        jet = r.jet
+    else:
+        jet = propagate(model.graph, curve, ctx, order, rule)
+    return Derivatives(jet, ctx, curve, order, rule, model.source, list(jet.notes), r)
 
 
 __all__ = ["Derivatives", "bounds", "check", "derivatives", "load", "plain"]

@@ -3,6 +3,9 @@
 Both hold flat lists of context elements; ``shape`` records the tensor shape they flatten
 (row-major). Exact entries are checked on construction (``lo <= hi``, matching lengths).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
 from math import prod
 
 from flint import fmpq
@@ -10,21 +13,24 @@ from flint import fmpq
 from .errors import InvalidBoxError, ShapeError
 from .numbers import DEFAULT_CONTEXT, RInterval, to_exact
 
+if TYPE_CHECKING:
+    from .numbers.contexts import Context
 
-def _shape(shape, n, what):
+
+def _shape(shape: Any, n: int, what: str) -> tuple[int, ...]:
     shape = (n,) if shape is None else tuple(int(d) for d in shape)
     if prod(shape) != n:
         raise ShapeError(f"{what}: shape {shape} does not hold {n} entries")
     return shape
 
 
-def _flat(v):
+def _flat(v: Any) -> Any:
     if isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple)):
         return [u for row in v for u in _flat(row)]
     return list(v)
 
 
-def _exact_end(x, upper):
+def _exact_end(x: Any, upper: Any) -> Any:
     if isinstance(x, fmpq):
         return x
     if isinstance(x, RInterval):
@@ -39,7 +45,7 @@ class Box:
 
     __slots__ = ("lo", "hi", "shape")
 
-    def __init__(self, lo, hi, shape=None, name="box"):
+    def __init__(self, lo: Any, hi: Any, shape: Any = None, name: str = "box") -> None:
         lo, hi = _flat(lo), _flat(hi)
         if len(lo) != len(hi):
             raise ShapeError(f"{name}: lo has {len(lo)} entries, hi has {len(hi)}")
@@ -51,7 +57,7 @@ class Box:
         self.shape = _shape(shape, len(lo), name)
 
     @classmethod
-    def from_values(cls, lo, hi, shape=None, name="box"):
+    def from_values(cls, lo: Any, hi: Any, shape: Any = None, name: str = "box") -> Self:
         """A box from user data, every end converted exactly (``to_exact``)."""
         lo, hi = _flat(lo), _flat(hi)
         lo = [to_exact(v, f"{name}.lo[{i}]") for i, v in enumerate(lo)]
@@ -59,25 +65,25 @@ class Box:
         return cls(lo, hi, shape, name)
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         return len(self.lo)
 
-    def to_ctx(self, ctx):
+    def to_ctx(self, ctx: Context) -> Box:
         """The same box with every end coerced into ``ctx``."""
         return Box([ctx.coerce(v) for v in self.lo], [ctx.coerce(v) for v in self.hi], self.shape)
 
-    def outer(self, ctx=DEFAULT_CONTEXT):
+    def outer(self, ctx: Context = DEFAULT_CONTEXT) -> tuple[list[Any], list[Any]]:
         """Exact ends: ``lower(lo[i])`` and ``upper(hi[i])``; a sound box around every
         enclosure."""
         return [ctx.lower(v) for v in self.lo], [ctx.upper(v) for v in self.hi]
 
-    def contains(self, x, ctx=DEFAULT_CONTEXT):
+    def contains(self, x: Any, ctx: Context = DEFAULT_CONTEXT) -> bool:
         """Whether the exact point ``x`` lies in the box's outer ends."""
         lo, hi = self.outer(ctx)
         x = _flat(x)
         return len(x) == len(lo) and all(a <= v <= b for a, v, b in zip(lo, x, hi))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Box(lo={self.lo!r}, hi={self.hi!r}, shape={self.shape})"
 
 
@@ -87,7 +93,7 @@ class AffineVec:
 
     __slots__ = ("A", "c", "in_dim")
 
-    def __init__(self, A, c, in_dim=None):
+    def __init__(self, A: Any, c: Any, in_dim: int | None = None) -> None:
         A = [list(r) for r in A]
         c = list(c)
         if len(A) != len(c):
@@ -101,10 +107,10 @@ class AffineVec:
         self.A, self.c, self.in_dim = A, c, n
 
     @property
-    def out_dim(self):
+    def out_dim(self) -> int:
         return len(self.c)
 
-    def evaluate(self, x, ctx=DEFAULT_CONTEXT):
+    def evaluate(self, x: Any, ctx: Context = DEFAULT_CONTEXT) -> list[Any]:
         """``A·x + c`` at the point ``x``."""
         x = [ctx.coerce(v) for v in _flat(x)]
         if len(x) != self.in_dim:
@@ -117,5 +123,5 @@ class AffineVec:
             out.append(acc)
         return out
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"AffineVec(A={self.A!r}, c={self.c!r})"

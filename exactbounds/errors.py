@@ -3,6 +3,10 @@
 
 The CLI turns any ``ExactBoundsError`` into a one-line message and exit status 2.
 """
+from __future__ import annotations
+
+from typing import Any
+
 
 
 class ExactBoundsError(Exception):
@@ -12,7 +16,7 @@ class ExactBoundsError(Exception):
 class InvalidValueError(ExactBoundsError, ValueError):
     """A number that cannot enter exactly: NaN, ±Inf, an unparseable string, an irrational."""
 
-    def __init__(self, name, value, reason):
+    def __init__(self, name: str, value: Any, reason: str) -> None:
         self.name, self.value, self.reason = name, value, reason
         super().__init__(f"{name} = {value!r}: {reason}")
 
@@ -41,7 +45,7 @@ class MalformedFileError(ExactBoundsError):
 class AmbiguousBranch(ExactBoundsError):
     """An interval context cannot decide a branch: the enclosure straddles the threshold."""
 
-    def __init__(self, what, value):
+    def __init__(self, what: str, value: Any) -> None:
         self.what, self.value = what, value
         super().__init__(f"cannot decide {what} of {value}: the enclosure contains 0")
 
@@ -50,6 +54,6 @@ class NeedsCaseSplit(ExactBoundsError):
     """The symbolic context cannot decide the sign of ``expr`` from its assumptions;
     ``proofs/`` splits on ``expr > 0``, ``expr = 0``, ``expr < 0``."""
 
-    def __init__(self, expr):
+    def __init__(self, expr: Any) -> None:
         self.expr = expr
         super().__init__(f"sign of {expr} is not decided by the assumptions")

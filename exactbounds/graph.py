@@ -7,6 +7,10 @@ or ``Graph.INPUT`` for the network's input. Each node's ``op`` exposes the opera
 every node reads earlier nodes whose flattened sizes match the operator's inputs, and that the
 number of inputs matches the operator's arity. ``output`` defaults to the last node.
 """
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Self
 from dataclasses import dataclass, field
 from math import prod
 
@@ -16,11 +20,11 @@ from .errors import InvalidModelError, ShapeError
 @dataclass
 class Node:
     name: str
-    op: object
+    op: Any  # an Op; the drivers call the verbs of its kind (AffineOp, Relaxed, ...)
     inputs: list = field(default_factory=list)
 
 
-def _in_sizes(op):
+def _in_sizes(op: Any) -> list[int]:
     shapes = getattr(op, "in_shapes", None)
     if shapes is None:
         return [op.in_dim]
@@ -30,7 +34,8 @@ def _in_sizes(op):
 class Graph:
     INPUT = "input"
 
-    def __init__(self, input_dim, nodes, output=None, input_shape=None):
+    def __init__(self, input_dim: int, nodes: Iterable[Node], output: str | None = None,
+                 input_shape: Sequence[int] | None = None) -> None:
         self.input_dim = int(input_dim)
         self.input_shape = tuple(input_shape) if input_shape else (self.input_dim,)
         if prod(self.input_shape) != self.input_dim:
@@ -60,7 +65,8 @@ class Graph:
         self.dims = dims
 
     @classmethod
-    def sequential(cls, input_dim, ops, names=None, input_shape=None):
+    def sequential(cls, input_dim: int, ops: Sequence[Any], names: Sequence[str] | None = None,
+                   input_shape: Sequence[int] | None = None) -> Self:
         """A chain ``input -> ops[0] -> ops[1] -> ...``; checks that the sizes chain up."""
         nodes, prev, dim = [], cls.INPUT, int(input_dim)
         for k, op in enumerate(ops):
@@ -72,20 +78,20 @@ class Graph:
             prev, dim = name, op.out_dim
         return cls(input_dim, nodes, input_shape=input_shape)
 
-    def node(self, name):
+    def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:
                 return n
         raise InvalidModelError(f"no node named {name!r}")
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> tuple[int, ...]:
         if self.output == self.INPUT:
             return self.input_shape
         return tuple(getattr(self.node(self.output).op, "out_shape", (self.dims[self.output],)))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.nodes)

@@ -21,6 +21,9 @@ methods):
 ``sample_mixed(S, rng, n)`` the audit's random candidates (box: vertices and dyadic points).
 ``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 import random
 
 from flint import fmpq
@@ -29,12 +32,15 @@ from .core import Box, _flat, _shape
 from .errors import InvalidBoxError, InvalidValueError, ShapeError
 from .numbers import DEFAULT_CONTEXT, RInterval, sqrt_enclosure, to_exact
 
+if TYPE_CHECKING:
+    from .numbers.contexts import Context
+
 NORMS = ("inf", "1", "2")
 _NORM_ALIASES = {"inf": "inf", "linf": "inf", "Linf": "inf", "1": "1", "l1": "1", "L1": "1",
                  "2": "2", "l2": "2", "L2": "2"}
 
 
-def _norm_name(norm):
+def _norm_name(norm: str) -> str:
     if isinstance(norm, (int, float)) and not isinstance(norm, bool):
         norm = "inf" if norm == float("inf") else str(int(norm)) if norm in (1, 2) else norm
     key = _NORM_ALIASES.get(str(norm))
@@ -43,7 +49,7 @@ def _norm_name(norm):
     return key
 
 
-def _sqrt_hi(v, bits):
+def _sqrt_hi(v: Any, bits: int) -> Any:
     s = sqrt_enclosure(v, bits)
     return s.hi if isinstance(s, RInterval) else s
 
@@ -51,7 +57,7 @@ def _sqrt_hi(v, bits):
 class LpBall:
     """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
 
-    def __init__(self, center, radius, norm="inf", shape=None, name="input"):
+    def __init__(self, center: Any, radius: Any, norm: str = "inf", shape: Any = None, name: str = "input") -> None:
         c = _flat(center)
         if not c:
             raise ShapeError(f"{name}.center is empty")
@@ -64,14 +70,14 @@ class LpBall:
         self.name = name
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         return len(self.center)
 
-    def bounding_box(self):
+    def bounding_box(self) -> Box:
         r = self.radius
         return Box([v - r for v in self.center], [v + r for v in self.center], self.shape)
 
-    def contains(self, x):
+    def contains(self, x: Any) -> bool:
         x = [to_exact(v) for v in _flat(x)]
         if len(x) != self.dim:
             return False
@@ -82,7 +88,7 @@ class LpBall:
             return sum((abs(t) for t in d), fmpq(0)) <= self.radius
         return sum((t * t for t in d), fmpq(0)) <= self.radius * self.radius
 
-    def dual_norm_upper(self, row, bits=128):
+    def dual_norm_upper(self, row: Any, bits: int = 128) -> Any:
         """An exact upper bound on ``‖row‖_q`` (q dual to p); exact unless p = 2."""
         if self.norm == "inf":
             return sum((abs(a) for a in row), fmpq(0))
@@ -90,7 +96,7 @@ class LpBall:
             return max((abs(a) for a in row), default=fmpq(0))
         return _sqrt_hi(sum((a * a for a in row), fmpq(0)), bits)
 
-    def concretize(self, A, c, ctx=DEFAULT_CONTEXT):
+    def concretize(self, A: Any, c: Any, ctx: Context = DEFAULT_CONTEXT) -> tuple[Any, ...]:
         A = [[to_exact(v) for v in r] for r in A]
         c = [to_exact(v) for v in c]
         bits = ctx.sqrt_bits
@@ -105,7 +111,7 @@ class LpBall:
             hi.append(m + d)
         return lo, hi
 
-    def sample(self, rng=None, n=1, den=2 ** 16):
+    def sample(self, rng: Any = None, n: int = 1, den: int = 2 ** 16) -> Any:
         rng = rng or random.Random(0)
         out = []
         for _ in range(n):
@@ -122,7 +128,7 @@ class LpBall:
             out.append([x + t * scale * a for x, a in zip(self.center, d)])
         return out
 
-    def corner(self, signs):
+    def corner(self, signs: Any) -> Any:
         if self.norm == "inf":
             return [x + (self.radius if s > 0 else -self.radius)
                     for x, s in zip(self.center, signs)]
@@ -131,7 +137,7 @@ class LpBall:
         p[k] = p[k] + (self.radius if signs[k] > 0 else -self.radius)
         return p
 
-    def vertices(self, limit=64, rng=None):
+    def vertices(self, limit: int = 64, rng: Any = None) -> Any:
         if self.norm == "inf":
             return _box_vertices(self.bounding_box(), limit, rng)
         pts = []
@@ -142,11 +148,11 @@ class LpBall:
                 pts.append(p)
         return pts
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LpBall(norm={self.norm}, radius={self.radius}, dim={self.dim})"
 
 
-def _box_vertices(box, limit=64, rng=None):
+def _box_vertices(box: Box, limit: int = 64, rng: Any = None) -> Any:
     lo, hi = box.outer()
     n = len(lo)
     if 2 ** n <= limit:
@@ -158,18 +164,18 @@ def _box_vertices(box, limit=64, rng=None):
     return pts
 
 
-def bounding_box(S):
+def bounding_box(S: Any) -> Box:
     return S if isinstance(S, Box) else S.bounding_box()
 
 
-def contains(S, x, constraints=()):
+def contains(S: Any, x: Any, constraints: Any = ()) -> bool:
     """Whether the exact point ``x`` lies in ``S`` and satisfies every extra linear constraint
     (objects with ``holds(x)``, e.g. the ``LinearComparison`` of a VNN-LIB polytope)."""
     inside = S.contains([to_exact(v) for v in x]) if isinstance(S, Box) else S.contains(x)
     return inside and all(c.holds(x) for c in constraints)
 
 
-def concretize(S, A, c, ctx=DEFAULT_CONTEXT):
+def concretize(S: Any, A: Any, c: Any, ctx: Context = DEFAULT_CONTEXT) -> Any:
     if not isinstance(S, Box):
         return S.concretize(A, c, ctx)
     lo, hi = S.outer()
@@ -186,7 +192,7 @@ def concretize(S, A, c, ctx=DEFAULT_CONTEXT):
     return out_lo, out_hi
 
 
-def sample(S, rng=None, n=1, den=2 ** 16):
+def sample(S: Any, rng: Any = None, n: int = 1, den: int = 2 ** 16) -> Any:
     if not isinstance(S, Box):
         return S.sample(rng, n, den)
     rng = rng or random.Random(0)
@@ -195,7 +201,7 @@ def sample(S, rng=None, n=1, den=2 ** 16):
             for _ in range(n)]
 
 
-def sample_mixed(S, rng, n):
+def sample_mixed(S: Any, rng: Any, n: int) -> Any:
     """``n`` exact points of ``S``: for a box, alternately a random vertex and a random dyadic
     interior point (offsets ``k/2^20`` of the width, ``k`` uniform in ``0..2^20``); for a ball,
     :meth:`LpBall.sample`. The audit's random witness candidates."""
@@ -211,7 +217,7 @@ def sample_mixed(S, rng, n):
     return out
 
 
-def minimizer(S, coeffs):
+def minimizer(S: Any, coeffs: Any) -> Any:
     """An exact point of ``S`` minimising ``Σ coeffs[j]·x[j]`` (coefficients exact rationals or
     ``RInterval`` enclosures, taken at their midpoints). Box / L∞ ball: the corner ``lo_j``
     where the coefficient is positive, ``hi_j`` where negative, the middle where it is 0 or its
@@ -235,27 +241,27 @@ def minimizer(S, coeffs):
     return [x - r * v / N for x, v in zip(c, a)]
 
 
-def _mid(c):
+def _mid(c: Any) -> Any:
     return (c.lo + c.hi) / 2 if isinstance(c, RInterval) else c
 
 
-def _sign(c):
+def _sign(c: Any) -> int:
     lo, hi = (c.lo, c.hi) if isinstance(c, RInterval) else (c, c)
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
-def vertices(S, limit=64, rng=None):
+def vertices(S: Any, limit: int = 64, rng: Any = None) -> Any:
     return _box_vertices(S, limit, rng) if isinstance(S, Box) else S.vertices(limit, rng)
 
 
-def corner(S, signs):
+def corner(S: Any, signs: Any) -> Any:
     if not isinstance(S, Box):
         return S.corner(signs)
     lo, hi = S.outer()
     return [h if s > 0 else a for a, h, s in zip(lo, hi, signs)]
 
 
-def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
+def concretize_mat(S: Any, be: Any, A: Any, c: Any, upper: Any, ctx: Context = DEFAULT_CONTEXT) -> Any:
     """``min`` (``upper=False``) or ``max`` over ``S`` of ``A·x + c`` for a backend matrix ``A``
     (m×n) and column ``c``: a backend column, sound (outward) and exact where the set allows."""
     sgn = 1 if upper else -1
@@ -283,7 +289,7 @@ def concretize_mat(S, be, A, c, upper, ctx=DEFAULT_CONTEXT):
     return base + dual * r if sgn > 0 else base - dual * r
 
 
-def _max_abs(be, row):
+def _max_abs(be: Any, row: Any) -> Any:
     if be.exact:
         return max((abs(v) for v in row), default=fmpq(0))
     best = None

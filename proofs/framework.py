@@ -156,7 +156,7 @@ class Goal:
     kind: str
     expr: object
     label: str
-    witness: dict = None
+    witness: dict | None = None
 
 
 def Eq(lhs, rhs, label):
@@ -266,12 +266,12 @@ class Result:
     status: str = UNKNOWN
     cases: int = 0
     seconds: float = 0.0
-    counterexample: dict = None
+    counterexample: dict | None = None
     detail: str = ""
     case_list: list = field(default_factory=list)
     hypotheses: list = field(default_factory=list)
-    goal: str = None        # the refuted goal's label
-    case: str = None        # the case it was refuted in
+    goal: str | None = None  # the refuted goal's label
+    case: str | None = None  # the case it was refuted in
     statement: str = ""
 
     @property

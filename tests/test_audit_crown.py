@@ -234,7 +234,7 @@ def test_audit_of_interval_crown_over_lp_balls(norm):
 
 # ----------------------------------------------------------------------------- ONNX + spec
 
-@pytest.mark.skipif(not (EXAMPLES / "mlp_bn.onnx").exists(), reason="bundled example missing")
+@pytest.mark.requires("onnx")
 def test_onnx_example_with_spec_cli(capsys):
     code = main(["check", str(EXAMPLES / "mlp_bn.onnx"), "--spec",
                  str(EXAMPLES / "mlp_bn.vnnlib"), "--method", "crown", "--simulate", "float32",

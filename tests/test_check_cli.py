@@ -16,6 +16,7 @@ from exactbounds.audit.verdicts import lower_end, upper_end
 from exactbounds.cli import main
 from exactbounds.io.json_net import load_json_network
 from exactbounds.numbers import rational_str
+from optional import missing
 
 NET = {"input_lo": [-1, "-1/2", 0], "input_hi": [1, "1/2", "0.25"],
        "layers": [{"type": "batchnorm", "mean": [0.1, 0, "1/3"], "var": [1, "0.5", 2],
@@ -187,7 +188,7 @@ def test_report_html_is_self_contained(files, capsys, tmp_path):
     assert page.count("<tr class=") == 4
 
 
-@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed")
+@pytest.mark.skipif(chromium() is None, reason=missing("chromium"))
 def test_report_renders_in_headless_chromium(files, capsys, tmp_path):
     net = files("net.json", NET)
     claim = files("claim.json", shifted_claim(NET, 1))
@@ -227,8 +228,7 @@ def test_check_method_deriv_through_the_cli(tmp_path, capsys):
     from pathlib import Path
     model = Path(__file__).resolve().parent.parent / "exactbounds" / "examples" / \
         "pinn_tanh_bn.json"
-    if not model.exists():
-        pytest.skip("pinn example missing")
+    assert model.is_file(), "bundled PINN example missing"
     claim = tmp_path / "d.json"
     code, out, _ = run(capsys, "derivatives", str(model), "--wrt", "0", "--json",
                        "--second-derivative-rule", "seed")

@@ -190,7 +190,7 @@ def test_cnns_sound_in_every_mode(data):
 def relu_net(draw, depth):
     n = draw(st.integers(1, 3))
     ops, d = [], n
-    for k in range(depth):
+    for _ in range(depth):
         m = draw(st.integers(1, 3))
         ops.append(Linear.from_weights(mat(draw, m, d), [draw(num) for _ in range(m)]))
         ops.append(ReLU(m))

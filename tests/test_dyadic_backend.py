@@ -46,7 +46,8 @@ def compare(g, S, slopes=("adaptive", "zero", "one")):
         for slope in slopes:
             for algo in (crown, affine):
                 new = algo(g, S, ctx, lower_slope=slope, intermediate=True)
-                old = reference(lambda: algo(g, S, ctx, lower_slope=slope, intermediate=True))
+                old = reference(lambda algo=algo, ctx=ctx, slope=slope: algo(
+                    g, S, ctx, lower_slope=slope, intermediate=True))
                 same(new, old)
 
 

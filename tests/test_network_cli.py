@@ -107,13 +107,12 @@ def test_bad_input_ball_and_cli_exit_status(tmp_path, capsys):
     assert "norm" in capsys.readouterr().err
 
 
+@pytest.mark.requires("onnx")
 def test_bundled_onnx_examples_with_spec(capsys):
-    pytest.importorskip("onnx")
     ex = resources.files("exactbounds") / "examples"
     for name in ("mlp_bn", "cnn_bn"):
         onnx_path, spec = ex / f"{name}.onnx", ex / f"{name}.vnnlib"
-        if not onnx_path.is_file() or not spec.is_file():
-            pytest.skip("bundled ONNX examples not present")
+        assert onnx_path.is_file() and spec.is_file(), "bundled ONNX example missing"
         outs = {}
         for method in ("ibp", "crown"):
             assert main(["bounds", str(onnx_path), "--spec", str(spec), "--method", method,

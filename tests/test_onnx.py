@@ -10,14 +10,16 @@ import pytest
 from flint import fmpq
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+from optional import requires
+
+onnx = requires("onnx")
+ort = requires("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from exactbounds.algorithms.ibp import evaluate, ibp, run_graph  # noqa: E402
 from exactbounds.core import Box  # noqa: E402
-from exactbounds.errors import (InvalidModelError, InvalidValueError,  # noqa: E402
-                                MalformedFileError, ShapeError, UnsupportedOperatorError)
+from exactbounds.errors import (  # noqa: E402
+    InvalidModelError, InvalidValueError, MalformedFileError, ShapeError, UnsupportedOperatorError)
 from exactbounds.io.json_net import Model  # noqa: E402
 from exactbounds.io.load import load_model  # noqa: E402
 from exactbounds.io.onnx_loader import build_graph, load_onnx, parse_onnx  # noqa: E402

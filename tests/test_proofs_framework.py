@@ -42,7 +42,7 @@ def ibp_gamma_neg_swapped(params, box, ctx):
 def aff_offset_dropped(params, aff, ctx):
     """aff_batchnorm without the offset: c' = scale·c."""
     A, c = [], []
-    for row, ci, (g, m, b, r) in zip(aff.A, aff.c, _consts(params, ctx)):
+    for row, ci, (g, _m, _b, r) in zip(aff.A, aff.c, _consts(params, ctx)):
         A.append([g * ctx.coerce(a) / r for a in row])
         c.append(g * ctx.coerce(ci) / r)
     return AffineVec(A, c, aff.in_dim)

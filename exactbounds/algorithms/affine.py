@@ -7,12 +7,19 @@ input's forms are concretised over the set to ``[lo, hi]``, rounded outward in t
 and its lines applied row by row). While no relaxation has been met ``L = U`` and only one product
 is computed. Modes and statuses as in ``crown.py``; this module names no operator.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 from ..inputsets import concretize_mat
 from .crown import _profile, _result, _Run, default_context, run_with_escalation
 
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..numbers.contexts import Context
+
 
 class _Affine(_Run):
-    def forms(self):
+    def forms(self) -> Any:
         be, graph = self.be, self.graph
         eye = be.eye(graph.input_dim)
         zero = be.zeros(graph.input_dim, 1)
@@ -23,14 +30,14 @@ class _Affine(_Run):
         return F[graph.output]
 
 
-def affine(graph, input_set, ctx=None, lower_slope="adaptive", intersect_ibp=False,
-           intermediate=False, progress=None, relaxation="exactbounds"):
+def affine(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope: str = "adaptive", intersect_ibp: bool = False,
+           intermediate: bool = False, progress: Any = None, relaxation: Any = "exactbounds") -> Any:
     """Forward affine bounds of ``graph`` over ``input_set``; returns a ``BoundsResult`` (see
     ``crown``). ``ctx`` defaults to ``DyadicContext(64)``."""
     profile = _profile(relaxation, lower_slope, intersect_ibp)
     ctx = ctx if ctx is not None else default_context("dyadic")
 
-    def go(c):
+    def go(c: Any) -> Any:
         run = _Affine(graph, input_set, c, profile, progress)
         with run.be.precision():
             L, l, U, u = run.forms()

@@ -29,6 +29,9 @@ with midpoint coefficients and an error term bounded with exact IBP boxes, and a
 or enclosed intercept in the exact mode makes the status ``bound`` (a sound bound, not the
 exact value of the algorithm).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 from flint import arb, fmpq_mat
 
 from ..core import Box
@@ -41,12 +44,16 @@ from .ibp import ibp
 from .profiles import Profile, make_profile
 from .result import BoundsResult
 
+if TYPE_CHECKING:
+    from ..graph import Graph, Node
+    from ..numbers.contexts import Context
 
-def default_context(mode="dyadic", bits=None, prec=113):
+
+def default_context(mode: str = "dyadic", bits: int | None = None, prec: int = 113) -> Context:
     return make_context(mode, bits=bits, prec=prec)
 
 
-def pre_activation_nodes(graph):
+def pre_activation_nodes(graph: Graph) -> set[str]:
     """Names of the nodes whose bounds an operator's relaxation needs."""
     need = set()
     for node in graph:
@@ -58,7 +65,7 @@ def pre_activation_nodes(graph):
 class _Run:
     """State of one bound computation (shared by CROWN and forward affine)."""
 
-    def __init__(self, graph, input_set, ctx, profile, progress=None):
+    def __init__(self, graph: Graph, input_set: Any, ctx: Context, profile: Profile, progress: Any = None) -> None:
         if input_set.dim != graph.input_dim:
             raise ShapeError(f"the input set has {input_set.dim} entries, the network takes "
                              f"{graph.input_dim}")
@@ -74,14 +81,14 @@ class _Run:
         self.relaxed = {}       # node -> the operator's relaxation, in the backend
         self.coeffs = {}
         self.splits = {}
-        self._ibp = None
+        self._ibp: dict[str, Any] | None = None
         self.order = {n.name: k for k, n in enumerate(graph.nodes)}
         self.dims = {graph.INPUT: graph.input_dim}
         for n in graph.nodes:
             self.dims[n.name] = n.op.out_dim
 
     # -- helpers ---------------------------------------------------------------------------
-    def ibp_boxes(self):
+    def ibp_boxes(self) -> Any:
         """Exact IBP boxes of every node (outer ends), for error terms and intersections."""
         if self._ibp is None:
             rc = self.ctx.exact_context()
@@ -89,11 +96,11 @@ class _Run:
             self._ibp = {k: b.outer(rc) for k, b in boxes.items()}
         return self._ibp
 
-    def abs_max(self, name):
+    def abs_max(self, name: str) -> list[Any]:
         lo, hi = self.ibp_boxes()[name]
         return [max(abs(a), abs(b)) for a, b in zip(lo, hi)]
 
-    def affine_coeffs(self, node):
+    def affine_coeffs(self, node: Node) -> Any:
         """Backend ``(Ws, b, err)``: ``err`` a column bounding the coefficient uncertainty
         (``Σ_k Wrad_k·|x_k|max + brad``) or ``None``."""
         got = self.coeffs.get(node.name)
@@ -112,7 +119,7 @@ class _Run:
             got = self.coeffs[node.name] = ([be.mat(W) for W in Ws], be.mat(b), err)
         return got
 
-    def split(self, node, k):
+    def split(self, node: Node, k: int) -> Any:
         """``(W_k⁺, W_k⁻)`` of an affine node's (midpoint) coefficients, as backend matrices."""
         key = (node.name, k)
         if key not in self.splits:
@@ -120,18 +127,18 @@ class _Run:
             self.splits[key] = self.be.split(Ws[k])
         return self.splits[key]
 
-    def note(self, text):
+    def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
 
-    def relaxation(self, node):
+    def relaxation(self, node: Node) -> Any:
         """The operator's relaxation on its inputs' bounds (``op.make_relaxation``), once."""
         got = self.relaxed.get(node.name)
         if got is None:
             got = self.relaxed[node.name] = node.op.make_relaxation(self, node)
         return got
 
-    def input_bounds_from_forms(self, name, form):
+    def input_bounds_from_forms(self, name: str, form: Any) -> None:
         """Forward affine: the bounds of ``name`` from its forms ``(L, l, U, u)`` over the set."""
         be = self.be
         L, l, U, u = form
@@ -139,7 +146,7 @@ class _Run:
         hi = be.entries(concretize_mat(self.S, be, U, u, True, self.ctx))
         self.bounds[name] = self.finish_bounds(name, lo, hi, False)
 
-    def node_bounds(self, name):
+    def node_bounds(self, name: str) -> Any:
         if name == self.graph.INPUT:
             if name not in self.bounds:
                 lo, hi = bounding_box(self.S).outer()
@@ -150,7 +157,7 @@ class _Run:
             self.bounds[name] = self.profile.intermediate_bounds(self, name)
         return self.bounds[name]
 
-    def finish_bounds(self, name, lo, hi, final):
+    def finish_bounds(self, name: str, lo: Any, hi: Any, final: bool) -> tuple[Any, ...]:
         """Round (dyadic, intermediate) and intersect with IBP (when asked)."""
         ctx, be = self.ctx, self.be
         if not final and ctx.rounds_bounds:
@@ -166,25 +173,25 @@ class _Run:
                 hi = [_arb_min(a, b) for a, b in zip(hi, ihi)]
         return lo, hi
 
-    def box(self, lo, hi, shape):
+    def box(self, lo: Any, hi: Any, shape: Any) -> Box:
         ctx, be = self.ctx, self.be
         return Box([be.to_ctx(ctx, v) for v in lo], [be.to_ctx(ctx, v) for v in hi], shape)
 
-    def tick(self):
+    def tick(self) -> None:
         if self.progress is not None:
             self.progress.update(1)
 
 
-def _arb_max(a, q):
+def _arb_max(a: Any, q: Any) -> Any:
     return a.max(arb(q))
 
 
-def _arb_min(a, q):
+def _arb_min(a: Any, q: Any) -> Any:
     return a.min(arb(q))
 
 
 class _Crown(_Run):
-    def backward(self, target, rows=None):
+    def backward(self, target: Any, rows: Any = None) -> tuple[Any, ...]:
         """``(LA, Lb, UA, Ub)`` over the network input for the node ``target`` (only its
         entries ``rows``, in that order, when given)."""
         be, graph = self.be, self.graph
@@ -219,7 +226,7 @@ class _Crown(_Run):
             UA = be.eye(n)
         return LA, biasL, UA, biasU
 
-    def compute_bounds(self, name, final, rows=None):
+    def compute_bounds(self, name: str, final: bool, rows: Any = None) -> tuple[Any, ...]:
         """Backend ``(lo, hi)`` of node ``name`` by a backward pass (of its entries ``rows``
         only, when given: then the lists hold those entries, unrounded and not intersected)."""
         for node in self.graph.nodes[:self.order[name] + 1]:
@@ -237,7 +244,7 @@ class _Crown(_Run):
         return lo, hi
 
 
-def _rows_of_identity(rows, n):
+def _rows_of_identity(rows: Any, n: int) -> Any:
     """The rows ``rows`` of the ``n×n`` identity, as an ``fmpq_mat``."""
     M = fmpq_mat(len(rows), n)
     for t, j in enumerate(rows):
@@ -245,11 +252,11 @@ def _rows_of_identity(rows, n):
     return M
 
 
-def _forms_to_lists(run, forms):
+def _forms_to_lists(run: _Run, forms: Any) -> Any:
     be, ctx = run.be, run.ctx
     LA, Lb, UA, Ub = forms
 
-    def rows(M):
+    def rows(M: Any) -> list[Any]:
         n = M.ncols()
         es = [be.to_ctx(ctx, v) for v in be.entries(M)]
         return [es[i * n:(i + 1) * n] for i in range(M.nrows())]
@@ -257,7 +264,7 @@ def _forms_to_lists(run, forms):
             rows(UA), [be.to_ctx(ctx, v) for v in be.entries(Ub)])
 
 
-def _result(method, run, graph, out, forms, intermediate):
+def _result(method: str, run: _Run, graph: Graph, out: Any, forms: Any, intermediate: bool) -> BoundsResult:
     """The ``BoundsResult`` of a finished run: output box, final linear forms over the input,
     and with ``intermediate`` every node's bounds."""
     lA, lb, uA, ub = _forms_to_lists(run, forms)
@@ -269,19 +276,19 @@ def _result(method, run, graph, out, forms, intermediate):
     return BoundsResult(method, c.mode, c, out, _status(run), lA, lb, uA, ub, nodes, run.notes)
 
 
-def _status(run):
+def _status(run: _Run) -> str:
     if getattr(run.S, "norm", None) == "2":
         run.rounded = True  # ‖A_i‖₂ is a square root, rounded outward
     return run.ctx.result_status(run.rounded)
 
 
-def _check_slope(lower_slope):
+def _check_slope(lower_slope: str) -> None:
     if lower_slope not in LOWER_SLOPES:
         raise InvalidValueError("lower_slope", lower_slope,
                                 f"expected one of {', '.join(LOWER_SLOPES)}")
 
 
-def _profile(relaxation, lower_slope, intersect_ibp):
+def _profile(relaxation: str | Profile, lower_slope: str, intersect_ibp: bool) -> Profile:
     """The relaxation profile of a run (a ``Profile`` passes through)."""
     _check_slope(lower_slope)
     if isinstance(relaxation, Profile):
@@ -289,12 +296,13 @@ def _profile(relaxation, lower_slope, intersect_ibp):
     return make_profile(relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp)
 
 
-def run_with_escalation(fn, ctx, retries=3):
-    """Run ``fn(ctx)``; an ``AmbiguousBranch`` restarts it in ``ctx.refined()`` (the interval
-    mode: twice the precision), up to ``retries`` times, and is re-raised after that."""
+def run_with_escalation(fn: Any, ctx: Context, retries: int = 3) -> Any:
+    """Run ``fn(ctx)``; an ``AmbiguousBranch`` (also from ``ctx.accept`` of the result)
+    restarts it in ``ctx.refined()`` (the interval mode: twice the precision), up to
+    ``retries`` times, and is re-raised after that."""
     for k in range(retries + 1):
         try:
-            return fn(ctx)
+            return ctx.accept(fn(ctx))
         except AmbiguousBranch:
             nxt = ctx.refined()
             if nxt is None or k == retries:
@@ -302,15 +310,15 @@ def run_with_escalation(fn, ctx, retries=3):
             ctx = nxt
 
 
-def crown(graph, input_set, ctx=None, lower_slope="adaptive", intersect_ibp=False,
-          intermediate=False, progress=None, relaxation="exactbounds"):
+def crown(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope: str = "adaptive", intersect_ibp: bool = False,
+          intermediate: bool = False, progress: Any = None, relaxation: str | Profile = "exactbounds") -> BoundsResult:
     """CROWN bounds of ``graph`` over ``input_set`` (a Box or an LpBall); see the module
     docstring. ``ctx`` defaults to ``DyadicContext(64)``; ``relaxation`` names the profile
     (``algorithms/profiles.py``) or is a ``Profile``."""
     profile = _profile(relaxation, lower_slope, intersect_ibp)
     ctx = ctx if ctx is not None else default_context("dyadic")
 
-    def go(c):
+    def go(c: Any) -> Any:
         run = _Crown(graph, input_set, c, profile, progress)
         with run.be.precision():
             need = pre_activation_nodes(graph)

@@ -4,12 +4,20 @@
 which is the exact IBP input for every p-norm ball). ``ibp_result`` wraps it in a
 :class:`~exactbounds.algorithms.crown.BoundsResult`.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 from ..inputsets import bounding_box
 from ..numbers import DEFAULT_CONTEXT, ENCLOSURE, EXACT
 from .result import BoundsResult
 
+if TYPE_CHECKING:
+    from ..core import Box
+    from ..graph import Graph
+    from ..numbers.contexts import Context
 
-def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None):
+
+def run_graph(graph: Graph, value: Any, verb: str, ctx: Context = DEFAULT_CONTEXT, keep: bool = False, progress: Any = None) -> Any:
     """Feed ``value`` through every node's ``verb`` in topological order.
 
     Returns the output node's value, or with ``keep=True`` the dict of every node's value."""
@@ -21,14 +29,14 @@ def run_graph(graph, value, verb, ctx=DEFAULT_CONTEXT, keep=False, progress=None
     return vals if keep else vals[graph.output]
 
 
-def ibp(graph, box, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
+def ibp(graph: Graph, box: Box, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> Any:
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
     With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
     return run_graph(graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate,
                      progress=progress)
 
 
-def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progress=None):
+def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> BoundsResult:
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
     vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
@@ -38,6 +46,6 @@ def ibp_result(graph, input_set, ctx=DEFAULT_CONTEXT, intermediate=False, progre
     return BoundsResult("ibp", ctx.mode, ctx, out, status, nodes=nodes)
 
 
-def evaluate(graph, x, ctx=DEFAULT_CONTEXT):
+def evaluate(graph: Graph, x: Any, ctx: Context = DEFAULT_CONTEXT) -> list[Any]:
     """The network's value at the point ``x`` (flattened list)."""
     return run_graph(graph, [ctx.coerce(v) for v in x], "evaluate", ctx)

@@ -9,14 +9,22 @@ intermediate=False, progress=None, lower_slope="adaptive", intersect_ibp=False)`
 ``dyadic`` (64 bits) for CROWN and forward affine, whose exact runs carry every earlier
 denominator forward. Adding a method is one driver plus one line in :data:`METHODS`.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import InvalidValueError
 from ..numbers import make_context
 from .affine import affine
 from .crown import crown
 from .ibp import ibp_result
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..numbers.contexts import Context
+    from .profiles import Profile
+    from .result import BoundsResult
 
 
 @dataclass(frozen=True)
@@ -28,18 +36,18 @@ class Method:
     default_mode: str
 
 
-def _ibp(graph, input_set, ctx, *, intermediate=False, progress=None, **_relaxation):
+def _ibp(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = False, progress: Any = None, **_relaxation: Any) -> BoundsResult:
     return ibp_result(graph, input_set, ctx, intermediate, progress)
 
 
-def _crown(graph, input_set, ctx, *, intermediate=False, progress=None, lower_slope="adaptive",
-           intersect_ibp=False, relaxation="exactbounds"):
+def _crown(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = False, progress: Any = None, lower_slope: str = "adaptive",
+           intersect_ibp: bool = False, relaxation: str | Profile = "exactbounds") -> BoundsResult:
     return crown(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
                  intermediate=intermediate, progress=progress, relaxation=relaxation)
 
 
-def _affine(graph, input_set, ctx, *, intermediate=False, progress=None, lower_slope="adaptive",
-            intersect_ibp=False, relaxation="exactbounds"):
+def _affine(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = False, progress: Any = None, lower_slope: str = "adaptive",
+            intersect_ibp: bool = False, relaxation: str | Profile = "exactbounds") -> BoundsResult:
     return affine(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
                   intermediate=intermediate, progress=progress, relaxation=relaxation)
 
@@ -48,7 +56,7 @@ METHODS = {m.name: m for m in (Method("ibp", _ibp, "exact"), Method("crown", _cr
                                Method("affine", _affine, "dyadic"))}
 
 
-def get_method(name):
+def get_method(name: str) -> Method:
     """The :class:`Method` called ``name``; ``InvalidValueError`` naming the known ones."""
     m = METHODS.get(name)
     if m is None:
@@ -56,14 +64,14 @@ def get_method(name):
     return m
 
 
-def method_context(name, mode=None, bits=None, prec=113):
+def method_context(name: str, mode: str | None = None, bits: int | None = None, prec: int = 113) -> Context:
     """The number context of a run of method ``name``: ``mode`` (default: the method's
     ``default_mode``), ``bits`` and ``prec`` (``None``: the mode's default, see
     :mod:`exactbounds.numbers.registry`)."""
     return make_context(mode or get_method(name).default_mode, bits=bits, prec=prec)
 
 
-def run_method(name, graph, input_set, ctx=None, **opts):
+def run_method(name: str, graph: Graph, input_set: Any, ctx: Context | None = None, **opts: Any) -> BoundsResult:
     """The ``BoundsResult`` of method ``name`` on ``graph`` over ``input_set`` in ``ctx``
     (default: :func:`method_context`); ``opts`` as :class:`Method` ``run`` takes them."""
     m = get_method(name)

@@ -11,6 +11,9 @@ from the given rows of a node only) and ``run.finish_bounds``.
 
 ``PROFILES`` maps a name (``--relaxation``) to the profile class; ``exactbounds`` is the default.
 """
+from __future__ import annotations
+
+from typing import Any
 from ..errors import InvalidValueError
 
 
@@ -21,18 +24,18 @@ class Profile:
 
     name = "exactbounds"
 
-    def __init__(self, lower_slope="adaptive", intersect_ibp=False):
+    def __init__(self, lower_slope: str = "adaptive", intersect_ibp: bool = False) -> None:
         self.lower_slope, self.intersect_ibp = lower_slope, intersect_ibp
 
-    def relax_opts(self):
+    def relax_opts(self) -> dict[str, Any]:
         """Keyword options of every operator's ``relax``/``relax_linear``."""
         return {"lower_slope": self.lower_slope}
 
-    def intermediate_bounds(self, run, name):
+    def intermediate_bounds(self, run: Any, name: str) -> Any:
         """Backend ``(lo, hi)`` of the pre-activation node ``name``."""
         return run.compute_bounds(name, final=False)
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         return {"relaxation": self.name, "lower_slope": self.lower_slope,
                 "intersect_ibp": self.intersect_ibp}
 
@@ -40,7 +43,7 @@ class Profile:
 PROFILES = {"exactbounds": Profile}
 
 
-def make_profile(name="exactbounds", **opts):
+def make_profile(name: str = "exactbounds", **opts: Any) -> Profile:
     """The profile ``name`` with its options (``lower_slope``, ``intersect_ibp``)."""
     cls = PROFILES.get(name)
     if cls is None:

@@ -1,8 +1,14 @@
 """``BoundsResult``: what IBP, CROWN and forward affine return."""
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..core import Box
 from ..tables import box_table
+
+if TYPE_CHECKING:
+    from ..numbers.contexts import Context
 
 
 @dataclass
@@ -12,17 +18,17 @@ class BoundsResult:
     modes and ``ctx`` elements (enclosures) in the interval mode; ``None`` for IBP."""
     method: str
     mode: str
-    ctx: object
+    ctx: Context
     output: Box
     status: str
-    lA: list = None
-    lb: list = None
-    uA: list = None
-    ub: list = None
+    lA: list | None = None
+    lb: list | None = None
+    uA: list | None = None
+    ub: list | None = None
     nodes: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         """A short table: one row per output (float64 ends rounded outward, status)."""
         more = f"; .nodes holds {len(self.nodes)} node boxes" if self.nodes else ""
         title = f"BoundsResult: {self.method}, {self.ctx!r}, status {self.status}{more}"

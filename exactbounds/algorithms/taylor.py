@@ -27,14 +27,22 @@ activation's outward enclosure of f'/f'' entered, or (rational context) once an 
 replaced by its outer rational ends so that the next affine operator runs on exact ``fmpq_mat``
 products: then it is a sound bound on the true value, not the value of an exact algorithm.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Self
 from dataclasses import dataclass, field
 
 from ..core import Box
 from ..errors import InvalidValueError, ShapeError
 from ..numbers import BOUND, ENCLOSURE, EXACT, RationalContext, rational_str, to_exact
 
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..numbers.contexts import Context
+
 RULES = ("chain", "seed")
-_RANK = {EXACT: 0, ENCLOSURE: 1, BOUND: 2}
+_RANK: Any = {EXACT: 0, ENCLOSURE: 1, BOUND: 2}
 
 
 @dataclass
@@ -47,12 +55,12 @@ class Curve:
 
     origin: list
     direction: list
-    t_lo: object = 0
-    t_hi: object = 0
-    box: Box = None
-    wrt_index: int = None
+    t_lo: Any = 0
+    t_hi: Any = 0
+    box: Box | None = None
+    wrt_index: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.origin = [to_exact(v, f"origin[{i}]") for i, v in enumerate(self.origin)]
         self.direction = [to_exact(v, f"direction[{i}]") for i, v in enumerate(self.direction)]
         self.t_lo, self.t_hi = to_exact(self.t_lo, "t_lo"), to_exact(self.t_hi, "t_hi")
@@ -64,7 +72,7 @@ class Curve:
                                     "lower end above upper end")
 
     @classmethod
-    def wrt(cls, box, i):
+    def wrt(cls, box: Box, i: int) -> Self:
         """Partial derivatives with respect to input coordinate ``i`` over the box."""
         lo, hi = ([to_exact(v) for v in e] for e in box.outer())
         n = len(lo)
@@ -75,7 +83,7 @@ class Curve:
         return cls(list(lo), e, 0, hi[i] - lo[i], box=box, wrt_index=i)
 
     @classmethod
-    def through_box(cls, box, direction, origin=None):
+    def through_box(cls, box: Box, direction: Sequence[Any], origin: Sequence[Any] | None = None) -> Self:
         """The line through ``origin`` (default: the box centre) along ``direction``, for the
         t where it stays in the box (exact)."""
         lo, hi = ([to_exact(v) for v in e] for e in box.outer())
@@ -97,28 +105,28 @@ class Curve:
             ta, tb = sorted(((a - c) / d, (b - c) / d))
             t_lo = ta if t_lo is None else max(t_lo, ta)
             t_hi = tb if t_hi is None else min(t_hi, tb)
-        if t_lo > t_hi:
+        if t_lo > t_hi:  # type: ignore[operator]  # set: the zero direction is refused above
             raise InvalidValueError("origin", [str(c) for c in x0],
                                     "the line along the direction misses the input box")
         return cls(x0, v, t_lo, t_hi)
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         return len(self.origin)
 
-    def point(self, t):
+    def point(self, t: Any) -> list[Any]:
         """``x(t)`` at an exact t."""
         t = to_exact(t, "t")
         return [c + t * d for c, d in zip(self.origin, self.direction)]
 
-    def value_box(self):
+    def value_box(self) -> Box:
         """Exact box holding ``x(t)`` for every t (the given box for ``wrt``)."""
         if self.box is not None:
             return Box(*self.box.outer())
         a, b = self.point(self.t_lo), self.point(self.t_hi)
         return Box([min(p, q) for p, q in zip(a, b)], [max(p, q) for p, q in zip(a, b)])
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         if self.wrt_index is not None:
             return {"wrt": self.wrt_index}
         return {"origin": [rational_str(v) for v in self.origin],
@@ -133,21 +141,21 @@ class Jet:
 
     value: Box
     d1: Box
-    d2: Box = None
+    d2: Box | None = None
     status: str = EXACT
     notes: list = field(default_factory=list)
     value_status: str = EXACT
 
 
-def _worse(a, b):
+def _worse(a: str, b: str) -> str:
     return a if _RANK[a] >= _RANK[b] else b
 
 
-def _box_status(ctx, box):
+def _box_status(ctx: Context, box: Box) -> str:
     return EXACT if all(ctx.status(v) == EXACT for v in box.lo + box.hi) else ENCLOSURE
 
 
-def _outer_exact(ctx, box):
+def _outer_exact(ctx: Context, box: Box | None) -> tuple[Any, bool]:
     """In a context whose elements are rationals or rational intervals
     (``ctx.keeps_exact_ends``), ``box`` with every enclosure replaced by its outer exact end,
     rounded outward as ``ctx.jet_round`` does (so affine operators take their exact matrix path
@@ -160,7 +168,7 @@ def _outer_exact(ctx, box):
     return Box([e[0] for e in ends], [e[1] for e in ends], box.shape), True
 
 
-def _collapse(ctx, j):
+def _collapse(ctx: Context, j: Jet) -> Jet:
     """The jet with exact outer ends (rational context); a collapsed box becomes a ``bound``."""
     (v, cv), (d1, c1), (d2, c2) = (_outer_exact(ctx, b) for b in (j.value, j.d1, j.d2))
     if not (cv or c1 or c2):
@@ -169,13 +177,13 @@ def _collapse(ctx, j):
                BOUND if cv else j.value_status)
 
 
-def _check_ctx(ctx):
+def _check_ctx(ctx: Context) -> None:
     if not ctx.supports_taylor:
         raise InvalidValueError("ctx", ctx, "derivative propagation runs in the rational or the "
                                 "interval context")
 
 
-def propagate(graph, curve, ctx=None, order=2, rule="chain", keep=False):
+def propagate(graph: Graph, curve: Curve, ctx: Context | None = None, order: int = 2, rule: str = "chain", keep: bool = False) -> Any:
     """Taylor-mode propagation of ``curve`` through ``graph``.
 
     Returns the output node's :class:`Jet`, or with ``keep=True`` the dict of every node's jet

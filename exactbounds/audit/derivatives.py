@@ -16,7 +16,8 @@ chain-rule Taylor bound of :mod:`exactbounds.algorithms.taylor`, ``inside_exact`
 Claim files for ``exactbounds check --method deriv --claimed FILE``: the JSON that
 ``exactbounds derivatives --json`` prints, or any object with ``"curve"``
 (``{"origin": [...], "direction": [...], "t_range": [lo, hi]}`` or ``{"wrt": i}``) and
-``"first_derivative"`` and/or ``"second_derivative"`` as ``{"lo": [...], "hi": [...]}``.
+``"first_derivative"`` and/or ``"second_derivative"`` as ``{"lo": [...], "hi": [...]}``; with
+``"refinement": {"pieces": N}`` the method bound is the refined hull over at most N pieces.
 """
 import random
 
@@ -25,6 +26,7 @@ from flint import arb, fmpq
 
 from ..algorithms.curves import make_curve
 from ..algorithms.ibp import run_graph
+from ..algorithms.refine import refine
 from ..algorithms.taylor import propagate
 from ..errors import (ExactBoundsError, InvalidValueError, MalformedFileError, NeedsCaseSplit,
                       UnsupportedOperatorError)
@@ -213,7 +215,7 @@ def _candidates(ref, order, j, side, rng, n_grid=65, n_random=8, steps=60):
     pts += [[rng.uniform(a, b) for a, b in zip(flo, fhi)] for _ in range(n_random)]
     scored = sorted((s, p) for s, p in ((score(p), p) for p in pts) if s is not None)
     refined = []
-    for s, p in scored[:3]:
+    for _s, p in scored[:3]:
         p = list(p)
         if m == 1:
             width = (fhi[0] - flo[0]) / (n_grid - 1)
@@ -253,18 +255,28 @@ def _candidates(ref, order, j, side, rng, n_grid=65, n_random=8, steps=60):
     return out
 
 
-def method_bounds(graph, curve, order, bits=128):
-    """The chain-rule Taylor bounds in the rational context: ``{k: (lo list, hi list)}``."""
+def method_bounds(graph, curve, order, bits=128, pieces=None, rule=None):
+    """The chain-rule Taylor bounds in the rational context: ``{k: (lo list, hi list)}``;
+    with ``pieces``, the refinement's hull over at most that many pieces (no time limit), with
+    the claimant's ``rule`` choosing the pieces (u' does not depend on the rule; u'' is always
+    the chain rule's)."""
     ctx = RationalContext(bits)
-    jet = propagate(graph, curve, ctx, order, "chain")
-    out = {1: jet.d1.outer(ctx)}
+    if pieces is None or pieces <= 1:
+        jet = propagate(graph, curve, ctx, order, "chain")
+        out = {1: jet.d1.outer(ctx)}
+        if order >= 2:
+            out[2] = jet.d2.outer(ctx)
+        return out
+    runs = {r: refine(graph, curve, ctx, order, r, budget=None, max_pieces=pieces).jet
+            for r in {"chain", rule if rule in ("chain", "seed") else "chain"}}
+    out = {1: runs[rule if rule in runs else "chain"].d1.outer(ctx)}
     if order >= 2:
-        out[2] = jet.d2.outer(ctx)
+        out[2] = runs["chain"].d2.outer(ctx)
     return out
 
 
 def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=400, seed=0,
-                      find_all=False, n_random=8, rule=None):
+                      find_all=False, n_random=8, rule=None, pieces=None):
     """Audit claimed derivative enclosures along ``curve``.
 
     ``claims``: ``{1: Claim, 2: Claim}`` (:class:`~exactbounds.audit.claims.Claim`, entries
@@ -277,7 +289,7 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
     if not orders or any(k not in (1, 2) for k in orders):
         raise InvalidValueError("claims", orders, "expected claims on orders 1 and/or 2")
     top = max(orders)
-    bounds = method_bounds(graph, curve, top, bits)
+    bounds = method_bounds(graph, curve, top, bits, pieces, rule)
     ref = ExactDerivatives(graph, curve, top)
     rng = random.Random(seed)
     verdicts, evals = [], 0
@@ -358,7 +370,19 @@ def audit_derivative_claims(graph, input_set, data, *, source="claim", dtype=Non
         raise MalformedFileError(f"{source}: no 'first_derivative' or 'second_derivative' claim")
     return audit_derivatives(graph, curve, claims, bits=bits or 128, max_bits=max_bits,
                              budget=budget, seed=seed, find_all=find_all, n_random=n_random,
-                             rule=data.get("second_derivative_rule"))
+                             rule=data.get("second_derivative_rule"),
+                             pieces=_claimed_pieces(data, source))
+
+
+def _claimed_pieces(data, where):
+    """``refinement.pieces`` of a claim file (None without refinement)."""
+    r = data.get("refinement")
+    if r is None:
+        return None
+    n = r.get("pieces") if isinstance(r, dict) else None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise MalformedFileError(f"{where}: refinement.pieces: expected an integer >= 1")
+    return n
 
 
 __all__ = ["ExactDerivatives", "arb_eval", "audit_derivatives", "audit_derivative_claims",

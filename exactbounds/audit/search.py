@@ -40,9 +40,9 @@ class Target:
     claimed: fmpq
     dtype: str = "float64"
     rows: list = field(default_factory=list)
-    witness: Witness = None
+    witness: Witness | None = None
     witnesses: int = 0
-    best: tuple = None  # (score, x): the lowest score seen, score = value (lo) or -value (hi)
+    best: tuple | None = None  # (score, x): the lowest score seen, score = value (lo) or -value (hi)
 
     @property
     def key(self):

@@ -10,7 +10,8 @@ def add_arith(p, modes=("exact", "interval")):
     p.add_argument("--mode", choices=list(modes), default=None,
                    help="arithmetic: exact = rationals; dyadic = rationals with every "
                         "intermediate bound rounded outward to --bits bits; interval = mpmath "
-                        "intervals at --prec bits")
+                        "intervals at --prec bits; fast = float64 balls that enclose the "
+                        "exact result (escalates to interval when they cannot)")
     p.add_argument("--context", choices=sorted(CONTEXT_ALIASES),
                    help="older name of --mode: rational = exact, interval = interval")
     p.add_argument("--bits", type=int, default=128,

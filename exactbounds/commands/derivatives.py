@@ -7,10 +7,20 @@ hi``, default the part of the line inside the input box) differentiates along
 BatchNorm, to reproduce what a tool built on it reports; ``chain`` (default) is sound.
 JSON: ``value``, ``first_derivative``, ``second_derivative`` as in ``bounds`` (exact strings,
 float64 ends rounded outward, and a status: ``exact``, ``enclosure`` or ``bound``).
+
+Refinement (default; :mod:`~exactbounds.algorithms.refine`): the parameter domain is split
+adaptively and the boxes are the hull of the pieces' enclosures, until every enclosure is within
+5% of the range of the exactly sampled values or ``--budget S`` seconds (default 10) have passed;
+``--pieces N`` caps the pieces, ``--workers N`` bounds them in N processes; ``--no-refine`` (or
+``--pieces 1``) gives the single-piece propagation. JSON ``refinement``: ``pieces``, ``stopped``
+(``target``, ``budget``, ``pieces``, ``resolution``), ``samples``, ``gap`` (per quantity and
+output: enclosure width / sampled range, rounded up to 4 decimals; ``null`` for a zero sampled
+range under a non-zero width) and ``sampled`` (the exact inner sampled ranges).
 """
 import json
 
 from ..algorithms.curves import make_curve
+from ..algorithms.refine import refine
 from ..algorithms.taylor import RULES, propagate
 from ..errors import InvalidValueError
 from ..io.load import load_model
@@ -36,6 +46,12 @@ def register(sub):
     p.add_argument("--second-derivative-rule", choices=list(RULES), default="chain",
                    help="BatchNorm's second derivative: chain (scale·x'', sound) or seed "
                         "(deriv2_batchnorm: the zero box)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="one piece: plain Taylor-mode propagation over the whole domain")
+    p.add_argument("--budget", type=float, default=10.0, metavar="S",
+                   help="seconds for refinement (default 10)")
+    p.add_argument("--pieces", type=int, metavar="N", help="at most N pieces (1: no refinement)")
+    p.add_argument("--workers", type=int, metavar="N", help="bound pieces in N processes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arith(p)
     p.set_defaults(func=run)
@@ -53,8 +69,21 @@ def run(args):
     ctx = context_from_args(args)
     model = load_model(args.model, spec=args.spec)
     curve = curve_from_args(args, model.input_set)
-    jet = propagate(model.graph, curve, ctx, args.order, args.second_derivative_rule)
-    d = derivatives_json(jet, ctx, curve, args.order, args.second_derivative_rule, model.source)
+    rule = args.second_derivative_rule
+    if args.pieces is not None and args.pieces < 1:
+        raise InvalidValueError("--pieces", args.pieces, "expected an integer >= 1")
+    if not args.budget >= 0:
+        raise InvalidValueError("--budget", args.budget, "expected seconds >= 0")
+    if args.workers is not None and args.workers < 1:
+        raise InvalidValueError("--workers", args.workers, "expected an integer >= 1")
+    r = None
+    if args.no_refine or args.pieces == 1:
+        jet = propagate(model.graph, curve, ctx, args.order, rule)
+    else:
+        r = refine(model.graph, curve, ctx, args.order, rule, budget=args.budget,
+                   max_pieces=args.pieces, workers=args.workers)
+        jet = r.jet
+    d = derivatives_json(jet, ctx, curve, args.order, rule, model.source, r)
     if args.json:
         print(json.dumps(d, indent=1))
         return 0
@@ -75,6 +104,15 @@ def run(args):
             print(f"{name:>4} {i:>3}  {lo:>24.17g}  {hi:>24.17g}  {b['status']}")
     for n in d.get("notes", []):
         print(f"note: {n}")
+    if r is not None:
+        f = d["refinement"]
+        print(f"refinement: {f['pieces']} pieces, {f['samples']} sampled points, stopped by "
+              f"{f['stopped']}; gap = enclosure width / sampled range (target 1.05):")
+        for key, name in (("value", "u"), ("first_derivative", "u'"),
+                          ("second_derivative", "u''")):
+            if key in f["gap"]:
+                print(f"{name:>4}  " + "  ".join("inf" if g is None else f"{g:.4f}"
+                                                  for g in f["gap"][key]))
     return 0
 
 

@@ -18,9 +18,9 @@ below), ``Add``/``Sub`` of two tensors of equal shape, ``Conv`` (2-D, and 1-D as
 pads, strides, dilations, group, ``auto_pad``), ``BatchNormalization`` (exact ``epsilon``),
 ``Relu``, ``Sigmoid``, ``Tanh``, ``Flatten``, ``Reshape`` (constant shape), ``Identity``,
 ``AveragePool``, ``Constant``; nodes whose inputs are all constants (Identity, Flatten, Reshape,
-+ − × ÷) are evaluated exactly at load time. Anything else raises ``UnsupportedOperatorError`` naming the op
-type and the node; an unreadable file raises ``MalformedFileError``; sizes that do not fit raise
-``ShapeError``.
++ − × ÷) are evaluated exactly at load time. Anything else raises ``UnsupportedOperatorError``
+naming the op type and the node; an unreadable file raises ``MalformedFileError``; sizes that do
+not fit raise ``ShapeError``.
 
 Shapes: the tracked ONNX shapes include the batch dimension; the operators get the shape
 without it (``(C, H, W)``, ``(n,)``).

@@ -31,8 +31,9 @@ def result_json(result, intermediate=False):
     return out
 
 
-def derivatives_json(jet, ctx, curve, order, rule, source):
-    """The ``--json`` document (also a valid claim file for ``check --method deriv``)."""
+def derivatives_json(jet, ctx, curve, order, rule, source, refinement=None):
+    """The ``--json`` document (also a valid claim file for ``check --method deriv``); with a
+    :class:`~exactbounds.algorithms.refine.Refinement`, its ``refinement`` member."""
     d = {"model": source, "method": "taylor", "order": order,
          "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
          "curve": curve.describe(), "value": box_json(jet.value, ctx)}
@@ -45,4 +46,26 @@ def derivatives_json(jet, ctx, curve, order, rule, source):
             d["first_derivative" if k == 1 else "second_derivative"] = b
     if jet.notes:
         d["notes"] = jet.notes
+    if refinement is not None:
+        d["refinement"] = refinement_json(refinement)
     return d
+
+
+DERIV_KEYS = {0: "value", 1: "first_derivative", 2: "second_derivative"}
+
+
+def _gap_up(g):
+    """A gap ratio (exact) rounded up to 4 decimals (``None`` stays)."""
+    if g is None:
+        return None
+    return -(-int(g.p) * 10000 // int(g.q)) / 10000
+
+
+def refinement_json(r):
+    """``pieces``, ``stopped``, ``samples``, ``gap`` (per quantity and output, rounded up to 4
+    decimals) and ``sampled`` (the exact inner sampled ranges) of a refinement."""
+    return {"pieces": r.pieces, "stopped": r.stopped, "samples": r.samples,
+            "gap": {DERIV_KEYS[k]: [_gap_up(g) for g in v] for k, v in sorted(r.gap.items())},
+            "sampled": {DERIV_KEYS[k]: {"lo": [rational_str(a) for a in lo],
+                                        "hi": [rational_str(b) for b in hi]}
+                        for k, (lo, hi) in sorted(r.sampled.items())}}

@@ -9,13 +9,20 @@ context whose backend is ``arb`` (each ball encloses the exact value), and else 
 simulation, enclosures in the rational context) entry by entry in the context's own arithmetic,
 choosing ``lo``/``hi`` by the exact sign of each weight.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from .backends import ArbBackend, split_q
+from .fast import FastBackend, ball_col, float_ends
 from .dymat import DyMat, dyadic_parts
 
+if TYPE_CHECKING:
+    from ..numbers.contexts import Context
 
-def _sparse_rows(W):
+
+def _sparse_rows(W: Any) -> list[Any]:
     """Rows of an ``fmpq_mat`` as lists of ``(column, value)`` for the nonzero entries."""
     n = W.ncols()
     es = W.entries()
@@ -23,11 +30,11 @@ def _sparse_rows(W):
             for i in range(W.nrows())]
 
 
-def _abs_q(W):
+def _abs_q(W: Any) -> Any:
     return fmpq_mat(W.nrows(), W.ncols(), [abs(v) for v in W.entries()])
 
 
-def _abs_dy(W):
+def _abs_dy(W: Any) -> Any:
     return DyMat(fmpz_mat(W.nrows(), W.ncols(), [abs(v) for v in W.M.entries()]), W.e)
 
 
@@ -35,47 +42,51 @@ class AffineMats:
     """``W_k`` (one per input, ``fmpq_mat`` or ``DyMat``) and ``b`` (an out×1 ``fmpq_mat``);
     ``abs_dy`` optionally supplies ``|W_k|`` as ``DyMat`` thunks (built lazily)."""
 
-    def __init__(self, Ws, b, abs_dy=None):
+    _bias_dy: Any
+    _bias_list: Any
+
+    def __init__(self, Ws: Any, b: Any, abs_dy: Any = None) -> None:
         self._W = list(Ws)
         self.b = b
         self._abs_thunks = list(abs_dy) if abs_dy else None
         self._q, self._absq, self._dy, self._absdy, self._sparse = {}, {}, {}, {}, {}
         self._bias_dy = self._bias_list = None
+        self._fast = {}
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         return len(self._W)
 
     @property
-    def out_dim(self):
+    def out_dim(self) -> int:
         return self.b.nrows()
 
-    def raw(self, k):
+    def raw(self, k: int) -> Any:
         """``W_k`` as given (a ``DyMat`` or an ``fmpq_mat``): what a backend converts from."""
         return self._W[k]
 
-    def q(self, k):
+    def q(self, k: int) -> Any:
         """``W_k`` as an ``fmpq_mat``."""
         if k not in self._q:
             W = self._W[k]
             self._q[k] = W.to_q() if isinstance(W, DyMat) else W
         return self._q[k]
 
-    def abs_q(self, k):
+    def abs_q(self, k: int) -> Any:
         """``|W_k|`` as an ``fmpq_mat``."""
         if k not in self._absq:
             D = self.abs_dy(k) if isinstance(self._W[k], DyMat) else None
             self._absq[k] = D.to_q() if D is not None else _abs_q(self.q(k))
         return self._absq[k]
 
-    def dy(self, k):
+    def dy(self, k: int) -> Any:
         """``W_k`` as a ``DyMat``, or ``None`` when an entry is not dyadic."""
         if k not in self._dy:
             W = self._W[k]
             self._dy[k] = W if isinstance(W, DyMat) else DyMat.from_q(W)
         return self._dy[k]
 
-    def abs_dy(self, k):
+    def abs_dy(self, k: int) -> Any:
         """``|W_k|`` as a ``DyMat`` (``None`` when ``W_k`` is not dyadic)."""
         if k not in self._absdy:
             if self._abs_thunks is not None:
@@ -85,27 +96,27 @@ class AffineMats:
                 self._absdy[k] = None if D is None else _abs_dy(D)
         return self._absdy[k]
 
-    def bias_dy(self):
+    def bias_dy(self) -> Any:
         if self._bias_dy is None:
             self._bias_dy = DyMat.from_q(self.b) or False
         return self._bias_dy or None
 
-    def sparse(self, k):
+    def sparse(self, k: int) -> Any:
         if k not in self._sparse:
             self._sparse[k] = _sparse_rows(self.q(k))
         return self._sparse[k]
 
-    def bias_list(self):
+    def bias_list(self) -> Any:
         if self._bias_list is None:
             self._bias_list = self.b.entries()
         return self._bias_list
 
-    def split(self, k):
+    def split(self, k: int) -> Any:
         """``(W_k⁺, W_k⁻)`` as ``fmpq_mat``."""
         return split_q(self.q(k))
 
     # -- the verbs, written once --------------------------------------------------------------
-    def evaluate(self, ctx, xs):
+    def evaluate(self, ctx: Context, xs: Any) -> Any:
         """``Σ_k W_k·x_k + b`` at points (flat lists of ``ctx`` elements)."""
         if all(ctx.all_exact(x) for x in xs):
             y = self.b
@@ -122,7 +133,7 @@ class AffineMats:
                 out[i] = acc
         return out
 
-    def ibp(self, ctx, ends, with_bias=True):
+    def ibp(self, ctx: Context, ends: Any, with_bias: bool = True) -> Any:
         """Interval bounds ``(lo, hi)`` lists for input boxes ``ends = [(lo_k, hi_k)]``:
         ``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise (``b`` left out
         when ``with_bias`` is false: the derivative map ``J·d``)."""
@@ -131,9 +142,11 @@ class AffineMats:
             return got if got is not None else self._ibp_q(ends, with_bias)
         if ctx.backend_kind == "arb":
             return self._ibp_arb(ctx, ends, with_bias)
+        if ctx.backend_kind == "fast":
+            return self._ibp_fast(ctx, ends, with_bias)
         return self._ibp_elements(ctx, ends, with_bias)
 
-    def _ibp_q(self, ends, with_bias):
+    def _ibp_q(self, ends: Any, with_bias: bool) -> tuple[Any, ...]:
         m = self.out_dim
         ym = self.b if with_bias else fmpq_mat(m, 1)
         yr = fmpq_mat(m, 1)
@@ -145,7 +158,7 @@ class AffineMats:
         ym, yr = ym.entries(), yr.entries()
         return [a - r for a, r in zip(ym, yr)], [a + r for a, r in zip(ym, yr)]
 
-    def _ibp_dyadic(self, ends, with_bias):
+    def _ibp_dyadic(self, ends: Any, with_bias: bool) -> Any:
         """The centre/radius products on integer matrices when every weight, bias and box end is
         dyadic (the same values as :meth:`_ibp_q`); ``None`` otherwise."""
         bias = self.bias_dy() if with_bias else DyMat(fmpz_mat(self.out_dim, 1), 0)
@@ -169,7 +182,7 @@ class AffineMats:
             yr = yr + DyMat(self.abs_dy(k).M * rad, W.e + e - 1)
         return (ym - yr).entry_list(), (ym + yr).entry_list()
 
-    def _ibp_arb(self, ctx, ends, with_bias):
+    def _ibp_arb(self, ctx: Context, ends: Any, with_bias: bool) -> tuple[Any, ...]:
         """The centre/radius products on ``arb_mat`` balls at the context's precision (each ball
         encloses the exact IBP value), returned as elements of ``ctx``."""
         be = ArbBackend(ctx.precision)
@@ -188,7 +201,28 @@ class AffineMats:
             return ([be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
                     [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)])
 
-    def _ibp_elements(self, ctx, ends, with_bias):
+    def _ibp_fast(self, ctx: Context, ends: Any, with_bias: bool) -> tuple[Any, ...]:
+        """The centre/radius products on float64 balls (``linalg.fast``): each ball encloses the
+        exact IBP value for any box ends inside the given enclosures."""
+        be = FastBackend()
+        m = self.out_dim
+        ym = be.mat(self.b) if with_bias else be.zeros(m, 1)
+        yr = be.zeros(m, 1)
+        for k, (lo, hi) in enumerate(ends):
+            lo = ball_col([float_ends(ctx, v) for v in lo])
+            hi = ball_col([float_ends(ctx, v) for v in hi])
+            W = self.fast_w(be, k)
+            ym = ym + W * ((lo + hi) * be.const(fmpq(1, 2)))
+            yr = yr + abs(W) * ((hi - lo) * be.const(fmpq(1, 2)))
+        return be.col_to_ctx(ctx, ym - yr), be.col_to_ctx(ctx, ym + yr)
+
+    def fast_w(self, be: Any, k: Any) -> Any:
+        """``W_k`` as a float64 ball matrix (built once)."""
+        if k not in self._fast:
+            self._fast[k] = be.mat(self._W[k])
+        return self._fast[k]
+
+    def _ibp_elements(self, ctx: Context, ends: Any, with_bias: bool) -> tuple[Any, ...]:
         zero = ctx.const(0)
         lo = [ctx.const(b) if with_bias else zero for b in self.bias_list()]
         hi = list(lo)
@@ -206,7 +240,7 @@ class AffineMats:
                 lo[i], hi[i] = bl, bh
         return lo, hi
 
-    def aff(self, ctx, forms, n):
+    def aff(self, ctx: Context, forms: Any, n: int) -> tuple[Any, ...]:
         """``Σ_k W_k·(A_k·x + c_k) + b`` for forms ``[(A_k rows, c_k)]`` over the same ``n``
         inputs: ``(A rows, c)``."""
         exact = all(ctx.all_exact([v for r in A for v in r] + list(c)) for A, c in forms)

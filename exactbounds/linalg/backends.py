@@ -17,6 +17,10 @@ from exact values), ``zeros``/``eye``, ``entries``/``from_entries``, ``abs``, ``
 (positive and negative parts) and ``precision`` (a context manager for the working precision).
 :func:`backend_for` picks the backend from the context's ``backend_kind``.
 """
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 from contextlib import contextmanager
 from operator import mul
 
@@ -26,11 +30,14 @@ from ..errors import AmbiguousBranch, InvalidModelError, InvalidValueError
 from ..numbers import RInterval, dyadic, sqrt_enclosure
 from .dymat import DyMat, dyadic_parts
 
+if TYPE_CHECKING:
+    from ..numbers.contexts import Context
+
 IDENT = "identity"
 """The identity functional (a backward pass starts with it; no matrix is built for it)."""
 
 
-def eye_q(n):
+def eye_q(n: int) -> Any:
     """The ``n×n`` identity as an ``fmpq_mat``."""
     M = fmpq_mat(n, n)
     for i in range(n):
@@ -38,12 +45,12 @@ def eye_q(n):
     return M
 
 
-def as_q(W):
+def as_q(W: Any) -> Any:
     """An exact matrix (``DyMat`` or ``fmpq_mat``) as an ``fmpq_mat``."""
     return W.to_q() if isinstance(W, DyMat) else W
 
 
-def split_q(W):
+def split_q(W: Any) -> tuple[Any, ...]:
     """``(W⁺, W⁻)``: the positive and the negative entries of an exact matrix, as
     ``fmpq_mat``."""
     W = as_q(W)
@@ -58,18 +65,44 @@ class _Base:
 
     exact = True
 
-    def eye(self, n):
+    if TYPE_CHECKING:  # the vocabulary every backend supplies (see the module docstring)
+        def mat(self, m: Any) -> Any: ...
+        def const(self, q: Any) -> Any: ...
+        def col(self, values: Any) -> Any: ...
+        def entries(self, m: Any) -> Any: ...
+        def from_entries(self, r: int, c: int, es: Any) -> Any: ...
+        def sign(self, x: Any) -> Any: ...
+        def abs(self, m: Any) -> Any: ...
+        def abs_dot(self, A: Any, v: Any) -> Any: ...
+        def abs_rowsum(self, A: Any) -> Any: ...
+        def hull(self, a: Any, b: Any) -> Any: ...
+        def radius_ball(self, m: Any) -> Any: ...
+
+    if TYPE_CHECKING:  # the vocabulary every backend supplies (see the module docstring)
+        def mat(self, m: Any) -> Any: ...
+        def const(self, q: Any) -> Any: ...
+        def col(self, values: Any) -> Any: ...
+        def entries(self, m: Any) -> Any: ...
+        def from_entries(self, r: int, c: int, es: Any) -> Any: ...
+        def sign(self, x: Any) -> Any: ...
+        def abs(self, m: Any) -> Any: ...
+        def abs_dot(self, A: Any, v: Any) -> Any: ...
+        def abs_rowsum(self, A: Any) -> Any: ...
+        def hull(self, a: Any, b: Any) -> Any: ...
+        def radius_ball(self, m: Any) -> Any: ...
+
+    def eye(self, n: int) -> Any:
         return self.mat(eye_q(n))
 
-    def full(self, x):
+    def full(self, x: Any) -> Any:
         """A functional as a plain backend matrix (a compact one expanded)."""
         return x
 
-    def mul(self, lam, W):
+    def mul(self, lam: Any, W: Any) -> Any:
         """``Λ·W``."""
         return lam * W
 
-    def add(self, a, b, n):
+    def add(self, a: Any, b: Any, n: int) -> Any:
         """``a + b`` for functionals (``None``: absent; ``IDENT``: the ``n×n`` identity)."""
         if a is None:
             return b
@@ -80,7 +113,7 @@ class _Base:
             b = self.eye(n)
         return a + b
 
-    def diag(self, vals):
+    def diag(self, vals: Any) -> Any:
         """The diagonal matrix of the backend values ``vals``."""
         n = len(vals)
         es = [self.const(fmpq(0))] * (n * n)
@@ -88,12 +121,12 @@ class _Base:
             es[i * n + i] = v
         return self.from_entries(n, n, es)
 
-    def split(self, W):
+    def split(self, W: Any) -> tuple[Any, ...]:
         """``(W⁺, W⁻)`` of an exact ``fmpq_mat`` as backend matrices."""
         P, N = split_q(W)
         return self.mat(P), self.mat(N)
 
-    def relax_backward(self, lam, n, rel, upper, compact=False):
+    def relax_backward(self, lam: Any, n: int, rel: Any, upper: Any, compact: bool = False) -> Any:
         """``Λ·y`` with ``y`` elementwise relaxed by the lines ``rel = (ls, lb, us, ub)``:
         returns ``(Λ', bias)``. For the lower bound (``upper=False``) coefficients ``>= 0`` take
         the lower line, ``< 0`` the upper line; the other way for the upper bound. Undecidable
@@ -104,7 +137,7 @@ class _Base:
             return self.diag(pa), self.col(pb)
         return self._relax(lam, n, pa, pb, na, nb, compact)
 
-    def _relax(self, lam, n, pa, pb, na, nb, compact):
+    def _relax(self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool) -> tuple[Any, ...]:
         m = lam.nrows()
         es = self.entries(lam)
         new, bias = [], []
@@ -125,7 +158,7 @@ class _Base:
             bias.append(acc)
         return self.from_entries(m, n, new), self.from_entries(m, 1, bias)
 
-    def sign_split(self, lam):
+    def sign_split(self, lam: Any) -> tuple[Any, ...]:
         """``(P, N, U)``: the entries of ``lam`` that are ``> 0``, ``< 0``, and (balls only) of
         undecided sign (``U`` is ``None`` when every sign is decided)."""
         es = self.entries(lam)
@@ -140,7 +173,7 @@ class _Base:
         und = self.from_entries(r, c, U) if any(self.sign(v) is None for v in es) else None
         return self.from_entries(r, c, P), self.from_entries(r, c, N), und
 
-    def relax_linear_backward(self, lam, A, Ab, B, Bb):
+    def relax_linear_backward(self, lam: Any, A: Any, Ab: Any, B: Any, Bb: Any) -> tuple[Any, ...]:
         """``Λ⁺·A_k + Λ⁻·B_k`` per input and the bias ``Λ⁺·Ab + Λ⁻·Bb``: the functional ``Λ``
         through ``A·x + Ab <= y <= B·x + Bb`` for its lower bound (swap ``A``/``B`` for the
         upper). An entry of undecided sign contributes ``Λ_ij·(A_j + B_j)/2 ±
@@ -154,13 +187,13 @@ class _Base:
             bias = bias + self._both(U, Ab, Bb, half)
         return news, bias
 
-    def _both(self, U, a, b, half):
+    def _both(self, U: Any, a: Any, b: Any, half: Any) -> Any:
         mid = U * ((a + b) * half)
         rad = self.abs(U) * (self.abs(a - b) * half)
         return mid + self.from_entries(rad.nrows(), rad.ncols(),
                                        [self.radius_ball(v) for v in self.entries(rad)])
 
-    def pick_rows(self, A, B, s, n):
+    def pick_rows(self, A: Any, B: Any, s: Any, n: int) -> Any:
         """Row ``i``: ``s_i·A_i`` when ``s_i >= 0`` else ``s_i·B_i`` (hull if undecidable)."""
         ea, eb = self.entries(A), self.entries(B)
         out = []
@@ -173,7 +206,7 @@ class _Base:
                 out.extend(si * v for v in (ra if sg >= 0 else rb))
         return self.from_entries(len(s), n, out)
 
-    def max_abs(self, row):
+    def max_abs(self, row: Any) -> Any:
         """``max |v|`` over a row of entries."""
         best = None
         for v in row:
@@ -181,7 +214,7 @@ class _Base:
             best = a if best is None else best.max(a)
         return best if best is not None else self.const(fmpq(0))
 
-    def concretize_ends(self, A, c, ends):
+    def concretize_ends(self, A: Any, c: Any, ends: Any) -> tuple[Any, ...]:
         """The outer value of ``A·x + c`` over a box given as exact ``(lo, hi)`` lists:
         ``(lower column, upper column)``."""
         lo, hi = ends
@@ -200,51 +233,51 @@ class QBackend(_Base):
 
     exact = True
 
-    def mat(self, m):
+    def mat(self, m: Any) -> Any:
         return as_q(m)
 
-    def zeros(self, r, c):
+    def zeros(self, r: Any, c: Any) -> Any:
         return fmpq_mat(r, c)
 
-    def col(self, values):
+    def col(self, values: Any) -> Any:
         return fmpq_mat(len(values), 1, [v for v in values])
 
-    def const(self, q):
+    def const(self, q: Any) -> Any:
         return q
 
-    def entries(self, m):
+    def entries(self, m: Any) -> Any:
         return m.entries()
 
-    def from_entries(self, r, c, es):
+    def from_entries(self, r: Any, c: Any, es: Any) -> Any:
         return fmpq_mat(r, c, es)
 
-    def sign(self, x):
+    def sign(self, x: Any) -> Any:
         return (x > 0) - (x < 0)
 
-    def abs(self, m):
+    def abs(self, m: Any) -> Any:
         return fmpq_mat(m.nrows(), m.ncols(), [abs(v) for v in m.entries()])
 
-    def abs_dot(self, A, v):
+    def abs_dot(self, A: Any, v: Any) -> Any:
         """The column ``|A|·v`` for a list ``v`` (row by row, no |A| matrix built)."""
         n, es = A.ncols(), A.entries()
         return fmpq_mat(A.nrows(), 1, [sum(map(mul, map(abs, es[i * n:(i + 1) * n]), v), fmpq(0))
                                        for i in range(A.nrows())])
 
-    def abs_rowsum(self, A):
+    def abs_rowsum(self, A: Any) -> Any:
         n, es = A.ncols(), A.entries()
         return fmpq_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), fmpq(0))
                                        for i in range(A.nrows())])
 
-    def hull(self, a, b):
+    def hull(self, a: Any, b: Any) -> Any:
         raise AssertionError("exact entries never need a hull")
 
-    def lower(self, x):
+    def lower(self, x: Any) -> Any:
         return x
 
-    def upper(self, x):
+    def upper(self, x: Any) -> Any:
         return x
 
-    def sign_split(self, lam):
+    def sign_split(self, lam: Any) -> tuple[Any, ...]:
         if isinstance(lam, DyMat):
             z = fmpz(0)
             es = lam.M.entries()
@@ -257,14 +290,14 @@ class QBackend(_Base):
         return (self.from_entries(r, c, [v if v > 0 else z for v in es]),
                 self.from_entries(r, c, [v if v < 0 else z for v in es]), None)
 
-    def sqrt_upper(self, x, bits):
+    def sqrt_upper(self, x: Any, bits: int) -> tuple[Any, ...]:
         s = sqrt_enclosure(x, bits)
         return (s.hi if isinstance(s, RInterval) else s), isinstance(s, RInterval)
 
-    def max_abs(self, row):
+    def max_abs(self, row: Any) -> Any:
         return max((abs(v) for v in row), default=fmpq(0))
 
-    def _relax(self, lam, n, pa, pb, na, nb, compact):
+    def _relax(self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool) -> tuple[Any, ...]:
         # Sign-independent part entry by entry (Λ_ij·pa_j) and Λ·pb as one product; then the
         # columns whose two lines differ are fixed where the coefficient is negative.
         m = lam.nrows()
@@ -284,21 +317,21 @@ class QBackend(_Base):
                         bias[i, 0] += v * db
         return fmpq_mat(m, n, new), bias
 
-    def pick_rows(self, A, B, s, n):
+    def pick_rows(self, A: Any, B: Any, s: Any, n: int) -> Any:
         return _Base.pick_rows(self, A, B, s, n)
 
-    def from_ctx(self, ctx, v, upper=None):
+    def from_ctx(self, ctx: Context, v: Any, upper: Any = None) -> Any:
         """An exact value from a context element; ``upper`` picks the outer end of an
         enclosure (``None``: the element must be exact)."""
         if upper is None:
             return ctx.coerce(v) if ctx.status(v) == "exact" else _enclosed(v)
         return ctx.upper(v) if upper else ctx.lower(v)
 
-    def to_ctx(self, ctx, x):
+    def to_ctx(self, ctx: Context, x: Any) -> Any:
         return x
 
     @contextmanager
-    def precision(self):
+    def precision(self) -> Iterator[Any]:
         yield
 
 
@@ -311,13 +344,13 @@ class ZBackend(QBackend):
     stably inactive neurons may be left out of ``Λ`` (a compact functional) and of the next
     product. Every value equals the one :class:`QBackend` computes."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._rows = {}
 
-    def full(self, x):
+    def full(self, x: Any) -> Any:
         return x.full() if isinstance(x, _Cols) else x
 
-    def mul(self, lam, W):
+    def mul(self, lam: Any, W: Any) -> Any:
         """``Λ·W``; for a compact ``Λ`` only the kept rows of ``W`` enter."""
         if not isinstance(lam, _Cols):
             return lam * W
@@ -329,7 +362,7 @@ class ZBackend(QBackend):
             got = self._rows[key] = (W, sub)
         return lam.M * got[1]
 
-    def _relax(self, lam, n, pa, pb, na, nb, compact):
+    def _relax(self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool) -> Any:
         if isinstance(lam, DyMat):
             got = _relax_backward_dyadic(self, lam, n, pa, pb, na, nb, compact)
             if got is not None:
@@ -337,7 +370,7 @@ class ZBackend(QBackend):
             lam = lam.to_q()
         return QBackend._relax(self, lam, n, pa, pb, na, nb, compact)
 
-    def pick_rows(self, A, B, s, n):
+    def pick_rows(self, A: Any, B: Any, s: Any, n: int) -> Any:
         if isinstance(A, DyMat) and isinstance(B, DyMat):
             z = fmpq(0)
             P = self.dyadic_diag([v if v >= 0 else z for v in s])
@@ -346,25 +379,25 @@ class ZBackend(QBackend):
                 return P * A + N * B
         return QBackend.pick_rows(self, A, B, s, n)
 
-    def mat(self, m):
+    def mat(self, m: Any) -> Any:
         if isinstance(m, fmpq_mat):
             return DyMat.from_q(m) or m
         return m
 
-    def zeros(self, r, c):
+    def zeros(self, r: Any, c: Any) -> Any:
         return DyMat(fmpz_mat(r, c), 0)
 
-    def col(self, values):
+    def col(self, values: Any) -> Any:
         return self.from_entries(len(values), 1, list(values))
 
-    def from_entries(self, r, c, es):
+    def from_entries(self, r: Any, c: Any, es: Any) -> Any:
         return DyMat.from_entries(r, c, es) or fmpq_mat(r, c, es)
 
-    def diag(self, vals):
+    def diag(self, vals: Any) -> Any:
         """The diagonal matrix of ``vals`` (integer-backed when every value is dyadic)."""
         return self.dyadic_diag(vals) or QBackend.diag(self, vals)
 
-    def dyadic_diag(self, vals):
+    def dyadic_diag(self, vals: Any) -> Any:
         """The integer-backed diagonal matrix of ``vals``, or ``None`` if one is not dyadic."""
         n = len(vals)
         parts = [dyadic_parts(v) for v in vals]
@@ -377,12 +410,12 @@ class ZBackend(QBackend):
                 D[j, j] = fmpz(m << (k - e))
         return DyMat(D, e)
 
-    def abs(self, m):
+    def abs(self, m: Any) -> Any:
         if isinstance(m, DyMat):
             return DyMat(fmpz_mat(m.nrows(), m.ncols(), [abs(v) for v in m.M.entries()]), m.e)
         return super().abs(m)
 
-    def abs_dot(self, A, v):
+    def abs_dot(self, A: Any, v: Any) -> Any:
         if isinstance(A, DyMat):
             col = self.col(v)
             if isinstance(col, DyMat):
@@ -390,7 +423,7 @@ class ZBackend(QBackend):
             A = A.to_q()
         return super().abs_dot(A, v)
 
-    def abs_rowsum(self, A):
+    def abs_rowsum(self, A: Any) -> Any:
         if isinstance(A, DyMat):
             n, es, z = A.ncols(), A.M.entries(), fmpz(0)
             return DyMat(fmpz_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), z)
@@ -405,14 +438,14 @@ class _Cols:
 
     __slots__ = ("M", "keep", "n")
 
-    def __init__(self, M, keep, n):
+    def __init__(self, M: Any, keep: list[int], n: int) -> None:
         self.M, self.keep, self.n = M, keep, n
 
-    def full(self):
+    def full(self) -> Any:
         return self.M * DyMat(_selection(self.keep, self.n), 0)
 
 
-def _selection(keep, n):
+def _selection(keep: list[int], n: int) -> Any:
     """The 0/1 ``fmpz_mat`` (k×n) that picks the rows ``keep``."""
     S = fmpz_mat(len(keep), n)
     for t, j in enumerate(keep):
@@ -420,11 +453,11 @@ def _selection(keep, n):
     return S
 
 
-def _full(x):
+def _full(x: Any) -> Any:
     return x.full() if isinstance(x, _Cols) else x
 
 
-def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb, compact=False):
+def _relax_backward_dyadic(be: Any, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool = False) -> Any:
     """``relax_backward`` for an integer-backed ``lam`` (:class:`DyMat`) and dyadic lines,
     as integer matrix products: ``Λ·diag(pa) + N·diag(na − pa)`` and ``Λ·pb + N·(nb − pb)``
     with ``N`` the negative entries of ``Λ`` in the columns whose two lines differ (the same
@@ -460,12 +493,12 @@ def _relax_backward_dyadic(be, lam, n, pa, pb, na, nb, compact=False):
     return (_Cols(new, list(keep), n) if compact and k < n else new), bias
 
 
-def _enclosed(v):
+def _enclosed(v: Any) -> Any:
     raise InvalidModelError(f"a relaxation coefficient {v!r} is an enclosure, not a number; "
                             "in the exact and dyadic modes a relaxation must be exact")
 
 
-def arb_exact_ends(x):
+def arb_exact_ends(x: Any) -> tuple[Any, ...]:
     """Exact rational ends ``(lo, hi)`` of an ``arb`` ball; a non-finite ball raises
     ``AmbiguousBranch`` (the interval mode then retries at a higher precision)."""
     if not x.is_finite():
@@ -481,11 +514,11 @@ class ArbBackend(_Base):
 
     exact = False
 
-    def __init__(self, prec):
+    def __init__(self, prec: int) -> None:
         self.prec = int(prec)
 
     @contextmanager
-    def precision(self):
+    def precision(self) -> Iterator[Any]:
         old = flint_ctx.prec
         flint_ctx.prec = self.prec
         try:
@@ -493,28 +526,28 @@ class ArbBackend(_Base):
         finally:
             flint_ctx.prec = old
 
-    def q(self, v):
+    def q(self, v: Any) -> Any:
         return arb(v) if isinstance(v, fmpq) else v
 
-    def mat(self, m):
+    def mat(self, m: Any) -> Any:
         return arb_mat(as_q(m))
 
-    def zeros(self, r, c):
+    def zeros(self, r: Any, c: Any) -> Any:
         return arb_mat(r, c)
 
-    def const(self, v):
+    def const(self, v: Any) -> Any:
         return arb(v)
 
-    def col(self, values):
+    def col(self, values: Any) -> Any:
         return arb_mat(len(values), 1, [self.q(v) for v in values])
 
-    def entries(self, m):
+    def entries(self, m: Any) -> Any:
         return m.entries()
 
-    def from_entries(self, r, c, es):
+    def from_entries(self, r: Any, c: Any, es: Any) -> Any:
         return arb_mat(r, c, es)
 
-    def sign(self, x):
+    def sign(self, x: Any) -> Any:
         """-1, 0, 1, or ``None`` when the ball contains 0 but is not exactly 0."""
         if x > 0:
             return 1
@@ -524,32 +557,32 @@ class ArbBackend(_Base):
             return 0
         return None
 
-    def abs(self, m):
+    def abs(self, m: Any) -> Any:
         return arb_mat(m.nrows(), m.ncols(), [abs(v) for v in m.entries()])
 
-    def abs_dot(self, A, v):
+    def abs_dot(self, A: Any, v: Any) -> Any:
         return self.abs(A) * self.col(v)
 
-    def abs_rowsum(self, A):
+    def abs_rowsum(self, A: Any) -> Any:
         return self.abs(A) * self.col([fmpq(1)] * A.ncols())
 
-    def hull(self, a, b):
+    def hull(self, a: Any, b: Any) -> Any:
         return a.union(b)
 
-    def radius_ball(self, r):
+    def radius_ball(self, r: Any) -> Any:
         """The ball ``[−r, r]`` (``r`` a nonnegative ball: its upper end)."""
         return arb(0, r.upper())
 
-    def lower(self, x):
+    def lower(self, x: Any) -> Any:
         return arb_exact_ends(x)[0]
 
-    def upper(self, x):
+    def upper(self, x: Any) -> Any:
         return arb_exact_ends(x)[1]
 
-    def sqrt_upper(self, x, bits):
+    def sqrt_upper(self, x: Any, bits: int) -> tuple[Any, ...]:
         return x.nonnegative_part().sqrt(), True
 
-    def from_ctx(self, ctx, v, upper=None):
+    def from_ctx(self, ctx: Context, v: Any, upper: Any = None) -> Any:
         """An ``arb`` ball containing the context element ``v`` (an mpmath ``iv`` interval,
         or an exact number)."""
         if isinstance(v, fmpq):
@@ -558,21 +591,25 @@ class ArbBackend(_Base):
         a = arb(lo)
         return a if lo == hi else a.union(arb(hi))
 
-    def to_ctx(self, ctx, x):
+    def to_ctx(self, ctx: Context, x: Any) -> Any:
         """The ball as an element of ``ctx`` (an mpmath ``iv`` interval with outward ends)."""
         lo, hi = arb_exact_ends(x)
         return ctx.from_ends(lo, hi)
 
 
-def backend_for(ctx):
+def backend_for(ctx: Context) -> Any:
     """The matrix backend a context asks for (``ctx.backend_kind``): ``ZBackend`` (exact;
     dyadic matrices held as integer ones) for ``"dyadic"``, ``ArbBackend(ctx.precision)`` for
-    ``"arb"``. A context without one (symbolic, float simulation) raises."""
+    ``"arb"``, ``FastBackend`` (float64 balls) for ``"fast"``. A context without one (symbolic,
+    float simulation) raises."""
     kind = ctx.backend_kind
     if kind == "dyadic":
         return ZBackend()
     if kind == "arb":
         return ArbBackend(ctx.precision)
+    if kind == "fast":
+        from .fast import FastBackend    # fast.py builds on this module (no import cycle)
+        return FastBackend()
     raise InvalidValueError("ctx", ctx, "CROWN and affine run in the exact, dyadic or "
                             "interval modes")
 

@@ -8,6 +8,9 @@ In: ``int``, ``float`` (the exact double), numpy float16/32/64/longdouble (the e
 ``"-0.125"`` or ``"1e-5"`` (the exact decimal), ``"0x1.8p-3"`` (the exact hex float).
 Out: :func:`rational_str` (``"p/q"``), :func:`f64_down` / :func:`f64_up` (outward rounding).
 """
+from __future__ import annotations
+
+from typing import Any
 import math
 import numbers
 import re
@@ -23,11 +26,11 @@ _HEX = re.compile(r"^([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)[pP]([+-]?\d+)$"
 _RAT = re.compile(r"^[+-]?\d+\s*/\s*[+-]?\d+$")
 
 
-def _from_ratio(num, den):
+def _from_ratio(num: Any, den: int) -> Any:
     return fmpq(int(num), int(den))
 
 
-def _parse_str(s, name):
+def _parse_str(s: Any, name: str) -> Any:
     t = s.strip()
     if _RAT.match(t):
         p, q = (int(u) for u in t.split("/"))
@@ -44,7 +47,7 @@ def _parse_str(s, name):
     raise InvalidValueError(name, s, "not a number (expected 'p/q', a decimal, or a hex float)")
 
 
-def to_exact(x, name="value"):
+def to_exact(x: Any, name: str = "value") -> Any:
     """Return ``x`` as an exact ``fmpq``; raise :class:`InvalidValueError` for NaN, ±Inf,
     irrationals and anything that is not a number."""
     if isinstance(x, fmpq):
@@ -82,47 +85,47 @@ def to_exact(x, name="value"):
     raise InvalidValueError(name, x, f"unsupported number type {type(x).__name__}")
 
 
-def _is_numpy_float(x):
+def _is_numpy_float(x: Any) -> bool:
     t = type(x)
     return t.__module__ == "numpy" and hasattr(x, "as_integer_ratio") and "float" in t.__name__
 
 
-def _is_numpy_int(x):
+def _is_numpy_int(x: Any) -> bool:
     t = type(x)
     return t.__module__ == "numpy" and "int" in t.__name__
 
 
-def _np_finite(x):
+def _np_finite(x: Any) -> bool:
     import numpy as np
     return bool(np.isfinite(x))
 
 
-def dyadic(mant, exp):
+def dyadic(mant: Any, exp: Any) -> Any:
     """Return the exact rational ``mant * 2**exp``."""
     return fmpq(int(mant)) * (fmpq(2) ** exp if exp >= 0 else fmpq(1, 2 ** (-exp)))
 
 
-def rational_str(q):
+def rational_str(q: Any) -> str:
     """Exact string of a rational: ``"p/q"``, or ``"p"`` for an integer."""
     q = to_exact(q)
     return str(q.p) if q.q == 1 else f"{q.p}/{q.q}"
 
 
-def to_sympy(q):
+def to_sympy(q: Any) -> Any:
     """The same exact rational as a sympy ``Rational``."""
     import sympy
     q = to_exact(q)
     return sympy.Rational(int(q.p), int(q.q))
 
 
-def _nearest(q):
+def _nearest(q: Any) -> float:
     try:
         return float(Fraction(int(q.p), int(q.q)))
     except OverflowError:
         return math.inf if q > 0 else -math.inf
 
 
-def f64_down(q):
+def f64_down(q: Any) -> float:
     """The largest float64 ``f`` with ``f <= q`` (``-inf`` below the range)."""
     q = to_exact(q)
     f = _nearest(q)
@@ -131,7 +134,7 @@ def f64_down(q):
     return math.nextafter(f, -math.inf) if fmpq(*f.as_integer_ratio()) > q else f
 
 
-def f64_up(q):
+def f64_up(q: Any) -> float:
     """The smallest float64 ``f`` with ``f >= q`` (``+inf`` above the range)."""
     q = to_exact(q)
     f = _nearest(q)

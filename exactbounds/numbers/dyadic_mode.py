@@ -10,6 +10,9 @@ concretisation) is exact, so a dyadic result is a ``bound`` (sound), not the exa
 square roots enclosed at ``bits`` bits) whose :meth:`round_bound` rounds outward; algorithms call
 it on every intermediate bound (the identity in the other contexts).
 """
+from __future__ import annotations
+
+from typing import Any
 from flint import fmpq
 
 from ..errors import InvalidValueError
@@ -18,12 +21,12 @@ from .convert import to_exact
 from .interval import RInterval
 
 
-def _floor_div_pow2(p, q, k):
+def _floor_div_pow2(p: Any, q: Any, k: Any) -> Any:
     """floor(p/q · 2^k) for integers p, q > 0 and any integer k."""
     return (p << k) // q if k >= 0 else p // (q << -k)
 
 
-def round_dyadic(x, bits, up):
+def round_dyadic(x: Any, bits: int, up: bool) -> Any:
     """The dyadic rational nearest to ``x`` on the outward side (``up``: the smallest ``>= x``,
     else the largest ``<= x``) with a mantissa of at most ``bits`` bits. Exact dyadics of that
     length are returned unchanged."""
@@ -50,25 +53,25 @@ class DyadicContext(RationalContext):
     mode = "dyadic"
     rounds_bounds = True
 
-    def __init__(self, bits=64):
+    def __init__(self, bits: int = 64) -> None:
         if int(bits) < 2:
             raise InvalidValueError("bits", bits, "must be >= 2")
         super().__init__(bits)
 
-    def round_bound(self, x, up):
+    def round_bound(self, x: Any, up: bool) -> Any:
         return round_dyadic(x, self.bits, up)
 
-    def result_status(self, rounded):
+    def result_status(self, rounded: bool) -> str:
         """Always a ``bound``: intermediate bounds were rounded outward."""
         return BOUND
 
-    def round_down(self, x):
+    def round_down(self, x: Any) -> Any:
         """Largest ``bits``-bit dyadic ``<= x`` (lower end of an enclosure)."""
         return round_dyadic(x, self.bits, False)
 
-    def round_up(self, x):
+    def round_up(self, x: Any) -> Any:
         """Smallest ``bits``-bit dyadic ``>= x`` (upper end of an enclosure)."""
         return round_dyadic(x, self.bits, True)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DyadicContext(bits={self.bits})"

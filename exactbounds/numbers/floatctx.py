@@ -5,6 +5,9 @@ in it is what a naive float implementation of the same algorithm computes
 (``exactbounds check --simulate``). :func:`round_nearest` is the correctly rounded conversion of
 a rational to a float type.
 """
+from __future__ import annotations
+
+from typing import Any
 import math
 from fractions import Fraction
 
@@ -16,7 +19,7 @@ from .convert import to_exact
 from .dtypes import dtype_name
 
 
-def round_nearest(q, dtype="float64"):
+def round_nearest(q: Any, dtype: Any = "float64") -> Any:
     """The ``dtype`` float nearest to the rational ``q`` (ties to even), correctly rounded (no
     double rounding through float64); ``±inf`` beyond the range."""
     t = np.dtype(dtype_name(dtype)).type
@@ -43,7 +46,7 @@ def round_nearest(q, dtype="float64"):
     return best
 
 
-def _even(f, t):
+def _even(f: Any, t: Any) -> bool:
     bits = np.array([f], dtype=t).view(np.uint32 if t is np.float32 else np.uint64)[0]
     return int(bits) % 2 == 0
 
@@ -53,13 +56,13 @@ class FloatContext(Context):
 
     name = "float"
 
-    def __init__(self, dtype="float64"):
+    def __init__(self, dtype: Any = "float64") -> None:
         self.dtype = dtype_name(dtype)
         self.mode = self.dtype
         self.type = np.dtype(self.dtype).type
         self._memo = {}
 
-    def const(self, x):
+    def const(self, x: Any) -> Any:
         if isinstance(x, self.type):
             return x
         if isinstance(x, (np.floating, float)):
@@ -70,27 +73,27 @@ class FloatContext(Context):
             got = self._memo[q] = round_nearest(q, self.dtype)
         return got
 
-    def coerce(self, x):
+    def coerce(self, x: Any) -> Any:
         return x if isinstance(x, self.type) else self.const(x)
 
-    def sqrt(self, x):
+    def sqrt(self, x: Any) -> Any:
         return np.sqrt(self.coerce(x))
 
-    def sign(self, x):
+    def sign(self, x: Any) -> int:
         x = self.coerce(x)
         if np.isnan(x):
             raise InvalidValueError("float value", x, "NaN in the float simulation")
         return int(x > 0) - int(x < 0)
 
-    def lower(self, x):
+    def lower(self, x: Any) -> Any:
         return to_exact(self.coerce(x))
 
     upper = lower
 
-    def status(self, x):
+    def status(self, x: Any) -> str:
         return EXACT
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FloatContext({self.dtype!r})"
 
 

@@ -1,4 +1,7 @@
 """Outward-rounded square roots of exact rationals."""
+from __future__ import annotations
+
+from typing import Any
 from math import isqrt
 
 from flint import fmpq
@@ -6,7 +9,7 @@ from flint import fmpq
 from .interval import RInterval
 
 
-def sqrt_enclosure(v, bits):
+def sqrt_enclosure(v: Any, bits: int) -> Any:
     """Enclose ``√v`` for a rational ``v >= 0``.
 
     Returns the exact ``fmpq`` when ``v`` is a square of a rational; otherwise an

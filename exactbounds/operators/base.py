@@ -31,6 +31,10 @@ Shared bases (a new operator derives from one and supplies only its maths):
   with ``Σ LW_k·x_k + Lb <= y <= Σ UW_k·x_k + Ub`` on the input boxes ``ends = [(lo_k, hi_k)]``.
 * :class:`PassThrough`: values unchanged, only the shape is renamed.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 from abc import ABC, abstractmethod
 from math import prod
 
@@ -42,8 +46,13 @@ from ..linalg import IDENT, split_q
 from ..linalg.affine import AffineMats
 from .jets import JetStep
 
+if TYPE_CHECKING:
+    from ..algorithms.crown import _Run
+    from ..graph import Node
+    from ..numbers.contexts import Context
 
-def as_shape(shape, what):
+
+def as_shape(shape: Any, what: str) -> tuple[int, ...]:
     try:
         s = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
     except (TypeError, ValueError):
@@ -54,27 +63,29 @@ def as_shape(shape, what):
 
 
 class Op(ABC):
+    in_shapes: Sequence[tuple[int, ...]]  # set by each operator (an attribute or a property)
+    out_shape: tuple[int, ...]
     kind = "op"
-    name = None
+    name: str | None = None
     needs_bounds = False
     """CROWN and forward affine need bounds on this operator's inputs (a relaxation)."""
 
     @property
-    def arity(self):
+    def arity(self) -> int:
         return len(self.in_shapes)
 
     @property
-    def in_dim(self):
+    def in_dim(self) -> int:
         return prod(self.in_shapes[0])
 
     @property
-    def out_dim(self):
+    def out_dim(self) -> int:
         return prod(self.out_shape)
 
-    def _label(self):
+    def _label(self) -> str:
         return self.name or self.kind
 
-    def check_inputs(self, sizes, what):
+    def check_inputs(self, sizes: Any, what: str) -> None:
         if len(sizes) != self.arity:
             raise ShapeError(f"{self._label()}: takes {self.arity} inputs, got {len(sizes)}")
         for k, (n, s) in enumerate(zip(sizes, self.in_shapes)):
@@ -83,28 +94,28 @@ class Op(ABC):
                                  f"expected {prod(s)} (shape {s})")
 
     @abstractmethod
-    def evaluate(self, ctx, *xs):
+    def evaluate(self, ctx: Context, *xs: Any) -> Any:
         """The value at points (flat lists of ``ctx`` elements)."""
 
     @abstractmethod
-    def ibp(self, ctx, *boxes):
+    def ibp(self, ctx: Context, *boxes: Any) -> Box:
         """Interval bounds from the inputs' boxes."""
 
-    def _unsupported(self, node, what):
+    def _unsupported(self, node: Node, what: str) -> UnsupportedOperatorError:
         return UnsupportedOperatorError(f"{node.name}: operator {self.kind!r} has no {what}")
 
-    def crown_step(self, run, node, lamL, lamU):
+    def crown_step(self, run: _Run, node: Node, lamL: Any, lamU: Any) -> Any:
         raise self._unsupported(node, "linear relaxation for CROWN")
 
-    def forward_step(self, run, node, forms):
+    def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         raise self._unsupported(node, "linear relaxation for forward affine propagation")
 
-    def jet_step(self, ctx, node, jets, order, rule):
+    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         raise UnsupportedOperatorError(
             f"node {node.name!r} ({self.kind}): no derivative rule (supported: affine operators, "
             "sigmoid, tanh, and relu at order 1)")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_shapes} -> {self.out_shape})"
 
 
@@ -114,24 +125,24 @@ class AffineOp(Op):
     _mats = None
 
     @abstractmethod
-    def linear_params(self):
+    def linear_params(self) -> Any:
         """``([W_k], b)``: one exact ``fmpq_mat`` (or ``DyMat``) per input and the bias column."""
 
-    def mats(self):
+    def mats(self) -> Any:
         """The coefficients as :class:`~exactbounds.linalg.affine.AffineMats` (built once)."""
         if self._mats is None:
             Ws, b = self.linear_params()
             self._mats = AffineMats(Ws, b)
         return self._mats
 
-    def weights(self):
+    def weights(self) -> list[Any]:
         m = self.mats()
         return [m.q(k) for k in range(m.n_inputs)]
 
-    def bias(self):
+    def bias(self) -> Any:
         return self.mats().b
 
-    def linear_enclosure(self, ctx):
+    def linear_enclosure(self, ctx: Context) -> tuple[Any, ...]:
         """Exact ``(Ws, b, Wrad, brad)`` with the true coefficients in ``W ± Wrad``,
         ``b ± brad``; an affine operator's coefficients are exact (radii ``None``). ``Ws`` come
         in the representation they were built in (a backend converts them)."""
@@ -139,28 +150,28 @@ class AffineOp(Op):
         return [m.raw(k) for k in range(m.n_inputs)], m.b, None, None
 
     # -- verbs ------------------------------------------------------------------------------
-    def evaluate(self, ctx, *xs):
+    def evaluate(self, ctx: Context, *xs: Any) -> Any:
         self.check_inputs([len(x) for x in xs], "x")
         return self.mats().evaluate(ctx, xs)
 
-    def _ibp(self, ctx, boxes, with_bias):
+    def _ibp(self, ctx: Context, boxes: Any, with_bias: bool) -> Any:
         self.check_inputs([b.dim for b in boxes], "input box")
         lo, hi = self.mats().ibp(ctx, [(b.lo, b.hi) for b in boxes], with_bias)
         return Box(lo, hi, self.out_shape)
 
-    def ibp(self, ctx, *boxes):
+    def ibp(self, ctx: Context, *boxes: Any) -> Box:
         """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
         return self._ibp(ctx, boxes, True)
 
-    def deriv(self, ctx, *dboxes):
+    def deriv(self, ctx: Context, *dboxes: Any) -> Any:
         """Derivative boxes: ``J·d`` with ``J = W`` (no bias)."""
         return self._ibp(ctx, dboxes, False)
 
-    def deriv2(self, ctx, *d2boxes):
+    def deriv2(self, ctx: Context, *d2boxes: Any) -> Any:
         """Second derivatives along a curve: ``J·d''`` (the map is affine)."""
         return self.deriv(ctx, *d2boxes)
 
-    def aff(self, ctx, *affs):
+    def aff(self, ctx: Context, *affs: Any) -> Any:
         """``Σ_k W_k·(A_k·x + c_k) + b`` as one :class:`AffineVec` (all forms over the same x)."""
         self.check_inputs([a.out_dim for a in affs], "affine form")
         n = affs[0].in_dim
@@ -168,7 +179,7 @@ class AffineOp(Op):
         return AffineVec(A, c, n)
 
     # -- algorithm steps --------------------------------------------------------------------
-    def crown_step(self, run, node, LL, LU):
+    def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
         """``Λ·y = Σ_k (Λ·W_k)·x_k + Λ·b``; an enclosed coefficient adds ``∓|Λ|·err``."""
         be = run.be
         Ws, b, err = run.affine_coeffs(node)
@@ -191,7 +202,7 @@ class AffineOp(Op):
         return newL, newU, [cL, -(err if LL is IDENT else be.abs(LL) * err)], \
             [cU, err if LU is IDENT else be.abs(LU) * err]
 
-    def forward_step(self, run, node, forms):
+    def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         """``L' = W⁺L + W⁻U``, ``l' = W⁺l + W⁻u + b`` (and symmetrically ``U'``); while the
         inputs' two forms coincide, one product."""
         be = run.be
@@ -210,7 +221,7 @@ class AffineOp(Op):
             l, u = l - err, u + err
         return (L, l, U, u) if not (L == U and l == u) else (L, l, L, l)
 
-    def jet_step(self, ctx, node, jets, order, rule):
+    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         """``u' = J·d'``, ``u'' = J·d''`` (:meth:`deriv`, :meth:`deriv2`)."""
         d1 = self.deriv(ctx, *(j.d1 for j in jets))
         d2 = self.deriv2(ctx, *(j.d2 for j in jets)) if order >= 2 else None
@@ -220,28 +231,28 @@ class AffineOp(Op):
 class PassThrough(Op):
     """An operator that only renames the shape of its single input."""
 
-    def evaluate(self, ctx, x):
+    def evaluate(self, ctx: Context, x: Any) -> Any:
         self.check_inputs([len(x)], "x")
         return list(x)
 
-    def ibp(self, ctx, box):
+    def ibp(self, ctx: Context, box: Box) -> Box:
         self.check_inputs([box.dim], "input box")
         return Box(box.lo, box.hi, self.out_shape)
 
     deriv = ibp
     deriv2 = ibp
 
-    def aff(self, ctx, aff):
+    def aff(self, ctx: Context, aff: Any) -> Any:
         self.check_inputs([aff.out_dim], "affine form")
         return aff
 
-    def crown_step(self, run, node, LL, LU):
+    def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
         return [LL], [LU], [], []
 
-    def forward_step(self, run, node, forms):
+    def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         return forms[0]
 
-    def jet_step(self, ctx, node, jets, order, rule):
+    def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         j = jets[0]
         return JetStep(self.deriv(ctx, j.d1), self.deriv(ctx, j.d2) if order >= 2 else None)
 
@@ -252,10 +263,10 @@ class Relaxed(Op):
     needs_bounds = True
 
     @abstractmethod
-    def relax(self, ctx, lo, hi, **opts):
+    def relax(self, ctx: Context, lo: Any, hi: Any, **opts: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """``(ls, lb, us, ub)`` lists with ``ls·x + lb <= f(x) <= us·x + ub`` on ``[lo, hi]``."""
 
-    def make_relaxation(self, run, node):
+    def make_relaxation(self, run: _Run, node: Node) -> Any:
         """The lines on the bounds of the input, as backend lists."""
         ctx, be = run.ctx, run.be
         lo, hi = run.node_bounds(node.inputs[0])
@@ -269,7 +280,7 @@ class Relaxed(Op):
                     [be.from_ctx(ctx, v) for v in us], [be.from_ctx(ctx, v, True) for v in ub])
         return tuple([be.from_ctx(ctx, v) for v in vs] for vs in (ls, lb, us, ub))
 
-    def crown_step(self, run, node, LL, LU):
+    def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
         be = run.be
         rel = run.relaxation(node)
         n = self.out_dim
@@ -277,7 +288,7 @@ class Relaxed(Op):
         newU, bU = be.relax_backward(be.full(LU), n, rel, True, True)
         return [newL], [newU], [bL], [bU]
 
-    def forward_step(self, run, node, forms):
+    def forward_step(self, run: _Run, node: Node, forms: Any) -> tuple[Any, ...]:
         be = run.be
         iL, il, iU, iu = forms[0]
         run.input_bounds_from_forms(node.inputs[0], forms[0])
@@ -295,11 +306,11 @@ class LinearRelaxed(Op):
     needs_bounds = True
 
     @abstractmethod
-    def relax_linear(self, ctx, ends, **opts):
+    def relax_linear(self, ctx: Context, ends: Any, **opts: Any) -> Any:
         """``([LW_k], Lb, [UW_k], Ub)`` exact ``fmpq_mat`` with ``Σ LW_k·x_k + Lb <= y <=
         Σ UW_k·x_k + Ub`` for every ``x_k`` in the box ``ends[k] = (lo_k, hi_k)`` (exact)."""
 
-    def make_relaxation(self, run, node):
+    def make_relaxation(self, run: _Run, node: Node) -> tuple[Any, ...]:
         be, ctx = run.be, run.ctx
         ends = []
         for inp in node.inputs:
@@ -309,7 +320,7 @@ class LinearRelaxed(Op):
         return ([be.mat(W) for W in LW], be.mat(Lb), [be.mat(W) for W in UW], be.mat(Ub),
                 [(W, *split_q(W)) for W in LW], [(W, *split_q(W)) for W in UW])
 
-    def crown_step(self, run, node, LL, LU):
+    def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
         """``ΛL·y >= ΛL⁺·(LW·x + Lb) + ΛL⁻·(UW·x + Ub)``; ``ΛU`` the other way round."""
         be = run.be
         LW, Lb, UW, Ub, _, _ = run.relaxation(node)
@@ -322,7 +333,7 @@ class LinearRelaxed(Op):
         (newL, bL), (newU, bU) = out
         return newL, newU, [bL], [bU]
 
-    def forward_step(self, run, node, forms):
+    def forward_step(self, run: _Run, node: Node, forms: Any) -> tuple[Any, ...]:
         """``L' = Σ LW_k⁺·L_k + LW_k⁻·U_k``, ``l' = ... + Lb`` (``U'`` likewise)."""
         be = run.be
         for inp, form in zip(node.inputs, forms):
@@ -337,7 +348,7 @@ class LinearRelaxed(Op):
         return L, l, U, u
 
 
-def diag_q(vals):
+def diag_q(vals: Any) -> Any:
     """The diagonal ``fmpq_mat`` of exact values."""
     n = len(vals)
     M = fmpq_mat(n, n)

@@ -161,8 +161,9 @@ def evaluate_batchnorm(params, x, ctx=DEFAULT_CONTEXT):
 
 def ibp_batchnorm(params, box, ctx=DEFAULT_CONTEXT):
     """Interval bounds (Lean ``ibpBatchnorm``): BN is affine, so per entry
-    ``scale >= 0``: ``[BN(lo), BN(hi)]``; ``scale < 0``: ``[BN(hi), BN(lo)]``; sign(scale) = sign(γ).
-    Each end is ``γ(x−μ)/r + β`` with one enclosure ``r`` of the square root."""
+    ``scale >= 0``: ``[BN(lo), BN(hi)]``; ``scale < 0``: ``[BN(hi), BN(lo)]``;
+    sign(scale) = sign(γ). Each end is ``γ(x−μ)/r + β`` with one enclosure ``r`` of the square
+    root."""
     _check_dim(params, box.dim, "the input box")
     lo, hi = [], []
     for a, b_, ((g, m, b, r), s) in zip(box.lo, box.hi, _per_entry(params, ctx)):

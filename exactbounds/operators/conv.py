@@ -1,6 +1,6 @@
 """2-D convolution (ONNX ``Conv``, PyTorch ``Conv2d``) as an exact affine operator.
 
-``y[o, i, j] = b[o] + Σ_{c, p, q} W[o, c, p, q] · x[g·Cin/G + c, i·sh − pt + p·dh, j·sw − pl + q·dw]``
+``y[o, i, j] = b[o] + Σ_{c,p,q} W[o, c, p, q] · x[g·Cin/G + c, i·sh − pt + p·dh, j·sw − pl + q·dw]``
 with zero padding, ``g = o // (Cout/G)`` the group of output channel ``o``. Input shape
 ``(Cin, H, W)``, output ``(Cout, Ho, Wo)`` with ``Ho = ⌊(H + pt + pb − dh·(kh−1) − 1)/sh⌋ + 1``.
 Evaluation, IBP and derivatives at exact points and boxes stay convolutions: an im2col product
@@ -29,7 +29,8 @@ def _pair(v, what):
 
 
 def _pads(padding, what):
-    """``int``, ``(ph, pw)`` or ONNX ``[top, left, bottom, right]`` -> (top, left, bottom, right)."""
+    """``int``, ``(ph, pw)`` or ONNX ``[top, left, bottom, right]``
+    -> (top, left, bottom, right)."""
     if isinstance(padding, int):
         return (padding,) * 4
     p = tuple(int(t) for t in padding)

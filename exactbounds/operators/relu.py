@@ -136,6 +136,7 @@ class ReLU(Relaxed):
                 dhi.append(zero)
             else:
                 raise AmbiguousBranch(
-                    f"the sign of the ReLU pre-activation {node.name!r}[{i}] (value box [{a}, {b}]);"
-                    " its derivative is not defined on the whole box", j.value.lo[i])
+                    f"the sign of the ReLU pre-activation {node.name!r}[{i}]"
+                    f" (value box [{a}, {b}]); its derivative is not defined on the whole box",
+                    j.value.lo[i])
         return JetStep(Box(dlo, dhi, j.d1.shape))

@@ -90,10 +90,10 @@ def bench(name, sizes, rows, skip_slow, eps=0.01, repeat=3):
     for method, mode, bits in plan:
         ctx = make_context(mode, bits=bits, prec=bits)
         if method == "ibp":
-            fn = lambda: ibp(g, S, ctx)  # noqa: E731
+            fn = lambda ctx=ctx: ibp(g, S, ctx)  # noqa: E731
         else:
             algo = crown if method == "crown" else affine
-            fn = lambda: algo(g, S, ctx).output  # noqa: E731
+            fn = lambda algo=algo, ctx=ctx: algo(g, S, ctx).output  # noqa: E731
         slow = method != "ibp" and name.startswith("784") and not (
             method == "crown" and mode == "dyadic")
         t, box = timed(fn, max(5, repeat) if method == "ibp" else 1 if slow else repeat)

@@ -1,0 +1,338 @@
+"""Benchmark (issue 13): synthetic models of the sizes of the VNN-COMP instances in the issue's
+table (random float32 weights, no downloads), every tier, time and peak memory, beside the same
+algorithm in plain numpy float64 (no rounding control) run in the same process.
+
+    .venv/bin/python tests/benchmarks/bench_scale.py [--models mnist,eran9,...] [--tiers ...]
+        [--repeat N] [--timeout S]
+
+Models: ``mnist`` 784-256-256-10 ReLU; ``eran9`` 784-9×200-10 ReLU; ``sig6`` 784-6×200-10
+Sigmoid; ``cifar_kw`` (oval21 cifar_base_kw: Conv 3→8 4×4/2, Conv 8→16 4×4/2, FC 1024→100→10);
+``resnet`` (resnet_2b-like: Conv 3→8 3×3/2, two residual blocks, FC 1024→100→10). Input: L∞
+ball of radius 2/255 around a random image. Tiers: ``ibp:exact``, ``ibp:dyadic``, ``ibp:fast``,
+``ibp:interval``, ``crown:fast``, ``crown:dyadic``, ``crown:interval``, ``np:ibp``, ``np:crown``.
+
+Each tier runs in a forked child (so peak memory is its own): the time is the minimum over
+``--repeat`` runs after one warm-up run ("first" is the warm-up, which includes building the
+exact or float weight matrices); memory is the child's peak RSS growth (``ru_maxrss``) over
+the parent's RSS at the fork. A tier slower than ``--timeout`` seconds is stopped and reported
+as such. The machine is shared: figures are noisy, the load average is printed.
+"""
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+from exactbounds.algorithms.crown import crown  # noqa: E402
+from exactbounds.algorithms.ibp import ibp  # noqa: E402
+from exactbounds.graph import Graph, Node  # noqa: E402
+from exactbounds.inputsets import LpBall  # noqa: E402
+from exactbounds.numbers import make_context  # noqa: E402
+from exactbounds.operators.activations import Sigmoid  # noqa: E402
+from exactbounds.operators.arithmetic import Add  # noqa: E402
+from exactbounds.operators.base import AffineOp, PassThrough  # noqa: E402
+from exactbounds.operators.conv import Conv2d  # noqa: E402
+from exactbounds.operators.linear import Linear, LinearParams  # noqa: E402
+from exactbounds.operators.relu import ReLU  # noqa: E402
+from exactbounds.operators.reshape import Flatten, Reshape  # noqa: E402
+
+EPS = 2 / 255
+
+
+# -- models ----------------------------------------------------------------------------------
+class Builder:
+    """Sequential/residual graph builder with float32 random weights ~ N(0, 1/fan_in)."""
+
+    def __init__(self, in_shape, seed=0):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.k = [], 0
+        self.in_dim = int(np.prod(in_shape))
+        self.shape = tuple(in_shape)
+        self.last = Graph.INPUT
+        if len(in_shape) > 1:
+            self.add(Reshape((self.in_dim,), self.shape))
+
+    def add(self, op, inputs=None):
+        name = f"{op.kind}{self.k}"
+        self.k += 1
+        self.nodes.append(Node(name, op, inputs or [self.last]))
+        self.last = name
+        self.shape = op.out_shape
+        return name
+
+    def conv(self, cout, k, stride, pad, frm=None, shape=None):
+        shape = shape or self.shape
+        cin = shape[0]
+        w = (self.rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
+        b = (0.1 * self.rng.standard_normal(cout)).astype(np.float32)
+        return self.add(Conv2d(w.tolist(), b.tolist(), shape, stride, pad), [frm or self.last])
+
+    def fc(self, m):
+        if len(self.shape) > 1:
+            self.add(Flatten(self.shape))
+        n = int(np.prod(self.shape))
+        W = (self.rng.standard_normal((m, n)) / np.sqrt(n)).astype(np.float32)
+        b = (0.1 * self.rng.standard_normal(m)).astype(np.float32)
+        return self.add(Linear(LinearParams(W.tolist(), b.tolist(), name=f"fc{self.k}")))
+
+    def act(self, cls=ReLU):
+        return self.add(cls(self.shape))
+
+    def graph(self):
+        return Graph(self.in_dim, self.nodes)
+
+
+def mlp(sizes, act=ReLU):
+    b = Builder((sizes[0],))
+    for k, m in enumerate(sizes[1:]):
+        b.fc(m)
+        if k < len(sizes) - 2:
+            b.act(act)
+    return b.graph()
+
+
+def cifar_kw():
+    b = Builder((3, 32, 32))
+    b.conv(8, 4, 2, 1)
+    b.act()
+    b.conv(16, 4, 2, 1)
+    b.act()
+    b.fc(100)
+    b.act()
+    b.fc(10)
+    return b.graph()
+
+
+def resnet():
+    b = Builder((3, 32, 32))
+    b.conv(8, 3, 2, 1)
+    x = b.act()
+    b.conv(8, 3, 1, 1)
+    b.act()
+    y = b.conv(8, 3, 1, 1)
+    b.add(Add(b.shape), [y, x])
+    x = b.act()
+    s = b.shape
+    b.conv(16, 3, 2, 1)
+    b.act()
+    y = b.conv(16, 3, 1, 1)
+    sk = b.conv(16, 1, 2, 0, frm=x, shape=s)
+    b.add(Add(b.shape), [y, sk])
+    b.act()
+    b.fc(100)
+    b.act()
+    b.fc(10)
+    return b.graph()
+
+
+MODELS = {
+    "mnist": lambda: mlp([784, 256, 256, 10]),
+    "eran9": lambda: mlp([784] + [200] * 9 + [10]),
+    "sig6": lambda: mlp([784] + [200] * 6 + [10], Sigmoid),
+    "cifar_kw": cifar_kw,
+    "resnet": resnet,
+}
+
+
+# -- the numpy float64 reference (same algorithms, dense matrices, no rounding control) ------
+def np_params(g):
+    """Dense float64 ``(Ws, b)`` of every affine node (built once, outside the timing)."""
+    out = {}
+    for node in g.nodes:
+        if isinstance(node.op, AffineOp):
+            Ws, b = node.op.linear_params()
+            out[node.name] = ([np.array(_f64(W)) for W in Ws], np.array(_f64(b)).ravel())
+    return out
+
+
+def _f64(M):
+    from exactbounds.linalg.fast import q_mat_ball
+    return q_mat_ball(M)[0]
+
+
+def np_ibp(g, P, lo, hi):
+    vals = {Graph.INPUT: (lo, hi)}
+    for node in g.nodes:
+        ins = [vals[i] for i in node.inputs]
+        op = node.op
+        if node.name in P:
+            Ws, b = P[node.name]
+            m, r = b.copy(), np.zeros_like(b)
+            for W, (l, h) in zip(Ws, ins):
+                m = m + W @ ((l + h) / 2)
+                r = r + np.abs(W) @ ((h - l) / 2)
+            vals[node.name] = (m - r, m + r)
+        elif isinstance(op, ReLU):
+            vals[node.name] = (np.maximum(ins[0][0], 0), np.maximum(ins[0][1], 0))
+        elif isinstance(op, Sigmoid):
+            s = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+            vals[node.name] = (s(ins[0][0]), s(ins[0][1]))
+        elif isinstance(op, PassThrough):
+            vals[node.name] = ins[0]
+        else:
+            raise NotImplementedError(op.kind)
+    return vals[g.output]
+
+
+def _np_relax(l, u):
+    act, dead = l >= 0, u <= 0
+    unst = ~act & ~dead
+    d = np.where(unst, u - l, 1.0)
+    us = np.where(unst, u / d, np.where(act, 1.0, 0.0))
+    ub = np.where(unst, -us * l, 0.0)
+    ls = np.where(act, 1.0, np.where(unst, (u > -l).astype(float), 0.0))
+    return ls, np.zeros_like(l), us, ub
+
+
+def np_crown(g, P, lo, hi):
+    """CROWN over the graph (ReLU and affine/pass-through nodes), as the driver does it."""
+    order = {n.name: k for k, n in enumerate(g.nodes)}
+    need = {i for n in g.nodes if n.op.needs_bounds for i in n.inputs}
+    rel, mid, rad = {}, (lo + hi) / 2, (hi - lo) / 2
+
+    def backward(target):
+        m = g.nodes[order[target]].op.out_dim
+        lam = {target: (np.eye(m), np.eye(m))}
+        bL, bU = np.zeros(m), np.zeros(m)
+        for node in reversed(g.nodes[:order[target] + 1]):
+            if node.name not in lam:
+                continue
+            LL, LU = lam.pop(node.name)
+            if node.name in P:
+                Ws, b = P[node.name]
+                bL, bU = bL + LL @ b, bU + LU @ b
+                news = [(LL @ W, LU @ W) for W in Ws]
+            elif isinstance(node.op, ReLU):
+                ls, lb, us, ub = rel[node.name]
+                Pl, Nl = np.maximum(LL, 0), np.minimum(LL, 0)
+                Pu, Nu = np.maximum(LU, 0), np.minimum(LU, 0)
+                bL, bU = bL + Pl @ lb + Nl @ ub, bU + Pu @ ub + Nu @ lb
+                news = [(Pl * ls + Nl * us, Pu * us + Nu * ls)]
+            else:
+                news = [(LL, LU)]
+            for inp, (a, c) in zip(node.inputs, news):
+                if inp in lam:
+                    lam[inp] = (lam[inp][0] + a, lam[inp][1] + c)
+                else:
+                    lam[inp] = (a, c)
+        LA, UA = lam[Graph.INPUT]
+        return LA @ mid - np.abs(LA) @ rad + bL, UA @ mid + np.abs(UA) @ rad + bU
+
+    for node in g.nodes:
+        if node.op.needs_bounds:
+            rel[node.name] = _np_relax(*backward(node.inputs[0]))
+        elif node.name in need:
+            pass
+    return backward(g.output)
+
+
+# -- timing in a child process ---------------------------------------------------------------
+def _rss_kb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def _child(fn, repeat, q):
+    try:
+        base = _rss_kb()
+        t = time.perf_counter()
+        out = fn()
+        first = time.perf_counter() - t
+        best = first
+        for _ in range(repeat):
+            t = time.perf_counter()
+            out = fn()
+            best = min(best, time.perf_counter() - t)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        q.put((first, best, max(peak - base, 0) / 1024, out))
+    except Exception as e:  # report, do not hang the parent
+        q.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def measure(fn, repeat, timeout):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(fn, repeat, q))
+    p.start()
+    try:
+        got = q.get(timeout=timeout)
+    except Exception:
+        got = ("timeout", f"> {timeout} s")
+    p.join(1)
+    if p.is_alive():
+        p.kill()
+        p.join()
+    return got
+
+
+def width_of(out):
+    lo, hi = out
+    return float(np.max(np.asarray(hi) - np.asarray(lo)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--tiers", default="np:ibp,np:crown,ibp:fast,crown:fast,ibp:exact,"
+                                       "ibp:dyadic,ibp:interval,crown:dyadic,crown:interval")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=120)
+    a = ap.parse_args(argv)
+    load0 = os.getloadavg()
+    rows = []
+    for name in a.models.split(","):
+        g = MODELS[name]()
+        rng = np.random.default_rng(1)
+        x0 = rng.random(g.input_dim).astype(np.float32).astype(np.float64)
+        S = LpBall(x0.tolist(), EPS, "inf")
+        lo64, hi64 = x0 - EPS, x0 + EPS
+        P = np_params(g)
+        for tier in a.tiers.split(","):
+            method, mode = tier.split(":")
+            if method == "np":
+                fn = (lambda g=g, P=P, lo=lo64, hi=hi64: np_ibp(g, P, lo, hi)) if mode == "ibp" \
+                    else (lambda g=g, P=P, lo=lo64, hi=hi64: np_crown(g, P, lo, hi))
+                if mode == "crown" and any(isinstance(n.op, Sigmoid) for n in g.nodes):
+                    continue
+            else:
+                ctx = make_context(mode, bits=64 if mode == "dyadic" else None)
+
+                def fn(method=method, ctx=ctx, g=g, S=S):
+                    box = ibp(g, S, ctx) if method == "ibp" else crown(g, S, ctx).output
+                    lo, hi = box.outer(ctx)
+                    return [float(v) for v in lo], [float(v) for v in hi]
+            got = measure(fn, a.repeat, a.timeout)
+            if got[0] in ("error", "timeout"):
+                rows.append((name, tier, None, None, None, got[1]))
+            else:
+                first, best, mem, out = got
+                rows.append((name, tier, first, best, mem, f"{width_of(out):.3g}"))
+            r = rows[-1]
+            print(f"  {name:>9} {tier:>15} " + (f"first {r[2]:8.3f} s  min {r[3]:8.4f} s  "
+                                                f"mem {r[4]:7.1f} MB  width {r[5]}"
+                                                if r[2] is not None else r[5]), flush=True)
+    print("\nload average (1, 5, 15 min): before " + " ".join(f"{v:.2f}" for v in load0) +
+          ", after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"{'model':>9} {'tier':>15} {'first s':>9} {'min s':>9} {'MB':>7} {'vs np':>7} "
+          f"{'width':>10}")
+    ref = {(r[0], r[1].split(":")[0] if not r[1].startswith("np") else r[1].split(":")[1]):
+           r[3] for r in rows if r[1].startswith("np") and r[3] is not None}
+    for name, tier, first, best, mem, w in rows:
+        meth = tier.split(":")[1] if tier.startswith("np") else tier.split(":")[0]
+        base = ref.get((name, meth))
+        ratio = f"{best / base:7.1f}" if best is not None and base else "      -"
+        if first is None:
+            print(f"{name:>9} {tier:>15} {'':>9} {'':>9} {'':>7} {ratio} {w:>10}")
+        else:
+            print(f"{name:>9} {tier:>15} {first:9.3f} {best:9.4f} {mem:7.1f} {ratio} {w:>10}")
+
+
+if __name__ == "__main__":
+    main()
