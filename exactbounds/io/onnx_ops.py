@@ -203,7 +203,7 @@ class OpsMixin:
     def op_ReduceMean(self, node):
         self._reduce(node, True)
 
-    def _const_matmul(self, node, x, ids, C, left_var, alpha=fmpq(1), bias=None):
+    def _const_matmul(self, node, x, ids, C, left_var, alpha=None, bias=None):
         """``alpha·X·C`` (``left_var``) or ``alpha·C·X`` for the computed ``X`` (its entry ids
         ``ids``, shape (..., a, b)) and a constant matrix ``C``, plus ``bias`` (broadcast)."""
         if C.ndim != 2 or ids.ndim < 1:
@@ -226,6 +226,7 @@ class OpsMixin:
             if ids.shape[-2] != C.shape[1]:
                 raise ShapeError(f"{node.where()}: W of shape {C.shape} @ x of shape {ids.shape}")
             out_shape = ids.shape[:-2] + (C.shape[0], ids.shape[-1])
+        alpha = fmpq(1) if alpha is None else alpha
         Cq = [[_q(v) for v in r] for r in C.tolist()]
         n_in = ids.size
         M = fmpq_mat(prod(out_shape), n_in)

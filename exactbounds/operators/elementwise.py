@@ -46,6 +46,9 @@ class _Elementwise(Relaxed):
         return out
 
 
+ALPHA = fmpq(1, 100)   # the ONNX default 0.01 (the loader passes the float32 value)
+
+
 @register
 class LeakyRelu(_Elementwise):
     """``LeakyRelu(shape, alpha)``: ``y = x`` for ``x >= 0``, ``α·x`` for ``x < 0`` (α >= 0
@@ -53,7 +56,7 @@ class LeakyRelu(_Elementwise):
 
     kind = "leakyrelu"
 
-    def __init__(self, shape, alpha=fmpq(1, 100), name="leakyrelu"):
+    def __init__(self, shape, alpha=ALPHA, name="leakyrelu"):
         super().__init__(shape, name)
         self.alpha = fmpq(alpha) if not isinstance(alpha, fmpq) else alpha
         if self.alpha < 0:

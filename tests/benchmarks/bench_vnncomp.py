@@ -145,7 +145,7 @@ def main(argv=None):
             note = "; ".join(str(r[k]) for k in ("load", "ibp", "crown")
                              if isinstance(r.get(k), str))[:200]
 
-            def f(k):
+            def f(k, r=r):
                 v = r.get(k)
                 return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
             proved = f"{r.get('ibp_proved', '-')}/{r.get('crown_proved', '-')}"
