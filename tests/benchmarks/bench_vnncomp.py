@@ -63,6 +63,11 @@ def _ort_points(onnx_path, model, k, lo, hi):
     return f"{good}/{k}"
 
 
+def _emit(out):
+    r = dict(out, mem_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    print(json.dumps(r), flush=True)
+
+
 def one(onnx_path, vnnlib_path, mode, do_crown, points):
     """Run one instance in this process; returns a dict (printed as JSON by the child)."""
     from exactbounds.algorithms.crown import crown
@@ -93,6 +98,7 @@ def one(onnx_path, vnnlib_path, mode, do_crown, points):
             out["ort_in_ibp"] = _ort_points(onnx_path, model, points, lo, hi)
     except ExactBoundsError as e:
         out["ibp"] = f"error: {e}"
+    _emit(out)   # the IBP figures survive a CROWN that runs out of time
     if do_crown:
         t = time.perf_counter()
         try:
@@ -122,9 +128,7 @@ def main(argv=None):
     ap.add_argument("--one", nargs=2, metavar=("ONNX", "VNNLIB"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.one:
-        r = one(*a.one, a.mode, not a.no_crown, a.points)
-        r["mem_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        print(json.dumps(r))
+        _emit(one(*a.one, a.mode, not a.no_crown, a.points))
         return 0
     print(f"{'family':28} {'load s':>7} {'nodes':>5} {'IBP s':>7} {'CROWN s':>8} {'MB':>6} "
           f"proved(IBP/CROWN)  ort-in-IBP  note")
@@ -140,8 +144,12 @@ def main(argv=None):
                 last = (p.stdout.strip().splitlines() or [""])[-1]
                 r = json.loads(last) if last.startswith("{") else \
                     {"load": "crash: " + (p.stderr.strip().splitlines() or ["?"])[-1][:150]}
-            except subprocess.TimeoutExpired:
-                r = {"load": f"timeout after {a.timeout:.0f} s"}
+            except subprocess.TimeoutExpired as e:
+                part = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+                lines = [v for v in part.splitlines() if v.startswith("{")]
+                r = json.loads(lines[-1]) if lines else {}
+                what = "crown" if "ibp" in r else ("ibp" if "load" in r else "load")
+                r[what] = f"timeout after {a.timeout:.0f} s"
             note = "; ".join(str(r[k]) for k in ("load", "ibp", "crown")
                              if isinstance(r.get(k), str))[:200]
 
