@@ -12,6 +12,7 @@ duplicate keys in one object, nesting deeper than :data:`MAX_JSON_DEPTH`, intege
 ``1e-400`` underflows to 0): a JSON number is the double it denotes, so those are refused with
 the advice to write the number as a string (``"1e-400"``), which is read as the exact decimal.
 """
+import gzip
 import json
 import math
 import os
@@ -56,13 +57,18 @@ def check_file(path, limit=MAX_FILE_BYTES):
 
 
 def read_bytes(path, limit=MAX_FILE_BYTES):
-    """The bytes of the regular file ``path``, refused beyond ``limit`` bytes."""
+    """The bytes of the regular file ``path``, refused beyond ``limit`` bytes; a ``.gz`` file
+    (VNN-COMP ships ``.onnx.gz`` and ``.vnnlib.gz``) is decompressed, its content under the same
+    limit (a decompression bomb stops at ``limit``)."""
     check_file(path, limit)
+    gz = str(path).lower().endswith(".gz")
     try:
-        with open(path, "rb") as f:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
             data = f.read(limit + 1)
-    except OSError as e:
-        raise MalformedFileError(f"{path}: cannot read: {e.strerror}") from None
+    except OSError as e:   # gzip.BadGzipFile is an OSError
+        raise MalformedFileError(f"{path}: cannot read: {e.strerror or e}") from None
+    except EOFError:
+        raise MalformedFileError(f"{path}: cannot read: truncated gzip data") from None
     if len(data) > limit:
         raise MalformedFileError(f"{path}: more than the {limit >> 20} MiB that exactbounds reads")
     return data

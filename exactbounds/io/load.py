@@ -16,8 +16,16 @@ from .vnnlib import VnnlibSpec, load_vnnlib
 READERS = {".json": "json", ".onnx": "onnx"}
 
 
+def _suffix(path):
+    """The file type's suffix; a gzip-compressed ``X.onnx.gz`` is read as its inner type."""
+    p = Path(path)
+    if p.suffix.lower() == ".gz":
+        p = p.with_suffix("")
+    return p.suffix.lower()
+
+
 def _read(path):
-    kind = READERS.get(Path(path).suffix.lower())
+    kind = READERS.get(_suffix(path))
     if kind == "json":
         return load_json_network(path)
     if kind == "onnx":

@@ -52,9 +52,11 @@ from ..operators.pool import AveragePool
 from ..operators.relu import ReLU
 from ..operators.reshape import Identity, Reshape
 from .files import MAX_FILE_BYTES, check_file, read_bytes
+from ..operators.indexmap import IndexMap
+from .onnx_ops import OpsMixin, op_shape
+from .onnx_shapes import FOLDS, fold
 
 ONNX_DOMAINS = ("", "ai.onnx")
-FOLDABLE = ("Identity", "Flatten", "Reshape", "Add", "Sub", "Mul", "Div")
 
 
 def _onnx():
@@ -311,7 +313,7 @@ class _LinearData:
         self.weight, self.bias = weight, bias
 
 
-class _Builder:
+class _Builder(OpsMixin):
     """Walks the nodes, keeping for every non-constant tensor its graph node name and shape."""
 
     def __init__(self, og):
@@ -320,6 +322,8 @@ class _Builder:
         self.tensor = {og.input_name: (Graph.INPUT, og.input_shape)}
         self.consumers = {}   # tensor -> the nodes that read it
         for n in og.nodes:
+            if n.op_type in ("Shape", "Size"):   # read only the (static) shape
+                continue
             for i in n.inputs:
                 self.consumers.setdefault(i, []).append(n)
         self.linear = {}   # tensor -> index in self.nodes of the Linear that made it
@@ -336,6 +340,8 @@ class _Builder:
         """``(graph node name, ONNX shape)`` of a computed tensor (building it if pending)."""
         if name in self.pending:
             self.materialize(name)
+        if name not in self.tensor and self.is_const(name):
+            self.const_node(name)
         if name not in self.tensor:
             raise UnsupportedOperatorError(f"{node.where()}: input {name!r} is neither a "
                                            "constant nor a computed tensor")
@@ -344,6 +350,18 @@ class _Builder:
     def shape_of(self, node, name):
         """The ONNX shape of a computed tensor, without building a pending map."""
         return self.pending[name][1] if name in self.pending else self.var(node, name)[1]
+
+    def const_node(self, name):
+        """A constant read by an operator that does not fold (``Sin`` of a constant, a
+        ``Relu`` of a constant sub-network): a node whose value is the constant whatever the
+        input (an index map reading no entry)."""
+        import numpy as np
+        c = np.asarray(self.const(name))
+        vals = [v if isinstance(v, fmpq) else fmpq(int(v)) for v in c.ravel().tolist()]
+        op = IndexMap([op_shape(self.og.input_shape)], op_shape(c.shape),
+                      [-1 - k for k in range(len(vals))], vals, name=f"const:{name}")
+        self.nodes.append(Node(op.name, op, [Graph.INPUT]))
+        self.tensor[name] = (op.name, tuple(c.shape))
 
     def materialize(self, name):
         """Build the pending elementwise map that computes ``name``."""
@@ -391,34 +409,23 @@ class _Builder:
 
     # -- builders -------------------------------------------------------------------------
     def fold_constant(self, node):
-        """Evaluate a node whose inputs are all constants, exactly, at load time: Identity,
-        Flatten, Reshape, and + − × ÷ of float constants (``fmpq`` object arrays, numpy
-        broadcasting). Returns whether it did."""
+        """Evaluate a node whose inputs are all constants (or Shape/Size of a computed tensor,
+        whose shape is static), exactly, at load time (:func:`.onnx_shapes.fold`: shape
+        arithmetic, data movement, + − × ÷ of constants, Cast, ...). Returns whether it did."""
         ins = [i for i in node.inputs if i]
-        if node.op_type not in FOLDABLE or not ins or not all(self.is_const(i) for i in ins):
+        t = node.op_type
+        if t not in FOLDS or not ins:
             return False
-        c, t = self.const(ins[0]), node.op_type
-        if t == "Identity":
-            v = c
-        elif t == "Flatten":
-            v = c.reshape(self._flatten_target(node, c.shape))
-        elif t == "Reshape":
-            v = c.reshape(self._reshape_target(node, c.shape))
-        else:
-            if len(ins) != 2:
-                raise MalformedFileError(f"{self.og.source}: {node.where()} takes 2 inputs")
-            d = self.const(ins[1])
-            if c.dtype != object or d.dtype != object:
-                raise UnsupportedOperatorError(f"{node.where()}: {t} of integer constants is "
-                                               "not supported")
-            if t == "Div" and any(v == 0 for v in d.ravel()):
-                raise InvalidModelError(f"{node.where()}: division by a zero constant")
-            try:
-                v = {"Add": lambda: c + d, "Sub": lambda: c - d, "Mul": lambda: c * d,
-                     "Div": lambda: c / d}[t]()
-            except ValueError:
-                raise ShapeError(f"{node.where()}: constants of shapes {c.shape} and {d.shape} "
-                                 "do not broadcast") from None
+        if t in ("Shape", "Size"):
+            if not self.is_const(ins[0]):
+                self.shape_of(node, ins[0])   # checks the tensor exists
+        elif not all(self.is_const(i) for i in ins):
+            return False
+        if t == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
+            raise UnsupportedOperatorError(f"{node.where()}: the Dropout mask output is not "
+                                           "supported")
+        vals = [self.const(i) if i else None for i in node.inputs]
+        v = fold(node, vals, self.const, self.og.opset, lambda n: self.shape_of(node, n))
         self.og.consts[node.outputs[0]] = v
         return True
 
@@ -459,13 +466,15 @@ class _Builder:
         ins = node.inputs + [""] * (3 - len(node.inputs))
         a, bname, cname = ins[:3]
         if self.is_const(a) or not self.is_const(bname):
-            raise UnsupportedOperatorError(f"{node.where()}: Gemm needs a computed first "
-                                           "operand and a constant second operand")
+            return self._gemm_general(node)
         shape = self.shape_of(node, a)
         B = self.const(bname)
         if B.ndim != 2:
             raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
         ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
+        if len(shape) == 2 and shape[0 if ta else 1] == B.shape[tb] and \
+                tuple(shape) != ((B.shape[tb], 1) if ta else (1, B.shape[tb])):
+            return self._gemm_general(node)     # several rows
         alpha = to_exact(float(node.attrs.get("alpha", 1.0)), f"{node.where()}: alpha")
         beta = to_exact(float(node.attrs.get("beta", 1.0)), f"{node.where()}: beta")
         W = B if tb else B.T                      # out × in
@@ -489,6 +498,9 @@ class _Builder:
         if self.is_const(b) and not self.is_const(a):        # x @ W, W in × out
             shape = self.shape_of(node, a)
             W = self.const(b)
+            if W.ndim == 2 and len(shape) >= 1 and shape[-1] == W.shape[0] and \
+                    prod(shape[:-1]) != 1:
+                return self._matmul_general(node)
             if W.ndim != 2 or shape[-1] != W.shape[0] or prod(shape[:-1]) != 1:
                 raise ShapeError(f"{node.where()}: x of shape {tuple(shape)} @ W of shape "
                                  f"{tuple(W.shape)}: expected x (1, ..., {W.shape[0] if W.ndim else '?'})"
@@ -498,6 +510,13 @@ class _Builder:
         elif self.is_const(a) and not self.is_const(b):      # W @ x, x a column
             shape = self.shape_of(node, b)
             W = self.const(a)
+            if W.ndim == 2 and len(shape) == 1 and shape[0] == W.shape[1]:   # a vector
+                self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
+                self.tensor[node.outputs[0]] = (node.name, (W.shape[0],))
+                return
+            if W.ndim == 2 and len(shape) >= 2 and shape[-2] == W.shape[1] and \
+                    (shape[-1] != 1 or prod(shape[:-2]) != 1):
+                return self._matmul_general(node)
             if W.ndim != 2 or len(shape) < 2 or shape[-2] != W.shape[1] or shape[-1] != 1 \
                     or prod(shape[:-2]) != 1:
                 raise ShapeError(f"{node.where()}: W of shape {tuple(W.shape)} @ x of shape "
@@ -505,8 +524,7 @@ class _Builder:
             self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
             self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-2]) + (W.shape[0], 1))
         else:
-            raise UnsupportedOperatorError(f"{node.where()}: MatMul needs exactly one constant "
-                                           "operand")
+            self._matmul_general(node)
 
     def _elementwise_const(self, node, x, scale, shift, make):
         """``y = scale⊙x + shift`` (flat lists) for the tensor ``x``, folded exactly where it
@@ -573,14 +591,15 @@ class _Builder:
             self._elementwise_const(node, x, inv, [zero] * n, lambda s: Scale(s, inv, name=name))
 
     def _two_tensors(self, node):
+        if node.op_type == "Mul":
+            return self._mul_two(node)
         if node.op_type not in ("Add", "Sub"):
             raise UnsupportedOperatorError(f"{node.where()}: {node.op_type} of two computed "
                                            "tensors is not linear (only Add and Sub are)")
         a, b = node.inputs
         (_, sa), (_, sb) = self.var(node, a), self.var(node, b)
         if tuple(sa) != tuple(sb):
-            raise ShapeError(f"{node.where()}: operands of shapes {tuple(sa)} and {tuple(sb)}; "
-                             "two computed tensors must have the same shape")
+            return self._add_broadcast(node)
         cls = Add if node.op_type == "Add" else Sub
         self.add(node, cls(core_shape(sa), name=node.name), [a, b], sa)
 

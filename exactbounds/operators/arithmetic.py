@@ -12,6 +12,7 @@ from math import prod
 
 from flint import fmpq_mat
 
+from ..core import Box
 from ..errors import ShapeError
 from ..linalg.fast_ibp import add_fbox, diag_fbox, diag_floats
 from ..numbers import to_exact
@@ -58,6 +59,30 @@ class _Elementwise(AffineOp):
                                                                f"{self.name}.constant")
         self.in_shapes = (s,) if constant is not None else (s, s)
         self.out_shape = s
+
+    # evaluation and IBP entry by entry (the same values as the diagonal matrices, without
+    # building an n×n matrix for a large tensor)
+    def evaluate(self, ctx, *xs):
+        self.check_inputs([len(x) for x in xs], "x")
+        a = [ctx.coerce(v) for v in xs[0]]
+        if self.constant is None:
+            b = [ctx.coerce(v) for v in xs[1]]
+            return [u + v for u, v in zip(a, b)] if self.sign2 > 0 else \
+                [u - v for u, v in zip(a, b)]
+        return [u + ctx.const(self.sign2 * c) for u, c in zip(a, self.constant)]
+
+    def ibp(self, ctx, *boxes):
+        """``[lo1 + lo2, hi1 + hi2]`` (Add), ``[lo1 − hi2, hi1 − lo2]`` (Sub), ``± c``."""
+        self.check_inputs([b.dim for b in boxes], "input box")
+        if self.constant is not None:
+            return Box(self.evaluate(ctx, boxes[0].lo), self.evaluate(ctx, boxes[0].hi),
+                       self.out_shape)
+        A, B = boxes
+        if self.sign2 > 0:
+            return Box(self.evaluate(ctx, A.lo, B.lo), self.evaluate(ctx, A.hi, B.hi),
+                       self.out_shape)
+        return Box(self.evaluate(ctx, A.lo, B.hi), self.evaluate(ctx, A.hi, B.lo),
+                   self.out_shape)
 
     def linear_params(self):
         n = self.out_dim
@@ -112,6 +137,22 @@ class Scale(AffineOp):
         self.factor = _vector(factor, n, f"{name}.factor")
         self.offset = _vector(0 if offset is None else offset, n, f"{name}.offset")
         self.in_shapes, self.out_shape = (s,), s
+
+    def evaluate(self, ctx, x):
+        self.check_inputs([len(x)], "x")
+        return [ctx.const(f) * ctx.coerce(v) + ctx.const(o)
+                for f, v, o in zip(self.factor, x, self.offset)]
+
+    def ibp(self, ctx, box):
+        """``f·lo + o`` and ``f·hi + o``, swapped where ``f < 0`` (entry by entry)."""
+        self.check_inputs([box.dim], "input box")
+        lo, hi = [], []
+        for f, a, b, o in zip(self.factor, box.lo, box.hi, self.offset):
+            fc, oc = ctx.const(f), ctx.const(o)
+            u, v = fc * ctx.coerce(a) + oc, fc * ctx.coerce(b) + oc
+            lo.append(u if f >= 0 else v)
+            hi.append(v if f >= 0 else u)
+        return Box(lo, hi, self.out_shape)
 
     def linear_params(self):
         return [_diag(self.factor)], fmpq_mat(len(self.offset), 1, self.offset)

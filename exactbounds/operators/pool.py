@@ -6,6 +6,7 @@ positions inside the input. Input ``(C, H, W)``, output ``(C, Ho, Wo)``.
 """
 from flint import fmpq, fmpq_mat
 
+from ..core import Box
 from ..errors import InvalidModelError, ShapeError
 from .base import AffineOp, as_shape
 from .conv import _pads, _pair, out_size
@@ -39,6 +40,44 @@ class AveragePool(AffineOp):
         ho = out_size(H, self.kernel[0], self.stride[0], 1, pt, pb, name)
         wo = out_size(W, self.kernel[1], self.stride[1], 1, pl, pr, name)
         self.in_shapes, self.out_shape = (in_shape,), (C, ho, wo)
+
+    def windows(self):
+        """Per output entry ``(flat input indices, n)``: the window and its divisor."""
+        C, H, W = self.in_shapes[0]
+        _, ho, wo = self.out_shape
+        kh, kw = self.kernel
+        sh, sw = self.stride
+        pt, pl, _, _ = self.padding
+        out = []
+        for c in range(C):
+            for i in range(ho):
+                for j in range(wo):
+                    cells = [(c * H + y) * W + x for y in range(i * sh - pt, i * sh - pt + kh)
+                             for x in range(j * sw - pl, j * sw - pl + kw)
+                             if 0 <= y < H and 0 <= x < W]
+                    out.append((cells, kh * kw if self.count_include_pad else len(cells)))
+        return out
+
+    def _window_sums(self, ctx, x):
+        """``(1/n)·Σ x`` over each window, in the context's arithmetic (no dense matrix)."""
+        x = [ctx.coerce(v) for v in x]
+        out = []
+        for cells, n in self.windows():
+            acc = x[cells[0]]
+            for k in cells[1:]:
+                acc = acc + x[k]
+            out.append(acc * ctx.const(fmpq(1, n)))
+        return out
+
+    def evaluate(self, ctx, x):
+        self.check_inputs([len(x)], "x")
+        return self._window_sums(ctx, x)
+
+    def ibp(self, ctx, box):
+        """Every weight is positive: ``[(1/n)·Σ lo, (1/n)·Σ hi]`` over each window."""
+        self.check_inputs([box.dim], "input box")
+        return Box(self._window_sums(ctx, box.lo), self._window_sums(ctx, box.hi),
+                   self.out_shape)
 
     def linear_params(self):
         C, H, W = self.in_shapes[0]
