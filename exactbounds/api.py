@@ -5,6 +5,7 @@ the CLI's ``--json`` output. Numbers go in as anything ``to_exact`` reads (int, 
 decimal string, ``"p/q"``, ...), in lists or numpy arrays. Results print as short tables
 (float64 ends rounded outward); the exact values stay on them as attributes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,8 +48,9 @@ def _model(model: Model | str | PathLike[str]) -> Model:
         return model
     if isinstance(model, (str, PathLike)):
         return load_model(model)
-    raise InvalidValueError("model", type(model).__name__, "expected a Model (exactbounds.load) "
-                            "or a path")
+    raise InvalidValueError(
+        "model", type(model).__name__, "expected a Model (exactbounds.load) or a path"
+    )
 
 
 def plain(x: Any) -> Any:
@@ -73,21 +75,36 @@ def _float_dtype(x: Any) -> str | None:
     return name if name in ("float32", "float64") else None
 
 
-def bounds(model: Model | str | PathLike[str], method: str = "ibp", mode: str | None = None,
-           bits: int | None = None, prec: int = 113, intermediate: bool = False,
-           lower_slope: str = "adaptive", intersect_ibp: bool = False,
-           relaxation: str | Profile = "exactbounds") -> BoundsResult:
+def bounds(
+    model: Model | str | PathLike[str],
+    method: str = "ibp",
+    mode: str | None = None,
+    bits: int | None = None,
+    prec: int = 113,
+    intermediate: bool = False,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    relaxation: str | Profile = "exactbounds",
+) -> BoundsResult:
     """``exactbounds bounds``: the ``BoundsResult`` of ``method`` (``ibp``, ``crown``,
-    ``crown-ibp`` or ``affine``) on ``model`` (a ``Model`` or a path) over its input set. ``mode``: ``exact``
-    (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or ``interval`` (``prec``
-    bits). ``relaxation``: the CROWN/affine profile (``algorithms.profiles``). With a spec on
-    the model, ``notes`` say whether the bounds prove its property."""
+    ``crown-ibp`` or ``affine``) on ``model`` (a ``Model`` or a path) over its input set.
+    ``mode``: ``exact`` (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or
+    ``interval`` (``prec`` bits). ``relaxation``: the CROWN/affine profile
+    (``algorithms.profiles``). With a spec on the model, ``notes`` say whether the bounds prove
+    its property."""
     model = _model(model)
     get_method(method)
     ctx = method_context(method, mode, bits, prec)
-    res = run_method(method, model.graph, model.input_set, ctx, intermediate=intermediate,
-                     lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                     relaxation=relaxation)
+    res = run_method(
+        method,
+        model.graph,
+        model.input_set,
+        ctx,
+        intermediate=intermediate,
+        lower_slope=lower_slope,
+        intersect_ibp=intersect_ibp,
+        relaxation=relaxation,
+    )
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
         res.notes.extend(spec_notes(model.spec, lo, hi))
@@ -106,17 +123,32 @@ def _claims(claimed: Any, method: str, dtype: str | None) -> list[Claim]:
     if isinstance(claimed, (list, tuple)) and len(claimed) == 2:
         claimed = {"lo": claimed[0], "hi": claimed[1]}
     if not isinstance(claimed, dict):
-        raise InvalidValueError("claimed", type(claimed).__name__, "expected a path, a dict "
-                                "{'lo': [...], 'hi': [...]}, a (lo, hi) pair or a Claim")
+        raise InvalidValueError(
+            "claimed",
+            type(claimed).__name__,
+            "expected a path, a dict {'lo': [...], 'hi': [...]}, a (lo, hi) pair or a Claim",
+        )
     return [parse_claim(plain(claimed), method, dtype, where="claimed")]
 
 
-def check(model: Model | str | PathLike[str], claimed: Any, method: str = "ibp",
-          dtype: str | None = None, mode: str | None = None, bits: int | None = None,
-          prec: int = 113, lower_slope: str = "adaptive", intersect_ibp: bool = False,
-          budget: int = 400, n_random: int = 8, seed: int = 0, find_all: bool = False,
-          max_bits: int = 4096, relaxation: str = "exactbounds",
-          slopes: dict[str, list[Any]] | None = None) -> AuditResult:
+def check(
+    model: Model | str | PathLike[str],
+    claimed: Any,
+    method: str = "ibp",
+    dtype: str | None = None,
+    mode: str | None = None,
+    bits: int | None = None,
+    prec: int = 113,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    budget: int = 400,
+    n_random: int = 8,
+    seed: int = 0,
+    find_all: bool = False,
+    max_bits: int = 4096,
+    relaxation: str = "exactbounds",
+    slopes: dict[str, list[Any]] | None = None,
+) -> AuditResult:
     """``exactbounds check``: audit ``claimed`` bounds on ``model``; an ``AuditResult`` whose
     verdicts are ``sound``, ``inside_exact`` or ``unsound`` (with an exact witness).
 
@@ -136,13 +168,35 @@ def check(model: Model | str | PathLike[str], claimed: Any, method: str = "ibp",
     if method == "deriv":
         path = isinstance(claimed, (str, PathLike))
         return audit_derivative_claims(
-            model.graph, model.input_set, read_json(claimed) if path else plain(claimed),
-            source=str(claimed) if path else "claimed", dtype=dtype, bits=bits,
-            max_bits=max_bits, budget=budget, seed=seed, find_all=find_all, n_random=n_random)
-    return check_model(model, _claims(claimed, method, dtype), method, mode=mode, bits=bits,
-                       prec=prec, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                       budget=budget, n_random=n_random, seed=seed, find_all=find_all,
-                       max_bits=max_bits, relaxation=relaxation, slopes=slopes)
+            model.graph,
+            model.input_set,
+            read_json(claimed) if path else plain(claimed),
+            source=str(claimed) if path else "claimed",
+            dtype=dtype,
+            bits=bits,
+            max_bits=max_bits,
+            budget=budget,
+            seed=seed,
+            find_all=find_all,
+            n_random=n_random,
+        )
+    return check_model(
+        model,
+        _claims(claimed, method, dtype),
+        method,
+        mode=mode,
+        bits=bits,
+        prec=prec,
+        lower_slope=lower_slope,
+        intersect_ibp=intersect_ibp,
+        budget=budget,
+        n_random=n_random,
+        seed=seed,
+        find_all=find_all,
+        max_bits=max_bits,
+        relaxation=relaxation,
+        slopes=slopes,
+    )
 
 
 @dataclass(repr=False)
@@ -179,13 +233,16 @@ class Derivatives:
     def to_json(self) -> dict[str, Any]:
         """The document ``exactbounds derivatives --json`` prints (a claim file for
         ``check(..., method="deriv")``)."""
-        return derivatives_json(self.jet, self.ctx, self.curve, self.order, self.rule,
-                                self.source, self.refinement)
+        return derivatives_json(
+            self.jet, self.ctx, self.curve, self.order, self.rule, self.source, self.refinement
+        )
 
     def __repr__(self) -> str:
         j = self.jet
-        sections: list[tuple[Any, ...]] = [("u", j.value, self.ctx, j.value_status),
-                                           ("u'", j.d1, self.ctx, j.status)]
+        sections: list[tuple[Any, ...]] = [
+            ("u", j.value, self.ctx, j.value_status),
+            ("u'", j.d1, self.ctx, j.status),
+        ]
         if self.order >= 2:
             sections.append(("u''", j.d2, self.ctx, j.status))
         i = self.curve.wrt_index
@@ -196,11 +253,22 @@ class Derivatives:
         return box_table(title, sections)
 
 
-def derivatives(model: Model | str | PathLike[str], wrt: int | None = None,
-                direction: Any = None, origin: Any = None, t_range: Any = None, order: int = 2,
-                rule: str = "chain", mode: str = "exact", bits: int | None = None,
-                prec: int = 113, refine: bool = True, budget: float | None = 10.0,
-                pieces: int | None = None, workers: int | None = None) -> Derivatives:
+def derivatives(
+    model: Model | str | PathLike[str],
+    wrt: int | None = None,
+    direction: Any = None,
+    origin: Any = None,
+    t_range: Any = None,
+    order: int = 2,
+    rule: str = "chain",
+    mode: str = "exact",
+    bits: int | None = None,
+    prec: int = 113,
+    refine: bool = True,
+    budget: float | None = 10.0,
+    pieces: int | None = None,
+    workers: int | None = None,
+) -> Derivatives:
     """``exactbounds derivatives``: enclosures of the outputs ``u`` and of ``u'``, ``u''``
     along ``x(t) = origin + t·direction`` (``origin`` default: the centre of the input box;
     ``t_range`` default: where the line stays in the box), or with respect to input ``wrt``
@@ -210,8 +278,9 @@ def derivatives(model: Model | str | PathLike[str], wrt: int | None = None,
     at most ``pieces`` pieces, on ``workers`` processes (``.refinement``: pieces and gaps)."""
     model = _model(model)
     if wrt is not None and (origin is not None or t_range is not None):
-        raise InvalidValueError("wrt", wrt, "takes no origin or t_range (it covers the whole "
-                                "input box)")
+        raise InvalidValueError(
+            "wrt", wrt, "takes no origin or t_range (it covers the whole input box)"
+        )
     if wrt is not None and not isinstance(wrt, bool) and hasattr(wrt, "__index__"):
         wrt = int(wrt)
     if order not in (1, 2):
@@ -224,8 +293,9 @@ def derivatives(model: Model | str | PathLike[str], wrt: int | None = None,
     ctx = make_context(mode, bits=bits, prec=prec)
     r = None
     if refine and pieces != 1:
-        r = refine_jets(model.graph, curve, ctx, order, rule, budget=budget, max_pieces=pieces,
-                        workers=workers)
+        r = refine_jets(
+            model.graph, curve, ctx, order, rule, budget=budget, max_pieces=pieces, workers=workers
+        )
         jet = r.jet
     else:
         jet = propagate(model.graph, curve, ctx, order, rule)

@@ -19,6 +19,7 @@ would abort the process. :func:`estimate_entries` is that estimate for a whole m
 (one node, one exact evaluation) checks the budget and moves a tqdm bar on stderr when stderr
 is a terminal.
 """
+
 import os
 import resource
 import signal
@@ -81,8 +82,9 @@ class Budget:
         return time.monotonic() - self.start
 
     def _timeout_error(self):
-        return BudgetExceededError(f"stopped after the time budget of {self.seconds:g} s "
-                                   f"(--timeout): {self.advice}")
+        return BudgetExceededError(
+            f"stopped after the time budget of {self.seconds:g} s (--timeout): {self.advice}"
+        )
 
     def check(self):
         """Raise ``BudgetExceededError`` when the time or the memory budget is exhausted."""
@@ -92,8 +94,10 @@ class Budget:
         if self.max_memory is not None:
             rss = resident_memory()
             if rss > self.max_memory:
-                raise BudgetExceededError(f"stopped at {_gb(rss)} of memory, over the budget of "
-                                          f"{_gb(self.max_memory)} (--max-memory): {self.advice}")
+                raise BudgetExceededError(
+                    f"stopped at {_gb(rss)} of memory, over the budget of "
+                    f"{_gb(self.max_memory)} (--max-memory): {self.advice}"
+                )
 
     def reserve(self, entries, what, advice="use a smaller network"):
         """Refuse, before allocating, ``entries`` exact matrix entries beyond the budget;
@@ -101,9 +105,11 @@ class Budget:
         limit = self.max_memory or default_max_memory()
         need = entries * BYTES_PER_ENTRY
         if need > limit:
-            raise BudgetExceededError(f"{what} needs about {_gb(need)} ({entries:.3g} exact "
-                                      f"matrix entries), more than the {_gb(limit)} memory "
-                                      f"budget (--max-memory): {advice}")
+            raise BudgetExceededError(
+                f"{what} needs about {_gb(need)} ({entries:.3g} exact "
+                f"matrix entries), more than the {_gb(limit)} memory "
+                f"budget (--max-memory): {advice}"
+            )
 
     # -- the context manager: timer signal and address-space backstop -------------------------
     def _alarm(self, signum, frame):
@@ -122,8 +128,9 @@ class Budget:
             try:
                 soft, hard = resource.getrlimit(resource.RLIMIT_AS)
                 want = 2 * self.max_memory
-                if (hard == resource.RLIM_INFINITY or want <= hard) and \
-                        (soft == resource.RLIM_INFINITY or want < soft):
+                if (hard == resource.RLIM_INFINITY or want <= hard) and (
+                    soft == resource.RLIM_INFINITY or want < soft
+                ):
                     resource.setrlimit(resource.RLIMIT_AS, (want, hard))
                     self._limit = (soft, hard)
             except (ValueError, OSError):  # pragma: no cover - the platform refuses
@@ -163,8 +170,11 @@ def estimate_entries(graph, method):
     for node in graph:
         op = node.op
         d = graph.dims.get(node.name) or getattr(op, "out_dim", n_in) or n_in
-        dense = getattr(op, "in_dim", 0) * d if getattr(op, "affine", False) or \
-            hasattr(op, "linear_params") else 0
+        dense = (
+            getattr(op, "in_dim", 0) * d
+            if getattr(op, "affine", False) or hasattr(op, "linear_params")
+            else 0
+        )
         biggest = max(biggest, d)
         if method == "ibp":
             worst = max(worst, op.ibp_entries() if hasattr(op, "ibp_entries") else dense)
@@ -180,8 +190,7 @@ class Progress:
     tqdm bar on stderr when stderr is a terminal (else nothing is drawn). ``unit=""`` shows
     only the label and the elapsed time (a stage whose work is not counted)."""
 
-    def __init__(self, budget=None, total=None, desc="", unit="node", stream=None,
-                 eval_stage=None):
+    def __init__(self, budget=None, total=None, desc="", unit="node", stream=None, eval_stage=None):
         self.budget = budget
         self.eval_stage = eval_stage
         self.bar = None
@@ -189,8 +198,15 @@ class Progress:
         if stream.isatty():
             try:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, file=stream, desc=desc, unit=unit, leave=False,
-                                bar_format=None if unit else "{desc} ({elapsed})")
+
+                self.bar = tqdm(
+                    total=total,
+                    file=stream,
+                    desc=desc,
+                    unit=unit,
+                    leave=False,
+                    bar_format=None if unit else "{desc} ({elapsed})",
+                )
             except ImportError:  # pragma: no cover - tqdm is a core dependency
                 self.bar = None
 

@@ -6,6 +6,7 @@ Ctrl-C exits 130; output cut short by a closed pipe (``| head``) exits quietly; 
 ``MemoryError`` or ``RecursionError`` is one line saying so; anything else is one line asking
 for a bug report with the command line, and exit status 2.
 """
+
 import argparse
 import importlib
 import os
@@ -23,17 +24,18 @@ class Parser(argparse.ArgumentParser):
     every other error, then exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"exactbounds: error: {' '.join(message.split())} "
-                     f"(see {self.prog} --help)\n")
+        self.exit(2, f"exactbounds: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser():
-    p = Parser(prog="exactbounds",
-               description="Exact reference bounds for neural networks: IBP, CROWN and "
-                           "derivative bounds in exact arithmetic, and an audit of the bounds "
-                           "that fast tools claim.",
-               epilog="run 'exactbounds COMMAND --help' for a command's options and examples",
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(
+        prog="exactbounds",
+        description="Exact reference bounds for neural networks: IBP, CROWN and "
+        "derivative bounds in exact arithmetic, and an audit of the bounds "
+        "that fast tools claim.",
+        epilog="run 'exactbounds COMMAND --help' for a command's options and examples",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"exactbounds {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -48,7 +50,7 @@ MAX_MESSAGE = 1000
 def _say(text):
     line = " ".join(str(text).split())
     if len(line) > MAX_MESSAGE:
-        line = f"{line[:MAX_MESSAGE - 200]} … {line[-150:]}"
+        line = f"{line[: MAX_MESSAGE - 200]} … {line[-150:]}"
     try:
         print(f"exactbounds: {line}", file=sys.stderr)
     except (OSError, ValueError):  # pragma: no cover - stderr itself is gone
@@ -81,13 +83,17 @@ def main(argv=None):
         _quiet_stdout()
         return 141
     except MemoryError:
-        _say("error: out of memory: use --mode dyadic or --mode interval, a smaller network, "
-             "or a smaller --max-memory to be stopped earlier with a message")
+        _say(
+            "error: out of memory: use --mode dyadic or --mode interval, a smaller network, "
+            "or a smaller --max-memory to be stopped earlier with a message"
+        )
     except RecursionError:
         _say("error: the input is nested too deeply")
     except Exception as e:  # noqa: BLE001 - the last resort: never a traceback
-        _say(f"internal error ({type(e).__name__}: {str(e)[:200]}); this is a bug, please "
-             f"report it with the command: exactbounds {shlex.join(argv)[:500]}")
+        _say(
+            f"internal error ({type(e).__name__}: {str(e)[:200]}); this is a bug, please "
+            f"report it with the command: exactbounds {shlex.join(argv)[:500]}"
+        )
     return 2
 
 

@@ -3,10 +3,11 @@
 Both hold flat lists of context elements; ``shape`` records the tensor shape they flatten
 (row-major). Exact entries are checked on construction (``lo <= hi``, matching lengths).
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
 from math import prod
+from typing import TYPE_CHECKING, Any, Self
 
 from flint import fmpq
 

@@ -5,10 +5,10 @@ The CLI turns any ``ExactBoundsError`` into a one-line message and exit status 2
 a message is cut to :data:`SHOW_CHARS` characters (a 100,000-digit number never reaches the
 terminal whole).
 """
+
 from __future__ import annotations
 
 from typing import Any
-
 
 SHOW_CHARS = 60
 
@@ -17,12 +17,12 @@ def shown(value: Any, limit: int = SHOW_CHARS) -> str:
     """``repr(value)``, cut in the middle to about ``limit`` characters with its length said."""
     try:
         r = repr(value)
-    except ValueError:      # an int beyond Python's int-string limit
+    except ValueError:  # an int beyond Python's int-string limit
         return f"<a {type(value).__name__} too large to print>"
     if len(r) <= limit:
         return r
     k = limit // 2
-    return f"{r[:k]}…{r[-k // 2:]} ({len(r)} characters)"
+    return f"{r[:k]}…{r[-k // 2 :]} ({len(r)} characters)"
 
 
 class ExactBoundsError(Exception):

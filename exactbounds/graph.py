@@ -7,12 +7,13 @@ or ``Graph.INPUT`` for the network's input. Each node's ``op`` exposes the opera
 every node reads earlier nodes whose flattened sizes match the operator's inputs, and that the
 number of inputs matches the operator's arity. ``output`` defaults to the last node.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Self
 from dataclasses import dataclass, field
 from math import prod
+from typing import Any, Self
 
 from .errors import InvalidModelError, ShapeError
 
@@ -34,13 +35,19 @@ def _in_sizes(op: Any) -> list[int]:
 class Graph:
     INPUT = "input"
 
-    def __init__(self, input_dim: int, nodes: Iterable[Node], output: str | None = None,
-                 input_shape: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        nodes: Iterable[Node],
+        output: str | None = None,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
         self.input_dim = int(input_dim)
         self.input_shape = tuple(input_shape) if input_shape else (self.input_dim,)
         if prod(self.input_shape) != self.input_dim:
-            raise ShapeError(f"input_shape {self.input_shape} does not hold {self.input_dim} "
-                             "entries")
+            raise ShapeError(
+                f"input_shape {self.input_shape} does not hold {self.input_dim} entries"
+            )
         self.nodes = list(nodes)
         dims = {self.INPUT: self.input_dim}
         for n in self.nodes:
@@ -48,16 +55,21 @@ class Graph:
                 raise InvalidModelError(f"node name {n.name!r} is used twice")
             for i in n.inputs:
                 if i not in dims:
-                    raise InvalidModelError(f"node {n.name!r} reads {i!r}, which is not defined "
-                                            "before it")
+                    raise InvalidModelError(
+                        f"node {n.name!r} reads {i!r}, which is not defined before it"
+                    )
             sizes = _in_sizes(n.op)
             if len(sizes) != len(n.inputs):
-                raise ShapeError(f"node {n.name!r} ({n.op.kind}) takes {len(sizes)} inputs, "
-                                 f"the graph gives {len(n.inputs)}")
+                raise ShapeError(
+                    f"node {n.name!r} ({n.op.kind}) takes {len(sizes)} inputs, "
+                    f"the graph gives {len(n.inputs)}"
+                )
             for k, (i, d) in enumerate(zip(n.inputs, sizes)):
                 if dims[i] != d:
-                    raise ShapeError(f"node {n.name!r} ({n.op.kind}) input {k} needs {d} "
-                                     f"entries, {i!r} gives {dims[i]}")
+                    raise ShapeError(
+                        f"node {n.name!r} ({n.op.kind}) input {k} needs {d} "
+                        f"entries, {i!r} gives {dims[i]}"
+                    )
             dims[n.name] = n.op.out_dim
         self.output = output or (self.nodes[-1].name if self.nodes else self.INPUT)
         if self.output not in dims:
@@ -65,15 +77,21 @@ class Graph:
         self.dims = dims
 
     @classmethod
-    def sequential(cls, input_dim: int, ops: Sequence[Any], names: Sequence[str] | None = None,
-                   input_shape: Sequence[int] | None = None) -> Self:
+    def sequential(
+        cls,
+        input_dim: int,
+        ops: Sequence[Any],
+        names: Sequence[str] | None = None,
+        input_shape: Sequence[int] | None = None,
+    ) -> Self:
         """A chain ``input -> ops[0] -> ops[1] -> ...``; checks that the sizes chain up."""
         nodes, prev, dim = [], cls.INPUT, int(input_dim)
         for k, op in enumerate(ops):
             name = names[k] if names else f"layers[{k}]"
             if op.in_dim != dim:
-                raise ShapeError(f"{name} ({op.kind}) takes {op.in_dim} inputs, "
-                                 f"the previous layer gives {dim}")
+                raise ShapeError(
+                    f"{name} ({op.kind}) takes {op.in_dim} inputs, the previous layer gives {dim}"
+                )
             nodes.append(Node(name, op, [prev]))
             prev, dim = name, op.out_dim
         return cls(input_dim, nodes, input_shape=input_shape)

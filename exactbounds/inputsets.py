@@ -21,10 +21,11 @@ methods):
 ``sample_mixed(S, rng, n)`` the audit's random candidates (box: vertices and dyadic points).
 ``concretize_mat`` is the matrix form the algorithms use (see ``exactbounds/linalg/backends.py``).
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 import random
+from typing import TYPE_CHECKING, Any
 
 from flint import fmpq
 
@@ -36,8 +37,17 @@ if TYPE_CHECKING:
     from .numbers.contexts import Context
 
 NORMS = ("inf", "1", "2")
-_NORM_ALIASES = {"inf": "inf", "linf": "inf", "Linf": "inf", "1": "1", "l1": "1", "L1": "1",
-                 "2": "2", "l2": "2", "L2": "2"}
+_NORM_ALIASES = {
+    "inf": "inf",
+    "linf": "inf",
+    "Linf": "inf",
+    "1": "1",
+    "l1": "1",
+    "L1": "1",
+    "2": "2",
+    "l2": "2",
+    "L2": "2",
+}
 
 
 def _norm_name(norm: str) -> str:
@@ -57,7 +67,9 @@ def _sqrt_hi(v: Any, bits: int) -> Any:
 class LpBall:
     """``{x : ‖x − center‖_p <= radius}``; ``center`` entries and ``radius >= 0`` enter exactly."""
 
-    def __init__(self, center: Any, radius: Any, norm: str = "inf", shape: Any = None, name: str = "input") -> None:
+    def __init__(
+        self, center: Any, radius: Any, norm: str = "inf", shape: Any = None, name: str = "input"
+    ) -> None:
         c = _flat(center)
         if not c:
             raise ShapeError(f"{name}.center is empty")
@@ -103,15 +115,16 @@ class LpBall:
         lo, hi = [], []
         for row, ci in zip(A, c):
             if len(row) != self.dim:
-                raise ShapeError(f"concretize: a row has {len(row)} entries, the set has "
-                                 f"{self.dim}")
+                raise ShapeError(
+                    f"concretize: a row has {len(row)} entries, the set has {self.dim}"
+                )
             m = ci + sum((a * x for a, x in zip(row, self.center)), fmpq(0))
             d = self.radius * self.dual_norm_upper(row, bits)
             lo.append(m - d)
             hi.append(m + d)
         return lo, hi
 
-    def sample(self, rng: Any = None, n: int = 1, den: int = 2 ** 16) -> Any:
+    def sample(self, rng: Any = None, n: int = 1, den: int = 2**16) -> Any:
         rng = rng or random.Random(0)
         out = []
         for _ in range(n):
@@ -120,8 +133,11 @@ class LpBall:
             if self.norm == "inf":
                 scale = self.radius
             else:
-                nrm = self.dual_norm_upper(d, 64) if self.norm == "2" else sum(
-                    (abs(a) for a in d), fmpq(0))
+                nrm = (
+                    self.dual_norm_upper(d, 64)
+                    if self.norm == "2"
+                    else sum((abs(a) for a in d), fmpq(0))
+                )
                 if self.norm == "2":
                     nrm = _sqrt_hi(sum((a * a for a in d), fmpq(0)), 64)
                 scale = self.radius / nrm if nrm != 0 else fmpq(0)
@@ -130,8 +146,9 @@ class LpBall:
 
     def corner(self, signs: Any) -> Any:
         if self.norm == "inf":
-            return [x + (self.radius if s > 0 else -self.radius)
-                    for x, s in zip(self.center, signs)]
+            return [
+                x + (self.radius if s > 0 else -self.radius) for x, s in zip(self.center, signs)
+            ]
         k = next((i for i, s in enumerate(signs) if s != 0), 0)
         p = list(self.center)
         p[k] = p[k] + (self.radius if signs[k] > 0 else -self.radius)
@@ -155,8 +172,8 @@ class LpBall:
 def _box_vertices(box: Box, limit: int = 64, rng: Any = None) -> Any:
     lo, hi = box.outer()
     n = len(lo)
-    if 2 ** n <= limit:
-        return [[hi[i] if (k >> i) & 1 else lo[i] for i in range(n)] for k in range(2 ** n)]
+    if 2**n <= limit:
+        return [[hi[i] if (k >> i) & 1 else lo[i] for i in range(n)] for k in range(2**n)]
     rng = rng or random.Random(0)
     pts = [list(lo), list(hi)]
     for _ in range(max(0, limit - 2)):
@@ -185,20 +202,19 @@ def concretize(S: Any, A: Any, c: Any, ctx: Context = DEFAULT_CONTEXT) -> Any:
         if len(row) != len(lo):
             raise ShapeError(f"concretize: a row has {len(row)} entries, the box has {len(lo)}")
         ci = to_exact(ci)
-        out_lo.append(ci + sum((a * (l if a >= 0 else h) for a, l, h in zip(row, lo, hi)),
-                               fmpq(0)))
-        out_hi.append(ci + sum((a * (h if a >= 0 else l) for a, l, h in zip(row, lo, hi)),
-                               fmpq(0)))
+        out_lo.append(ci + sum((a * (l if a >= 0 else h) for a, l, h in zip(row, lo, hi)), fmpq(0)))
+        out_hi.append(ci + sum((a * (h if a >= 0 else l) for a, l, h in zip(row, lo, hi)), fmpq(0)))
     return out_lo, out_hi
 
 
-def sample(S: Any, rng: Any = None, n: int = 1, den: int = 2 ** 16) -> Any:
+def sample(S: Any, rng: Any = None, n: int = 1, den: int = 2**16) -> Any:
     if not isinstance(S, Box):
         return S.sample(rng, n, den)
     rng = rng or random.Random(0)
     lo, hi = S.outer()
-    return [[a + (b - a) * fmpq(rng.randint(0, den), den) for a, b in zip(lo, hi)]
-            for _ in range(n)]
+    return [
+        [a + (b - a) * fmpq(rng.randint(0, den), den) for a, b in zip(lo, hi)] for _ in range(n)
+    ]
 
 
 def sample_mixed(S: Any, rng: Any, n: int) -> Any:
@@ -212,8 +228,9 @@ def sample_mixed(S: Any, rng: Any, n: int) -> Any:
         if k % 2 == 0:
             out.append([a if rng.random() < 0.5 else b for a, b in zip(S.lo, S.hi)])
         else:
-            out.append([a + (b - a) * fmpq(rng.randrange(2 ** 20 + 1), 2 ** 20)
-                        for a, b in zip(S.lo, S.hi)])
+            out.append(
+                [a + (b - a) * fmpq(rng.randrange(2**20 + 1), 2**20) for a, b in zip(S.lo, S.hi)]
+            )
     return out
 
 
@@ -227,8 +244,7 @@ def minimizer(S: Any, coeffs: Any) -> Any:
     norm = getattr(S, "norm", "inf")
     if isinstance(S, Box) or norm == "inf":
         bb = bounding_box(S)
-        return [a if s > 0 else b if s < 0 else (a + b) / 2
-                for s, a, b in zip(signs, bb.lo, bb.hi)]
+        return [a if s > 0 else b if s < 0 else (a + b) / 2 for s, a, b in zip(signs, bb.lo, bb.hi)]
     c, r = list(S.center), S.radius
     a = [_mid(v) for v in coeffs]
     if not any(a):
@@ -261,7 +277,9 @@ def corner(S: Any, signs: Any) -> Any:
     return [h if s > 0 else a for a, h, s in zip(lo, hi, signs)]
 
 
-def concretize_mat(S: Any, be: Any, A: Any, c: Any, upper: Any, ctx: Context = DEFAULT_CONTEXT) -> Any:
+def concretize_mat(
+    S: Any, be: Any, A: Any, c: Any, upper: Any, ctx: Context = DEFAULT_CONTEXT
+) -> Any:
     """``min`` (``upper=False``) or ``max`` over ``S`` of ``A·x + c`` for a backend matrix ``A``
     (m×n) and column ``c``: a backend column, sound (outward) and exact where the set allows."""
     sgn = 1 if upper else -1
@@ -282,7 +300,7 @@ def concretize_mat(S: Any, be: Any, A: Any, c: Any, upper: Any, ctx: Context = D
     if S.norm == "inf":
         dual = be.abs_rowsum(A)
     elif S.norm == "1":
-        dual = be.from_entries(m, 1, [_max_abs(be, es[i * n:(i + 1) * n]) for i in range(m)])
+        dual = be.from_entries(m, 1, [_max_abs(be, es[i * n : (i + 1) * n]) for i in range(m)])
     else:
         sq = be.from_entries(m, n, [v * v for v in es]) * be.col([fmpq(1)] * n)
         dual = be.from_entries(m, 1, [be.sqrt_upper(v, bits)[0] for v in be.entries(sq)])
@@ -299,5 +317,17 @@ def _max_abs(be: Any, row: Any) -> Any:
     return best if best is not None else be.const(fmpq(0))
 
 
-__all__ = ["Box", "LpBall", "NORMS", "bounding_box", "contains", "concretize", "concretize_mat",
-           "sample", "sample_mixed", "minimizer", "vertices", "corner"]
+__all__ = [
+    "Box",
+    "LpBall",
+    "NORMS",
+    "bounding_box",
+    "contains",
+    "concretize",
+    "concretize_mat",
+    "sample",
+    "sample_mixed",
+    "minimizer",
+    "vertices",
+    "corner",
+]

@@ -1,6 +1,7 @@
 """Short text tables of results, for ``repr``/``str``: one row per entry with its index, its
 ends as float64 rounded outward (lo down, hi up) and its status, at most ``MAX_ROWS`` rows. The
 exact values stay on the result objects (``result.output``, ``result.verdicts``, ...)."""
+
 from .numbers import f64_down, f64_up
 
 MAX_ROWS = 20
@@ -22,8 +23,10 @@ def box_table(title, sections, max_rows=MAX_ROWS):
     rows = []
     for name, box, ctx, status in sections:
         lo, hi = box.outer(ctx)
-        rows += [f"{name:>5} {i:>4}  {f64_down(a):>24.17g}  {f64_up(b):>24.17g}  {status}"
-                 for i, (a, b) in enumerate(zip(lo, hi))]
+        rows += [
+            f"{name:>5} {i:>4}  {f64_down(a):>24.17g}  {f64_up(b):>24.17g}  {status}"
+            for i, (a, b) in enumerate(zip(lo, hi))
+        ]
     head = f"{'':>5} {'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  status"
     return "\n".join([title, head] + limit_rows(rows, max_rows))
 

@@ -11,6 +11,7 @@ BatchNorm's eps as a float32 attribute).
 :func:`exactbounds.testing.assert_sound` with auto_LiRPA's rules (``relaxation="auto_lirpa"``)
 and its method names (``IBP``, ``CROWN``, ``CROWN-IBP``, ``Forward``).
 """
+
 import io
 from fractions import Fraction
 
@@ -21,8 +22,14 @@ from .io.json_net import Model
 from .io.onnx_loader import build_graph, parse_onnx
 from .testing import as_model, assert_sound
 
-LIRPA_METHODS = {"ibp": "ibp", "crown": "crown", "crown-ibp": "crown-ibp", "ibp+backward": "crown-ibp",
-                 "forward": "affine", "backward": "crown"}
+LIRPA_METHODS = {
+    "ibp": "ibp",
+    "crown": "crown",
+    "crown-ibp": "crown-ibp",
+    "ibp+backward": "crown-ibp",
+    "forward": "affine",
+    "backward": "crown",
+}
 
 
 def _flat(t):
@@ -34,16 +41,22 @@ def load_module(module, lo, hi, opset=13):
     ``[lo, hi]`` (tensors of the input's shape with a batch dimension of 1, or flat lists with
     ``lo`` a tensor giving the shape)."""
     import onnx
+
     shape = tuple(lo.shape) if isinstance(lo, torch.Tensor) else (1, len(lo))
     dtype = lo.dtype if isinstance(lo, torch.Tensor) else torch.float32
     module = module.eval()
     buf = io.BytesIO()
-    kw = dict(opset_version=opset, input_names=["input"], output_names=["output"],
-              do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    kw = dict(
+        opset_version=opset,
+        input_names=["input"],
+        output_names=["output"],
+        do_constant_folding=False,
+        training=torch.onnx.TrainingMode.PRESERVE,
+    )
     with torch.no_grad():
         try:
             torch.onnx.export(module, torch.zeros(shape, dtype=dtype), buf, dynamo=False, **kw)
-        except TypeError:       # older torch: no ``dynamo`` argument
+        except TypeError:  # older torch: no ``dynamo`` argument
             torch.onnx.export(module, torch.zeros(shape, dtype=dtype), buf, **kw)
     og = parse_onnx(onnx.load_from_string(buf.getvalue()))
     graph, _ = build_graph(og)
@@ -60,13 +73,21 @@ def module_from_network(net, dtype=torch.float64):
     ``batchnorm``, ``relu``, ``sigmoid``, ``tanh``, ``avgpool``, ``flatten``, ``add`` with
     ``from``); numbers as JSON numbers or hex strings."""
     nn = torch.nn
-    num = (lambda v: float.fromhex(v) if isinstance(v, str) and "0x" in v.lower()
-           else float(Fraction(v)) if isinstance(v, str) else float(v))
+
+    def num(v):
+        return (
+            float.fromhex(v)
+            if isinstance(v, str) and "0x" in v.lower()
+            else float(Fraction(v))
+            if isinstance(v, str)
+            else float(v)
+        )
 
     def arr(v):
         if isinstance(v, list):
             return [arr(x) for x in v]
         return num(v)
+
     shape = list(net.get("input_shape", [len(net["input_lo"])]))
     mods, kinds, refs = nn.ModuleList(), [], []
     for k, layer in enumerate(net["layers"]):
@@ -81,9 +102,14 @@ def module_from_network(net, dtype=torch.float64):
             shape = [w.shape[0]]
         elif t == "conv2d":
             w = _tensor(arr(layer["weight"]), dtype)
-            m = nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]),
-                          stride=layer.get("stride", 1), padding=layer.get("padding", 0),
-                          bias="bias" in layer)
+            m = nn.Conv2d(
+                w.shape[1],
+                w.shape[0],
+                tuple(w.shape[2:]),
+                stride=layer.get("stride", 1),
+                padding=layer.get("padding", 0),
+                bias="bias" in layer,
+            )
             with torch.no_grad():
                 m.weight.copy_(w)
                 if "bias" in layer:
@@ -92,10 +118,15 @@ def module_from_network(net, dtype=torch.float64):
         elif t == "batchnorm":
             c = len(layer["mean"])
             m = (nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d)(
-                c, eps=num(layer.get("eps", 1e-5)))
+                c, eps=num(layer.get("eps", 1e-5))
+            )
             with torch.no_grad():
-                for name, key in (("running_mean", "mean"), ("running_var", "var"),
-                                  ("weight", "gamma"), ("bias", "beta")):
+                for name, key in (
+                    ("running_mean", "mean"),
+                    ("running_var", "var"),
+                    ("weight", "gamma"),
+                    ("bias", "beta"),
+                ):
                     getattr(m, name).copy_(_tensor(arr(layer[key]), dtype))
         elif t in ("relu", "sigmoid", "tanh"):
             m = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[t]()
@@ -135,10 +166,20 @@ def audit_lirpa(model, lo, hi, lb=None, ub=None, method="CROWN", **kw):
     key = str(method).lower()
     if key not in LIRPA_METHODS:
         raise InvalidValueError("method", method, f"expected one of {', '.join(LIRPA_METHODS)}")
-    m = load_module(model, lo, hi) if isinstance(model, torch.nn.Module) else \
-        as_model(model, (_flat(lo), _flat(hi)))
+    m = (
+        load_module(model, lo, hi)
+        if isinstance(model, torch.nn.Module)
+        else as_model(model, (_flat(lo), _flat(hi)))
+    )
     ref = lb if lb is not None else ub
     dtype = "float32" if getattr(ref, "dtype", None) == torch.float32 else "float64"
-    return assert_sound(m, None, None if lb is None else _flat(lb),
-                        None if ub is None else _flat(ub), method=LIRPA_METHODS[key],
-                        relaxation=kw.pop("relaxation", "auto_lirpa"), dtype=dtype, **kw)
+    return assert_sound(
+        m,
+        None,
+        None if lb is None else _flat(lb),
+        None if ub is None else _flat(ub),
+        method=LIRPA_METHODS[key],
+        relaxation=kw.pop("relaxation", "auto_lirpa"),
+        dtype=dtype,
+        **kw,
+    )

@@ -10,6 +10,7 @@ Symbols: per channel ``gamma_c`` (real), ``mu_c`` (real), ``beta_c`` (real), ``v
 ``hi = x + w`` (``u, w >= 0``). The closed form ``γ(x−μ)/√(σ²+ε) + β`` written below is the
 theorem statement's, not a copy of the operator.
 """
+
 import sympy
 
 from .framework import PROVED, REFUTED, Eq, Ge, Holds, obligation
@@ -25,8 +26,11 @@ def _ob(lean=None, expected=PROVED):
 def bn_params(ops, v, channels=2, shape=None, variance="strict"):
     """Symbolic ``BatchNormParams`` and the symbols ``(gamma, mu, beta, var, eps)``."""
     g, m, b = v.reals("gamma", channels), v.reals("mu", channels), v.reals("beta", channels)
-    var = ([v.nonneg(f"var{c}") for c in range(channels)] if variance == "strict"
-           else v.reals("var", channels))
+    var = (
+        [v.nonneg(f"var{c}") for c in range(channels)]
+        if variance == "strict"
+        else v.reals("var", channels)
+    )
     eps = v.pos("eps")
     params = ops.BatchNormParams(m, var, g, b, eps, shape=shape, variance=variance)
     return params, (g, m, b, var, eps)
@@ -49,13 +53,19 @@ def _aff_cases(ops, ctx, v, shapes, in_dims):
 
 
 def _box_goals(out, ops, dim, shape):
-    goals = [Holds(isinstance(out, ops.Box) and out.dim == dim and out.shape == shape,
-                   "result is a Box of params.dim entries", {"dim": dim, "shape": shape})]
+    goals = [
+        Holds(
+            isinstance(out, ops.Box) and out.dim == dim and out.shape == shape,
+            "result is a Box of params.dim entries",
+            {"dim": dim, "shape": shape},
+        )
+    ]
     goals += [Ge(out.hi[i], out.lo[i], f"lo[{i}] <= hi[{i}]") for i in range(dim)]
     return goals
 
 
 # -- the seed's theorems ---------------------------------------------------------------------
+
 
 @_ob(lean=NS + "ibp_batchnorm_returns_box")
 def ibp_batchnorm_returns_box(ops, ctx, v):
@@ -78,8 +88,13 @@ def aff_batchnorm_returns_affine(ops, ctx, v):
     goals = []
     for params, _, out, w in _aff_cases(ops, ctx, v, ((1,), (2,), (2, 2)), (1, 2, 3)):
         goals.append(Holds(isinstance(out, ops.AffineVec), f"AffineVec {w}", w))
-        goals.append(Holds(len(out.A) == params.dim
-                           and all(len(r) == w["inDim"] for r in out.A), f"A' shape {w}", w))
+        goals.append(
+            Holds(
+                len(out.A) == params.dim and all(len(r) == w["inDim"] for r in out.A),
+                f"A' shape {w}",
+                w,
+            )
+        )
         goals.append(Holds(len(out.c) == params.dim, f"c' length {w}", w))
     return goals
 
@@ -95,9 +110,14 @@ def aff_batchnorm_preserves_structure(ops, ctx, v):
         n = w["inDim"]
         goals.append(Holds(out.in_dim == aff.in_dim == n, f"in_dim {w}", w))
         goals.append(Holds(out.out_dim == aff.out_dim == params.dim, f"out_dim {w}", w))
-        goals.append(Holds(all(isinstance(a, sympy.Basic) for r in out.A for a in r)
-                           and all(isinstance(a, sympy.Basic) for a in out.c),
-                           f"entries in the context {w}", w))
+        goals.append(
+            Holds(
+                all(isinstance(a, sympy.Basic) for r in out.A for a in r)
+                and all(isinstance(a, sympy.Basic) for a in out.c),
+                f"entries in the context {w}",
+                w,
+            )
+        )
     return goals
 
 
@@ -128,6 +148,7 @@ def deriv2_batchnorm_is_zero(ops, ctx, v):
 
 # -- soundness -------------------------------------------------------------------------------
 
+
 def _ibp_sound(ops, ctx, v, variance):
     params, _ = bn_params(ops, v, shape=(2, 2), variance=variance)
     lo, x, hi = v.interval("x", params.dim)
@@ -135,8 +156,10 @@ def _ibp_sound(ops, ctx, v, variance):
     out = ops.ibp_batchnorm(params, ops.Box(lo, hi, params.shape), ctx)
     goals = []
     for i in range(params.dim):
-        goals += [Ge(y[i], out.lo[i], f"lo[{i}] <= BN(x)[{i}]"),
-                  Ge(out.hi[i], y[i], f"BN(x)[{i}] <= hi[{i}]")]
+        goals += [
+            Ge(y[i], out.lo[i], f"lo[{i}] <= BN(x)[{i}]"),
+            Ge(out.hi[i], y[i], f"BN(x)[{i}] <= hi[{i}]"),
+        ]
     return goals
 
 
@@ -181,8 +204,9 @@ def _curve_derivative(ops, ctx, v, params, order):
     for i, y in enumerate(ys):
         e = sympy.diff(y, t, order)
         for k in range(order, 0, -1):
-            e = e.subs(sympy.Derivative(curve[i], (t, k)),
-                       p[i] if k == order else v.real(f"x{i}_d{k}"))
+            e = e.subs(
+                sympy.Derivative(curve[i], (t, k)), p[i] if k == order else v.real(f"x{i}_d{k}")
+            )
         out.append(e.subs(curve[i], v.real(f"x{i}_t")))
     return lo, out, hi
 
@@ -190,8 +214,10 @@ def _curve_derivative(ops, ctx, v, params, order):
 def _encloses(out, vals, what):
     goals = []
     for i, d in enumerate(vals):
-        goals += [Ge(d, out.lo[i], f"lo[{i}] <= {what}[{i}]"),
-                  Ge(out.hi[i], d, f"{what}[{i}] <= hi[{i}]")]
+        goals += [
+            Ge(d, out.lo[i], f"lo[{i}] <= {what}[{i}]"),
+            Ge(out.hi[i], d, f"{what}[{i}] <= hi[{i}]"),
+        ]
     return goals
 
 
@@ -236,8 +262,10 @@ def compute_scale_offset_closed_form(ops, ctx, v):
     goals = [Holds(len(scale) == len(offset) == params.channels, "one per channel", {})]
     for c in range(params.channels):
         r = sympy.sqrt(var[c] + eps)
-        goals += [Eq(scale[c], g[c] / r, f"scale[{c}] = γ/√(σ²+ε)"),
-                  Eq(offset[c], b[c] - g[c] * m[c] / r, f"offset[{c}] = β − γμ/√(σ²+ε)")]
+        goals += [
+            Eq(scale[c], g[c] / r, f"scale[{c}] = γ/√(σ²+ε)"),
+            Eq(offset[c], b[c] - g[c] * m[c] / r, f"offset[{c}] = β − γμ/√(σ²+ε)"),
+        ]
     return goals
 
 
@@ -253,8 +281,10 @@ def batchnorm_affine_form(ops, ctx, v):
     for i in range(params.dim):
         c = i // 2
         spec = closed_form(x[i], g[c], m[c], b[c], var[c], eps)
-        goals += [Eq(scale[c] * x[i] + offset[c], spec, f"scale·x+offset[{i}] = closed form"),
-                  Eq(y[i], spec, f"evaluate_batchnorm[{i}] = closed form")]
+        goals += [
+            Eq(scale[c] * x[i] + offset[c], spec, f"scale·x+offset[{i}] = closed form"),
+            Eq(y[i], spec, f"evaluate_batchnorm[{i}] = closed form"),
+        ]
     return goals
 
 
@@ -267,7 +297,8 @@ def layer_ops(ops):
         ibp_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).ibp(ctx, box),
         aff_batchnorm=lambda p, aff, ctx: ops.BatchNorm(p).aff(ctx, aff),
         deriv_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).deriv(ctx, box),
-        second_deriv_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).deriv2(ctx, box))
+        second_deriv_batchnorm=lambda p, box, ctx: ops.BatchNorm(p).deriv2(ctx, box),
+    )
 
 
 @_ob()
@@ -278,8 +309,12 @@ def batchnorm_layer_sound(ops, ctx, v):
     seed's zero box)."""
     lops = layer_ops(ops)
     goals = []
-    for ob in (ibp_batchnorm_sound, aff_batchnorm_sound, deriv_batchnorm_sound,
-               second_deriv_batchnorm_sound):
+    for ob in (
+        ibp_batchnorm_sound,
+        aff_batchnorm_sound,
+        deriv_batchnorm_sound,
+        second_deriv_batchnorm_sound,
+    ):
         for g in ob.build(lops, ctx, v):
             g.label = f"{ob.name}: {g.label}"
             goals.append(g)

@@ -12,6 +12,7 @@ Such a value is built from rationals with ``+ − × ÷``, integer powers, squar
 
 Anything else (a free symbol, an undefined function, a transcendental) is undecided: ``None``.
 """
+
 import sympy
 
 from exactbounds.errors import AmbiguousBranch
@@ -39,13 +40,13 @@ def _enclose(e, ctx):
         if k.is_Rational and k.q in (1, 2):
             if k.q == 2:
                 if exact_sign(base) not in (0, 1):
-                    raise Unsupported(e)          # a complex value, or undecided
+                    raise Unsupported(e)  # a complex value, or undecided
                 b = ctx.sqrt(_enclose(base, ctx))
             else:
                 b = _enclose(base, ctx)
             n = abs(int(k.p))
             if k.p < 0 and exact_sign(base) == 0:
-                raise Unsupported(e)              # division by zero
+                raise Unsupported(e)  # division by zero
             acc = ctx.const(1)
             for _ in range(n):
                 acc = acc * b

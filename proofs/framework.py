@@ -33,6 +33,7 @@ Checking (:meth:`Obligation.check`):
   is, else ``error`` if the operators raised (anything but ``NeedsCaseSplit``), else
   ``unknown`` if any goal is, else ``proved``.
 """
+
 import inspect
 import random
 import time
@@ -51,11 +52,11 @@ PROVED, REFUTED, UNKNOWN, CHECKED, ERROR = "proved", "refuted", "unknown", "chec
 MAX_SPLIT_DEPTH = 8
 SAMPLES = 300
 _SIGN_WORD = {1: "> 0", 0: "= 0", -1: "< 0"}
-_ASSUMPTIONS = ("positive", "nonnegative", "negative", "nonpositive", "zero", "nonzero",
-                "integer")
+_ASSUMPTIONS = ("positive", "nonnegative", "negative", "nonpositive", "zero", "nonzero", "integer")
 
 
 # -- operators -------------------------------------------------------------------------------
+
 
 class Operators(types.SimpleNamespace):
     """The functions an obligation calls. ``replace(**fns)`` returns a copy with some of them
@@ -73,14 +74,30 @@ def default_ops():
     from exactbounds.core import AffineVec, Box
     from exactbounds.numbers import RationalContext, sqrt_enclosure
     from exactbounds.operators import batchnorm as bn
-    names = ("BatchNormParams", "BatchNorm", "compute_scale", "compute_offset", "evaluate_batchnorm",
-             "ibp_batchnorm", "aff_batchnorm", "deriv_batchnorm", "deriv2_batchnorm",
-             "second_deriv_batchnorm")
-    return Operators(**{n: getattr(bn, n) for n in names}, Box=Box, AffineVec=AffineVec,
-                     RationalContext=RationalContext, sqrt_enclosure=sqrt_enclosure)
+
+    names = (
+        "BatchNormParams",
+        "BatchNorm",
+        "compute_scale",
+        "compute_offset",
+        "evaluate_batchnorm",
+        "ibp_batchnorm",
+        "aff_batchnorm",
+        "deriv_batchnorm",
+        "deriv2_batchnorm",
+        "second_deriv_batchnorm",
+    )
+    return Operators(
+        **{n: getattr(bn, n) for n in names},
+        Box=Box,
+        AffineVec=AffineVec,
+        RationalContext=RationalContext,
+        sqrt_enclosure=sqrt_enclosure,
+    )
 
 
 # -- symbols ---------------------------------------------------------------------------------
+
 
 class Vars:
     """Makes an obligation's symbols. With a ``point`` (name -> rational) it returns the
@@ -132,16 +149,26 @@ class Vars:
 def satisfies(sym, val):
     """Whether the rational ``val`` meets every assumption of ``sym`` (checked exactly)."""
     val = sympy.Rational(val)
-    checks = {"positive": val > 0, "nonnegative": val >= 0, "negative": val < 0,
-              "nonpositive": val <= 0, "zero": val == 0, "nonzero": val != 0,
-              "integer": val.q == 1}
+    checks = {
+        "positive": val > 0,
+        "nonnegative": val >= 0,
+        "negative": val < 0,
+        "nonpositive": val <= 0,
+        "zero": val == 0,
+        "nonzero": val != 0,
+        "integer": val.q == 1,
+    }
     return all(bool(checks[a]) for a in _ASSUMPTIONS if getattr(sym, f"is_{a}") is True)
 
 
 def hypothesis_text(sym):
     """The assumption a symbol carries, as text: ``eps > 0``, ``var0 >= 0``, ``x real``."""
-    for a, text in (("positive", "> 0"), ("nonnegative", ">= 0"), ("negative", "< 0"),
-                    ("nonpositive", "<= 0")):
+    for a, text in (
+        ("positive", "> 0"),
+        ("nonnegative", ">= 0"),
+        ("negative", "< 0"),
+        ("nonpositive", "<= 0"),
+    ):
         if getattr(sym, f"is_{a}") is True:
             return f"{sym.name} {text}"
     return f"{sym.name} real"
@@ -149,10 +176,12 @@ def hypothesis_text(sym):
 
 # -- goals -----------------------------------------------------------------------------------
 
+
 @dataclass
 class Goal:
     """``kind`` "eq": ``expr = 0``; "ge": ``expr >= 0``; "gt": ``expr > 0``; "holds": ``expr``
     is a Python bool (``witness`` describes the instance)."""
+
     kind: str
     expr: object
     label: str
@@ -191,9 +220,11 @@ def decide(goal, subst=None):
     if goal.kind == "holds":
         return goal.expr
     e = goal.expr.subs(subst) if subst else goal.expr
-    test = {"eq": lambda f: f == 0 or f.is_zero is True,
-            "ge": lambda f: f.is_nonnegative is True,
-            "gt": lambda f: f.is_positive is True}[goal.kind]
+    test = {
+        "eq": lambda f: f == 0 or f.is_zero is True,
+        "ge": lambda f: f.is_nonnegative is True,
+        "gt": lambda f: f.is_positive is True,
+    }[goal.kind]
     try:
         return any(test(f) for f in _forms(e))
     except Exception:  # sympy gives up in several ways; "not proved" is the safe answer
@@ -208,6 +239,7 @@ def violated(goal, value_sign):
 
 
 # -- case splits -----------------------------------------------------------------------------
+
 
 def _fresh(sym, s):
     return sympy.Symbol(f"{sym.name}_{'pos' if s > 0 else 'neg'}", positive=True)
@@ -230,8 +262,11 @@ def case_substitution(expr, s, subst):
         rest.append(f)
     if len(rest) == 1 and rest[0].is_Symbol:
         v = rest[0]
-        if ((t > 0 and v.is_nonpositive) or (t == 0 and v.is_nonzero)
-                or (t < 0 and v.is_nonnegative)):
+        if (
+            (t > 0 and v.is_nonpositive)
+            or (t == 0 and v.is_nonzero)
+            or (t < 0 and v.is_nonnegative)
+        ):
             return False
         _compose(subst, v, 0 if t == 0 else t * _fresh(v, t))
         return True
@@ -258,6 +293,7 @@ def _compose(subst, v, repl):
 
 # -- results ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     name: str
@@ -279,12 +315,22 @@ class Result:
         return self.status == self.expected
 
     def as_dict(self):
-        return {"obligation": self.name, "lean": self.lean, "cases": self.cases,
-                "status": self.status, "expected": self.expected, "ok": self.ok,
-                "seconds": round(self.seconds, 3), "counterexample": self.counterexample,
-                "goal": self.goal, "case": self.case,
-                "detail": self.detail, "hypotheses": self.hypotheses,
-                "statement": self.statement, "case_list": self.case_list}
+        return {
+            "obligation": self.name,
+            "lean": self.lean,
+            "cases": self.cases,
+            "status": self.status,
+            "expected": self.expected,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "counterexample": self.counterexample,
+            "goal": self.goal,
+            "case": self.case,
+            "detail": self.detail,
+            "hypotheses": self.hypotheses,
+            "statement": self.statement,
+            "case_list": self.case_list,
+        }
 
 
 def case_text(case):
@@ -295,15 +341,32 @@ def _seed(*parts):
     return zlib.crc32("|".join(map(str, parts)).encode())
 
 
-_NICE = [sympy.Rational(p, q) for p, q in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (3, 2),
-                                           (2, 3), (5, 4), (7, 1), (1, 7), (5, 3))]
+_NICE = [
+    sympy.Rational(p, q)
+    for p, q in (
+        (1, 1),
+        (2, 1),
+        (1, 2),
+        (3, 1),
+        (1, 3),
+        (3, 2),
+        (2, 3),
+        (5, 4),
+        (7, 1),
+        (1, 7),
+        (5, 3),
+    )
+]
 
 
 def sample_value(sym, rng):
     """A rational meeting ``sym``'s assumptions (drawn from small and random rationals)."""
     for _ in range(100):
-        mag = rng.choice(_NICE) if rng.random() < 0.5 else sympy.Rational(
-            rng.randint(1, 60), rng.randint(1, 12))
+        mag = (
+            rng.choice(_NICE)
+            if rng.random() < 0.5
+            else sympy.Rational(rng.randint(1, 60), rng.randint(1, 12))
+        )
         if sym.is_integer:
             mag = sympy.Integer(max(1, int(mag)))
         r = rng.random()
@@ -314,6 +377,7 @@ def sample_value(sym, rng):
 
 
 # -- obligations -----------------------------------------------------------------------------
+
 
 class Obligation:
     """A theorem statement replayed against the operators. ``build(ops, ctx, v)`` returns the
@@ -353,8 +417,9 @@ class Obligation:
                 expr = e.expr
                 if len(case) >= MAX_SPLIT_DEPTH or expr.is_extended_real is not True:
                     why = "split too deep" if len(case) >= MAX_SPLIT_DEPTH else "not real"
-                    statuses.append(self._record(res, case, UNKNOWN,
-                                                 f"cannot split on {expr} ({why})"))
+                    statuses.append(
+                        self._record(res, case, UNKNOWN, f"cannot split on {expr} ({why})")
+                    )
                     continue
                 stack[0:0] = [case + ((expr, s),) for s in (1, 0, -1)]
                 continue
@@ -367,8 +432,15 @@ class Obligation:
                 res.counterexample, res.goal, res.case = cex, label, case_text(case)
                 break
         res.hypotheses = [hypothesis_text(z) for z in symbols.symbols.values()]
-        res.status = (REFUTED if REFUTED in statuses else ERROR if ERROR in statuses else
-                      UNKNOWN if UNKNOWN in statuses or not statuses else PROVED)
+        res.status = (
+            REFUTED
+            if REFUTED in statuses
+            else ERROR
+            if ERROR in statuses
+            else UNKNOWN
+            if UNKNOWN in statuses or not statuses
+            else PROVED
+        )
         if res.status not in (REFUTED, ERROR):
             res.detail = "; ".join(c["detail"] for c in res.case_list if c["detail"])
         res.seconds = time.perf_counter() - t0
@@ -392,14 +464,22 @@ class Obligation:
             return PROVED, "", None, None
         for g in open_goals:
             if g.kind == "holds":
-                return (REFUTED, f"{g.label} fails",
-                        {k: str(v) for k, v in g.witness.items()}, g.label)
+                return (
+                    REFUTED,
+                    f"{g.label} fails",
+                    {k: str(v) for k, v in g.witness.items()},
+                    g.label,
+                )
             found = self.find_counterexample(ops, case, subst, g)
             if found is not None:
                 cex, val = found
                 need = {"eq": "= 0", "ge": ">= 0", "gt": "> 0"}[g.kind]
-                return (REFUTED, f"{g.label} fails: the difference is {val} "
-                        f"(≈ {float(val):.6g}), not {need}", cex, g.label)
+                return (
+                    REFUTED,
+                    f"{g.label} fails: the difference is {val} (≈ {float(val):.6g}), not {need}",
+                    cex,
+                    g.label,
+                )
         return UNKNOWN, "undecided: " + ", ".join(g.label for g in open_goals), None, None
 
     # counterexamples -----------------------------------------------------------------------
@@ -415,7 +495,7 @@ class Obligation:
         originals = sorted(originals, key=lambda z: z.name)
         free = set()
         for v in originals:
-            free |= (subst[v].free_symbols if v in subst else {v})
+            free |= subst[v].free_symbols if v in subst else {v}
         free = sorted(free, key=lambda z: z.name)
         for _ in range(self.samples):
             draw = {f: sample_value(f, rng) for f in free}
@@ -454,9 +534,11 @@ class Obligation:
 def obligation(name=None, lean=None, expected=PROVED, registry=None, **kw):
     """Decorator: ``@obligation(lean="...")`` turns ``build(ops, ctx, v)`` into an
     :class:`Obligation` (and appends it to ``registry`` if given)."""
+
     def wrap(build):
         ob = Obligation(build, name=name, lean=lean, expected=expected, **kw)
         if registry is not None:
             registry.append(ob)
         return ob
+
     return wrap

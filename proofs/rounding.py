@@ -10,6 +10,7 @@ For ``ρ = 2^-bits``:
   ``[a, b]``: ``0 <= lower``, ``lower² <= a <= lower²(1+ρ)²`` and ``b <= upper² <= b(1+ρ)²``
   (it encloses ``[√a, √b]``, each end within relative ``ρ``).
 """
+
 import inspect
 import random
 import time
@@ -25,7 +26,7 @@ REGISTRY = []
 def random_rationals(rng, n):
     """``n`` non-negative rationals: small fractions, wide-range dyadics, random p/q with up to
     400-bit parts, exact squares and squares perturbed by a tiny amount, 0 and 1."""
-    out = [fmpq(0), fmpq(1), fmpq(2), fmpq(1, 4), fmpq(10 ** 5 + 1, 10 ** 5)]
+    out = [fmpq(0), fmpq(1), fmpq(2), fmpq(1, 4), fmpq(10**5 + 1, 10**5)]
     while len(out) < n:
         k = rng.randrange(5)
         if k == 0:
@@ -35,13 +36,12 @@ def random_rationals(rng, n):
             man = rng.getrandbits(53) | 1
             v = fmpq(man << e) if e >= 0 else fmpq(man, 1 << -e)
         elif k == 2:
-            v = fmpq(rng.getrandbits(rng.randint(1, 400)),
-                     rng.getrandbits(rng.randint(1, 400)) + 1)
+            v = fmpq(rng.getrandbits(rng.randint(1, 400)), rng.getrandbits(rng.randint(1, 400)) + 1)
         elif k == 3:
             v = fmpq(rng.getrandbits(rng.randint(1, 120)), rng.getrandbits(rng.randint(1, 60)) + 1)
             v = v * v
         else:
-            r = fmpq(rng.randint(1, 10 ** 6), rng.randint(1, 10 ** 6))
+            r = fmpq(rng.randint(1, 10**6), rng.randint(1, 10**6))
             v = r * r + fmpq(rng.choice((1, -1)), 1 << rng.randint(60, 300))
         out.append(v if v >= 0 else -v)
     return out
@@ -65,8 +65,7 @@ class SampledObligation:
     def check(self, ops=None):
         ops = default_ops() if ops is None else ops
         t0 = time.perf_counter()
-        res = Result(self.name, self.lean, self.expected, status=CHECKED,
-                     statement=self.statement)
+        res = Result(self.name, self.lean, self.expected, status=CHECKED, statement=self.statement)
         for item in self.items(random.Random(_seed(self.name))):
             res.cases += 1
             try:
@@ -80,8 +79,9 @@ class SampledObligation:
                 res.counterexample = {k: str(v) for k, v in item.items()}
                 res.detail = why
                 break
-        res.case_list = [{"assume": f"{res.cases} seeded inputs", "status": res.status,
-                          "detail": res.detail}]
+        res.case_list = [
+            {"assume": f"{res.cases} seeded inputs", "status": res.status, "detail": res.detail}
+        ]
         res.seconds = time.perf_counter() - t0
         return res
 
@@ -91,6 +91,7 @@ def sampled(name=None, lean=None, items=None):
         ob = SampledObligation(fn, items, name=name, lean=lean)
         REGISTRY.append(ob)
         return ob
+
     return wrap
 
 
@@ -100,8 +101,10 @@ def _points(rng, n=5000):
 
 def _intervals(rng, n=2000):
     vs = random_rationals(rng, 2 * n)
-    return [{"a": min(a, b), "b": max(a, b), "bits": rng.choice(BITS)}
-            for a, b in zip(vs[::2], vs[1::2])]
+    return [
+        {"a": min(a, b), "b": max(a, b), "bits": rng.choice(BITS)}
+        for a, b in zip(vs[::2], vs[1::2])
+    ]
 
 
 def _ends(x):
@@ -151,6 +154,7 @@ def rational_context_sqrt_interval_sound(ops, item):
     """∀ 0 ≤ a ≤ b, bits: RationalContext(bits).sqrt([a, b]) = [lower, upper] with
     0 ≤ lower, lower² ≤ a ≤ lower²(1+2^-bits)², b ≤ upper² ≤ b(1+2^-bits)²."""
     from exactbounds.numbers import interval
+
     a, b, bits = item["a"], item["b"], item["bits"]
     ctx = ops.RationalContext(bits)
     r = ctx.sqrt(interval(a, b))
@@ -178,13 +182,22 @@ def _surd_sign(p, q, s):
 def _bn_items(rng, n=300):
     def q(lo, hi):
         return fmpq(rng.randint(lo, hi), rng.choice((1, 2, 3, 4, 7, 8, 1024)))
+
     out = []
     for _ in range(n):
         x0 = q(-40, 40)
-        out.append({"gamma": rng.choice((q(-40, 40), fmpq(0))), "mu": q(-40, 40),
-                    "beta": q(-40, 40), "var": rng.choice((q(0, 80), fmpq(0), fmpq(1, 4))),
-                    "eps": rng.choice((fmpq(1, 100000), q(1, 8), fmpq(0))),
-                    "lo": x0, "hi": x0 + abs(q(0, 40)), "bits": rng.choice((8, 24, 53, 64, 128))})
+        out.append(
+            {
+                "gamma": rng.choice((q(-40, 40), fmpq(0))),
+                "mu": q(-40, 40),
+                "beta": q(-40, 40),
+                "var": rng.choice((q(0, 80), fmpq(0), fmpq(1, 4))),
+                "eps": rng.choice((fmpq(1, 100000), q(1, 8), fmpq(0))),
+                "lo": x0,
+                "hi": x0 + abs(q(0, 40)),
+                "bits": rng.choice((8, 24, 53, 64, 128)),
+            }
+        )
     return [it for it in out if it["var"] + it["eps"] > 0 and it["eps"] > 0]
 
 
@@ -198,6 +211,7 @@ def batchnorm_crown_step_sound(ops, item):
     from exactbounds.algorithms.affine import affine
     from exactbounds.algorithms.crown import crown
     from exactbounds.graph import Graph
+
     g, m, be, v, e = (item[k] for k in ("gamma", "mu", "beta", "var", "eps"))
     s = v + e
     params = ops.BatchNormParams([m], [v], [g], [be], e)

@@ -1,6 +1,7 @@
 """The runner: check every obligation, print a table (or JSON), exit 0 only when every
 obligation has its expected status. ``python -m proofs`` and ``exactbounds prove`` both call
 :func:`main`."""
+
 import argparse
 import json
 import sys
@@ -40,8 +41,10 @@ def short_lean(name):
 
 
 def table(results, total):
-    rows = [(r.name, short_lean(r.lean), str(r.cases), status_text(r), f"{r.seconds:.2f}")
-            for r in results]
+    rows = [
+        (r.name, short_lean(r.lean), str(r.cases), status_text(r), f"{r.seconds:.2f}")
+        for r in results
+    ]
     head = ("obligation", "Lean name", "cases", "status", "seconds")
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     align = ["<", "<", ">", "<", ">"]
@@ -60,8 +63,10 @@ def table(results, total):
     if any(r.lean and LEAN_NS in r.lean for r in results):
         out.append(f"(Lean names are in {LEAN_NS.rstrip('.')}.)")
     bad = [r.name for r in results if not r.ok]
-    out.append(f"{len(results)} obligations, {len(results) - len(bad)} as expected, "
-               f"{total:.1f} s" + (f"; NOT as expected: {', '.join(bad)}" if bad else ""))
+    out.append(
+        f"{len(results)} obligations, {len(results) - len(bad)} as expected, "
+        f"{total:.1f} s" + (f"; NOT as expected: {', '.join(bad)}" if bad else "")
+    )
     return "\n".join(out)
 
 
@@ -69,8 +74,17 @@ def report(results, total, as_json=False, file=None):
     """Print the results; return the exit status (0 only when all are as expected)."""
     ok = all(r.ok for r in results)
     if as_json:
-        print(json.dumps({"ok": ok, "seconds": round(total, 3),
-                          "obligations": [r.as_dict() for r in results]}, indent=1), file=file)
+        print(
+            json.dumps(
+                {
+                    "ok": ok,
+                    "seconds": round(total, 3),
+                    "obligations": [r.as_dict() for r in results],
+                },
+                indent=1,
+            ),
+            file=file,
+        )
     else:
         print(table(results, total), file=file)
     return 0 if ok else 1
@@ -91,8 +105,10 @@ def execute(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m proofs",
-                                description="Replay TorchLean's theorem statements symbolically "
-                                            "against exactbounds' operators.")
+    p = argparse.ArgumentParser(
+        prog="python -m proofs",
+        description="Replay TorchLean's theorem statements symbolically "
+        "against exactbounds' operators.",
+    )
     add_arguments(p)
     return execute(p.parse_args(argv))

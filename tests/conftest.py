@@ -5,6 +5,7 @@ Skip policy: a test may skip only for a missing optional dependency (tests/optio
 ``requires(name)`` or ``@pytest.mark.requires(name)``), and says which one in the summary. With CI
 set, any other skip (a missing example file, a missing core dependency...) fails the run.
 """
+
 import os
 
 import pytest
@@ -19,7 +20,8 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "requires(name): skip unless the optional dependency `name` is installed")
+        "markers", "requires(name): skip unless the optional dependency `name` is installed"
+    )
 
 
 def pytest_runtest_setup(item):
@@ -35,8 +37,10 @@ def _police(report):
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     if not allowed_skip(reason):
         report.outcome = "failed"
-        report.longrepr = (f"skipped under CI, but only a missing optional dependency may skip a "
-                           f"test (tests/optional.py): {reason}")
+        report.longrepr = (
+            f"skipped under CI, but only a missing optional dependency may skip a "
+            f"test (tests/optional.py): {reason}"
+        )
 
 
 @pytest.hookimpl(wrapper=True)

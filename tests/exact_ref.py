@@ -3,6 +3,7 @@
 ``Surd(a, b, w)`` is the real number ``a + b·√w`` (a, b, w rationals, w >= 0); comparisons with a
 rational are decided exactly by squaring, with no rounding anywhere.
 """
+
 from fractions import Fraction
 
 from flint import fmpq
@@ -26,14 +27,14 @@ class Surd:
 
     def cmp(self, q):
         """sign(a + b·√w − q), exactly."""
-        d = self.a - F(q)               # compare b·√w with −d
-        lhs = _sign(self.b) if self.w else 0   # sign of b·√w
+        d = self.a - F(q)  # compare b·√w with −d
+        lhs = _sign(self.b) if self.w else 0  # sign of b·√w
         rhs = _sign(-d)
         if lhs != rhs:
             return (lhs > rhs) - (lhs < rhs)
         if lhs == 0:
             return 0
-        sq = self.b * self.b * self.w - d * d   # compare squares of |b√w| and |d|
+        sq = self.b * self.b * self.w - d * d  # compare squares of |b√w| and |d|
         return _sign(sq) * lhs
 
     def __ge__(self, q):

@@ -3,9 +3,11 @@
 The reference is independent of the code under test: mpmath ``iv`` at 1000 bits with the
 textbook formulas (tanh = sinh/cosh via exp, σ = 1/(1+e^−x), f' and f'' from their closed
 forms), and every comparison is decided on rigorous intervals, never on floats."""
+
 import pytest
 from flint import fmpq
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mpmath import ctx_iv
 
 from exactbounds.core import Box
@@ -50,7 +52,8 @@ def outside(ref, lo, hi):
 
 OPS = [Tanh(), Sigmoid()]
 rats = st.fractions(min_value=-12, max_value=12, max_denominator=1000).map(
-    lambda f: fmpq(f.numerator, f.denominator))
+    lambda f: fmpq(f.numerator, f.denominator)
+)
 
 
 @SETTINGS
@@ -58,19 +61,20 @@ rats = st.fractions(min_value=-12, max_value=12, max_denominator=1000).map(
 def test_evaluate_encloses_in_both_contexts(op, x):
     f = ref_f(op.kind, _iv(x))[0]
     (r,) = op.evaluate(RationalContext(), [x])
-    if x == 0:                                  # f(0) = c is rational: exact
+    if x == 0:  # f(0) = c is rational: exact
         assert r == (0 if op.kind == "tanh" else fmpq(1, 2))
         return
     assert isinstance(r, RInterval) and inside(f, r.lo, r.hi)
-    assert r.width < fmpq(1, 2 ** 150)          # far below a float64 ulp
+    assert r.width < fmpq(1, 2**150)  # far below a float64 ulp
     ictx = IntervalContext(113)
     (v,) = op.evaluate(ictx, [x])
     assert inside(f, ictx.lower(v), ictx.upper(v))
-    assert ictx.upper(v) - ictx.lower(v) < fmpq(1, 2 ** 100)
+    assert ictx.upper(v) - ictx.lower(v) < fmpq(1, 2**100)
 
 
 def test_evaluate_symbolic_is_the_exact_expression():
     import sympy
+
     x = sympy.Symbol("x", real=True)
     ctx = SymbolicContext()
     assert Tanh().evaluate(ctx, [x])[0] == sympy.tanh(x)
@@ -103,15 +107,23 @@ def _line_ok(ref, a, b, x, upper):
 
 
 @SETTINGS
-@given(op=st.sampled_from(OPS), a=rats, b=rats,
-       ts=st.lists(st.fractions(min_value=0, max_value=1, max_denominator=997), min_size=1,
-                   max_size=8))
+@given(
+    op=st.sampled_from(OPS),
+    a=rats,
+    b=rats,
+    ts=st.lists(
+        st.fractions(min_value=0, max_value=1, max_denominator=997), min_size=1, max_size=8
+    ),
+)
 def test_relax_lines_are_sound(op, a, b, ts):
     lo, hi = min(a, b), max(a, b)
     al, bl, au, bu = op.relax_one(lo, hi)
     for t in [0, 1] + ts:
-        x = lo + (hi - lo) * fmpq(t.numerator, t.denominator) if not isinstance(t, int) else \
-            lo + (hi - lo) * t
+        x = (
+            lo + (hi - lo) * fmpq(t.numerator, t.denominator)
+            if not isinstance(t, int)
+            else lo + (hi - lo) * t
+        )
         f = ref_f(op.kind, _iv(x))[0]
         assert _line_ok(f, au, bu, x, True), (lo, hi, x)
         assert _line_ok(f, al, bl, x, False), (lo, hi, x)
@@ -144,29 +156,36 @@ def test_relax_contexts_and_modes():
     lo, hi = [fmpq(-1), fmpq(1, 2)], [fmpq(2), fmpq(3, 2)]
     exact = op.relax(RationalContext(), lo, hi)
     assert all(isinstance(v, fmpq) for col in exact for v in col)
-    ictx = IntervalContext(160)   # same working precision as RationalContext(128): same lines
+    ictx = IntervalContext(160)  # same working precision as RationalContext(128): same lines
     inter = op.relax(ictx, [ictx.const(v) for v in lo], [ictx.const(v) for v in hi])
     for ce, ci in zip(exact, inter):
         for q, v in zip(ce, ci):
             assert ictx.lower(v) <= q <= ictx.upper(v)
     from exactbounds.numbers.dyadic_mode import DyadicContext
+
     dctx = DyadicContext(32)
     dy = op.relax(dctx, lo, hi)
     for k, (ce, cd) in enumerate(zip(exact, dy)):
         for q, v in zip(ce, cd):
             if k == 1:
-                assert v <= q           # lower intercept rounded down
+                assert v <= q  # lower intercept rounded down
             elif k == 3:
-                assert v >= q           # upper intercept rounded up
+                assert v >= q  # upper intercept rounded up
             else:
                 assert v == q
             assert v.q.bit_length() <= 200
 
 
 @SETTINGS
-@given(op=st.sampled_from(OPS), a=rats, b=rats, ts=st.lists(
-    st.fractions(min_value=0, max_value=1, max_denominator=997), min_size=1, max_size=5),
-    mode=st.sampled_from(["exact", "interval"]))
+@given(
+    op=st.sampled_from(OPS),
+    a=rats,
+    b=rats,
+    ts=st.lists(
+        st.fractions(min_value=0, max_value=1, max_denominator=997), min_size=1, max_size=5
+    ),
+    mode=st.sampled_from(["exact", "interval"]),
+)
 def test_derivative_ranges_enclose(op, a, b, ts, mode):
     lo, hi = min(a, b), max(a, b)
     ctx = RationalContext() if mode == "exact" else IntervalContext()
@@ -210,14 +229,21 @@ def test_crown_through_sigmoid_and_tanh_is_sound(data, mode):
     from exactbounds.algorithms.ibp import evaluate
     from exactbounds.graph import Graph
     from exactbounds.operators.linear import Linear
+
     w = st.fractions(min_value=-2, max_value=2, max_denominator=8).map(
-        lambda f: fmpq(f.numerator, f.denominator))
+        lambda f: fmpq(f.numerator, f.denominator)
+    )
     n, h = 2, data.draw(st.integers(1, 3))
     acts = [data.draw(st.sampled_from([Tanh, Sigmoid])) for _ in range(2)]
-    ops = [Linear.from_weights([[data.draw(w) for _ in range(n)] for _ in range(h)],
-                               [data.draw(w) for _ in range(h)]), acts[0]((h,)),
-           Linear.from_weights([[data.draw(w) for _ in range(h)] for _ in range(h)]),
-           acts[1]((h,)), Linear.from_weights([[data.draw(w) for _ in range(h)]])]
+    ops = [
+        Linear.from_weights(
+            [[data.draw(w) for _ in range(n)] for _ in range(h)], [data.draw(w) for _ in range(h)]
+        ),
+        acts[0]((h,)),
+        Linear.from_weights([[data.draw(w) for _ in range(h)] for _ in range(h)]),
+        acts[1]((h,)),
+        Linear.from_weights([[data.draw(w) for _ in range(h)]]),
+    ]
     g = Graph.sequential(n, ops)
     lo = [data.draw(w) for _ in range(n)]
     hi = [a + abs(data.draw(w)) for a in lo]
@@ -226,9 +252,16 @@ def test_crown_through_sigmoid_and_tanh_is_sound(data, mode):
     (blo,), (bhi,) = res.output.outer(ctx)
     rc = RationalContext()
     for _ in range(4):
-        x = [a + (b - a) * data.draw(st.fractions(min_value=0, max_value=1,
-                                                  max_denominator=64).map(
-            lambda f: fmpq(f.numerator, f.denominator))) for a, b in zip(lo, hi)]
+        x = [
+            a
+            + (b - a)
+            * data.draw(
+                st.fractions(min_value=0, max_value=1, max_denominator=64).map(
+                    lambda f: fmpq(f.numerator, f.denominator)
+                )
+            )
+            for a, b in zip(lo, hi)
+        ]
         (y,) = evaluate(g, x, rc)
         assert blo <= rc.lower(y) and rc.upper(y) <= bhi
 
@@ -238,19 +271,27 @@ def test_derivative_jets_stay_short():
     next linear layer they grew to thousands of bits per layer. Jets are rounded outward to
     ``bits + 64``-bit dyadics, so the ends stay short."""
     import numpy as np
+
     from exactbounds.algorithms.taylor import Curve, propagate
     from exactbounds.graph import Graph
     from exactbounds.operators.batchnorm import BatchNorm, BatchNormParams
     from exactbounds.operators.linear import Linear
+
     rng = np.random.default_rng(1)
     ops, dim = [], 1
     for _ in range(3):
-        ops += [Linear.from_weights(rng.normal(size=(16, dim)).astype(np.float32).tolist()),
-                Tanh((16,)),
-                BatchNorm(BatchNormParams(rng.normal(size=16).tolist(),
-                                          rng.uniform(0.1, 1, size=16).tolist(),
-                                          rng.normal(size=16).tolist(),
-                                          rng.normal(size=16).tolist()))]
+        ops += [
+            Linear.from_weights(rng.normal(size=(16, dim)).astype(np.float32).tolist()),
+            Tanh((16,)),
+            BatchNorm(
+                BatchNormParams(
+                    rng.normal(size=16).tolist(),
+                    rng.uniform(0.1, 1, size=16).tolist(),
+                    rng.normal(size=16).tolist(),
+                    rng.normal(size=16).tolist(),
+                )
+            ),
+        ]
         dim = 16
     g = Graph.sequential(1, ops + [Linear.from_weights(rng.normal(size=(1, 16)).tolist())])
     ctx = RationalContext(128)

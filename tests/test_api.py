@@ -1,6 +1,7 @@
 """The public API (``exactbounds.load/bounds/check/derivatives``): sound results on drawn
 networks, lists and numpy arrays as inputs, agreement with the CLI's ``--json`` (the real entry
 point, in a subprocess), and short reprs."""
+
 import json
 import random
 import re
@@ -12,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flint import fmpq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import exactbounds as eb
 from exact_ref import F
@@ -26,14 +28,21 @@ from exactbounds.tables import MAX_ROWS
 
 EX = Path(__file__).resolve().parent.parent / "exactbounds" / "examples"
 CTX = RationalContext()
-SETTINGS = dict(max_examples=8, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = dict(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def cli_json(*argv):
     """``python -m exactbounds ARGV --json`` as parsed JSON, and its exit status."""
-    p = subprocess.run([sys.executable, "-m", "exactbounds", *map(str, argv), "--json"],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "exactbounds", *map(str, argv), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.stderr == "" or "Traceback" not in p.stderr, p.stderr
     return json.loads(p.stdout), p.returncode
 
@@ -52,13 +61,24 @@ def relu_nets(draw, activation="relu"):
     n, h, m = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
     q = st.integers(-8, 8).map(lambda k: f"{k}/4")
     lo = [draw(st.integers(-4, 3)) for _ in range(n)]
-    hi = [a + draw(st.integers(0, 4)) for a in lo]          # degenerate widths included
-    return {"input_lo": [f"{a}/4" for a in lo], "input_hi": [f"{b}/4" for b in hi],
-            "layers": [{"type": "linear", "weight": [[draw(q) for _ in range(n)] for _ in range(h)],
-                        "bias": [draw(q) for _ in range(h)]},
-                       {"type": activation},
-                       {"type": "linear", "weight": [[draw(q) for _ in range(h)] for _ in range(m)],
-                        "bias": [draw(q) for _ in range(m)]}]}
+    hi = [a + draw(st.integers(0, 4)) for a in lo]  # degenerate widths included
+    return {
+        "input_lo": [f"{a}/4" for a in lo],
+        "input_hi": [f"{b}/4" for b in hi],
+        "layers": [
+            {
+                "type": "linear",
+                "weight": [[draw(q) for _ in range(n)] for _ in range(h)],
+                "bias": [draw(q) for _ in range(h)],
+            },
+            {"type": activation},
+            {
+                "type": "linear",
+                "weight": [[draw(q) for _ in range(h)] for _ in range(m)],
+                "bias": [draw(q) for _ in range(m)],
+            },
+        ],
+    }
 
 
 def points(model, rng, n=6):
@@ -76,9 +96,14 @@ def write(tmp_path, doc, name="net.json"):
 
 # ----------------------------------------------------------------------------- bounds
 
+
 @settings(**SETTINGS)
-@given(net=relu_nets(), method=st.sampled_from(["ibp", "crown", "affine"]),
-       mode=st.sampled_from([None, "exact", "interval"]), seed=st.integers(0, 99))
+@given(
+    net=relu_nets(),
+    method=st.sampled_from(["ibp", "crown", "affine"]),
+    mode=st.sampled_from([None, "exact", "interval"]),
+    seed=st.integers(0, 99),
+)
 def test_bounds_contain_the_exact_value_at_points_of_the_box(tmp_path, net, method, mode, seed):
     model = eb.load(write(tmp_path, net))
     res = eb.bounds(model, method=method, mode=mode)
@@ -101,8 +126,15 @@ def test_bounds_agree_with_the_cli_json():
     onnx = pytest.importorskip("onnx")  # noqa: F841 - the example is an ONNX file
     model = eb.load(EX / "mlp_bn.onnx", spec=EX / "mlp_bn.vnnlib")
     res = eb.bounds(model, "crown", intermediate=True)
-    cli, rc = cli_json("bounds", EX / "mlp_bn.onnx", "--spec", EX / "mlp_bn.vnnlib",
-                       "--method", "crown", "--intermediate")
+    cli, rc = cli_json(
+        "bounds",
+        EX / "mlp_bn.onnx",
+        "--spec",
+        EX / "mlp_bn.vnnlib",
+        "--method",
+        "crown",
+        "--intermediate",
+    )
     assert rc == 0
     assert json.loads(json.dumps(result_json(res, intermediate=True))) == cli
     assert any("proved" in n for n in res.notes)
@@ -119,16 +151,20 @@ def test_bounds_rejects_unknown_methods_and_models():
 
 # ----------------------------------------------------------------------------- check
 
+
 def outward(res):
     lo, hi = res.output.outer(res.ctx)
     return [f64_down(v) for v in lo], [f64_up(v) for v in hi]
 
 
 @settings(**SETTINGS)
-@given(net=relu_nets(), method=st.sampled_from(["ibp", "crown"]), seed=st.integers(0, 99),
-       form=st.sampled_from(["dict", "pair", "numpy", "numpy_dict"]))
-def test_check_of_sound_claims_and_of_claims_past_an_exact_value(tmp_path, net, method, seed,
-                                                                   form):
+@given(
+    net=relu_nets(),
+    method=st.sampled_from(["ibp", "crown"]),
+    seed=st.integers(0, 99),
+    form=st.sampled_from(["dict", "pair", "numpy", "numpy_dict"]),
+)
+def test_check_of_sound_claims_and_of_claims_past_an_exact_value(tmp_path, net, method, seed, form):
     """The method's own bounds, rounded outward to float64, are sound in every input form;
     a lower claim above every output value is unsound, with a witness inside the box whose
     exact output lies below it."""
@@ -148,7 +184,7 @@ def test_check_of_sound_claims_and_of_claims_past_an_exact_value(tmp_path, net, 
     assert [v.verdict for v in res.verdicts] == [SOUND] * (2 * len(lo))
     x = points(model, random.Random(seed))[2]
     y = evaluate(model.graph, x, CTX)
-    bad_lo = [max(f64_up(v), h) + 1 for v, h in zip(y, hi)]   # above every output value
+    bad_lo = [max(f64_up(v), h) + 1 for v, h in zip(y, hi)]  # above every output value
     res = eb.check(model, claim(bad_lo, hi), method=method, budget=40, n_random=4)
     for v in res.verdicts:
         assert v.verdict == (UNSOUND if v.side == "lo" else SOUND)
@@ -167,7 +203,7 @@ def test_check_takes_float32_arrays_as_float32_claims_and_paths(tmp_path):
     with pytest.raises(InvalidValueError, match="claimed"):
         eb.check(model, 3.5)
     with pytest.raises(ExactBoundsError):
-        eb.check(model, {"lo": [0]})              # one entry for two outputs
+        eb.check(model, {"lo": [0]})  # one entry for two outputs
 
 
 def test_check_agrees_with_the_cli_json(tmp_path):
@@ -183,8 +219,12 @@ def test_check_agrees_with_the_cli_json(tmp_path):
 
 # ----------------------------------------------------------------------------- derivatives
 
-@settings(max_examples=4, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(net=relu_nets("tanh"), data=st.data())
 def test_derivatives_contain_the_exact_derivatives(tmp_path, net, data):
     model = eb.load(write(tmp_path, net))
@@ -225,6 +265,7 @@ def test_derivatives_agree_with_the_cli_json_and_feed_check():
 
 # ----------------------------------------------------------------------------- reprs
 
+
 def test_the_readme_api_block_runs_and_prints_short_lines(capsys, monkeypatch):
     text = (EX.parent.parent / "README.md").read_text()
     block = text.split("## The API in ten lines")[1].split("```python")[1].split("```")[0]
@@ -238,12 +279,20 @@ def test_the_readme_api_block_runs_and_prints_short_lines(capsys, monkeypatch):
 
 def test_reprs_are_short_tables(tmp_path):
     rng = random.Random(1)
-    wide = {"input_lo": [0, 0], "input_hi": [1, "1/3"],
-            "layers": [{"type": "linear",
-                        "weight": [[f"{rng.randint(-9, 9)}/7", f"{rng.randint(-9, 9)}/3"]
-                                   for _ in range(50)],
-                        "bias": [f"1/{k + 3}" for k in range(50)]},
-                       {"type": "tanh"}]}
+    wide = {
+        "input_lo": [0, 0],
+        "input_hi": [1, "1/3"],
+        "layers": [
+            {
+                "type": "linear",
+                "weight": [
+                    [f"{rng.randint(-9, 9)}/7", f"{rng.randint(-9, 9)}/3"] for _ in range(50)
+                ],
+                "bias": [f"1/{k + 3}" for k in range(50)],
+            },
+            {"type": "tanh"},
+        ],
+    }
     model = eb.load(write(tmp_path, wide))
     res = eb.bounds(model, intermediate=True)
     for text in (repr(res), str(res)):

@@ -2,6 +2,7 @@
 
 Every witness is re-checked here with arithmetic independent of the package
 (``tests/exact_ref.py``: ``a + b·√w`` compared with rationals by squaring, and Fractions)."""
+
 import itertools
 import random
 from fractions import Fraction
@@ -13,23 +14,25 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from exact_ref import F, bn_exact
-from exactbounds.audit import INSIDE_EXACT, SOUND, UNSOUND, Verdict, shift_ulps, ulp, \
-    ulps_between
+from exactbounds.audit import INSIDE_EXACT, SOUND, UNSOUND, Verdict, shift_ulps, ulp, ulps_between
 from exactbounds.audit.bounds import audit_bounds
 from exactbounds.audit.claims import Claim, parse_claim
 from exactbounds.audit.floatsim import simulate
-from exactbounds.numbers import FloatContext
-from exactbounds.numbers.floatctx import round_nearest
 from exactbounds.audit.methods import exact_method_bounds
 from exactbounds.audit.verdicts import lower_end, upper_end
 from exactbounds.core import Box
 from exactbounds.errors import InvalidValueError, MalformedFileError, ShapeError
 from exactbounds.graph import Graph
+from exactbounds.numbers import FloatContext
+from exactbounds.numbers.floatctx import round_nearest
 from exactbounds.operators.batchnorm import BatchNorm, BatchNormParams
 from exactbounds.operators.linear import Linear, LinearParams
 
-SETTINGS = dict(max_examples=30, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = dict(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 f32 = st.floats(-4, 4, width=32, allow_subnormal=False)
 small = st.fractions(-3, 3, max_denominator=16)
@@ -41,10 +44,11 @@ def Q(x):
 
 # ----------------------------------------------------------------------------- ulps
 
+
 @given(st.floats(allow_nan=False, allow_infinity=False, width=32))
 @settings(max_examples=60, deadline=None)
 def test_ulp_is_float_spacing(x):
-    assume(abs(x) < float(np.finfo(np.float32).max))   # numpy's spacing at the top is inf
+    assume(abs(x) < float(np.finfo(np.float32).max))  # numpy's spacing at the top is inf
     q = Q(float(x))
     assert ulp(q, "float32") == Q(float(np.spacing(np.abs(np.float32(x)))))
     assert ulp(q, "float64") == Q(float(np.spacing(np.abs(np.float64(x)))))
@@ -55,7 +59,7 @@ def test_ulp_is_float_spacing(x):
 def test_shift_by_k_ulps_is_k_ulps_and_k_float_steps(x, k):
     q = Q(x)
     assert ulps_between(q, shift_ulps(q, k, "float64"), "float64") == abs(k)
-    if abs(x) >= 2.0 ** -1000 and k > 0:     # within a binade one ulp is one float step
+    if abs(x) >= 2.0**-1000 and k > 0:  # within a binade one ulp is one float step
         y = float(x)
         for _ in range(k):
             y = np.nextafter(y, np.inf)
@@ -64,43 +68,50 @@ def test_shift_by_k_ulps_is_k_ulps_and_k_float_steps(x, k):
 
 
 def test_ulp_at_zero_and_bad_dtype():
-    assert ulp(0, "float32") == fmpq(1, 2 ** 149)
-    assert ulp(0, "float64") == fmpq(1, 2 ** 1074)
+    assert ulp(0, "float32") == fmpq(1, 2**149)
+    assert ulp(0, "float64") == fmpq(1, 2**1074)
     with pytest.raises(InvalidValueError, match="dtype"):
         ulp(1, "float16")
 
 
 # ----------------------------------------------------------------------------- claims
 
+
 def test_claim_shapes_and_selection():
     c = parse_claim({"lo": [1, "0x1p-3", None], "hi": ["1/3", 2, "0.1"]})
     assert c.lo == [1, fmpq(1, 8), None] and c.hi == [fmpq(1, 3), 2, fmpq(1, 10)]
     assert c.dtype == "float64"
-    data = {"ibp": {"float32": {"lo": [1], "hi": [2]}}, "crown": {"lo": [0], "hi": [3],
-                                                                  "dtype": "float32"}}
+    data = {
+        "ibp": {"float32": {"lo": [1], "hi": [2]}},
+        "crown": {"lo": [0], "hi": [3], "dtype": "float32"},
+    }
     c = parse_claim(data, "ibp", "float32")
     assert (c.lo, c.hi, c.dtype) == ([1], [2], "float32")
     c = parse_claim(data, "crown")
     assert (c.lo, c.hi, c.dtype) == ([0], [3], "float32")
     assert parse_claim({"outputs": {"lo": [[1, 2]], "hi": [[3, 4]]}}).hi == [3, 4]
-    assert parse_claim({"lo": [0.1], "hi": [0.1]}).lo == [Q(0.1)]   # the exact double
+    assert parse_claim({"lo": [0.1], "hi": [0.1]}).lo == [Q(0.1)]  # the exact double
 
 
-@pytest.mark.parametrize("data, method, dtype, err, match", [
-    ({"lo": [1, "x"], "hi": [2, 3]}, None, None, InvalidValueError, r"claim\.lo\[1\]"),
-    ({"ibp": {"lo": [1]}, "crown": {"lo": [1]}}, None, None, InvalidValueError, "choose one"),
-    ({"ibp": {"lo": [1]}}, "crown", None, InvalidValueError, "no claim for it"),
-    ({"lo": [1], "hi": [1, 2]}, None, None, ShapeError, "lo has 1"),
-    ({"lo": [1], "hi": [2], "dtype": "float32"}, None, "float64", InvalidValueError, "dtype"),
-    ({"low": [1]}, None, None, MalformedFileError, "'lo'"),
-    ({"lo": [float("nan")]}, None, None, InvalidValueError, "not finite"),
-])
+@pytest.mark.parametrize(
+    "data, method, dtype, err, match",
+    [
+        ({"lo": [1, "x"], "hi": [2, 3]}, None, None, InvalidValueError, r"claim\.lo\[1\]"),
+        ({"ibp": {"lo": [1]}, "crown": {"lo": [1]}}, None, None, InvalidValueError, "choose one"),
+        ({"ibp": {"lo": [1]}}, "crown", None, InvalidValueError, "no claim for it"),
+        ({"lo": [1], "hi": [1, 2]}, None, None, ShapeError, "lo has 1"),
+        ({"lo": [1], "hi": [2], "dtype": "float32"}, None, "float64", InvalidValueError, "dtype"),
+        ({"low": [1]}, None, None, MalformedFileError, "'lo'"),
+        ({"lo": [float("nan")]}, None, None, InvalidValueError, "not finite"),
+    ],
+)
 def test_bad_claims_name_the_offender(data, method, dtype, err, match):
     with pytest.raises(err, match=match):
         parse_claim(data, method, dtype)
 
 
 # ----------------------------------------------------------------------------- networks
+
 
 def bn_net(mean, var, gamma, beta, eps, lo, hi):
     p = BatchNormParams(mean, var, gamma, beta, eps)
@@ -117,7 +128,7 @@ def bn_case(draw):
     mean = draw(st.lists(f32, min_size=n, max_size=n))
     var = draw(st.lists(st.floats(0, 4, width=32), min_size=n, max_size=n))
     gamma = draw(st.lists(f32, min_size=n, max_size=n))
-    gamma[0] = -abs(gamma[0]) - 0.5           # at least one γ < 0 channel
+    gamma[0] = -abs(gamma[0]) - 0.5  # at least one γ < 0 channel
     beta = draw(st.lists(f32, min_size=n, max_size=n))
     lo = draw(st.lists(f32, min_size=n, max_size=n))
     w = draw(st.lists(st.floats(0, 2, width=32), min_size=n, max_size=n))
@@ -166,10 +177,10 @@ def net_of(kind, case):
 
 def check_witness(v, case, kind, box):
     w = v.witness
-    assert box.contains(w.x)                                   # inside the input set
+    assert box.contains(w.x)  # inside the input set
     y = ref_value(case, kind, w.x, v.output)
     s = cmp(y, v.claimed)
-    assert s == (-1 if v.side == "lo" else 1)                  # strictly outside, exactly
+    assert s == (-1 if v.side == "lo" else 1)  # strictly outside, exactly
     assert lower_end(w.y) <= v.claimed or upper_end(w.y) >= v.claimed
     assert w.distance > 0 and w.ulps > 0
 
@@ -195,7 +206,8 @@ def test_planted_claims_one_ulp_inward_are_unsound_and_outward_sound(kind, strat
         for v in outward.verdicts:
             end = lower_end(v.exact) if v.side == "lo" else upper_end(v.exact)
             assert 0 < v.distance <= ulp(end, "float32") and 0 < v.ulps <= 2
-        assert outward.evaluations == 0          # nothing to search when every side is sound
+        assert outward.evaluations == 0  # nothing to search when every side is sound
+
     run()
 
 
@@ -211,20 +223,21 @@ def test_negative_gamma_channel_swaps_the_witness_corner():
 def test_enclosure_refinement_decides_claims_within_2_pow_minus_200():
     """A claim closer to the irrational exact bound than the first enclosure's width: the
     method is re-run with more bits; the witness enclosure is refined too."""
-    case = ([0], [1], [1], [0], 1, [0], [1])            # BN(x) = x/√2 on [0, 1]: hi = 1/√2
+    case = ([0], [1], [1], [0], 1, [0], [1])  # BN(x) = x/√2 on [0, 1]: hi = 1/√2
     g, box = net_of("bn", case)
     hi = exact_method_bounds(g, box, "ibp", bits=600).hi[0]
-    assert hi.hi - hi.lo < fmpq(1, 2 ** 500)
-    for delta, want in ((fmpq(1, 2 ** 200), SOUND), (-fmpq(1, 2 ** 200), UNSOUND)):
-        c = (hi.lo + hi.hi) / 2 + delta                 # within 2^-200 of 1/√2
+    assert hi.hi - hi.lo < fmpq(1, 2**500)
+    for delta, want in ((fmpq(1, 2**200), SOUND), (-fmpq(1, 2**200), UNSOUND)):
+        c = (hi.lo + hi.hi) / 2 + delta  # within 2^-200 of 1/√2
         res = audit_bounds(g, box, [Claim([None], [c], "float64")], "ibp", budget=0)
-        v, = res.verdicts
+        (v,) = res.verdicts
         assert v.verdict == want and res.info["bits"] > 128
         if want == UNSOUND:
             check_witness(v, case, "bn", box)
 
 
 # ----------------------------------------------------------------------------- inside_exact
+
 
 @st.composite
 def deep_affine(draw):
@@ -235,11 +248,17 @@ def deep_affine(draw):
             W = [[draw(st.sampled_from([-1, 1, 2, "1/2"])) for _ in range(n)] for _ in range(n)]
             ops.append(Linear(LinearParams(W, [draw(small) for _ in range(n)])))
         else:
-            ops.append(BatchNorm(BatchNormParams(
-                [draw(small) for _ in range(n)], [draw(st.sampled_from([1, 2, "1/4", 3]))
-                                                  for _ in range(n)],
-                [draw(st.sampled_from([-1, 1, "3/2", -2])) for _ in range(n)],
-                [draw(small) for _ in range(n)], "1/100")))
+            ops.append(
+                BatchNorm(
+                    BatchNormParams(
+                        [draw(small) for _ in range(n)],
+                        [draw(st.sampled_from([1, 2, "1/4", 3])) for _ in range(n)],
+                        [draw(st.sampled_from([-1, 1, "3/2", -2])) for _ in range(n)],
+                        [draw(small) for _ in range(n)],
+                        "1/100",
+                    )
+                )
+            )
     lo = [draw(small) for _ in range(n)]
     hi = [a + draw(st.fractions(0, 2, max_denominator=8)) for a in lo]
     return Graph.sequential(n, ops), Box.from_values(lo, hi)
@@ -253,19 +272,22 @@ def test_claims_between_the_true_extreme_and_the_ibp_bound_are_inside_exact(net)
     is tighter than IBP yet valid: ``inside_exact``, never ``unsound``."""
     from exactbounds.algorithms.ibp import evaluate
     from exactbounds.numbers import RationalContext
+
     g, box = net
     exact = exact_method_bounds(g, box, "ibp")
-    corners = [evaluate(g, list(x), RationalContext(128))
-               for x in itertools.product(*zip(box.lo, box.hi))]
+    corners = [
+        evaluate(g, list(x), RationalContext(128)) for x in itertools.product(*zip(box.lo, box.hi))
+    ]
     i = 0
     true_lo = min(lower_end(y[i]) for y in corners)
     ibp_lo = upper_end(exact.lo[i])
     assume(ibp_lo < true_lo)
     c = (ibp_lo + true_lo) / 2
     n = len(exact.lo)
-    res = audit_bounds(g, box, [Claim([c] + [None] * (n - 1), [None] * n, "float64")], "ibp",
-                       budget=60, n_random=4)
-    v, = res.verdicts
+    res = audit_bounds(
+        g, box, [Claim([c] + [None] * (n - 1), [None] * n, "float64")], "ibp", budget=60, n_random=4
+    )
+    (v,) = res.verdicts
     assert v.verdict == INSIDE_EXACT and v.witness is None
     assert v.ulps > 0 and lower_end(v.slack) < 0
 
@@ -278,8 +300,12 @@ def test_inside_exact_on_a_deep_hadamard_network():
     box = Box.from_values([-1, -1], [1, 1])
     res = audit_bounds(g, box, [Claim([-10, -3], [10, 3], "float32")], "ibp", budget=100)
     got = [(v.output, v.side, v.verdict) for v in res.verdicts]
-    assert got == [(0, "lo", INSIDE_EXACT), (0, "hi", INSIDE_EXACT),
-                   (1, "lo", UNSOUND), (1, "hi", UNSOUND)]
+    assert got == [
+        (0, "lo", INSIDE_EXACT),
+        (0, "hi", INSIDE_EXACT),
+        (1, "lo", UNSOUND),
+        (1, "hi", UNSOUND),
+    ]
     for v in res.verdicts[2:]:
         x = [F(t) for t in v.witness.x]
         y1 = 4 * x[1]
@@ -288,10 +314,16 @@ def test_inside_exact_on_a_deep_hadamard_network():
 
 # ----------------------------------------------------------------------------- intermediate
 
+
 def test_intermediate_claims_get_witnesses_at_their_node():
     W = [[1, -2], ["1/2", 3]]
-    g = Graph.sequential(2, [Linear(LinearParams(W, [0, 1])),
-                             BatchNorm(BatchNormParams([0, 0], [1, 3], [1, -1], [0, 0], "1/8"))])
+    g = Graph.sequential(
+        2,
+        [
+            Linear(LinearParams(W, [0, 1])),
+            BatchNorm(BatchNormParams([0, 0], [1, 3], [1, -1], [0, 0], "1/8")),
+        ],
+    )
     box = Box.from_values([0, -1], [1, 1])
     inner = exact_method_bounds(g, box, "ibp", intermediate=True)["layers[0]"]
     c = planted(inner, 1)
@@ -307,6 +339,7 @@ def test_intermediate_claims_get_witnesses_at_their_node():
 
 # ----------------------------------------------------------------------------- float simulation
 
+
 @given(st.floats(-1e38, 1e38, allow_nan=False))
 @settings(max_examples=60, deadline=None)
 def test_round_nearest_matches_numpy(x):
@@ -315,26 +348,37 @@ def test_round_nearest_matches_numpy(x):
 
 
 def test_round_nearest_has_no_double_rounding():
-    tie = fmpq(1) + fmpq(1, 2 ** 24)                      # halfway: ties to even -> 1
+    tie = fmpq(1) + fmpq(1, 2**24)  # halfway: ties to even -> 1
     assert round_nearest(tie, "float32") == np.float32(1)
-    above = tie + fmpq(1, 2 ** 80)                        # float64 would round this to the tie
-    assert round_nearest(above, "float32") == np.float32(1 + 2 ** -23)
+    above = tie + fmpq(1, 2**80)  # float64 would round this to the tie
+    assert round_nearest(above, "float32") == np.float32(1 + 2**-23)
 
 
 def random_single_layer(rng, kind):
     n = rng.randint(1, 5)
-    r32 = lambda a, b: float(np.float32(rng.uniform(a, b)))        # noqa: E731
+    r32 = lambda a, b: float(np.float32(rng.uniform(a, b)))  # noqa: E731
     lo = [r32(-2, 2) for _ in range(n)]
     hi = [float(np.float32(a) + np.float32(rng.uniform(0, 2))) for a in lo]
     if kind == "bn":
         gamma = [r32(-3, 3) for _ in range(n)]
         gamma[0] = -abs(gamma[0])
-        case = ([r32(-1, 1) for _ in range(n)], [r32(0, 3) for _ in range(n)], gamma,
-                [r32(-1, 1) for _ in range(n)], 1e-5, lo, hi)
+        case = (
+            [r32(-1, 1) for _ in range(n)],
+            [r32(0, 3) for _ in range(n)],
+            gamma,
+            [r32(-1, 1) for _ in range(n)],
+            1e-5,
+            lo,
+            hi,
+        )
     else:
         m = rng.randint(1, 4)
-        case = ([[r32(-2, 2) for _ in range(n)] for _ in range(m)],
-                [r32(-1, 1) for _ in range(m)], lo, hi)
+        case = (
+            [[r32(-2, 2) for _ in range(n)] for _ in range(m)],
+            [r32(-1, 1) for _ in range(m)],
+            lo,
+            hi,
+        )
     return case
 
 
@@ -382,9 +426,10 @@ def test_float_context_runs_ibp_in_float32():
 
 # ----------------------------------------------------------------------------- verdict shape
 
+
 def test_verdict_decide_and_json():
     v = Verdict.decide(3, "hi", fmpq(1), fmpq(3, 2), dtype="float32")
-    assert v.verdict == INSIDE_EXACT and v.ulps == fmpq(1, 2) / fmpq(1, 2 ** 23)
+    assert v.verdict == INSIDE_EXACT and v.ulps == fmpq(1, 2) / fmpq(1, 2**23)
     d = v.to_json()
     assert {"output", "side", "verdict", "claimed", "exact", "ulps", "witness"} <= set(d)
     assert d["claimed"] == "1" and d["exact"] == "3/2" and d["witness"] is None

@@ -1,33 +1,55 @@
 """Mathematical properties of the BatchNorm operator in every number context."""
+
 from fractions import Fraction
 
 import pytest
 import sympy as sp
 from flint import fmpq
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exact_ref import F, bn_exact, inside, scale_times
-from exactbounds import (AffineVec, BatchNormParams, Box, IntervalContext, RationalContext,
-                         SymbolicContext, aff_batchnorm, compute_offset, compute_scale,
-                         deriv2_batchnorm, deriv_batchnorm, evaluate_batchnorm, ibp_batchnorm,
-                         second_deriv_batchnorm)
+from exactbounds import (
+    AffineVec,
+    BatchNormParams,
+    Box,
+    IntervalContext,
+    RationalContext,
+    SymbolicContext,
+    aff_batchnorm,
+    compute_offset,
+    compute_scale,
+    deriv2_batchnorm,
+    deriv_batchnorm,
+    evaluate_batchnorm,
+    ibp_batchnorm,
+    second_deriv_batchnorm,
+)
 from exactbounds.errors import InvalidModelError
 from exactbounds.numbers import RInterval
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 small = st.fractions(min_value=-8, max_value=8, max_denominator=64)
 f32 = st.floats(min_value=-50, max_value=50, width=32, allow_nan=False, allow_infinity=False)
 value = st.one_of(small, f32.map(Fraction))
-gamma_st = st.one_of(small.filter(lambda g: g > 0), small.filter(lambda g: g < 0), st.just(Fraction(0)))
-var_st = st.one_of(st.fractions(min_value=0, max_value=9, max_denominator=16),
-                   st.sampled_from([Fraction(0), Fraction(3), Fraction(8), Fraction(1, 4)]))
-eps_st = st.one_of(st.sampled_from([Fraction(1), Fraction(1, 100000), Fraction(1e-5)]),
-                   st.fractions(min_value=Fraction(1, 1000), max_value=2, max_denominator=1000)
-                   .filter(lambda e: e > 0))
-contexts = st.one_of(st.sampled_from([8, 53, 128]).map(RationalContext),
-                     st.sampled_from([24, 53, 113]).map(IntervalContext))
+gamma_st = st.one_of(
+    small.filter(lambda g: g > 0), small.filter(lambda g: g < 0), st.just(Fraction(0))
+)
+var_st = st.one_of(
+    st.fractions(min_value=0, max_value=9, max_denominator=16),
+    st.sampled_from([Fraction(0), Fraction(3), Fraction(8), Fraction(1, 4)]),
+)
+eps_st = st.one_of(
+    st.sampled_from([Fraction(1), Fraction(1, 100000), Fraction(1e-5)]),
+    st.fractions(min_value=Fraction(1, 1000), max_value=2, max_denominator=1000).filter(
+        lambda e: e > 0
+    ),
+)
+contexts = st.one_of(
+    st.sampled_from([8, 53, 128]).map(RationalContext),
+    st.sampled_from([24, 53, 113]).map(IntervalContext),
+)
 
 
 @st.composite
@@ -42,7 +64,7 @@ def bn_case(draw, max_c=4):
     for _ in range(C):
         a, c = draw(value), draw(value)
         if draw(st.booleans()):
-            c = a                         # degenerate box / ties
+            c = a  # degenerate box / ties
         lo.append(min(a, c))
         hi.append(max(a, c))
     ts = [draw(st.fractions(min_value=0, max_value=1, max_denominator=97)) for _ in range(C)]
@@ -100,8 +122,9 @@ def test_evaluate_encloses_exact_value(case, ctx):
     P = params_of(case)
     ys = evaluate_batchnorm(P, case["x"], ctx)
     for i, y in enumerate(ys):
-        ref = bn_exact(case["g"][i], case["m"][i], case["v"][i], case["b"][i], case["eps"],
-                       case["x"][i])
+        ref = bn_exact(
+            case["g"][i], case["m"][i], case["v"][i], case["b"][i], case["eps"], case["x"][i]
+        )
         assert inside(ref, *ends(ctx, y))
 
 
@@ -122,7 +145,7 @@ def test_rational_ibp_is_tight(case, bits):
 
 
 def test_exact_when_square_root_is_rational():
-    P = BatchNormParams(["1/2", 0], [3, "5/4"], [2, -3], [1, 0], 1)   # √4 = 2, √(9/4) = 3/2
+    P = BatchNormParams(["1/2", 0], [3, "5/4"], [2, -3], [1, 0], 1)  # √4 = 2, √(9/4) = 3/2
     ctx = RationalContext()
     out = ibp_batchnorm(P, Box.from_values([0, -1], [1, 1]), ctx)
     assert all(isinstance(v, fmpq) for v in out.lo + out.hi)
@@ -167,12 +190,12 @@ def test_seed_second_derivative_rule_misses_curvature():
     """Along x(t) = t², d²/dt² BN(x(t)) = 2·scale ≠ 0: the seed's deriv2 box [0, 0] misses it,
     second_deriv_batchnorm contains it. The curve's value comes from the operator itself."""
     t = sp.Symbol("t", real=True)
-    P = BatchNormParams([0], [1], [3], [0], 1)           # scale = 3/√2
+    P = BatchNormParams([0], [1], [3], [0], 1)  # scale = 3/√2
     sym = SymbolicContext()
-    u = evaluate_batchnorm(P, [t ** 2], sym)[0]
+    u = evaluate_batchnorm(P, [t**2], sym)[0]
     u2 = sp.diff(u, t, 2)
     assert sp.simplify(u2 - 6 / sp.sqrt(2)) == 0
-    d2 = Box.from_values([2], [2])                      # x''(t) = 2 exactly
+    d2 = Box.from_values([2], [2])  # x''(t) = 2 exactly
     ctx = RationalContext()
     seed = deriv2_batchnorm(P, d2, ctx)
     assert seed.lo == seed.hi == [0]
@@ -198,7 +221,7 @@ def test_symbolic_context_matches_closed_forms(case):
     for i in range(P.dim):
         assert (box.hi[i] - box.lo[i]).is_nonnegative
         for x in (case["lo"][i], case["hi"][i], case["x"][i]):
-            y = ys[i].subs(X[i], sp.Rational(str(x)))           # the exact value, exact sqrt
+            y = ys[i].subs(X[i], sp.Rational(str(x)))  # the exact value, exact sqrt
             assert (y - box.lo[i]).is_nonnegative and (box.hi[i] - y).is_nonnegative
 
 
@@ -230,6 +253,7 @@ def test_gamma_sign_cases_and_zero():
 
 def test_symbolic_gamma_of_unknown_sign_needs_case_split():
     from exactbounds.errors import NeedsCaseSplit
+
     g = sp.Symbol("g", real=True)
     P = BatchNormParams([0], [1], [g], [0], 1)
     with pytest.raises(NeedsCaseSplit) as e:
@@ -251,15 +275,20 @@ def test_channel_layout_c_h_w():
     assert out.shape == (2, 2, 3)
     for k in range(12):
         c = k // 6
-        one = ibp_batchnorm(base, Box.from_values([lo[k] if i == c else 0 for i in range(2)],
-                                                  [hi[k] if i == c else 0 for i in range(2)]))
+        one = ibp_batchnorm(
+            base,
+            Box.from_values(
+                [lo[k] if i == c else 0 for i in range(2)],
+                [hi[k] if i == c else 0 for i in range(2)],
+            ),
+        )
         assert (out.lo[k], out.hi[k]) == (one.lo[c], one.hi[c])
 
 
 def test_variance_clamp_uses_max_zero():
     P = BatchNormParams([0], ["-0.5"], [1], [0], "0.25", variance="clamp")
     assert P.running_var == (0,)
-    assert ibp_batchnorm(P, Box.from_values([1], [1])).lo == [2]      # 1/√(0 + 1/4)
+    assert ibp_batchnorm(P, Box.from_values([1], [1])).lo == [2]  # 1/√(0 + 1/4)
 
 
 def test_interval_context_brackets_rational_result():
@@ -268,7 +297,7 @@ def test_interval_context_brackets_rational_result():
     r = ibp_batchnorm(P, box, RationalContext(200))
     i = ibp_batchnorm(P, box, IntervalContext(53))
     ctx_i, ctx_r = IntervalContext(53), RationalContext()
-    assert sum(isinstance(a, RInterval) for a in r.lo + r.hi) == 3   # x = μ gives exactly β
+    assert sum(isinstance(a, RInterval) for a in r.lo + r.hi) == 3  # x = μ gives exactly β
     for a, b in zip(r.lo + r.hi, i.lo + i.hi):
         # both enclose the same exact real, so they intersect
         assert ctx_r.lower(a) <= ctx_i.upper(b) and ctx_i.lower(b) <= ctx_r.upper(a)

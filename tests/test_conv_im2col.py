@@ -1,8 +1,10 @@
 """Convolutions stay convolutions: exact evaluation and IBP by im2col products (integer or
 rational) equal the dense matrix of the map, for every stride, padding, dilation and group
 count, dyadic and non-dyadic data."""
+
 from flint import fmpq
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exactbounds.core import Box
 from exactbounds.numbers import make_context
@@ -21,12 +23,19 @@ def test_im2col_equals_the_dense_map(data):
     kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
     H, W = data.draw(st.integers(kh, 5)), data.draw(st.integers(kw, 5))
     num = anyq if data.draw(st.booleans()) else dy
-    w = [[[[data.draw(num) for _ in range(kw)] for _ in range(kh)] for _ in range(cin // g)]
-         for _ in range(cout)]
-    op = Conv2d(w, [data.draw(num) for _ in range(cout)], (cin, H, W),
-                stride=data.draw(st.integers(1, 2)), padding=data.draw(st.integers(0, 1)),
-                dilation=data.draw(st.sampled_from([1, 1, 2])) if min(H, W) >= 2 * max(kh, kw)
-                else 1, groups=g)
+    w = [
+        [[[data.draw(num) for _ in range(kw)] for _ in range(kh)] for _ in range(cin // g)]
+        for _ in range(cout)
+    ]
+    op = Conv2d(
+        w,
+        [data.draw(num) for _ in range(cout)],
+        (cin, H, W),
+        stride=data.draw(st.integers(1, 2)),
+        padding=data.draw(st.integers(0, 1)),
+        dilation=data.draw(st.sampled_from([1, 1, 2])) if min(H, W) >= 2 * max(kh, kw) else 1,
+        groups=g,
+    )
     n = op.in_dim
     ctx = make_context("exact")
     x = [data.draw(num) for _ in range(n)]

@@ -3,11 +3,13 @@ every input-set kind, in every mode: the exact value of the network at random ex
 at the vertices of the input set lies inside the bounds, and the final linear bounds hold at
 those points. Interval results enclose the exact algorithm's result; dyadic results bracket it
 where the theory says so (one hidden layer, fixed lower slope)."""
+
 import random
 
 import pytest
 from flint import fmpq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms.affine import affine
 from exactbounds.algorithms.crown import crown
@@ -27,14 +29,17 @@ from exactbounds.operators.reshape import Flatten, Identity, Reshape
 
 try:
     from exactbounds.operators.activations import Sigmoid, Tanh
+
     SMOOTH = [Sigmoid, Tanh]
 except ImportError:  # pragma: no cover - the activations module comes from another issue
     SMOOTH = []
 
 SET = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EXACT = RationalContext(128)
-num = st.one_of(st.integers(-6, 6).map(lambda k: fmpq(k, 4)),
-                st.sampled_from([fmpq(1, 3), fmpq(-2, 7), fmpq(5, 6)]))
+num = st.one_of(
+    st.integers(-6, 6).map(lambda k: fmpq(k, 4)),
+    st.sampled_from([fmpq(1, 3), fmpq(-2, 7), fmpq(5, 6)]),
+)
 
 
 def mat(draw, r, c):
@@ -49,8 +54,12 @@ def mlp(draw):
     nodes, prev, dim, k = [], Graph.INPUT, n, 0
     same_dim = {n: [Graph.INPUT]}
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["linear", "linear", "relu", "bn", "res", "scale", "subc",
-                                     "id"] + (["smooth"] if SMOOTH else [])))
+        kind = draw(
+            st.sampled_from(
+                ["linear", "linear", "relu", "bn", "res", "scale", "subc", "id"]
+                + (["smooth"] if SMOOTH else [])
+            )
+        )
         name = f"n{k}"
         k += 1
         if kind == "linear":
@@ -62,12 +71,15 @@ def mlp(draw):
         elif kind == "smooth":
             op, ins = draw(st.sampled_from(SMOOTH))(dim), [prev]
         elif kind == "bn":
-            op = BatchNorm(BatchNormParams([draw(num) for _ in range(dim)],
-                                           [draw(st.sampled_from([0, 1, fmpq(1, 4), 2]))
-                                            for _ in range(dim)],
-                                           [draw(num) for _ in range(dim)],
-                                           [draw(num) for _ in range(dim)],
-                                           draw(st.sampled_from([fmpq(1, 4), 1e-5]))))
+            op = BatchNorm(
+                BatchNormParams(
+                    [draw(num) for _ in range(dim)],
+                    [draw(st.sampled_from([0, 1, fmpq(1, 4), 2])) for _ in range(dim)],
+                    [draw(num) for _ in range(dim)],
+                    [draw(num) for _ in range(dim)],
+                    draw(st.sampled_from([fmpq(1, 4), 1e-5])),
+                )
+            )
             ins = [prev]
         elif kind == "res":
             other = draw(st.sampled_from(same_dim[dim]))
@@ -99,20 +111,29 @@ def cnn(draw):
     dil = draw(st.integers(1, 2))
     if (H + 2 * pad - dil * (kh - 1) - 1) < 0 or (W + 2 * pad - dil * (kw - 1) - 1) < 0:
         dil = 1
-    weight = [[[[draw(num) for _ in range(kw)] for _ in range(kh)] for _ in range(C // groups)]
-              for _ in range(cout)]
+    weight = [
+        [[[draw(num) for _ in range(kw)] for _ in range(kh)] for _ in range(C // groups)]
+        for _ in range(cout)
+    ]
     ops = [Reshape((C * H * W,), (C, H, W))]
     conv = Conv2d(weight, [draw(num) for _ in range(cout)], (C, H, W), stride, pad, dil, groups)
     ops += [conv, ReLU(conv.out_shape)]
     _, ho, wo = conv.out_shape
     if draw(st.booleans()) and ho >= 2 and wo >= 2:
-        ops.append(AveragePool(conv.out_shape, 2, 1, draw(st.integers(0, 1)),
-                               draw(st.booleans())))
+        ops.append(AveragePool(conv.out_shape, 2, 1, draw(st.integers(0, 1)), draw(st.booleans())))
     else:
-        ops.append(BatchNorm(BatchNormParams([draw(num) for _ in range(cout)], [1] * cout,
-                                             [draw(num) for _ in range(cout)],
-                                             [draw(num) for _ in range(cout)], fmpq(1, 4),
-                                             shape=conv.out_shape)))
+        ops.append(
+            BatchNorm(
+                BatchNormParams(
+                    [draw(num) for _ in range(cout)],
+                    [1] * cout,
+                    [draw(num) for _ in range(cout)],
+                    [draw(num) for _ in range(cout)],
+                    fmpq(1, 4),
+                    shape=conv.out_shape,
+                )
+            )
+        )
     ops.append(Flatten(ops[-1].out_shape))
     d = ops[-1].out_dim
     ops.append(Linear.from_weights(mat(draw, 2, d), [0, 1]))
@@ -147,10 +168,12 @@ def check_inside(res, pts, g):
             continue
         for i, v in enumerate(y):
             a, b = exact_ends(v)
-            low = sum((ctx.coerce(w) * ctx.coerce(t) for w, t in zip(res.lA[i], x)),
-                      ctx.coerce(res.lb[i]))
-            up = sum((ctx.coerce(w) * ctx.coerce(t) for w, t in zip(res.uA[i], x)),
-                     ctx.coerce(res.ub[i]))
+            low = sum(
+                (ctx.coerce(w) * ctx.coerce(t) for w, t in zip(res.lA[i], x)), ctx.coerce(res.lb[i])
+            )
+            up = sum(
+                (ctx.coerce(w) * ctx.coerce(t) for w, t in zip(res.uA[i], x)), ctx.coerce(res.ub[i])
+            )
             assert ctx.lower(low) <= b and a <= ctx.upper(up), (res.method, res.mode, i)
 
 
@@ -239,8 +262,9 @@ def test_dyadic_brackets_exact_on_one_hidden_layer(data):
 def test_exact_crown_by_hand():
     """x ∈ [-1, 1]²; h = relu([[1, 2], [-1, 1]] x); y = h0 − h1. Neuron 0: l=-3, u=3 (α=0,
     chord 1/2·z + 3/2); neuron 1: l=-2, u=2 (α=0, chord 1/2·z + 1)."""
-    g = Graph.sequential(2, [Linear.from_weights([[1, 2], [-1, 1]]), ReLU(2),
-                             Linear.from_weights([[1, -1]])])
+    g = Graph.sequential(
+        2, [Linear.from_weights([[1, 2], [-1, 1]]), ReLU(2), Linear.from_weights([[1, -1]])]
+    )
     r = crown(g, Box.from_values([-1, -1], [1, 1]), EXACT, intermediate=True)
     assert r.status == "exact" and r.mode == "exact"
     assert r.lA == [[fmpq(1, 2), fmpq(-1, 2)]] and r.lb == [-1]
@@ -257,8 +281,9 @@ def test_exact_crown_by_hand():
 def test_ambiguous_interval_branch_takes_hull_not_a_guess():
     """u = -l exactly at the first layer: the adaptive slope is 0 in exact arithmetic. The
     interval mode either decides it (exact zero ball) or encloses both choices."""
-    g = Graph.sequential(1, [Linear.from_weights([[fmpq(1, 3)]]), ReLU(1),
-                             Linear.from_weights([[1]])])
+    g = Graph.sequential(
+        1, [Linear.from_weights([[fmpq(1, 3)]]), ReLU(1), Linear.from_weights([[1]])]
+    )
     S = Box.from_values([-1], [1])
     ex = crown(g, S, EXACT)
     iv = crown(g, S, IntervalContext(30))
@@ -276,7 +301,7 @@ def test_bad_arguments_raise_our_errors():
 
     from exactbounds.operators.base import Op
 
-    class Odd(Op):   # an operator with no CROWN step
+    class Odd(Op):  # an operator with no CROWN step
         kind = "odd"
         in_shapes, out_shape = ((1,),), (1,)
 
@@ -285,6 +310,7 @@ def test_bad_arguments_raise_our_errors():
 
         def ibp(self, ctx, b):
             return b
+
     g2 = Graph(1, [Node("odd", Odd(), [Graph.INPUT])])
     with pytest.raises(UnsupportedOperatorError, match="odd"):
         crown(g2, Box.from_values([0], [1]), EXACT)

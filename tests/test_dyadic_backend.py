@@ -3,19 +3,20 @@ reference (``QBackend``): on random networks of every operator, every input-set 
 and dyadic modes and every lower-slope rule, CROWN and forward affine give *identical* results
 (output bounds, final linear forms, per-node bounds, status); ``DyMat`` arithmetic equals
 ``fmpq_mat`` arithmetic entry for entry."""
+
 import numpy as np
 import pytest
 from flint import fmpq, fmpq_mat
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import exactbounds.algorithms.crown as crown_mod
 from exactbounds.algorithms.affine import affine
-from exactbounds.linalg import QBackend, ZBackend, backend_for
 from exactbounds.algorithms.crown import crown
 from exactbounds.graph import Graph
 from exactbounds.inputsets import LpBall
+from exactbounds.linalg import DyMat, QBackend, ZBackend, backend_for, dyadic_parts
 from exactbounds.numbers import make_context
-from exactbounds.linalg import DyMat, dyadic_parts
 from exactbounds.operators.linear import Linear, LinearParams
 from exactbounds.operators.relu import ReLU
 from test_crown_soundness import cnn, input_set, mlp
@@ -46,8 +47,11 @@ def compare(g, S, slopes=("adaptive", "zero", "one")):
         for slope in slopes:
             for algo in (crown, affine):
                 new = algo(g, S, ctx, lower_slope=slope, intermediate=True)
-                old = reference(lambda algo=algo, ctx=ctx, slope=slope: algo(
-                    g, S, ctx, lower_slope=slope, intermediate=True))
+                old = reference(
+                    lambda algo=algo, ctx=ctx, slope=slope: algo(
+                        g, S, ctx, lower_slope=slope, intermediate=True
+                    )
+                )
                 same(new, old)
 
 
@@ -93,9 +97,12 @@ def test_fast_backend_equals_reference_on_float32_relu_nets(seed, norm):
     compare(g, LpBall(x0.tolist(), radius, norm))
 
 
-dy = st.one_of(st.integers(-40, 40).map(fmpq),
-               st.tuples(st.integers(-2 ** 70, 2 ** 70), st.integers(-80, 20)).map(
-                   lambda t: fmpq(t[0]) * fmpq(2) ** t[1]))
+dy = st.one_of(
+    st.integers(-40, 40).map(fmpq),
+    st.tuples(st.integers(-(2**70), 2**70), st.integers(-80, 20)).map(
+        lambda t: fmpq(t[0]) * fmpq(2) ** t[1]
+    ),
+)
 any_q = st.one_of(dy, st.tuples(st.integers(-9, 9), st.integers(1, 9)).map(lambda t: fmpq(*t)))
 
 
@@ -162,6 +169,7 @@ def test_float_weights_convert_exactly_in_one_step(data):
 
 def test_bad_float_weights_still_name_the_entry():
     from exactbounds.errors import InvalidValueError, ShapeError
+
     W = np.ones((2, 3))
     W[1, 2] = np.nan
     with pytest.raises(InvalidValueError, match=r"weight\[1\]\[2\]"):
@@ -179,9 +187,9 @@ def test_bad_float_weights_still_name_the_entry():
 def test_linear_ibp_fast_path_equals_generic_ibp(data):
     from exactbounds.core import Box
     from exactbounds.operators.base import AffineOp
+
     r, c = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
-    W = [[data.draw(floats.filter(lambda v: abs(v) < 1e30)) for _ in range(c)]
-         for _ in range(r)]
+    W = [[data.draw(floats.filter(lambda v: abs(v) < 1e30)) for _ in range(c)] for _ in range(r)]
     b = [data.draw(any_q) for _ in range(r)]
     lo = [data.draw(any_q) for _ in range(c)]
     hi = [v + abs(data.draw(any_q)) for v in lo]
@@ -199,21 +207,23 @@ def test_fast_backend_equals_reference_when_dead_columns_meet_other_paths():
     from exactbounds.graph import Node
     from exactbounds.operators.arithmetic import Add
     from exactbounds.operators.batchnorm import BatchNorm, BatchNormParams
+
     rng = np.random.default_rng(7)
     n, h = 3, 6
     W0 = rng.standard_normal((h, n)).astype(np.float32)
-    b0 = np.array([-9, 9, 0.1, -0.2, -9, 0.3], dtype=np.float32)   # dead, active, unstable
+    b0 = np.array([-9, 9, 0.1, -0.2, -9, 0.3], dtype=np.float32)  # dead, active, unstable
     W1 = rng.standard_normal((h, h)).astype(np.float32)
     W2 = rng.standard_normal((2, h)).astype(np.float32)
     nodes = [
-        Node("r_in", ReLU(n), [Graph.INPUT]),                         # ReLU on the input
+        Node("r_in", ReLU(n), [Graph.INPUT]),  # ReLU on the input
         Node("fc0", Linear(LinearParams(W0, b0.tolist())), ["r_in"]),
         Node("r0", ReLU(h), ["fc0"]),
-        Node("rr", ReLU(h), ["r0"]),                                  # ReLU after ReLU
+        Node("rr", ReLU(h), ["r0"]),  # ReLU after ReLU
         Node("fc1", Linear(LinearParams(W1, [-0.5] * h)), ["rr"]),
-        Node("res", Add(h), ["fc1", "r0"]),                           # residual sum
-        Node("bn", BatchNorm(BatchNormParams([0.1] * h, [1] * h, [1.5] * h, [0.25] * h, 1)),
-             ["res"]),                                                # sqrt(2): error term
+        Node("res", Add(h), ["fc1", "r0"]),  # residual sum
+        Node(
+            "bn", BatchNorm(BatchNormParams([0.1] * h, [1] * h, [1.5] * h, [0.25] * h, 1)), ["res"]
+        ),  # sqrt(2): error term
         Node("r1", ReLU(h), ["bn"]),
         Node("fc2", Linear(LinearParams(W2, [0.0, 1.0])), ["r1"]),
     ]
@@ -242,9 +252,16 @@ def test_relax_backward_integer_path_equals_entrywise_rule(data):
 def test_every_neuron_dead_leaves_an_empty_column_set():
     """All ReLU columns left out (k = 0): products with empty integer matrices, same results,
     and the value is the exact one (the network is constant on the set)."""
-    g = Graph.sequential(2, [Linear.from_weights([[1.0, 0.5], [0.25, 1.0]], [-10.0, -10.0]),
-                             ReLU(2), Linear.from_weights([[1.0, 2.0]], [0.5]), ReLU(1),
-                             Linear.from_weights([[3.0]], [1.0])])
+    g = Graph.sequential(
+        2,
+        [
+            Linear.from_weights([[1.0, 0.5], [0.25, 1.0]], [-10.0, -10.0]),
+            ReLU(2),
+            Linear.from_weights([[1.0, 2.0]], [0.5]),
+            ReLU(1),
+            Linear.from_weights([[3.0]], [1.0]),
+        ],
+    )
     S = LpBall([0.0, 0.0], 0.5, "inf")
     compare(g, S)
     r = crown(g, S, make_context("dyadic", bits=64))

@@ -1,5 +1,6 @@
 """Bad input gets our documented exception naming the parameter, and the CLI exits 2 with one
 line and no traceback."""
+
 import copy
 import json
 import math
@@ -10,9 +11,15 @@ import pytest
 
 from exactbounds import AffineVec, BatchNormParams, Box, aff_batchnorm, ibp_batchnorm
 from exactbounds.cli import main
-from exactbounds.errors import (ExactBoundsError, InvalidBoxError, InvalidModelError,
-                                InvalidValueError, MalformedFileError, ShapeError,
-                                UnsupportedOperatorError)
+from exactbounds.errors import (
+    ExactBoundsError,
+    InvalidBoxError,
+    InvalidModelError,
+    InvalidValueError,
+    MalformedFileError,
+    ShapeError,
+    UnsupportedOperatorError,
+)
 
 GOOD = dict(running_mean=[0, 1], running_var=[1, 2], gamma=[1, -1], beta=[0, 0], eps=1e-5)
 
@@ -31,7 +38,7 @@ def test_non_finite_parameters(field, bad):
     snapshot = copy.deepcopy(vals)
     with pytest.raises(InvalidValueError, match=rf"{field}\[1\] = (nan|inf|-inf)"):
         bn(**{field: vals})
-    assert repr(vals) == repr(snapshot)          # the input is left as it was
+    assert repr(vals) == repr(snapshot)  # the input is left as it was
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
@@ -87,15 +94,32 @@ def test_box_and_layer_sizes_must_match():
 
 
 def test_all_errors_share_the_base():
-    for cls in (InvalidValueError, InvalidModelError, ShapeError, UnsupportedOperatorError,
-                InvalidBoxError, MalformedFileError):
+    for cls in (
+        InvalidValueError,
+        InvalidModelError,
+        ShapeError,
+        UnsupportedOperatorError,
+        InvalidBoxError,
+        MalformedFileError,
+    ):
         assert issubclass(cls, ExactBoundsError)
 
 
-NET = {"input_lo": [0, 0], "input_hi": [1, 1],
-       "layers": [{"type": "batchnorm", "mean": [0, 0], "var": [1, 1], "gamma": [1, 1],
-                   "beta": [0, 0], "eps": 1e-5},
-                  {"type": "linear", "weight": [[1, 1]], "bias": [0]}]}
+NET = {
+    "input_lo": [0, 0],
+    "input_hi": [1, 1],
+    "layers": [
+        {
+            "type": "batchnorm",
+            "mean": [0, 0],
+            "var": [1, 1],
+            "gamma": [1, 1],
+            "beta": [0, 0],
+            "eps": 1e-5,
+        },
+        {"type": "linear", "weight": [[1, 1]], "bias": [0]},
+    ],
+}
 
 
 def mutate(path, *keys_value):
@@ -147,7 +171,8 @@ def test_cli_missing_file(tmp_path, capsys):
 def test_cli_subprocess_prints_no_traceback(tmp_path):
     f = tmp_path / "net.json"
     f.write_text(json.dumps(mutate(None, "layers", 0, "var", [1, -2])))
-    r = subprocess.run([sys.executable, "-m", "exactbounds", "bounds", str(f)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "exactbounds", "bounds", str(f)], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0

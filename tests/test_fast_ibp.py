@@ -3,12 +3,15 @@ is sound: for every operator of random networks, and every exact box whose ends 
 float end-intervals of the input ``FBox``, the exact IBP ends lie in the output ``FBox``; the
 vectorised Sigmoid/Tanh ends enclose the arb values at adversarial points (subnormals, overflow
 of exp, saturation); convolutions are never made dense; overflow escalates."""
+
 import math
 
 import numpy as np
 import pytest
-from flint import arb, ctx as flint_ctx, fmpq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from flint import arb, fmpq
+from flint import ctx as flint_ctx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms.ibp import ibp, ibp_result
 from exactbounds.core import Box
@@ -83,14 +86,14 @@ def every_op_encloses(g, seed, scale):
 
 
 @SET
-@given(st.data(), st.integers(0, 2 ** 32 - 1), st.sampled_from([1e-3, 1.0, 1e3]))
+@given(st.data(), st.integers(0, 2**32 - 1), st.sampled_from([1e-3, 1.0, 1e3]))
 def test_every_mlp_operator_encloses_exact_ibp(data, seed, scale):
     g, _ = data.draw(mlp())
     every_op_encloses(g, seed, scale)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data(), st.integers(0, 2 ** 32 - 1))
+@given(st.data(), st.integers(0, 2**32 - 1))
 def test_every_cnn_operator_encloses_exact_ibp(data, seed):
     g, _ = data.draw(cnn())
     every_op_encloses(g, seed, 1.0)
@@ -117,9 +120,9 @@ def test_affine_wide_magnitudes_cancellation_and_long_sums(seed):
     rng = np.random.default_rng(seed)
     m, n = 3, (10000 if seed == 0 else 40)
     W = rng.standard_normal((m, n)) * 10.0 ** rng.integers(-30, 31, (m, n))
-    if seed == 1:   # exact cancellation: the columns come in pairs w, −w
+    if seed == 1:  # exact cancellation: the columns come in pairs w, −w
         W[:, 1::2] = -W[:, 0::2]
-    if seed == 2:   # subnormal weights and inputs
+    if seed == 2:  # subnormal weights and inputs
         W = W * 1e-300
     lin = Linear.from_weights(W.tolist(), (rng.standard_normal(m) * 1e20).tolist())
     f = random_fbox(rng, n, 1e-10 if seed == 2 else 1e10)
@@ -140,8 +143,26 @@ def test_add_sub_of_two_boxes_round_outward():
 # -- sigmoid / tanh enclosures vs arb ------------------------------------------------------------
 def adversarial_points():
     tiny = [5e-324, 1e-320, 2.2250738585072014e-308, 1e-300, 1e-200, 1e-20, 1e-8, 1e-3]
-    mid = [0.5, 1.0, 2.0, 18.0, 18.5, 19.0, 36.7, 40.0, 700.0, 709.0, 709.78, 710.0, 744.0,
-           745.2, 800.0, 1e10, 1e300, 1.7976931348623157e308]
+    mid = [
+        0.5,
+        1.0,
+        2.0,
+        18.0,
+        18.5,
+        19.0,
+        36.7,
+        40.0,
+        700.0,
+        709.0,
+        709.78,
+        710.0,
+        744.0,
+        745.2,
+        800.0,
+        1e10,
+        1e300,
+        1.7976931348623157e308,
+    ]
     pts = [0.0] + tiny + mid
     rng = np.random.default_rng(7)
     pts += list(10.0 ** rng.uniform(-320, 3, 300))
@@ -152,8 +173,9 @@ def adversarial_points():
 @pytest.mark.parametrize("op", [Sigmoid(), Tanh()])
 def test_vectorised_sigmoid_tanh_enclose_arb(op):
     x = adversarial_points()
-    f = monotone(op._f_vec, FBox(x, x, x, x), float(op.center - op._wmax),
-                 float(op.center + op._wmax))
+    f = monotone(
+        op._f_vec, FBox(x, x, x, x), float(op.center - op._wmax), float(op.center + op._wmax)
+    )
     with flint_ctx.workprec(300):
         for k, v in enumerate(x):
             y = op._w_arb(arb(Q(v))) + arb(op.center)
@@ -168,8 +190,9 @@ def test_vectorised_sigmoid_tanh_enclose_arb(op):
 def test_sigmoid_tanh_of_infinite_ends_stay_in_range():
     x = np.array([-math.inf, math.inf])
     for op in (Sigmoid(), Tanh()):
-        f = monotone(op._f_vec, FBox(x, x, x, x), float(op.center - op._wmax),
-                     float(op.center + op._wmax))
+        f = monotone(
+            op._f_vec, FBox(x, x, x, x), float(op.center - op._wmax), float(op.center + op._wmax)
+        )
         assert np.all(np.isfinite(f.ll)) and np.all(np.isfinite(f.hh))
 
 
@@ -182,7 +205,7 @@ def test_fast_conv_ibp_builds_no_dense_matrix():
     x = [fmpq(int(v), 64) for v in rng.integers(-64, 64, 768)]
     S = Box([v - fmpq(1, 128) for v in x], [v + fmpq(1, 128) for v in x])
     fa = ibp(g, S, FAST)
-    assert conv._mats is None     # linear_params (the dense map) was never built
+    assert conv._mats is None  # linear_params (the dense map) was never built
     ex = ibp(g, S, EXACT)
     for e, v in zip(ex.lo + ex.hi, fa.lo + fa.hi):
         assert FAST.lower(v) <= e <= FAST.upper(v)
@@ -190,8 +213,9 @@ def test_fast_conv_ibp_builds_no_dense_matrix():
 
 def test_fast_ibp_overflow_raises_ambiguous_branch():
     big = fmpq(2) ** 600
-    g = Graph.sequential(1, [Linear.from_weights([[big]], [0]), ReLU(1),
-                             Linear.from_weights([[big]], [1])])
+    g = Graph.sequential(
+        1, [Linear.from_weights([[big]], [0]), ReLU(1), Linear.from_weights([[big]], [1])]
+    )
     with pytest.raises(AmbiguousBranch):
         ibp(g, Box([fmpq(-1)], [fmpq(2)]), FAST)
 
@@ -199,6 +223,7 @@ def test_fast_ibp_overflow_raises_ambiguous_branch():
 def test_affine_floats_add_enclosed_radii():
     """An enclosed coefficient (BatchNorm) widens the float radius by its exact radius."""
     from flint import fmpq_mat
+
     W, Wr = fmpq_mat([[1, 2]]), fmpq_mat([[fmpq(1, 3), 0]])
     (mats, (bm, br)) = affine_floats([W], fmpq_mat([[1]]), [Wr], fmpq_mat([[fmpq(1, 5)]]))
     Wm, Wrad, _ = mats[0]
@@ -228,8 +253,11 @@ def test_affine_rounding_bound_on_point_boxes(seed):
 
 # -- the vectorised ReLU relaxation of fast CROWN ------------------------------------------------
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["adaptive", "zero", "one"]),
-       st.sampled_from([1e-300, 1e-8, 1.0, 1e8]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["adaptive", "zero", "one"]),
+    st.sampled_from([1e-300, 1e-8, 1.0, 1e8]),
+)
 def test_relu_relax_vec_encloses_the_exact_lines(seed, rule, scale):
     """For exact bounds drawn inside the float ranges (near 0, ties ``u = −l``, stable and
     unstable), the exact relaxation lies in the vectorised balls."""
@@ -239,7 +267,7 @@ def test_relu_relax_vec_encloses_the_exact_lines(seed, rule, scale):
     c[:8] = 0.0
     w = np.where(rng.random(n) < 0.3, 0.0, rng.random(n) * scale * 1e-6)
     l1, l2 = c - w, c
-    u1 = np.where(rng.random(n) < 0.2, -c, c + rng.random(n) * scale)   # some u = −l ties
+    u1 = np.where(rng.random(n) < 0.2, -c, c + rng.random(n) * scale)  # some u = −l ties
     u1 = np.maximum(u1, l2)
     u2 = u1 + w
     op = ReLU(n)

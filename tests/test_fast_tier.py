@@ -4,13 +4,15 @@ and, where the exact run is exact, each exact end lies inside the fast enclosure
 the ball kernels (matrix product, sums, elementwise products, the relaxation step, conversions)
 enclose the exact rational results on adversarial data: cancellation, magnitudes 1e-30..1e30,
 subnormals, overflow, 10^4-term dot products."""
+
 import math
 import random
 
 import numpy as np
 import pytest
 from flint import fmpq, fmpq_mat
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms.affine import affine
 from exactbounds.algorithms.crown import crown
@@ -21,8 +23,17 @@ from exactbounds.graph import Graph
 from exactbounds.inputsets import sample, vertices
 from exactbounds.linalg import QBackend, backend_for
 from exactbounds.linalg.dymat import DyMat
-from exactbounds.linalg.fast import (Ball, FastBackend, ball_add, ball_emul, ball_matmul,
-                                     q_ball, q_ceil, q_floor, q_mat_ball)
+from exactbounds.linalg.fast import (
+    Ball,
+    FastBackend,
+    ball_add,
+    ball_emul,
+    ball_matmul,
+    q_ball,
+    q_ceil,
+    q_floor,
+    q_mat_ball,
+)
 from exactbounds.numbers import FastContext, IntervalContext, RationalContext, make_context
 from exactbounds.operators.linear import Linear
 from exactbounds.operators.relu import ReLU
@@ -63,17 +74,16 @@ def run_fast_vs_exact(g, S):
     Tanh lines are enclosures chosen at each mode's own precision, not one exact number."""
     smooth = any(node.op.kind in ("sigmoid", "tanh") for node in g.nodes)
     pts = sample(S, random.Random(0), 3) + vertices(S, 8)
-    calls = [(ibp_result, {})] + [(crown, {"lower_slope": s}) for s in ("adaptive", "zero",
-                                                                         "one")]
+    calls = [(ibp_result, {})] + [(crown, {"lower_slope": s}) for s in ("adaptive", "zero", "one")]
     calls += [(affine, {}), (crown, {"intersect_ibp": True})]
     for algo, kw in calls:
         ex = algo(g, S, EXACT, **kw)
         fa = algo(g, S, FAST, **kw)
-        assert fa.mode in ("fast", "interval")      # interval: escalated after AmbiguousBranch
+        assert fa.mode in ("fast", "interval")  # interval: escalated after AmbiguousBranch
         assert fa.status in ("enclosure", "bound", "exact")
         check_inside(fa, pts, g)
         if ex.status != "exact" or smooth:
-            continue    # square roots / transcendentals: the exact run rounded on its way
+            continue  # square roots / transcendentals: the exact run rounded on its way
         c = fa.ctx
         for e, v in zip(ex.output.lo + ex.output.hi, fa.output.lo + fa.output.hi):
             assert c.lower(v) <= e <= c.upper(v), (algo.__name__, kw, e, v)
@@ -108,8 +118,9 @@ def test_overflow_escalates_to_the_interval_mode():
     """Weights 2^600 twice overflow float64: the ball becomes 0 ± inf, its ends raise
     ``AmbiguousBranch`` and CROWN restarts in ``IntervalContext(113)``, still sound."""
     big = fmpq(2) ** 600
-    g = Graph.sequential(1, [Linear.from_weights([[big]], [0]), ReLU(1),
-                             Linear.from_weights([[big]], [1])])
+    g = Graph.sequential(
+        1, [Linear.from_weights([[big]], [0]), ReLU(1), Linear.from_weights([[big]], [1])]
+    )
     S = Box([fmpq(-1)], [fmpq(2)])
     res = crown(g, S, FAST)
     assert res.mode == "interval"
@@ -125,8 +136,7 @@ def log_uniform(rng, shape, lo=-30, hi=30):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("with_rad", [(False, False), (True, False), (False, True),
-                                      (True, True)])
+@pytest.mark.parametrize("with_rad", [(False, False), (True, False), (False, True), (True, True)])
 def test_matmul_encloses_exact_product_wide_magnitudes(seed, with_rad):
     rng = np.random.default_rng(seed)
     A, B = log_uniform(rng, (4, 7)), log_uniform(rng, (7, 3))
@@ -137,10 +147,16 @@ def test_matmul_encloses_exact_product_wide_magnitudes(seed, with_rad):
     for _ in range(3):
         sa = rng.choice([-1.0, 0.0, 1.0], size=A.shape)
         sb = rng.choice([-1.0, 0.0, 1.0], size=B.shape)
-        Aq = to_q(A) + (fmpq_mat(4, 7, [Q(s) * Q(r) for s, r in zip(sa.ravel(), Ar.ravel())])
-                        if Ar is not None else fmpq_mat(4, 7))
-        Bq = to_q(B) + (fmpq_mat(7, 3, [Q(s) * Q(r) for s, r in zip(sb.ravel(), Br.ravel())])
-                        if Br is not None else fmpq_mat(7, 3))
+        Aq = to_q(A) + (
+            fmpq_mat(4, 7, [Q(s) * Q(r) for s, r in zip(sa.ravel(), Ar.ravel())])
+            if Ar is not None
+            else fmpq_mat(4, 7)
+        )
+        Bq = to_q(B) + (
+            fmpq_mat(7, 3, [Q(s) * Q(r) for s, r in zip(sb.ravel(), Br.ravel())])
+            if Br is not None
+            else fmpq_mat(7, 3)
+        )
         assert_ball_contains(Ball(mid, rad), Aq * Bq)
 
 
@@ -154,7 +170,7 @@ def test_matmul_catastrophic_cancellation():
     b[100, 0] = 3.0
     mid, rad = ball_matmul(a, None, b, None)
     assert_ball_contains(Ball(mid, rad), to_q(a) * to_q(b))
-    assert rad[0, 0] < 1e8      # γ_n·|a|·|b| ~ 1e20·100·1e-16
+    assert rad[0, 0] < 1e8  # γ_n·|a|·|b| ~ 1e20·100·1e-16
 
 
 def test_matmul_subnormals_and_underflow():
@@ -166,8 +182,9 @@ def test_matmul_subnormals_and_underflow():
     mid, rad = ball_matmul(a, None, b, None)
     assert_ball_contains(Ball(mid, rad), to_q(a) * to_q(b))
     mid, rad = ball_emul(a, None, b.T, None)
-    assert_ball_contains(Ball(mid, rad), fmpq_mat(1, 5, [Q(p) * Q(q) for p, q in
-                                                         zip(a.ravel(), b.ravel())]))
+    assert_ball_contains(
+        Ball(mid, rad), fmpq_mat(1, 5, [Q(p) * Q(q) for p, q in zip(a.ravel(), b.ravel())])
+    )
 
 
 def test_matmul_ten_thousand_terms():
@@ -178,7 +195,7 @@ def test_matmul_ten_thousand_terms():
     assert_ball_contains(Ball(mid, rad), to_q(a) * to_q(b))
     ar = np.full(a.shape, 1e-6)
     mid, rad = ball_matmul(a, ar, b, None)
-    exact = (to_q(a) + to_q(ar)) * to_q(b)   # the member a + ar
+    exact = (to_q(a) + to_q(ar)) * to_q(b)  # the member a + ar
     assert_ball_contains(Ball(mid, rad), exact)
 
 
@@ -193,14 +210,17 @@ def test_overflow_gives_an_infinite_radius_never_nan():
         FastBackend().to_ctx(FAST, Ball(mid, rad))
 
 
-@given(st.lists(st.tuples(st.integers(-2 ** 70, 2 ** 70), st.integers(1, 2 ** 70)),
-                min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.integers(-(2**70), 2**70), st.integers(1, 2**70)), min_size=1, max_size=12
+    )
+)
 @settings(max_examples=60, deadline=None)
 def test_exact_matrices_convert_with_a_sound_radius(pq):
     Qm = fmpq_mat(1, len(pq), [fmpq(p, q) for p, q in pq])
     mid, rad = q_mat_ball(Qm)
     assert_ball_contains(Ball(mid, rad), Qm)
-    D = DyMat.from_entries(1, 3, [fmpq(1, 2 ** 1080), fmpq(3 * 2 ** 60 + 1, 2 ** 3), fmpq(-5)])
+    D = DyMat.from_entries(1, 3, [fmpq(1, 2**1080), fmpq(3 * 2**60 + 1, 2**3), fmpq(-5)])
     mid, rad = q_mat_ball(D)
     assert_ball_contains(Ball(mid, rad), D.to_q())
     for p, q in pq:
@@ -211,18 +231,21 @@ def test_exact_matrices_convert_with_a_sound_radius(pq):
 
 
 def test_huge_and_tiny_exact_entries():
-    Qm = fmpq_mat(1, 4, [fmpq(2) ** 2000, -fmpq(1, 3) / fmpq(2) ** 1070, fmpq(1, 3),
-                         fmpq(2) ** -1074])
+    Qm = fmpq_mat(
+        1, 4, [fmpq(2) ** 2000, -fmpq(1, 3) / fmpq(2) ** 1070, fmpq(1, 3), fmpq(2) ** -1074]
+    )
     mid, rad = q_mat_ball(Qm)
     assert rad[0, 0] == math.inf
     assert_ball_contains(Ball(mid, rad), Qm)
-    assert q_floor(-fmpq(2) ** 2000) == -math.inf and q_ceil(fmpq(2) ** 2000) == math.inf
+    assert q_floor(-(fmpq(2) ** 2000)) == -math.inf and q_ceil(fmpq(2) ** 2000) == math.inf
 
 
 def rel_lists(rng, n):
     """Exact random lines (as the relaxation returns them)."""
+
     def v():
         return fmpq(int(rng.integers(-40, 40)), int(rng.integers(1, 9)))
+
     ls = [v() for _ in range(n)]
     us = [v() if rng.random() < 0.6 else l for l in ls]
     lb = [v() for _ in range(n)]
@@ -247,8 +270,7 @@ def test_relax_backward_encloses_the_exact_step(seed):
         # every member sampled at the corners of the undecided entries
         for _ in range(4):
             s = rng.choice([-1.0, 0.0, 1.0], size=mid.shape)
-            lam = to_q(mid) + fmpq_mat(m, n, [Q(a) * Q(b) for a, b in zip(s.ravel(),
-                                                                          rad.ravel())])
+            lam = to_q(mid) + fmpq_mat(m, n, [Q(a) * Q(b) for a, b in zip(s.ravel(), rad.ravel())])
             want, wbias = qb.relax_backward(lam, n, rel, upper)
             assert_ball_contains(got, want)
             assert_ball_contains(bias, wbias)
@@ -280,8 +302,10 @@ def test_fast_result_is_narrow():
     for _ in range(3):
         W = rng.standard_normal((16, d)).astype(np.float32)
         b = rng.standard_normal(16).astype(np.float32)
-        ops += [Linear.from_weights([[float(v) for v in row] for row in W],
-                                    [float(v) for v in b]), ReLU(16)]
+        ops += [
+            Linear.from_weights([[float(v) for v in row] for row in W], [float(v) for v in b]),
+            ReLU(16),
+        ]
         d = 16
     ops.append(Linear.from_weights([[float(v) for v in rng.standard_normal(d)]], [0.0]))
     g = Graph.sequential(n, ops)
@@ -290,14 +314,15 @@ def test_fast_result_is_narrow():
     for e, v in zip(ex.output.lo + ex.output.hi, fa.output.lo + fa.output.hi):
         lo, hi = FAST.lower(v), FAST.upper(v)
         assert lo <= e <= hi
-        assert hi - lo <= abs(e) * fmpq(1, 10 ** 10) + fmpq(1, 10 ** 12)
+        assert hi - lo <= abs(e) * fmpq(1, 10**10) + fmpq(1, 10**12)
 
 
 def test_accept_escalates_a_wide_result():
     """A result whose ends are enclosed less tightly than 2^-10 of its span is refused."""
     from exactbounds.algorithms.result import BoundsResult
+
     iv = FAST.iv
-    ok = Box([iv.mpf([0, 2 ** -40])], [iv.mpf([1, 1 + 2 ** -40])])
+    ok = Box([iv.mpf([0, 2**-40])], [iv.mpf([1, 1 + 2**-40])])
     wide = Box([iv.mpf([0, 0.01])], [iv.mpf([1, 1])])
     for box, good in ((ok, True), (wide, False)):
         res = BoundsResult("crown", "fast", FAST, box, "enclosure")
@@ -311,8 +336,10 @@ def test_accept_escalates_a_wide_result():
 def _cli(*args):
     import subprocess
     import sys
-    p = subprocess.run([sys.executable, "-m", "exactbounds", *args], capture_output=True,
-                       text=True, timeout=300)
+
+    p = subprocess.run(
+        [sys.executable, "-m", "exactbounds", *args], capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 0, p.stderr
     return p.stdout
 
@@ -324,19 +351,33 @@ def to_fmpq(s):
 
 def test_bounds_picks_fast_on_a_large_model_and_says_so(tmp_path):
     import json
+
     rng = random.Random(5)
-    n, h = 260, 400         # 104 000 + 800 affine coefficients > LARGE_MODEL
+    n, h = 260, 400  # 104 000 + 800 affine coefficients > LARGE_MODEL
     # random (float) weights: no exact ties u = −l or l = 0, which the balls cannot decide
     net = tmp_path / "big.json"
-    net.write_text(json.dumps({
-        "input_lo": [0] * n, "input_hi": [0.25] * n,
-        "layers": [{"type": "linear", "weight": [[rng.gauss(0, 0.1) for _ in range(n)]
-                                                 for _ in range(h)],
-                    "bias": [rng.gauss(0, 0.3) for _ in range(h)]},
-                   {"type": "relu"},
-                   {"type": "linear", "weight": [[rng.gauss(0, 0.1) for _ in range(h)]
-                                                 for _ in range(2)], "bias": [0, 1]}]}))
-    fast = json.loads(_cli("bounds", str(net), "--json"))          # IBP, no --mode
+    net.write_text(
+        json.dumps(
+            {
+                "input_lo": [0] * n,
+                "input_hi": [0.25] * n,
+                "layers": [
+                    {
+                        "type": "linear",
+                        "weight": [[rng.gauss(0, 0.1) for _ in range(n)] for _ in range(h)],
+                        "bias": [rng.gauss(0, 0.3) for _ in range(h)],
+                    },
+                    {"type": "relu"},
+                    {
+                        "type": "linear",
+                        "weight": [[rng.gauss(0, 0.1) for _ in range(h)] for _ in range(2)],
+                        "bias": [0, 1],
+                    },
+                ],
+            }
+        )
+    )
+    fast = json.loads(_cli("bounds", str(net), "--json"))  # IBP, no --mode
     assert fast["mode"] == "fast" and fast["outputs"]["status"] == "enclosure"
     assert any("large model" in t and "fast mode" in t for t in fast["notes"])
     # the fast enclosure's outer ends bracket the exact IBP bounds, within 1e-9
@@ -346,6 +387,6 @@ def test_bounds_picks_fast_on_a_large_model_and_says_so(tmp_path):
         for f, e in zip(fast["outputs"][key], ex["outputs"][key]):
             f, e = to_fmpq(f), to_fmpq(e)
             assert (f <= e) if side < 0 else (f >= e)
-            assert abs(f - e) <= (abs(e) + 1) * fmpq(1, 10 ** 9)
+            assert abs(f - e) <= (abs(e) + 1) * fmpq(1, 10**9)
     text = _cli("bounds", str(net), "--method", "crown")
     assert "CROWN, FastContext()" in text and "note: large model" in text

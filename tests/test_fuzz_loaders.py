@@ -2,11 +2,13 @@
 or fail with one documented ``ExactBoundsError`` whose message is one short line, fast; never
 any other exception, never a hang. And the mutations that keep a file valid keep the bounds
 sound: a loaded network's IBP box contains its exact value at a point of the input box."""
+
 import copy
 import json
 import time
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms.ibp import ibp, run_graph
 from exactbounds.errors import ExactBoundsError
@@ -15,16 +17,30 @@ from exactbounds.io.json_net import load_json_network
 from exactbounds.io.vnnlib import parse_vnnlib
 from exactbounds.numbers import RationalContext
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 150)), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 150)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SECONDS = 2.0
 
-NET = {"input_lo": [0, "-1/2"], "input_hi": [1, "0.5"], "layers": [
-    {"type": "linear", "weight": [[1, -2], ["0x1.8p-1", 0.25]], "bias": [0, 1]},
-    {"type": "relu"},
-    {"type": "batchnorm", "mean": [0, 1], "var": [1, 2], "gamma": [1, -1], "beta": [0, 0],
-     "eps": 1e-5},
-    {"type": "linear", "weight": [[1, 1]]}]}
+NET = {
+    "input_lo": [0, "-1/2"],
+    "input_hi": [1, "0.5"],
+    "layers": [
+        {"type": "linear", "weight": [[1, -2], ["0x1.8p-1", 0.25]], "bias": [0, 1]},
+        {"type": "relu"},
+        {
+            "type": "batchnorm",
+            "mean": [0, 1],
+            "var": [1, 2],
+            "gamma": [1, -1],
+            "beta": [0, 0],
+            "eps": 1e-5,
+        },
+        {"type": "linear", "weight": [[1, 1]]},
+    ],
+}
 SPEC = """; a property
 (declare-const X_0 Real)
 (declare-const X_1 Real)
@@ -35,12 +51,60 @@ SPEC = """; a property
 (assert (or (and (>= Y_0 3)) (and (<= (+ Y_0 (- 1)) -2e1))))
 """
 
-ODD = st.sampled_from([None, True, -1, 0, 2 ** 80, 1e308, "", "x", "1e999999999",
-                       "0x1p999999999", "١", "1/0", "nan", "inf", [], [[]], {}, [1, 2, 3],
-                       {"type": "relu"}, "9" * 5000, [[[[[[1]]]]]], -0.0, "3/7"])
-TEXT_NOISE = st.sampled_from(["(", ")", " ", "\n", ";", "X_0", "Y_0", "X_9", "1e999999999",
-                              "(and", "(or", "(<=", "(* ", "Real", "declare-const", "\x00",
-                              "\ufeff", "١", "0x1p3", "(assert", "-", "/", "1.5"])
+ODD = st.sampled_from(
+    [
+        None,
+        True,
+        -1,
+        0,
+        2**80,
+        1e308,
+        "",
+        "x",
+        "1e999999999",
+        "0x1p999999999",
+        "١",
+        "1/0",
+        "nan",
+        "inf",
+        [],
+        [[]],
+        {},
+        [1, 2, 3],
+        {"type": "relu"},
+        "9" * 5000,
+        [[[[[[1]]]]]],
+        -0.0,
+        "3/7",
+    ]
+)
+TEXT_NOISE = st.sampled_from(
+    [
+        "(",
+        ")",
+        " ",
+        "\n",
+        ";",
+        "X_0",
+        "Y_0",
+        "X_9",
+        "1e999999999",
+        "(and",
+        "(or",
+        "(<=",
+        "(* ",
+        "Real",
+        "declare-const",
+        "\x00",
+        "\ufeff",
+        "١",
+        "0x1p3",
+        "(assert",
+        "-",
+        "/",
+        "1.5",
+    ]
+)
 
 
 def _paths(d, prefix=()):
@@ -118,7 +182,7 @@ def test_mutated_json_networks_load_or_fail_cleanly(d):
 def test_json_bytes_spliced_into_a_network_fail_cleanly(noise, at, replace):
     raw = json.dumps(NET).encode()
     at = min(at, len(raw))
-    data = raw[:at] + noise + raw[at + (len(noise) if replace else 0):]
+    data = raw[:at] + noise + raw[at + (len(noise) if replace else 0) :]
     t = time.monotonic()
     try:
         _load_bytes(data)
@@ -128,12 +192,14 @@ def test_json_bytes_spliced_into_a_network_fail_cleanly(noise, at, replace):
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.integers(0, len(SPEC)), TEXT_NOISE, st.booleans()), max_size=4),
-       st.integers(0, 3000))
+@given(
+    st.lists(st.tuples(st.integers(0, len(SPEC)), TEXT_NOISE, st.booleans()), max_size=4),
+    st.integers(0, 3000),
+)
 def test_mutated_vnnlib_parses_or_fails_cleanly(edits, nest):
     text = SPEC
     for at, piece, cut in edits:
-        text = text[:at] + piece + text[at + (len(piece) if cut else 0):]
+        text = text[:at] + piece + text[at + (len(piece) if cut else 0) :]
     if nest:
         text += "(assert " + "(and " * nest + "(<= Y_0 1)" + ")" * (nest + 1)
     t = time.monotonic()
@@ -159,5 +225,6 @@ def test_vnnlib_parse_time_is_linear():
             parse_vnnlib(text)
             best = min(best, time.perf_counter() - t)
         return best
+
     a, b = secs(2000), secs(8000)
-    assert b < 4 * a * 2.0, (a, b)      # 4x the atoms: linear would be 4x; quadratic 16x
+    assert b < 4 * a * 2.0, (a, b)  # 4x the atoms: linear would be 4x; quadratic 16x

@@ -1,5 +1,6 @@
 """The bundled examples' ``--json`` outputs equal the committed goldens byte for byte
 (``tests/golden/make_golden.py`` lists the invocations). A refactor must not change a result."""
+
 import importlib.util
 from pathlib import Path
 

@@ -2,10 +2,12 @@
 CROWN and forward affine through such an operator are sound in every mode. The operator here is
 ``y = max(x1, x2)`` with the lines ``y >= x_k`` (k the input of larger midpoint) and
 ``y <= max(hi1, hi2)`` (or ``y = x_k`` where one input dominates)."""
+
 import random
 
 from flint import fmpq, fmpq_mat
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms.affine import affine
 from exactbounds.algorithms.crown import crown
@@ -31,10 +33,15 @@ class Max2(LinearRelaxed):
 
     def ibp(self, ctx, A, B):
         """max is monotone in both inputs: ``[max(lo1, lo2), max(hi1, hi2)]``."""
+
         def mx(a, b):
             return ctx.from_ends(max(ctx.lower(a), ctx.lower(b)), max(ctx.upper(a), ctx.upper(b)))
-        return Box([mx(a, b) for a, b in zip(A.lo, B.lo)],
-                   [mx(a, b) for a, b in zip(A.hi, B.hi)], self.out_shape)
+
+        return Box(
+            [mx(a, b) for a, b in zip(A.lo, B.lo)],
+            [mx(a, b) for a, b in zip(A.hi, B.hi)],
+            self.out_shape,
+        )
 
     def relax_linear(self, ctx, ends, **_):
         (l1, h1), (l2, h2) = ends
@@ -64,11 +71,18 @@ def test_crown_and_affine_through_a_linear_relaxation_are_sound(data):
     n, m = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
 
     def lin(r, c):
-        return Linear.from_weights([[data.draw(num) for _ in range(c)] for _ in range(r)],
-                                   [data.draw(num) for _ in range(r)])
-    nodes = [Node("a", lin(m, n), [Graph.INPUT]), Node("b", lin(m, n), [Graph.INPUT]),
-             Node("r", ReLU(m), ["b"]), Node("mx", Max2(m), ["a", "r"]),
-             Node("out", lin(2, m), ["mx"])]
+        return Linear.from_weights(
+            [[data.draw(num) for _ in range(c)] for _ in range(r)],
+            [data.draw(num) for _ in range(r)],
+        )
+
+    nodes = [
+        Node("a", lin(m, n), [Graph.INPUT]),
+        Node("b", lin(m, n), [Graph.INPUT]),
+        Node("r", ReLU(m), ["b"]),
+        Node("mx", Max2(m), ["a", "r"]),
+        Node("out", lin(2, m), ["mx"]),
+    ]
     g = Graph(n, nodes)
     lo = [data.draw(num) for _ in range(n)]
     S = Box(lo, [v + data.draw(num) ** 2 for v in lo])
@@ -91,10 +105,17 @@ def test_backward_pass_from_some_rows_equals_those_rows_of_the_full_pass(data):
     entries, as sparse intermediate-bound rules use) gives exactly those entries."""
     from exactbounds.algorithms.crown import _Crown
     from exactbounds.algorithms.profiles import make_profile
+
     n, m = data.draw(st.integers(1, 3)), data.draw(st.integers(2, 4))
     W = [[data.draw(num) for _ in range(n)] for _ in range(m)]
-    g = Graph.sequential(n, [Linear.from_weights(W, [data.draw(num) for _ in range(m)]), ReLU(m),
-                             Linear.from_weights([[data.draw(num) for _ in range(m)]], [0])])
+    g = Graph.sequential(
+        n,
+        [
+            Linear.from_weights(W, [data.draw(num) for _ in range(m)]),
+            ReLU(m),
+            Linear.from_weights([[data.draw(num) for _ in range(m)]], [0]),
+        ],
+    )
     lo = [data.draw(num) for _ in range(n)]
     S = Box(lo, [v + 1 for v in lo])
     rows = data.draw(st.lists(st.integers(0, m - 1), min_size=1, max_size=m, unique=True))

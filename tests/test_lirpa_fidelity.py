@@ -8,6 +8,7 @@ bounds), must agree with auto_LiRPA's float64 bounds to 1e-9 of the output's wid
 rounding of auto_LiRPA's own computation is far below that; a different rule is far above it),
 while exactbounds' own rules differ from it on the networks where the two rule sets differ.
 """
+
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +25,7 @@ from exactbounds.numbers import RationalContext
 DATA = Path(__file__).resolve().parent / "peers" / "data"
 CASES = sorted(p for p in DATA.glob("*.json") if p.name != "sshaped_relax.json")
 METHODS = ("ibp", "crown", "crown_ibp", "forward")
-TOL = Fraction(1, 10 ** 9)
+TOL = Fraction(1, 10**9)
 
 
 def load_case(path):
@@ -81,8 +82,17 @@ def test_reference_data_covers_every_operator_and_method():
         kinds.update(layer["type"] for layer in doc["network"]["layers"])
         methods.update(m for m, r in doc["reference"]["float64"].items() if "lo" in r)
         assert doc["auto_lirpa_version"] == "0.7.1"
-    assert {"linear", "relu", "batchnorm", "conv2d", "avgpool", "add", "sigmoid", "tanh",
-            "flatten"} <= kinds
+    assert {
+        "linear",
+        "relu",
+        "batchnorm",
+        "conv2d",
+        "avgpool",
+        "add",
+        "sigmoid",
+        "tanh",
+        "flatten",
+    } <= kinds
     assert set(METHODS) <= methods
     assert len(CASES) >= 30
 
@@ -97,8 +107,14 @@ def test_auto_lirpa_profile_matches_auto_lirpa_float64(path, method):
 # Networks on which auto_LiRPA's rules and exactbounds' own give different CROWN bounds: the
 # S-shaped relaxation (R8) and, on bn_mlp_1, a neuron whose CROWN bound is looser than IBP and
 # crosses 0 while the sparse IBP reference (R4c) proves it stable.
-DIFFERENT = ["bn_mlp_1", "sigmoid_mlp_0", "sigmoid_mlp_1", "tanh_mlp_1", "mixed_mlp_0",
-             "mixed_mlp_1"]
+DIFFERENT = [
+    "bn_mlp_1",
+    "sigmoid_mlp_0",
+    "sigmoid_mlp_1",
+    "tanh_mlp_1",
+    "mixed_mlp_0",
+    "mixed_mlp_1",
+]
 
 
 @pytest.mark.parametrize("name", DIFFERENT)

@@ -1,5 +1,6 @@
 """``exactbounds bounds`` on networks: JSON layers of every kind, Lp-ball inputs, methods and
 modes, --intermediate, the --context alias, bad files."""
+
 import json
 from importlib import resources
 
@@ -17,14 +18,17 @@ NET = {
     "input": {"norm": "1", "center": [0, "1/2", 0, "-1/4"], "radius": "1/4"},
     "input_shape": [1, 2, 2],
     "layers": [
-        {"type": "conv2d", "weight": [[[[1, -1], [0, 2]]], [[[0.5, 0], ["1/3", 1]]]],
-         "bias": [0, "0.1"], "padding": [0, 0, 1, 1]},
+        {
+            "type": "conv2d",
+            "weight": [[[[1, -1], [0, 2]]], [[[0.5, 0], ["1/3", 1]]]],
+            "bias": [0, "0.1"],
+            "padding": [0, 0, 1, 1],
+        },
         {"type": "batchnorm", "mean": [0, 1], "var": [1, 3], "gamma": [1, -2], "beta": [0, 1]},
         {"type": "relu", "name": "act"},
         {"type": "avgpool", "kernel": 2, "stride": 1, "padding": 1},
         {"type": "flatten"},
-        {"type": "linear", "weight": [[1] * 18, [(-1) ** k for k in range(18)]],
-         "bias": [0, 1]},
+        {"type": "linear", "weight": [[1] * 18, [(-1) ** k for k in range(18)]], "bias": [0, 1]},
         {"type": "scale", "factor": [2, "1/2"], "offset": 1},
         {"type": "sub", "constant": "0.5"},
         {"type": "relu"},
@@ -32,7 +36,8 @@ NET = {
         {"type": "add", "from": 5},
         {"type": "reshape", "shape": [2, 1]},
         {"type": "flatten"},
-    ]}
+    ],
+}
 
 
 def write(tmp_path, data, name="net.json"):
@@ -51,8 +56,12 @@ def test_every_layer_type_loads_and_every_method_mode_is_sound(tmp_path, capsys)
     ys = [evaluate(m.graph, x, ex) for x in pts]
     for method in ("ibp", "crown", "affine"):
         for mode in ("exact", "dyadic", "interval"):
-            assert main(["bounds", path, "--method", method, "--mode", mode, "--json",
-                         "--intermediate"]) == 0
+            assert (
+                main(
+                    ["bounds", path, "--method", method, "--mode", mode, "--json", "--intermediate"]
+                )
+                == 0
+            )
             res = json.loads(capsys.readouterr().out)
             assert res["method"] == method and res["mode"] == mode
             assert res["status"] in ("exact", "enclosure", "bound")
@@ -68,10 +77,18 @@ def test_every_layer_type_loads_and_every_method_mode_is_sound(tmp_path, capsys)
 
 
 def test_context_alias_and_bits(tmp_path, capsys):
-    path = write(tmp_path, {"input_lo": [-1, -1], "input_hi": [1, 1],
-                            "layers": [{"type": "linear", "weight": [[1, 2], [-1, 1]]},
-                                       {"type": "relu"},
-                                       {"type": "linear", "weight": [[1, -1]]}]})
+    path = write(
+        tmp_path,
+        {
+            "input_lo": [-1, -1],
+            "input_hi": [1, 1],
+            "layers": [
+                {"type": "linear", "weight": [[1, 2], [-1, 1]]},
+                {"type": "relu"},
+                {"type": "linear", "weight": [[1, -1]]},
+            ],
+        },
+    )
     assert main(["bounds", path, "--method", "crown", "--context", "rational", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["mode"] == "exact" and res["status"] == "exact"
@@ -83,26 +100,32 @@ def test_context_alias_and_bits(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["outputs"]["lo"] == ["-4"]
 
 
-@pytest.mark.parametrize("layers, err, words", [
-    ([{"type": "softmax"}], UnsupportedOperatorError, "softmax"),
-    ([{"type": "add", "from": 3}], InvalidModelError, "from"),
-    ([{"type": "add", "from": "nowhere"}], InvalidModelError, "nowhere"),
-    ([{"type": "linear", "weight": [[1, 2, 3]]}], ShapeError, "layers[0]"),
-    ([{"type": "conv2d", "weight": [[[[1]]]]}], ShapeError, "in_shape"),
-    ([{"type": "reshape", "shape": [3]}], ShapeError, "reshape"),
-])
+@pytest.mark.parametrize(
+    "layers, err, words",
+    [
+        ([{"type": "softmax"}], UnsupportedOperatorError, "softmax"),
+        ([{"type": "add", "from": 3}], InvalidModelError, "from"),
+        ([{"type": "add", "from": "nowhere"}], InvalidModelError, "nowhere"),
+        ([{"type": "linear", "weight": [[1, 2, 3]]}], ShapeError, "layers[0]"),
+        ([{"type": "conv2d", "weight": [[[[1]]]]}], ShapeError, "in_shape"),
+        ([{"type": "reshape", "shape": [3]}], ShapeError, "reshape"),
+    ],
+)
 def test_bad_networks_raise_errors_naming_the_layer(layers, err, words):
     with pytest.raises(err, match=words.replace("[", r"\[").replace("]", r"\]")):
         load_json_network({"input_lo": [0, 0], "input_hi": [1, 1], "layers": layers})
 
 
 def test_bad_input_ball_and_cli_exit_status(tmp_path, capsys):
-    bad = write(tmp_path, {"input": {"norm": "inf", "center": [0], "radius": -1},
-                           "layers": [{"type": "relu"}]})
+    bad = write(
+        tmp_path,
+        {"input": {"norm": "inf", "center": [0], "radius": -1}, "layers": [{"type": "relu"}]},
+    )
     assert main(["bounds", bad, "--method", "crown"]) == 2
     assert "radius" in capsys.readouterr().err
-    bad = write(tmp_path, {"input": {"norm": "7", "center": [0], "radius": 1},
-                           "layers": [{"type": "relu"}]})
+    bad = write(
+        tmp_path, {"input": {"norm": "7", "center": [0], "radius": 1}, "layers": [{"type": "relu"}]}
+    )
     assert main(["bounds", bad]) == 2
     assert "norm" in capsys.readouterr().err
 
@@ -115,8 +138,10 @@ def test_bundled_onnx_examples_with_spec(capsys):
         assert onnx_path.is_file() and spec.is_file(), "bundled ONNX example missing"
         outs = {}
         for method in ("ibp", "crown"):
-            assert main(["bounds", str(onnx_path), "--spec", str(spec), "--method", method,
-                         "--json"]) == 0
+            assert (
+                main(["bounds", str(onnx_path), "--spec", str(spec), "--method", method, "--json"])
+                == 0
+            )
             outs[method] = json.loads(capsys.readouterr().out)["outputs"]
         # both are sound, so they overlap; on these models CROWN is the tighter one
         for k in range(len(outs["ibp"]["lo"])):
@@ -125,10 +150,16 @@ def test_bundled_onnx_examples_with_spec(capsys):
 
 
 def test_residual_add_uses_the_named_operand():
-    m = load_json_network({"input_lo": [1, 2], "input_hi": [1, 2],
-                           "layers": [{"type": "linear", "weight": [[2, 0], [0, 3]],
-                                       "name": "fc"},
-                                      {"type": "relu"},
-                                      {"type": "add", "from": "input"},
-                                      {"type": "sub", "from": "fc"}]})
+    m = load_json_network(
+        {
+            "input_lo": [1, 2],
+            "input_hi": [1, 2],
+            "layers": [
+                {"type": "linear", "weight": [[2, 0], [0, 3]], "name": "fc"},
+                {"type": "relu"},
+                {"type": "add", "from": "input"},
+                {"type": "sub", "from": "fc"},
+            ],
+        }
+    )
     assert evaluate(m.graph, [1, 2], RationalContext()) == [fmpq(1), fmpq(2)]

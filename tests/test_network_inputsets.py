@@ -1,15 +1,26 @@
 """Input sets: membership, samples, vertices and concretisation of affine forms (exact for
 boxes, L∞ and L1 balls; outward for L2)."""
+
 import random
 
 import pytest
 from flint import fmpq
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exactbounds.core import Box
 from exactbounds.errors import InvalidBoxError, InvalidValueError, ShapeError
-from exactbounds.inputsets import (LpBall, bounding_box, concretize, contains, corner, minimizer,
-                                   sample, sample_mixed, vertices)
+from exactbounds.inputsets import (
+    LpBall,
+    bounding_box,
+    concretize,
+    contains,
+    corner,
+    minimizer,
+    sample,
+    sample_mixed,
+    vertices,
+)
 
 SET = settings(max_examples=40, deadline=None)
 small = st.integers(-8, 8).map(lambda k: fmpq(k, 4))
@@ -54,14 +65,14 @@ def test_samples_vertices_inside_and_concretisation_sound(S, data):
         for i in range(m):
             nrm2 = sum((a * a for a in A[i]), fmpq(0))
             d = hi[i] - value(A[i], c[i], S.center)
-            assert d * d >= S.radius ** 2 * nrm2
-            assert d * d <= S.radius ** 2 * nrm2 * (1 + fmpq(1, 2 ** 100)) + fmpq(1, 2 ** 200)
+            assert d * d >= S.radius**2 * nrm2
+            assert d * d <= S.radius**2 * nrm2 * (1 + fmpq(1, 2**100)) + fmpq(1, 2**200)
 
 
 def test_membership_is_exact():
     b = LpBall([0, 0], fmpq(1), "2")
     assert b.contains([fmpq(3, 5), fmpq(4, 5)])
-    assert not b.contains([fmpq(3, 5), fmpq(4, 5) + fmpq(1, 10 ** 30)])
+    assert not b.contains([fmpq(3, 5), fmpq(4, 5) + fmpq(1, 10**30)])
     l1 = LpBall([0, 0], 1, "1")
     assert l1.contains([fmpq(1, 2), fmpq(-1, 2)]) and not l1.contains([fmpq(1, 2), fmpq(51, 100)])
     assert corner(LpBall([1, 2], 1, "inf"), [1, -1]) == [2, 1]
@@ -86,8 +97,12 @@ def test_bad_input_sets_raise_our_errors():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 4), seed=st.integers(0, 10 ** 6),
-       norm=st.sampled_from(["box", "inf", "1", "2"]), data=st.data())
+@given(
+    n=st.integers(1, 4),
+    seed=st.integers(0, 10**6),
+    norm=st.sampled_from(["box", "inf", "1", "2"]),
+    data=st.data(),
+)
 def test_minimizer_and_sample_mixed_stay_in_the_set(n, seed, norm, data):
     """``minimizer`` attains the minimum of ``a·x`` over a box / L∞ / L1 ball (compared with
     every vertex) and lies inside an L2 ball below the centre's value; ``sample_mixed`` points

@@ -1,21 +1,31 @@
 """Exact conversion, outward rounding, square-root enclosures and rational intervals."""
+
 import math
-import struct
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import sympy as sp
 from flint import fmpq
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exact_ref import F
 from exactbounds.errors import AmbiguousBranch, InvalidValueError
-from exactbounds.numbers import (IntervalContext, RationalContext, RInterval, SymbolicContext,
-                                 f64_down, f64_up, rational_str, sqrt_enclosure, to_exact)
+from exactbounds.numbers import (
+    IntervalContext,
+    RationalContext,
+    RInterval,
+    SymbolicContext,
+    f64_down,
+    f64_up,
+    rational_str,
+    sqrt_enclosure,
+    to_exact,
+)
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
-rationals = st.fractions(max_denominator=10 ** 12).filter(lambda q: abs(q) < 10 ** 300)
+rationals = st.fractions(max_denominator=10**12).filter(lambda q: abs(q) < 10**300)
 
 
 @given(finite)
@@ -33,10 +43,20 @@ def test_numpy_float16_and_longdouble_exact():
     assert F(to_exact(np.float64(0.1))) == Fraction(0.1)
 
 
-@pytest.mark.parametrize("text,value", [
-    ("3/7", Fraction(3, 7)), ("-0.125", Fraction(-1, 8)), ("0.1", Fraction(1, 10)),
-    ("1e-5", Fraction(1, 100000)), ("-2.5E2", Fraction(-250)), ("0x1.8p-3", Fraction(3, 16)),
-    ("-0x.8p1", Fraction(-1)), (" 6 / -4 ", Fraction(-3, 2)), ("42", Fraction(42))])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("3/7", Fraction(3, 7)),
+        ("-0.125", Fraction(-1, 8)),
+        ("0.1", Fraction(1, 10)),
+        ("1e-5", Fraction(1, 100000)),
+        ("-2.5E2", Fraction(-250)),
+        ("0x1.8p-3", Fraction(3, 16)),
+        ("-0x.8p1", Fraction(-1)),
+        (" 6 / -4 ", Fraction(-3, 2)),
+        ("42", Fraction(42)),
+    ],
+)
 def test_strings_are_exact(text, value):
     assert F(to_exact(text)) == value
 
@@ -52,8 +72,23 @@ def test_other_exact_types():
     assert to_exact(np.int64(7)) == 7
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float32("nan"), "nan", "inf",
-                                 "1/0", "abc", True, sp.sqrt(2), None, [1]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        np.float32("nan"),
+        "nan",
+        "inf",
+        "1/0",
+        "abc",
+        True,
+        sp.sqrt(2),
+        None,
+        [1],
+    ],
+)
 def test_bad_numbers_raise(bad):
     with pytest.raises(InvalidValueError):
         to_exact(bad, "p[3]")
@@ -73,7 +108,7 @@ def test_rational_str_round_trips(q):
 def test_f64_outward(q):
     lo, hi = f64_down(to_exact(q)), f64_up(to_exact(q))
     assert Fraction(lo) <= q <= Fraction(hi)
-    assert hi == lo or math.nextafter(lo, math.inf) == hi    # the two neighbours
+    assert hi == lo or math.nextafter(lo, math.inf) == hi  # the two neighbours
     if Fraction(float(q)) == q:
         assert lo == hi == float(q)
 
@@ -85,14 +120,16 @@ def test_f64_outward_beyond_range():
 
 
 @settings(max_examples=300)
-@given(st.fractions(min_value=0, max_denominator=10 ** 30).filter(lambda q: q < 10 ** 40),
-       st.sampled_from([2, 8, 53, 128, 300]))
+@given(
+    st.fractions(min_value=0, max_denominator=10**30).filter(lambda q: q < 10**40),
+    st.sampled_from([2, 8, 53, 128, 300]),
+)
 def test_sqrt_enclosure(q, bits):
     r = sqrt_enclosure(to_exact(q), bits)
     if isinstance(r, RInterval):
         lo, hi = F(r.lo), F(r.hi)
         assert 0 <= lo and lo * lo <= q <= hi * hi and lo * lo < q < hi * hi
-        assert hi - lo <= lo * Fraction(1, 2 ** bits)
+        assert hi - lo <= lo * Fraction(1, 2**bits)
     else:
         assert F(r) ** 2 == q
 
@@ -104,8 +141,15 @@ def test_sqrt_exact_squares():
         sqrt_enclosure(fmpq(-1), 10)
 
 
-@given(rationals, rationals, rationals, rationals, st.fractions(0, 1), st.fractions(0, 1),
-       st.sampled_from("+-*/"))
+@given(
+    rationals,
+    rationals,
+    rationals,
+    rationals,
+    st.fractions(0, 1),
+    st.fractions(0, 1),
+    st.sampled_from("+-*/"),
+)
 def test_rinterval_arithmetic_contains_pointwise_results(a, b, c, d, s, t, op):
     x = RInterval(min(a, b), max(a, b))
     y = RInterval(min(c, d), max(c, d))
@@ -143,12 +187,12 @@ def test_interval_contexts_do_not_share_precision():
     assert a.iv.prec == 20 and b.iv.prec == 200
     wa = F(a.upper(a.sqrt(2))) - F(a.lower(a.sqrt(2)))
     wb = F(b.upper(b.sqrt(2))) - F(b.lower(b.sqrt(2)))
-    assert wb < wa * Fraction(1, 2 ** 150)
+    assert wb < wa * Fraction(1, 2**150)
 
 
 def test_interval_sign_undecided_raises():
     ctx = IntervalContext(53)
-    x = ctx.const(1) - ctx.const("1/3") * 3     # an enclosure of 0 that straddles it
+    x = ctx.const(1) - ctx.const("1/3") * 3  # an enclosure of 0 that straddles it
     if ctx.lower(x) < 0 < ctx.upper(x):
         with pytest.raises(AmbiguousBranch):
             ctx.sign(x)
@@ -157,6 +201,7 @@ def test_interval_sign_undecided_raises():
 
 def test_symbolic_context_sign_and_assumptions():
     from exactbounds.errors import NeedsCaseSplit
+
     ctx = SymbolicContext()
     p = sp.Symbol("p", positive=True)
     r = sp.Symbol("r", real=True)
@@ -172,4 +217,5 @@ def test_dyadic_function_is_not_shadowed_by_the_dyadic_mode_module():
     rebound ``exactbounds.numbers.dyadic`` (the function) to the module."""
     import exactbounds.numbers.dyadic_mode  # noqa: F401
     from exactbounds.numbers import dyadic
+
     assert callable(dyadic) and dyadic(3, -2) == fmpq(3, 4)

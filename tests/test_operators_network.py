@@ -1,10 +1,12 @@
 """The network operators: Conv2d and AveragePool against direct reference formulas, IBP and
 forward-affine soundness of every operator, ReLU relaxations, shapes and bad inputs."""
+
 import random
 
 import pytest
 from flint import fmpq
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exactbounds.core import AffineVec, Box
 from exactbounds.errors import InvalidModelError, InvalidValueError, ShapeError
@@ -36,8 +38,9 @@ def conv_reference(x, w, b, C, H, W, s, p, d, g):
                 for c in range(cg):
                     for a in range(kh):
                         for e in range(kw):
-                            acc += w[o][c][a][e] * X(grp * cg + c, i * s - p + a * d,
-                                                     j * s - p + e * d)
+                            acc += w[o][c][a][e] * X(
+                                grp * cg + c, i * s - p + a * d, j * s - p + e * d
+                            )
                 out.append(acc)
     return out, (cout, ho, wo)
 
@@ -52,8 +55,10 @@ def conv_case(draw):
     s, p, d = draw(st.integers(1, 2)), draw(st.integers(0, 2)), draw(st.integers(1, 2))
     if H + 2 * p - d * (kh - 1) - 1 < 0 or W + 2 * p - d * (kw - 1) - 1 < 0:
         d, p = 1, max(kh, kw)
-    w = [[[[draw(num) for _ in range(kw)] for _ in range(kh)] for _ in range(C // g)]
-         for _ in range(cout)]
+    w = [
+        [[[draw(num) for _ in range(kw)] for _ in range(kh)] for _ in range(C // g)]
+        for _ in range(cout)
+    ]
     b = [draw(num) for _ in range(cout)]
     return C, H, W, w, b, s, p, d, g
 
@@ -73,8 +78,12 @@ def test_conv2d_matches_direct_formula_and_ibp_is_sound(case, data):
     out = op.ibp(EX, box)
     y = [v + fmpq(random.Random(k).choice([-1, 1]), 2) for k, v in enumerate(x)]
     assert all(lo <= v <= hi for lo, v, hi in zip(out.lo, op.evaluate(EX, y), out.hi))
-    aff = op.aff(EX, AffineVec([[1 if i == j else 0 for j in range(len(x))]
-                                for i in range(len(x))], [0] * len(x)))
+    aff = op.aff(
+        EX,
+        AffineVec(
+            [[1 if i == j else 0 for j in range(len(x))] for i in range(len(x))], [0] * len(x)
+        ),
+    )
     assert aff.evaluate(y) == op.evaluate(EX, y)
     dbox = op.deriv(EX, box)
     assert all(h - lo == oh - ol for lo, h, ol, oh in zip(dbox.lo, dbox.hi, out.lo, out.hi))
@@ -90,8 +99,16 @@ def test_conv2d_onnx_pads_and_pair_arguments():
 
 
 @SET
-@given(st.integers(1, 2), st.integers(2, 4), st.integers(2, 4), st.integers(1, 2),
-       st.integers(1, 2), st.integers(0, 1), st.booleans(), st.data())
+@given(
+    st.integers(1, 2),
+    st.integers(2, 4),
+    st.integers(2, 4),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.integers(0, 1),
+    st.booleans(),
+    st.data(),
+)
 def test_avgpool_matches_direct_formula(C, H, W, k, s, p, cip, data):
     if k > H + 2 * p or k > W + 2 * p or p >= k:
         p = 0
@@ -102,8 +119,12 @@ def test_avgpool_matches_direct_formula(C, H, W, k, s, p, cip, data):
     for c in range(C):
         for i in range(ho):
             for j in range(wo):
-                cells = [(a, e) for a in range(i * s - p, i * s - p + k)
-                         for e in range(j * s - p, j * s - p + k) if 0 <= a < H and 0 <= e < W]
+                cells = [
+                    (a, e)
+                    for a in range(i * s - p, i * s - p + k)
+                    for e in range(j * s - p, j * s - p + k)
+                    if 0 <= a < H and 0 <= e < W
+                ]
                 n = k * k if cip else len(cells)
                 want = sum((x[(c * H + a) * W + e] for a, e in cells), fmpq(0)) / n
                 assert y[(c * ho + i) * wo + j] == want

@@ -2,19 +2,21 @@
 its definition, every line checked to be a valid relaxation, auto_LiRPA's own Sigmoid/Tanh lines
 (``tests/peers/data/sshaped_relax.json``, written by its peer script), and soundness of whole
 runs under the profile in every mode."""
+
 import json
 import random
 from pathlib import Path
 
 import pytest
 from flint import fmpq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from exactbounds.algorithms import profile_auto_lirpa as lirpa
 from exactbounds.algorithms.affine import affine
-from exactbounds.algorithms.crown import crown, _Crown
+from exactbounds.algorithms.crown import _Crown, crown
 from exactbounds.algorithms.ibp import evaluate, ibp
 from exactbounds.algorithms.profiles import AutoLirpaProfile, ibp_from_stored, make_profile
-from exactbounds.algorithms import profile_auto_lirpa as lirpa
 from exactbounds.core import Box
 from exactbounds.errors import InvalidValueError
 from exactbounds.graph import Graph
@@ -28,7 +30,7 @@ DELTA = lirpa.RELU_DELTA
 RELAX_DATA = Path(__file__).resolve().parent / "peers" / "data" / "sshaped_relax.json"
 
 # rationals at the scale of the 1e-8 clamp and at ordinary scales
-tiny = st.integers(-40, 40).map(lambda k: fmpq(k, 2 ** 31))
+tiny = st.integers(-40, 40).map(lambda k: fmpq(k, 2**31))
 num = st.one_of(st.integers(-64, 64).map(lambda k: fmpq(k, 16)), tiny)
 
 
@@ -51,7 +53,7 @@ def test_relu_lines_follow_rule_r7_and_are_valid(a, b):
         assert (ls, lb, us, ub) == (1, 0, 1, 0)
     if u <= 0 and l <= -DELTA:
         assert (ls, lb, us, ub) == (0, 0, 0, 0)
-    if -DELTA < l <= u <= 0:     # the 1e-8 clamp: a loose nonzero upper line
+    if -DELTA < l <= u <= 0:  # the 1e-8 clamp: a loose nonzero upper line
         assert us == (l + DELTA) / DELTA
 
 
@@ -72,14 +74,23 @@ def test_relu_lines_rounded_up_stay_valid_and_forward_lines_mask_stable_neurons(
 def test_relu_lower_slope_tie_is_zero():
     """``u > −l`` strictly (``upper_d > 0.5``): a symmetric interval takes slope 0."""
     assert lirpa.relu_lines(fmpq(-1), fmpq(1))[0] == 0
-    assert lirpa.relu_lines(fmpq(-1), fmpq(1) + fmpq(1, 2 ** 60))[0] == 1
+    assert lirpa.relu_lines(fmpq(-1), fmpq(1) + fmpq(1, 2**60))[0] == 1
 
 
-@pytest.mark.parametrize("n,k,plan", [(10, 0, "reference"), (10, 1, "sparse"), (10, 9, "sparse"),
-                                      (10, 10, "full"), (20, 18, "sparse"), (20, 19, "full"),
-                                      (1, 1, "full")])
+@pytest.mark.parametrize(
+    "n,k,plan",
+    [
+        (10, 0, "reference"),
+        (10, 1, "sparse"),
+        (10, 9, "sparse"),
+        (10, 10, "full"),
+        (20, 18, "sparse"),
+        (20, 19, "full"),
+        (1, 1, "full"),
+    ],
+)
 def test_sparse_plan_threshold_is_ninety_percent(n, k, plan):
-    lo = [fmpq(-1)] * k + [fmpq(0)] * (n - k)      # lo = 0 is stable (not < 0)
+    lo = [fmpq(-1)] * k + [fmpq(0)] * (n - k)  # lo = 0 is stable (not < 0)
     hi = [fmpq(1)] * n
     got, unstable = lirpa.sparse_plan(lo, hi)
     assert got == plan and unstable == list(range(k))
@@ -139,15 +150,20 @@ def test_sshaped_lines_match_auto_lirpas_own_lines():
             for a, b, k in ((al, bl, "l"), (au, bu, "u")):
                 ra, rb = to_exact(ref[k + "w"][i]), to_exact(ref[k + "b"][i])
                 gap = max(abs((a - ra) * x + (b - rb)) for x in (l, u))
-                assert gap <= fmpq(1, 10 ** 9) * (1 + abs(rb)), (op.kind, i, k)
+                assert gap <= fmpq(1, 10**9) * (1 + abs(rb)), (op.kind, i, k)
 
 
 def _net(data, n, widths, act):
     ops = []
     d = n
     for w in widths:
-        ops += [Linear.from_weights([[data.draw(num) for _ in range(d)] for _ in range(w)],
-                                    [data.draw(num) for _ in range(w)]), act(w)]
+        ops += [
+            Linear.from_weights(
+                [[data.draw(num) for _ in range(d)] for _ in range(w)],
+                [data.draw(num) for _ in range(w)],
+            ),
+            act(w),
+        ]
         d = w
     ops.append(Linear.from_weights([[data.draw(num) for _ in range(d)] for _ in range(2)], [0, 0]))
     return Graph.sequential(n, ops)
@@ -158,8 +174,9 @@ def _net(data, n, widths, act):
 def test_auto_lirpa_profile_runs_are_sound(data):
     act = data.draw(st.sampled_from([ReLU, Sigmoid, Tanh]))
     n = data.draw(st.integers(1, 3))
-    g = _net(data, n, [data.draw(st.integers(1, 4)) for _ in range(data.draw(st.integers(1, 2)))],
-             act)
+    g = _net(
+        data, n, [data.draw(st.integers(1, 4)) for _ in range(data.draw(st.integers(1, 2)))], act
+    )
     lo = [data.draw(num) for _ in range(n)]
     S = Box(lo, [v + data.draw(num) ** 2 for v in lo])
     pts = vertices(S, 8) + sample(S, random.Random(1), 6)
@@ -177,14 +194,16 @@ def test_auto_lirpa_profile_runs_are_sound(data):
         out = affine(g, S, ctx, relaxation="auto_lirpa").output
         lo_, hi_ = out.outer(ctx)
         for v in vals:
-            assert all(a <= exact.lower(y) and exact.upper(y) <= b
-                       for a, y, b in zip(lo_, v, hi_)), mode
+            assert all(
+                a <= exact.lower(y) and exact.upper(y) <= b for a, y, b in zip(lo_, v, hi_)
+            ), mode
 
 
 def test_ibp_from_stored_with_nothing_stored_is_ibp():
     W = [[fmpq(1), fmpq(-2)], [fmpq(3, 2), fmpq(1)]]
-    g = Graph.sequential(2, [Linear.from_weights(W, [0, 1]), ReLU(2),
-                             Linear.from_weights(W, [1, 0])])
+    g = Graph.sequential(
+        2, [Linear.from_weights(W, [0, 1]), ReLU(2), Linear.from_weights(W, [1, 0])]
+    )
     S = Box([fmpq(-1), fmpq(0)], [fmpq(1), fmpq(1, 2)])
     run = _Crown(g, S, make_context("exact"), AutoLirpaProfile())
     exact = ibp(g, S, make_context("exact"), intermediate=True)

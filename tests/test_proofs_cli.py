@@ -1,4 +1,5 @@
 """``exactbounds prove`` and ``python -m proofs``: the table, the JSON, the exit status."""
+
 import json
 import subprocess
 import sys
@@ -19,8 +20,10 @@ def test_prove_json_all_expected(capsys):
     for r in rows.values():
         assert r["ok"] and r["status"] == r["expected"]
         assert r["cases"] >= 1 and r["seconds"] >= 0
-    assert rows["ibp_batchnorm_returns_box"]["lean"] == \
-        "NN.MLTheory.CROWN.Operators.Batchnorm.Theorems.ibp_batchnorm_returns_box"
+    assert (
+        rows["ibp_batchnorm_returns_box"]["lean"]
+        == "NN.MLTheory.CROWN.Operators.Batchnorm.Theorems.ibp_batchnorm_returns_box"
+    )
     seed = rows["deriv2_batchnorm_propagation"]
     assert seed["status"] == seed["expected"] == "refuted"
     cex = {k: sp.Rational(v) for k, v in seed["counterexample"].items()}
@@ -38,12 +41,22 @@ def test_prove_exit_status_when_not_as_expected(capsys, monkeypatch):
 
 
 def test_python_m_proofs_table_from_another_directory(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "proofs", "-k", "batchnorm_is_zero"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "proofs", "-k", "batchnorm_is_zero"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     head = p.stdout.splitlines()[0].split()
     assert head == ["obligation", "Lean", "name", "cases", "status", "seconds"]
     assert "deriv2_batchnorm_is_zero" in p.stdout and "proved" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "proofs", "--list"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "proofs", "--list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and "deriv2_batchnorm_propagation" in p.stdout

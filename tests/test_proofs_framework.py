@@ -1,6 +1,7 @@
 """The proof-obligation framework itself: the real obligations come out as expected, a
 deliberately broken operator injected through ``Operators.replace`` is refuted with a rational
 counterexample that re-checks, and what sympy cannot decide is ``unknown``, never ``proved``."""
+
 import pytest
 import sympy as sp
 from flint import fmpq
@@ -12,8 +13,20 @@ from exactbounds.numbers import RInterval, sqrt_enclosure
 from proofs import batchnorm as pb
 from proofs import rounding as pr
 from proofs.exact import exact_sign
-from proofs.framework import (CHECKED, ERROR, PROVED, REFUTED, UNKNOWN, Eq, Ge, Obligation,
-                              Vars, case_substitution, default_ops, satisfies)
+from proofs.framework import (
+    CHECKED,
+    ERROR,
+    PROVED,
+    REFUTED,
+    UNKNOWN,
+    Eq,
+    Ge,
+    Obligation,
+    Vars,
+    case_substitution,
+    default_ops,
+    satisfies,
+)
 from proofs.runner import OBLIGATIONS
 
 
@@ -24,6 +37,7 @@ def _consts(params, ctx):
 
 # -- deliberately broken copies of the operators (same signatures, same context API) ---------
 
+
 def ibp_gamma_neg_swapped(params, box, ctx):
     """ibp_batchnorm with the γ < 0 branch swapped: always [BN(lo), BN(hi)]."""
     lo, hi = [], []
@@ -33,7 +47,7 @@ def ibp_gamma_neg_swapped(params, box, ctx):
         if ctx.sign(g) >= 0:
             lo.append(ya)
             hi.append(yb)
-        else:                 # deliberate bug: the γ < 0 branch should be [yb, ya]
+        else:  # deliberate bug: the γ < 0 branch should be [yb, ya]
             lo.append(ya)
             hi.append(yb)
     return Box(lo, hi, box.shape)
@@ -69,8 +83,8 @@ def _refuted_and_rechecks(ob, broken, package_passes=True):
     cex = res.counterexample
     assert cex and all(sp.Rational(v).is_Rational for v in cex.values())
     label = res.goal
-    assert label and ob.recheck(cex, label, broken)              # the broken code fails there, exactly
-    if package_passes:                                 # and the package's code does not
+    assert label and ob.recheck(cex, label, broken)  # the broken code fails there, exactly
+    if package_passes:  # and the package's code does not
         assert not ob.recheck(cex, label, default_ops())
     return res, cex
 
@@ -79,7 +93,7 @@ def test_ibp_gamma_negative_branch_swapped_is_refuted():
     broken = default_ops().replace(ibp_batchnorm=ibp_gamma_neg_swapped)
     for ob in (pb.ibp_batchnorm_sound, pb.ibp_batchnorm_returns_box):
         res, cex = _refuted_and_rechecks(ob, broken)
-        assert "< 0" in res.detail                      # found in a γ < 0 case
+        assert "< 0" in res.detail  # found in a γ < 0 case
         assert any(sp.Rational(cex[f"gamma{c}"]) < 0 for c in range(2) if f"gamma{c}" in cex)
 
 
@@ -95,8 +109,9 @@ def test_ibp_swapped_counterexample_rechecks_in_rational_context():
     ctx = RationalContext(200)
     ev = default_ops().evaluate_batchnorm
     y_lo, y, y_hi = ev(params, lo, ctx), ev(params, x, ctx), ev(params, hi, ctx)
-    assert any(ctx.upper(b) < ctx.lower(a) or ctx.lower(b) > ctx.upper(c)
-               for a, b, c in zip(y_lo, y, y_hi))
+    assert any(
+        ctx.upper(b) < ctx.lower(a) or ctx.lower(b) > ctx.upper(c) for a, b, c in zip(y_lo, y, y_hi)
+    )
     with pytest.raises(InvalidBoxError):
         ibp_gamma_neg_swapped(params, Box(lo, hi, params.shape), ctx)
 
@@ -115,11 +130,12 @@ def test_scale_squared_is_refuted():
 
 
 def test_seed_rule_is_refuted_and_second_deriv_proved():
-    res, cex = _refuted_and_rechecks(pb.deriv2_batchnorm_propagation, default_ops(),
-                                     package_passes=False)
+    res, cex = _refuted_and_rechecks(
+        pb.deriv2_batchnorm_propagation, default_ops(), package_passes=False
+    )
     g = sp.Rational(cex["gamma0"])
     x2 = sp.Rational(cex["d2xlo0"]) + sp.Rational(cex.get("d2xu0", 0))
-    assert g != 0 and x2 != 0                           # scale·x'' ≠ 0 = the seed's answer
+    assert g != 0 and x2 != 0  # scale·x'' ≠ 0 = the seed's answer
     assert pb.second_deriv_batchnorm_sound.check().status == PROVED
 
 
@@ -130,8 +146,9 @@ def test_layer_with_the_seed_deriv2_rule_is_refuted():
         def deriv2(self, ctx, d2box):
             return deriv2_batchnorm(self.params, d2box, ctx)
 
-    res, _ = _refuted_and_rechecks(pb.batchnorm_layer_sound,
-                                   default_ops().replace(BatchNorm=SeedRuleLayer))
+    res, _ = _refuted_and_rechecks(
+        pb.batchnorm_layer_sound, default_ops().replace(BatchNorm=SeedRuleLayer)
+    )
     assert "second_deriv_batchnorm_sound" in res.detail
 
 
@@ -139,19 +156,29 @@ def test_every_registered_obligation_has_its_expected_status():
     results = [ob.check() for ob in OBLIGATIONS]
     assert all(r.ok for r in results), [(r.name, r.status, r.detail) for r in results if not r.ok]
     by = {r.name: r for r in results}
-    for name in ("ibp_batchnorm_returns_box", "aff_batchnorm_returns_affine",
-                 "aff_batchnorm_preserves_structure", "deriv_batchnorm_returns_box",
-                 "deriv2_batchnorm_is_zero", "ibp_batchnorm_sound", "aff_batchnorm_sound",
-                 "deriv_batchnorm_sound", "second_deriv_batchnorm_sound",
-                 "compute_scale_offset_closed_form", "batchnorm_affine_form",
-                 "batchnorm_layer_sound", "ibp_batchnorm_sound_clamp"):
+    for name in (
+        "ibp_batchnorm_returns_box",
+        "aff_batchnorm_returns_affine",
+        "aff_batchnorm_preserves_structure",
+        "deriv_batchnorm_returns_box",
+        "deriv2_batchnorm_is_zero",
+        "ibp_batchnorm_sound",
+        "aff_batchnorm_sound",
+        "deriv_batchnorm_sound",
+        "second_deriv_batchnorm_sound",
+        "compute_scale_offset_closed_form",
+        "batchnorm_affine_form",
+        "batchnorm_layer_sound",
+        "ibp_batchnorm_sound_clamp",
+    ):
         assert by[name].status == PROVED
-    assert by["ibp_batchnorm_sound"].cases == 9           # γ0, γ1 each > 0, = 0, < 0
+    assert by["ibp_batchnorm_sound"].cases == 9  # γ0, γ1 each > 0, = 0, < 0
     assert by["deriv2_batchnorm_propagation"].status == REFUTED
     assert by["sqrt_enclosure_sound"].status == CHECKED and by["sqrt_enclosure_sound"].cases >= 1000
 
 
 # -- unknown is never proved ------------------------------------------------------------------
+
 
 def test_identity_sympy_cannot_decide_is_unknown():
     def nested_radical(ops, ctx, v):
@@ -184,22 +211,30 @@ def test_false_goal_is_refuted_with_rational_point():
 
 # -- case splits ------------------------------------------------------------------------------
 
+
 def _branchy(expr_of):
     """An obligation whose 'operator' branches through ctx.sign(expr_of(symbols)) and returns
     |e| as e or -e; the goal |e| >= 0 needs the case fact."""
+
     def build(ops, ctx, v):
         a, b, p = v.real("a"), v.real("b"), v.pos("p")
         e = expr_of(a, b, p)
         s = ctx.sign(e)
         return [Ge(e if s >= 0 else -e, 0, "|e| >= 0")]
+
     return Obligation(build)
 
 
-@pytest.mark.parametrize("expr_of", [lambda a, b, p: a,             # a symbol
-                                     lambda a, b, p: a * p,         # factor of known sign
-                                     lambda a, b, p: -3 * a / sp.sqrt(p + 1),
-                                     lambda a, b, p: a - b,         # linear: solved for a
-                                     lambda a, b, p: 2 * p * b + a - 7])
+@pytest.mark.parametrize(
+    "expr_of",
+    [
+        lambda a, b, p: a,  # a symbol
+        lambda a, b, p: a * p,  # factor of known sign
+        lambda a, b, p: -3 * a / sp.sqrt(p + 1),
+        lambda a, b, p: a - b,  # linear: solved for a
+        lambda a, b, p: 2 * p * b + a - 7,
+    ],
+)
 def test_case_split_proves_every_branch(expr_of):
     res = _branchy(expr_of).check()
     assert res.status == PROVED and res.cases == 3, res.case_list
@@ -217,6 +252,7 @@ def test_nested_splits_compose_their_substitutions():
         if ctx.sign(a - b) > 0 and ctx.sign(b) > 0:
             return [Ge(a, 0, "a > 0")]
         return [Eq(0, 0, "trivial")]
+
     res = Obligation(build).check()
     assert res.status == PROVED and res.cases == 5, res.case_list
     assert res.hypotheses == ["a real", "b real"]
@@ -225,8 +261,9 @@ def test_nested_splits_compose_their_substitutions():
 def test_vacuous_case_of_a_nonnegative_symbol():
     def build(ops, ctx, v):
         d = v.nonneg("d")
-        s = ctx.sign(d)                       # sympy cannot decide d > 0 vs d = 0
+        s = ctx.sign(d)  # sympy cannot decide d > 0 vs d = 0
         return [Ge(d if s >= 0 else d - 1, 0, "d >= 0")]
+
     res = Obligation(build).check()
     assert res.status == PROVED and res.cases == 3
     assert [c["detail"] for c in res.case_list].count("vacuous case") == 1
@@ -245,6 +282,7 @@ def test_case_substitution_contradiction_and_shapes():
 def test_operator_crash_is_error():
     def crash(params, box, ctx):
         raise TypeError("boom")
+
     res = pb.ibp_batchnorm_sound.check(default_ops().replace(ibp_batchnorm=crash))
     assert res.status == ERROR and "boom" in res.detail
 
@@ -259,17 +297,19 @@ def test_vars_point_mode_checks_assumptions():
         Vars({"eps": "-1"}).pos("eps")
     assert Vars({"x": "3/7"}).real("x") == sp.Rational(3, 7)
     assert satisfies(sp.Symbol("p", positive=True), 1) and not satisfies(
-        sp.Symbol("p", positive=True), 0)
+        sp.Symbol("p", positive=True), 0
+    )
 
 
 # -- exact signs ------------------------------------------------------------------------------
+
 
 def test_exact_sign():
     r2, r3 = sp.sqrt(2), sp.sqrt(3)
     assert exact_sign(r2 * r3 - sp.sqrt(6)) == 0
     assert exact_sign(r2 + r3 - sp.sqrt(5 + 2 * sp.sqrt(6))) == 0
-    assert exact_sign(r2 - sp.Rational(141421356237, 10 ** 11)) == 1
-    assert exact_sign(r2 - sp.Rational(141421356238, 10 ** 11)) == -1
+    assert exact_sign(r2 - sp.Rational(141421356237, 10**11)) == 1
+    assert exact_sign(r2 - sp.Rational(141421356238, 10**11)) == -1
     # differs from 0 by about 1e-40: floats cannot tell, the refinement does
     assert exact_sign(sp.sqrt(sp.Integer(10) ** 80 + 1) - sp.Integer(10) ** 40) == 1
     assert exact_sign(sp.Max(r2, sp.Rational(3, 2)) - 1) == 1
@@ -278,6 +318,7 @@ def test_exact_sign():
 
 
 # -- rounding obligations ---------------------------------------------------------------------
+
 
 def test_broken_sqrt_enclosure_is_refuted():
     def too_narrow(v, bits):
@@ -289,21 +330,23 @@ def test_broken_sqrt_enclosure_is_refuted():
     v = to_exact(res.counterexample["v"])
     lo = too_narrow(v, int(res.counterexample["bits"]))
     lo = lo.hi if isinstance(lo, RInterval) else lo
-    assert lo * lo < v                                  # really misses √v
+    assert lo * lo < v  # really misses √v
 
     def too_wide(v, bits):
         r = sqrt_enclosure(v, bits)
         return RInterval(r.lo, 2 * r.hi) if isinstance(r, RInterval) else r
+
     res = pr.sqrt_enclosure_sound.check(default_ops().replace(sqrt_enclosure=too_wide))
     assert res.status == REFUTED and "relative width" in res.detail
 
 
 def test_rounding_sample_is_deterministic_and_varied():
     import random
+
     a = pr.random_rationals(random.Random(1), 300)
     assert a == pr.random_rationals(random.Random(1), 300)
-    assert min(a) == 0 and max(a) > 2 ** 200 and any(0 < v < fmpq(1, 2 ** 200) for v in a)
-    assert any(isinstance(sqrt_enclosure(v, 53), fmpq) for v in a[5:])   # exact squares
+    assert min(a) == 0 and max(a) > 2**200 and any(0 < v < fmpq(1, 2**200) for v in a)
+    assert any(isinstance(sqrt_enclosure(v, 53), fmpq) for v in a[5:])  # exact squares
 
 
 def test_broken_crown_batchnorm_step_is_refuted():

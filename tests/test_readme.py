@@ -1,4 +1,5 @@
 """The README's two set-up commands, and .ci/run running the second one verbatim."""
+
 import re
 from pathlib import Path
 

@@ -2,6 +2,7 @@
 contain the exact u, u', u'' (exact sympy derivatives, decided by arb at rising precision), the
 hull never leaves the single-piece enclosure, the budget and the piece cap hold, a process pool
 gives the serial result, and the CLI reports pieces and gaps."""
+
 import json
 import subprocess
 import sys
@@ -10,13 +11,14 @@ from fractions import Fraction
 
 import pytest
 from flint import fmpq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms import centered
 from exactbounds.algorithms.refine import refine
 from exactbounds.algorithms.taylor import Curve, propagate
-from exactbounds.core import Box
 from exactbounds.audit.derivatives import ExactDerivatives
+from exactbounds.core import Box
 from exactbounds.errors import InvalidValueError
 from exactbounds.graph import Graph
 from exactbounds.numbers import IntervalContext, RationalContext
@@ -38,19 +40,37 @@ def pinn_networks(draw):
     widths 2-8."""
     w1, w2 = draw(st.integers(2, 8)), draw(st.integers(2, 8))
     gamma = [draw(small) for _ in range(w2)]
-    gamma[draw(st.integers(0, w2 - 1))] = -draw(st.fractions(
-        min_value=Fraction(1, 8), max_value=2, max_denominator=8).map(q))
-    var = [draw(st.fractions(min_value=Fraction(1, 16), max_value=2, max_denominator=16).map(q))
-           for _ in range(w2)]
-    return Graph.sequential(1, [
-        Linear.from_weights([[draw(small)] for _ in range(w1)], [draw(small) for _ in range(w1)]),
-        draw(st.sampled_from([Tanh, Sigmoid]))((w1,)),
-        Linear.from_weights([[draw(small) for _ in range(w1)] for _ in range(w2)],
-                            [draw(small) for _ in range(w2)]),
-        Tanh((w2,)),
-        BatchNorm(BatchNormParams([draw(small) for _ in range(w2)], var, gamma,
-                                  [draw(small) for _ in range(w2)], "1/1000")),
-        Linear.from_weights([[draw(small) for _ in range(w2)]], [draw(small)])])
+    gamma[draw(st.integers(0, w2 - 1))] = -draw(
+        st.fractions(min_value=Fraction(1, 8), max_value=2, max_denominator=8).map(q)
+    )
+    var = [
+        draw(st.fractions(min_value=Fraction(1, 16), max_value=2, max_denominator=16).map(q))
+        for _ in range(w2)
+    ]
+    return Graph.sequential(
+        1,
+        [
+            Linear.from_weights(
+                [[draw(small)] for _ in range(w1)], [draw(small) for _ in range(w1)]
+            ),
+            draw(st.sampled_from([Tanh, Sigmoid]))((w1,)),
+            Linear.from_weights(
+                [[draw(small) for _ in range(w1)] for _ in range(w2)],
+                [draw(small) for _ in range(w2)],
+            ),
+            Tanh((w2,)),
+            BatchNorm(
+                BatchNormParams(
+                    [draw(small) for _ in range(w2)],
+                    var,
+                    gamma,
+                    [draw(small) for _ in range(w2)],
+                    "1/1000",
+                )
+            ),
+            Linear.from_weights([[draw(small) for _ in range(w2)]], [draw(small)]),
+        ],
+    )
 
 
 def ends(jet, ctx):
@@ -98,8 +118,9 @@ def test_centred_forms_of_a_piece_contain_the_exact_derivatives(g, data):
 def test_refined_partial_derivatives_over_a_box(g, data):
     n = g.input_dim
     lo = [data.draw(small) for _ in range(n)]
-    hi = [v + data.draw(st.fractions(min_value=0, max_value=1, max_denominator=8).map(q))
-          for v in lo]
+    hi = [
+        v + data.draw(st.fractions(min_value=0, max_value=1, max_denominator=8).map(q)) for v in lo
+    ]
     i = data.draw(st.integers(0, n - 1))
     curve = Curve.wrt(Box(lo, hi), i)
     ctx = RationalContext()
@@ -118,8 +139,7 @@ def test_refined_partial_derivatives_over_a_box(g, data):
 def test_refined_derivatives_along_a_direction(g, data, mode):
     n = g.input_dim
     a, b = sorted([data.draw(small), data.draw(small)])
-    curve = Curve([data.draw(small) for _ in range(n)], [data.draw(small) for _ in range(n)],
-                  a, b)
+    curve = Curve([data.draw(small) for _ in range(n)], [data.draw(small) for _ in range(n)], a, b)
     ctx = CONTEXTS[mode]()
     res = refine(g, curve, ctx, 2, budget=None, max_pieces=6)
     ref = ExactDerivatives(g, curve, 2)
@@ -132,6 +152,7 @@ def test_centred_forms_beat_interval_propagation_on_small_pieces():
     """The reason for centered.py: on a piece of width 1/64 the u'' enclosure of the centred
     forms is several times narrower than that of interval propagation."""
     from exactbounds.io.load import load_model
+
     g = load_model(EXAMPLE).graph
     t, r = fmpq(1, 3), fmpq(1, 128)
     ctx = RationalContext()
@@ -142,18 +163,21 @@ def test_centred_forms_beat_interval_propagation_on_small_pieces():
 
 def test_example_reaches_the_target_and_the_seed_rule_stays_available():
     from exactbounds.io.load import load_model
+
     g = load_model(EXAMPLE).graph
     res = refine(g, Curve([0], [1], -1, 1), RationalContext(), 2, budget=None)
     assert res.stopped == "target" and res.pieces > 1
     assert all(x <= fmpq(21, 20) for v in res.gap.values() for x in v)
     g2 = tanh_bn_net()
-    seed = refine(g2, Curve([0], [1], -1, 1), RationalContext(), 2, "seed", budget=None,
-                  max_pieces=4)
+    seed = refine(
+        g2, Curve([0], [1], -1, 1), RationalContext(), 2, "seed", budget=None, max_pieces=4
+    )
     assert seed.jet.d2.outer() == ([0], [0]) and seed.notes
 
 
 def test_budget_and_piece_cap_hold():
     from exactbounds.io.load import load_model
+
     g = load_model(EXAMPLE).graph
     curve = Curve([0], [1], -1, 1)
     t0 = time.perf_counter()
@@ -167,18 +191,24 @@ def test_budget_and_piece_cap_hold():
 
 def test_workers_give_the_serial_result():
     from exactbounds.io.load import load_model
+
     g = load_model(EXAMPLE).graph
     curve = Curve([0], [1], fmpq(-1, 2), 1)
     ctx = RationalContext()
     a = refine(g, curve, ctx, 2, budget=None, max_pieces=10)
     b = refine(g, curve, ctx, 2, budget=None, max_pieces=10, workers=2)
     assert ends(a.jet, ctx) == ends(b.jet, ctx)
-    assert (a.pieces, a.gap, a.sampled, a.samples, a.stopped) == \
-        (b.pieces, b.gap, b.sampled, b.samples, b.stopped)
+    assert (a.pieces, a.gap, a.sampled, a.samples, a.stopped) == (
+        b.pieces,
+        b.gap,
+        b.sampled,
+        b.samples,
+        b.stopped,
+    )
 
 
 def test_relu_network_order_one_falls_back_to_interval_pieces():
-    up = Linear.from_weights([[1], [-1]], [3, -3])       # on t in [-1, 1]: +, -
+    up = Linear.from_weights([[1], [-1]], [3, -3])  # on t in [-1, 1]: +, -
     g = Graph.sequential(1, [up, ReLU((2,)), Linear.from_weights([[2, 5]], [0])])
     res = refine(g, Curve([0], [1], -1, 1), RationalContext(), 1, budget=None, max_pieces=4)
     assert res.jet.d1.outer() == ([2], [2])
@@ -189,29 +219,42 @@ def test_constant_derivatives_with_an_irrational_scale_stop_at_once():
     """Regression: Linear -> BatchNorm (√2 in the scale) -> Linear has constant u', u'' = 0 and
     boxes only as wide as the square-root enclosure; the sampled range is empty, and refinement
     must stop (not bisect until the budget runs out)."""
-    g = Graph.sequential(1, [
-        Linear.from_weights([[1], [-2]], [0, 1]),
-        BatchNorm(BatchNormParams([0, 0], [1, 1], [1, -1], [0, 0], 1)),
-        Linear.from_weights([[1, 1]], [0])])
+    g = Graph.sequential(
+        1,
+        [
+            Linear.from_weights([[1], [-2]], [0, 1]),
+            BatchNorm(BatchNormParams([0, 0], [1, 1], [1, -1], [0, 0], 1)),
+            Linear.from_weights([[1, 1]], [0]),
+        ],
+    )
     res = refine(g, Curve([0], [1], -1, 1), RationalContext(), 2, budget=5)
     assert res.stopped == "target" and res.pieces == 1
     (lo,), (hi,) = res.jet.d1.outer()
-    assert 0 < lo and lo * lo <= fmpq(9, 2) <= hi * hi     # u' = 3/√2
+    assert 0 < lo and lo * lo <= fmpq(9, 2) <= hi * hi  # u' = 3/√2
     assert res.jet.d2.outer() == ([0], [0])
 
 
 def test_bad_arguments():
     g, c = tanh_bn_net(), Curve([0], [1], 0, 1)
-    for kw, name in (({"budget": -1}, "budget"), ({"max_pieces": 0}, "pieces"),
-                     ({"workers": 0}, "workers"), ({"target": fmpq(1, 2)}, "target"),
-                     ({"target": float("nan")}, "target"), ({"budget": "soon"}, "budget")):
+    for kw, name in (
+        ({"budget": -1}, "budget"),
+        ({"max_pieces": 0}, "pieces"),
+        ({"workers": 0}, "workers"),
+        ({"target": fmpq(1, 2)}, "target"),
+        ({"target": float("nan")}, "target"),
+        ({"budget": "soon"}, "budget"),
+    ):
         with pytest.raises(InvalidValueError, match=name):
             refine(g, c, RationalContext(), 2, **kw)
 
 
 def cli(*argv):
-    p = subprocess.run([sys.executable, "-m", "exactbounds", "derivatives", EXAMPLE, *argv],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "exactbounds", "derivatives", EXAMPLE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return p.returncode, p.stdout, p.stderr
 
 
@@ -234,17 +277,34 @@ def test_cli_refines_by_default_and_no_refine_is_the_single_piece(tmp_path):
     assert rc == 0 and "refinement: 6 pieces" in text and "stopped by pieces" in text
     p = tmp_path / "claim.json"
     p.write_text(out)
-    c = subprocess.run([sys.executable, "-m", "exactbounds", "check", EXAMPLE, "--method",
-                        "deriv", "--claimed", str(p), "--json"], capture_output=True, text=True)
+    c = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exactbounds",
+            "check",
+            EXAMPLE,
+            "--method",
+            "deriv",
+            "--claimed",
+            str(p),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert c.returncode == 0
     assert {v["verdict"] for v in json.loads(c.stdout)["verdicts"]} == {"sound"}
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["--wrt", "0", "--pieces", "0"], "--pieces"),
-    (["--wrt", "0", "--budget", "-1"], "--budget"),
-    (["--wrt", "0", "--workers", "0"], "--workers"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--wrt", "0", "--pieces", "0"], "--pieces"),
+        (["--wrt", "0", "--budget", "-1"], "--budget"),
+        (["--wrt", "0", "--workers", "0"], "--workers"),
+    ],
+)
 def test_cli_bad_refinement_options(argv, match):
     rc, out, err = cli(*argv)
     assert rc == 2 and err.startswith("exactbounds: error:") and match in err

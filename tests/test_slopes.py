@@ -1,5 +1,6 @@
 """``--slopes``: replaying a tool's ReLU lower slopes, each checked exactly on the exact
 intermediate bounds (an invalid one is named with the exact point where it fails)."""
+
 import json
 import random
 import subprocess
@@ -7,7 +8,8 @@ import sys
 
 import pytest
 from flint import fmpq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactbounds.algorithms.crown import crown
 from exactbounds.algorithms.ibp import evaluate
@@ -18,10 +20,15 @@ from exactbounds.io.json_net import load_json_network
 from exactbounds.io.slopes import parse_slopes
 from exactbounds.numbers import make_context
 
-NET = {"input_lo": [-1, -1], "input_hi": [1, 1],
-       "layers": [{"type": "linear", "weight": [[1, 1], [1, -1], [2, 0.5]], "bias": [0, 0.5, 3]},
-                  {"type": "relu"},
-                  {"type": "linear", "weight": [[1, -1, 1], [-1, 2, 0.5]], "bias": [0, 0]}]}
+NET = {
+    "input_lo": [-1, -1],
+    "input_hi": [1, 1],
+    "layers": [
+        {"type": "linear", "weight": [[1, 1], [1, -1], [2, 0.5]], "bias": [0, 0.5, 3]},
+        {"type": "relu"},
+        {"type": "linear", "weight": [[1, -1, 1], [-1, 2, 0.5]], "bias": [0, 0]},
+    ],
+}
 
 
 def test_replaying_the_adaptive_choice_changes_nothing():
@@ -37,16 +44,19 @@ def test_replaying_the_adaptive_choice_changes_nothing():
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.integers(0, 8).map(lambda k: fmpq(k, 8)), min_size=3, max_size=3),
-       st.sampled_from(["exactbounds", "auto_lirpa"]))
+@given(
+    st.lists(st.integers(0, 8).map(lambda k: fmpq(k, 8)), min_size=3, max_size=3),
+    st.sampled_from(["exactbounds", "auto_lirpa"]),
+)
 def test_any_valid_slopes_give_sound_bounds(alphas, relaxation):
     m = load_json_network(NET)
     exact = make_context("exact")
     pts = vertices(m.input_set, 8) + sample(m.input_set, random.Random(0), 8)
     for mode in ("exact", "dyadic"):
         ctx = make_context(mode)
-        out = crown(m.graph, m.input_set, ctx,
-                    relaxation=make_profile(relaxation, {"layers[1]": alphas})).output
+        out = crown(
+            m.graph, m.input_set, ctx, relaxation=make_profile(relaxation, {"layers[1]": alphas})
+        ).output
         lo, hi = out.outer(ctx)
         for p in pts:
             y = evaluate(m.graph, p, exact)
@@ -79,8 +89,13 @@ def test_cli_slopes(tmp_path):
     bad.write_text(json.dumps({"layers[1]": [2, 0, 0]}))
 
     def cli(*argv):
-        return subprocess.run([sys.executable, "-m", "exactbounds", *map(str, argv)],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "exactbounds", *map(str, argv)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     p = cli("bounds", net, "--method", "crown", "--slopes", slopes, "--json")
     assert p.returncode == 0, p.stderr
     assert any("lower slopes replayed" in n for n in json.loads(p.stdout)["notes"])

@@ -1,6 +1,7 @@
 """``exactbounds.torch`` (the optional ``[torch]`` extra): an ``nn.Module`` in and out, and the
 example of auditing auto_LiRPA from a test suite. Skipped without torch (and the auto_LiRPA test
 without auto_LiRPA); run them in a peer venv (``../shared/peers/README.md``)."""
+
 import json
 import warnings
 from pathlib import Path
@@ -40,7 +41,7 @@ def test_a_module_loads_as_the_network_it_computes(name):
     b = crown(ref.graph, ref.input_set, ctx).output.outer(ctx)
     # the same network up to BatchNorm's eps, which ONNX stores as a float32 attribute
     for x, z in zip(a[0] + a[1], b[0] + b[1]):
-        assert abs(x - z) <= fmpq(1, 10 ** 9) * (1 + abs(z))
+        assert abs(x - z) <= fmpq(1, 10**9) * (1 + abs(z))
     with torch.no_grad():
         y = mod((lo + hi) / 2).reshape(-1).tolist()
     assert all(float(l_) - 1e-4 <= v <= float(h_) + 1e-4 for l_, v, h_ in zip(a[0], y, a[1]))
@@ -52,6 +53,7 @@ def test_audit_auto_lirpa_from_a_test_suite():
     pytest.importorskip("auto_LiRPA")
     from auto_LiRPA import BoundedModule, BoundedTensor
     from auto_LiRPA.perturbations import PerturbationLpNorm
+
     _, mod, lo, hi = _case("relu_mlp_2")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

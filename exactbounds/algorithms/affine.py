@@ -7,9 +7,11 @@ input's forms are concretised over the set to ``[lo, hi]``, rounded outward in t
 and its lines applied row by row). While no relaxation has been met ``L = U`` and only one product
 is computed. Modes and statuses as in ``crown.py``; this module names no operator.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
 from ..inputsets import concretize_mat
 from .crown import _profile, _result, _Run, default_context, run_with_escalation
 
@@ -30,8 +32,16 @@ class _Affine(_Run):
         return F[graph.output]
 
 
-def affine(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope: str = "adaptive", intersect_ibp: bool = False,
-           intermediate: bool = False, progress: Any = None, relaxation: Any = "exactbounds") -> Any:
+def affine(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context | None = None,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    intermediate: bool = False,
+    progress: Any = None,
+    relaxation: Any = "exactbounds",
+) -> Any:
     """Forward affine bounds of ``graph`` over ``input_set``; returns a ``BoundsResult`` (see
     ``crown``). ``ctx`` defaults to ``DyadicContext(64)``."""
     profile = _profile(relaxation, lower_slope, intersect_ibp)
@@ -47,4 +57,5 @@ def affine(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope
             lo, hi = run.finish_bounds(graph.output, lo, hi, True)
             out = run.box(lo, hi, graph.output_shape)
             return _result("affine", run, graph, out, (L, l, U, u), intermediate)
+
     return run_with_escalation(go, ctx)

@@ -35,6 +35,7 @@ from flint import fmpq
 from ..core import Box
 from ..errors import InvalidValueError
 from ..graph import Graph, Node
+from ..numbers import make_context
 from ..operators.linear import Linear
 from .crown import crown
 from .ibp import evaluate
@@ -56,8 +57,6 @@ class Bounds:
 
 def crown_bounds(graph, box, bits=64, lower_slope="adaptive"):
     """The default bounding function: CROWN in ``DyadicContext(bits)``."""
-    from ..numbers import make_context
-
     ctx = make_context("dyadic", bits=bits)
     res = crown(graph, box, ctx, lower_slope=lower_slope)
     return Bounds(

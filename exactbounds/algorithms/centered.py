@@ -22,6 +22,7 @@ both are sound.
 :func:`jets` returns exact rational ends ``(lo, hi)`` per order, or ``None`` when an operator has
 no rule here (the caller keeps the interval result).
 """
+
 import flint
 from flint import arb, arb_mat
 
@@ -107,9 +108,11 @@ def _square(a, S):
 
 
 def _add(a, b):
-    return _TM([x + y for x, y in zip(a.C, b.C)],
-               [[x + y for x, y in zip(p, q)] for p, q in zip(a.G, b.G)],
-               [x + y for x, y in zip(a.R, b.R)])
+    return _TM(
+        [x + y for x, y in zip(a.C, b.C)],
+        [[x + y for x, y in zip(p, q)] for p, q in zip(a.G, b.G)],
+        [x + y for x, y in zip(a.R, b.R)],
+    )
 
 
 def _zero(n, m):
@@ -162,8 +165,10 @@ def _affine_balls(op, prec):
         Ws, b, Wr, br = op.linear_enclosure(RationalContext(prec))
         b, br = _q(b), None if br is None else _q(br)
         mats = [_ball_mat(W, None if Wr is None else _q(Wr[i])) for i, W in enumerate(Ws)]
-        bias = [arb(b[i, 0]) if br is None else _ball(b[i, 0] - br[i, 0], b[i, 0] + br[i, 0])
-                for i in range(b.nrows())]
+        bias = [
+            arb(b[i, 0]) if br is None else _ball(b[i, 0] - br[i, 0], b[i, 0] + br[i, 0])
+            for i in range(b.nrows())
+        ]
         _MATS[key] = (op, mats, bias)
     return _MATS[key][1:]
 
@@ -182,7 +187,7 @@ def _derivs(op, X, k_max):
         out.append((6 * w2 - 2 * A) * (A - w2))
     if k_max >= 4:
         out.append((16 * A * w - 24 * w * w2) * (A - w2))
-    return out[:k_max + 1]
+    return out[: k_max + 1]
 
 
 def _phi(op, x, S, k, order):
@@ -214,16 +219,19 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None, cli
     with flint.ctx.workprec(prec):
         S = [_ball(-r, r) for r in rho]
         zero_rows = [[arb(0)] * m for _ in range(n)]
-        tms = {graph.INPUT: [_TM([arb(a) for a in x_c], [[arb(a) for a in row] for row in M],
-                                 [arb(0)] * n),
-                             _TM([arb(a) for a in v], zero_rows, [arb(0)] * n),
-                             _zero(n, m)][:order + 1]}
+        tms = {
+            graph.INPUT: [
+                _TM([arb(a) for a in x_c], [[arb(a) for a in row] for row in M], [arb(0)] * n),
+                _TM([arb(a) for a in v], zero_rows, [arb(0)] * n),
+                _zero(n, m),
+            ][: order + 1]
+        }
         for node in graph:
             op = node.op
             ins = [tms[i] for i in node.inputs]
             kind = getattr(op, "kind", type(op).__name__)
             if isinstance(op, _SShaped):
-                (x, *d), = ins
+                ((x, *d),) = ins
                 phis = _phi(op, x, S, ranges(x, S), order)
                 out = [phis[0]]
                 if order >= 1:
@@ -233,8 +241,10 @@ def jets(graph, x_c, M, v, rho, order=2, rule="chain", prec=160, boxes=None, cli
             elif isinstance(op, AffineOp):
                 mats, bias = _affine_balls(op, prec)
                 nb = len(bias)
-                out = [_affine(mats, bias if k == 0 else None, [t[k] for t in ins], m)
-                       for k in range(order + 1)]
+                out = [
+                    _affine(mats, bias if k == 0 else None, [t[k] for t in ins], m)
+                    for k in range(order + 1)
+                ]
                 if order >= 2 and rule == "seed" and kind == "batchnorm":
                     out[2] = _zero(nb, m)
             elif isinstance(op, PassThrough):

@@ -29,15 +29,17 @@ with midpoint coefficients and an error term bounded with exact IBP boxes, and a
 or enclosed intercept in the exact mode makes the status ``bound`` (a sound bound, not the
 exact value of the algorithm).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
 from flint import arb, fmpq_mat
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError
 from ..inputsets import bounding_box, concretize_mat
-from ..linalg import IDENT, backend_for, eye_q
+from ..linalg import IDENT, backend_for
 from ..numbers import make_context
 from ..operators.relu import LOWER_SLOPES
 from .ibp import ibp
@@ -65,10 +67,13 @@ def pre_activation_nodes(graph: Graph) -> set[str]:
 class _Run:
     """State of one bound computation (shared by CROWN and forward affine)."""
 
-    def __init__(self, graph: Graph, input_set: Any, ctx: Context, profile: Profile, progress: Any = None) -> None:
+    def __init__(
+        self, graph: Graph, input_set: Any, ctx: Context, profile: Profile, progress: Any = None
+    ) -> None:
         if input_set.dim != graph.input_dim:
-            raise ShapeError(f"the input set has {input_set.dim} entries, the network takes "
-                             f"{graph.input_dim}")
+            raise ShapeError(
+                f"the input set has {input_set.dim} entries, the network takes {graph.input_dim}"
+            )
         self.graph, self.S, self.ctx = graph, input_set, ctx
         self.be = backend_for(ctx)
         self.profile = profile
@@ -77,8 +82,8 @@ class _Run:
         self.progress = progress
         self.rounded = False
         self.notes = []
-        self.bounds = {}        # node -> (lo entries, hi entries) in the backend
-        self.relaxed = {}       # node -> the operator's relaxation, in the backend
+        self.bounds = {}  # node -> (lo entries, hi entries) in the backend
+        self.relaxed = {}  # node -> the operator's relaxation, in the backend
         self.coeffs = {}
         self.splits = {}
         self._ibp: dict[str, Any] | None = None
@@ -114,8 +119,10 @@ class _Run:
                     e = e + R * fmpq_mat(R.ncols(), 1, self.abs_max(inp))
                 err = be.mat(e)
                 self.rounded = True
-                self.note("BatchNorm coefficients enclosed (irrational square root): "
-                          "midpoints plus an IBP error term")
+                self.note(
+                    "BatchNorm coefficients enclosed (irrational square root): "
+                    "midpoints plus an IBP error term"
+                )
             got = self.coeffs[node.name] = ([be.mat(W) for W in Ws], be.mat(b), err)
         return got
 
@@ -151,8 +158,7 @@ class _Run:
         if name == self.graph.INPUT:
             if name not in self.bounds:
                 lo, hi = bounding_box(self.S).outer()
-                self.bounds[name] = ([self.be.const(v) for v in lo],
-                                     [self.be.const(v) for v in hi])
+                self.bounds[name] = ([self.be.const(v) for v in lo], [self.be.const(v) for v in hi])
             return self.bounds[name]
         if name not in self.bounds:
             self.bounds[name] = self.profile.intermediate_bounds(self, name)
@@ -203,7 +209,7 @@ class _Crown(_Run):
             m = len(rows)
         lamL, lamU = {target: start}, {target: start}
         biasL = biasU = be.zeros(m, 1)
-        for node in reversed(graph.nodes[:self.order[target] + 1]):
+        for node in reversed(graph.nodes[: self.order[target] + 1]):
             if node.name not in lamL:
                 continue
             LL, LU = lamL.pop(node.name), lamU.pop(node.name)
@@ -230,7 +236,7 @@ class _Crown(_Run):
     def compute_bounds(self, name: str, final: bool, rows: Any = None) -> tuple[Any, ...]:
         """Backend ``(lo, hi)`` of node ``name`` by a backward pass (of its entries ``rows``
         only, when given: then the lists hold those entries, unrounded and not intersected)."""
-        for node in self.graph.nodes[:self.order[name] + 1]:
+        for node in self.graph.nodes[: self.order[name] + 1]:
             if node.op.needs_bounds:
                 self.relaxation(node)
         LA, Lb, UA, Ub = self.backward(name, rows)
@@ -257,18 +263,25 @@ def _forms_to_lists(run: _Run, forms: Any) -> Any:
     be, ctx = run.be, run.ctx
     LA, Lb, UA, Ub = forms
     lazy = getattr(be, "lazy_rows", None)
-    if lazy is not None:   # float forms: converted row by row when read
+    if lazy is not None:  # float forms: converted row by row when read
         return lazy(ctx, LA), lazy(ctx, Lb, True), lazy(ctx, UA), lazy(ctx, Ub, True)
 
     def rows(M: Any) -> list[Any]:
         n = M.ncols()
         es = [be.to_ctx(ctx, v) for v in be.entries(M)]
-        return [es[i * n:(i + 1) * n] for i in range(M.nrows())]
-    return (rows(LA), [be.to_ctx(ctx, v) for v in be.entries(Lb)],
-            rows(UA), [be.to_ctx(ctx, v) for v in be.entries(Ub)])
+        return [es[i * n : (i + 1) * n] for i in range(M.nrows())]
+
+    return (
+        rows(LA),
+        [be.to_ctx(ctx, v) for v in be.entries(Lb)],
+        rows(UA),
+        [be.to_ctx(ctx, v) for v in be.entries(Ub)],
+    )
 
 
-def _result(method: str, run: _Run, graph: Graph, out: Any, forms: Any, intermediate: bool) -> BoundsResult:
+def _result(
+    method: str, run: _Run, graph: Graph, out: Any, forms: Any, intermediate: bool
+) -> BoundsResult:
     """The ``BoundsResult`` of a finished run: output box, final linear forms over the input,
     and with ``intermediate`` every node's bounds."""
     lA, lb, uA, ub = _forms_to_lists(run, forms)
@@ -288,8 +301,9 @@ def _status(run: _Run) -> str:
 
 def _check_slope(lower_slope: str) -> None:
     if lower_slope not in LOWER_SLOPES:
-        raise InvalidValueError("lower_slope", lower_slope,
-                                f"expected one of {', '.join(LOWER_SLOPES)}")
+        raise InvalidValueError(
+            "lower_slope", lower_slope, f"expected one of {', '.join(LOWER_SLOPES)}"
+        )
 
 
 def _profile(relaxation: str | Profile, lower_slope: str, intersect_ibp: bool) -> Profile:
@@ -314,8 +328,16 @@ def run_with_escalation(fn: Any, ctx: Context, retries: int = 3) -> Any:
             ctx = nxt
 
 
-def crown(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope: str = "adaptive", intersect_ibp: bool = False,
-          intermediate: bool = False, progress: Any = None, relaxation: str | Profile = "exactbounds") -> BoundsResult:
+def crown(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context | None = None,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    intermediate: bool = False,
+    progress: Any = None,
+    relaxation: str | Profile = "exactbounds",
+) -> BoundsResult:
     """CROWN bounds of ``graph`` over ``input_set`` (a Box or an LpBall); see the module
     docstring. ``ctx`` defaults to ``DyadicContext(64)``; ``relaxation`` names the profile
     (``algorithms/profiles.py``) or is a ``Profile``."""
@@ -332,6 +354,7 @@ def crown(graph: Graph, input_set: Any, ctx: Context | None = None, lower_slope:
             lo, hi = run.compute_bounds(graph.output, final=True)
             out = run.box(lo, hi, graph.nodes[-1].op.out_shape if graph.nodes else None)
             return _result("crown", run, graph, out, run.final_forms, intermediate)
+
     return run_with_escalation(go, ctx)
 
 

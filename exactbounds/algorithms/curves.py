@@ -2,16 +2,23 @@
 to one input over the input set's bounding box) or ``direction`` with optional ``origin``
 (default: the box centre) and ``t_range`` (default: the t where the line stays in the box).
 ``exactbounds derivatives``, the derivative audit's claim files and the public API use it."""
+
 from __future__ import annotations
 
 from typing import Any
+
 from ..errors import InvalidValueError
 from ..inputsets import bounding_box
 from .taylor import Curve
 
 
-def make_curve(input_set: Any, wrt: int | None = None, direction: Any = None, origin: Any = None,
-               t_range: Any = None) -> Curve:
+def make_curve(
+    input_set: Any,
+    wrt: int | None = None,
+    direction: Any = None,
+    origin: Any = None,
+    t_range: Any = None,
+) -> Curve:
     """The :class:`~exactbounds.algorithms.taylor.Curve` described (see the module docstring);
     ``wrt`` ignores ``origin`` and ``t_range``, the caller decides whether that is an error."""
     box = bounding_box(input_set)

@@ -9,6 +9,7 @@ In a context whose backend is ``fast`` the boxes travel between nodes as float v
 through each operator's ``ibp_fast`` verb; an operator without it gets a box of context
 elements (``ibp``) and its result is converted back. Elements are made only at the end.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,14 @@ if TYPE_CHECKING:
     from ..numbers.contexts import Context
 
 
-def run_graph(graph: Graph, value: Any, verb: str, ctx: Context = DEFAULT_CONTEXT, keep: bool = False, progress: Any = None) -> Any:
+def run_graph(
+    graph: Graph,
+    value: Any,
+    verb: str,
+    ctx: Context = DEFAULT_CONTEXT,
+    keep: bool = False,
+    progress: Any = None,
+) -> Any:
     """Feed ``value`` through every node's ``verb`` in topological order.
 
     Returns the output node's value, or with ``keep=True`` the dict of every node's value."""
@@ -36,13 +44,20 @@ def run_graph(graph: Graph, value: Any, verb: str, ctx: Context = DEFAULT_CONTEX
     return vals if keep else vals[graph.output]
 
 
-def ibp(graph: Graph, box: Box, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> Any:
+def ibp(
+    graph: Graph,
+    box: Box,
+    ctx: Context = DEFAULT_CONTEXT,
+    intermediate: bool = False,
+    progress: Any = None,
+) -> Any:
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
     With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
     if ctx.backend_kind == "fast":
         return _ibp_fast(graph, bounding_box(box), ctx, intermediate, progress)
-    return run_graph(graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate,
-                     progress=progress)
+    return run_graph(
+        graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate, progress=progress
+    )
 
 
 def _ibp_fast(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any) -> Any:
@@ -70,7 +85,13 @@ def _box(ctx: Context, fbox: Any, shape: Any) -> Box:
     return Box(lo, hi, shape)
 
 
-def ibp_result(graph: Graph, input_set: Any, ctx: Context = DEFAULT_CONTEXT, intermediate: bool = False, progress: Any = None) -> BoundsResult:
+def ibp_result(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context = DEFAULT_CONTEXT,
+    intermediate: bool = False,
+    progress: Any = None,
+) -> BoundsResult:
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
     vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)

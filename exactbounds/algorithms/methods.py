@@ -10,10 +10,12 @@ options.
 ``dyadic`` (64 bits) for CROWN and forward affine, whose exact runs carry every earlier
 denominator forward. Adding a method is one driver plus one line in :data:`METHODS`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..numbers import make_context
@@ -38,36 +40,102 @@ class Method:
     default_mode: str
 
 
-def _ibp(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = False, progress: Any = None, **_relaxation: Any) -> BoundsResult:
+def _ibp(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context,
+    *,
+    intermediate: bool = False,
+    progress: Any = None,
+    **_relaxation: Any,
+) -> BoundsResult:
     return ibp_result(graph, input_set, ctx, intermediate, progress)
 
 
-def _crown(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = False, progress: Any = None, lower_slope: str = "adaptive",
-           intersect_ibp: bool = False, relaxation: str | Profile = "exactbounds") -> BoundsResult:
-    return crown(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                 intermediate=intermediate, progress=progress, relaxation=relaxation)
+def _crown(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context,
+    *,
+    intermediate: bool = False,
+    progress: Any = None,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    relaxation: str | Profile = "exactbounds",
+) -> BoundsResult:
+    return crown(
+        graph,
+        input_set,
+        ctx,
+        lower_slope=lower_slope,
+        intersect_ibp=intersect_ibp,
+        intermediate=intermediate,
+        progress=progress,
+        relaxation=relaxation,
+    )
 
 
-def _affine(graph: Graph, input_set: Any, ctx: Context, *, intermediate: bool = False, progress: Any = None, lower_slope: str = "adaptive",
-            intersect_ibp: bool = False, relaxation: str | Profile = "exactbounds") -> BoundsResult:
-    return affine(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                  intermediate=intermediate, progress=progress, relaxation=relaxation)
+def _affine(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context,
+    *,
+    intermediate: bool = False,
+    progress: Any = None,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    relaxation: str | Profile = "exactbounds",
+) -> BoundsResult:
+    return affine(
+        graph,
+        input_set,
+        ctx,
+        lower_slope=lower_slope,
+        intersect_ibp=intersect_ibp,
+        intermediate=intermediate,
+        progress=progress,
+        relaxation=relaxation,
+    )
 
 
-def _crown_ibp(graph, input_set, ctx, *, intermediate=False, progress=None,
-               lower_slope="adaptive", intersect_ibp=False, relaxation="exactbounds"):
+def _crown_ibp(
+    graph: Graph,
+    input_set: Any,
+    ctx: Context,
+    *,
+    intermediate: bool = False,
+    progress: Any = None,
+    lower_slope: str = "adaptive",
+    intersect_ibp: bool = False,
+    relaxation: str | Profile = "exactbounds",
+) -> BoundsResult:
     """CROWN-IBP: IBP intermediate bounds, one CROWN pass for the output (the profile's
     ``intermediate="ibp"``; a ``Profile`` given is used as it is)."""
     if not isinstance(relaxation, Profile):
-        relaxation = make_profile(relaxation, lower_slope=lower_slope,
-                                  intersect_ibp=intersect_ibp, intermediate="ibp")
-    return crown(graph, input_set, ctx, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-                 intermediate=intermediate, progress=progress, relaxation=relaxation)
+        relaxation = make_profile(
+            relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp, intermediate="ibp"
+        )
+    return crown(
+        graph,
+        input_set,
+        ctx,
+        lower_slope=lower_slope,
+        intersect_ibp=intersect_ibp,
+        intermediate=intermediate,
+        progress=progress,
+        relaxation=relaxation,
+    )
 
 
-METHODS = {m.name: m for m in (Method("ibp", _ibp, "exact"), Method("crown", _crown, "dyadic"),
-                               Method("crown-ibp", _crown_ibp, "dyadic"),
-                               Method("affine", _affine, "dyadic"))}
+METHODS = {
+    m.name: m
+    for m in (
+        Method("ibp", _ibp, "exact"),
+        Method("crown", _crown, "dyadic"),
+        Method("crown-ibp", _crown_ibp, "dyadic"),
+        Method("affine", _affine, "dyadic"),
+    )
+}
 
 
 def get_method(name: str) -> Method:
@@ -78,14 +146,18 @@ def get_method(name: str) -> Method:
     return m
 
 
-def method_context(name: str, mode: str | None = None, bits: int | None = None, prec: int = 113) -> Context:
+def method_context(
+    name: str, mode: str | None = None, bits: int | None = None, prec: int = 113
+) -> Context:
     """The number context of a run of method ``name``: ``mode`` (default: the method's
     ``default_mode``), ``bits`` and ``prec`` (``None``: the mode's default, see
     :mod:`exactbounds.numbers.registry`)."""
     return make_context(mode or get_method(name).default_mode, bits=bits, prec=prec)
 
 
-def run_method(name: str, graph: Graph, input_set: Any, ctx: Context | None = None, **opts: Any) -> BoundsResult:
+def run_method(
+    name: str, graph: Graph, input_set: Any, ctx: Context | None = None, **opts: Any
+) -> BoundsResult:
     """The ``BoundsResult`` of method ``name`` on ``graph`` over ``input_set`` in ``ctx``
     (default: :func:`method_context`); ``opts`` as :class:`Method` ``run`` takes them."""
     m = get_method(name)

@@ -94,7 +94,8 @@ outward rounding); the float saturation branch ``y_l >= y_u`` of R8 on intervals
 f(u) round to the same float (exactly, ``f(l) < f(u)`` whenever ``l < u``); Lp-ball IBP of
 BatchNorm (auto_LiRPA 0.7.1 drops the offset on an L1 ball and returns zero width on an L2 ball).
 """
-from functools import lru_cache
+
+from functools import cache
 
 import flint
 import numpy as np
@@ -102,12 +103,12 @@ from flint import arb, fmpq
 
 from ..numbers import to_exact
 
-RELU_DELTA = to_exact(1e-8)      # the double nearest 1e-8 (relu.py: _relu_upper_bound)
-CHORD_CLAMP = to_exact(1e-8)     # s_shaped.py: (upper - lower).clamp(min=1e-8)
-STEP_PRE = 0.01                  # s_shaped.py: BoundSShaped.step_pre
-X_LIMIT = 500                    # s_shaped.py: precompute_relaxation(x_limit=500)
-MINIMUM_SPARSITY = 0.9           # bound_general.py: default bound_opts['minimum_sparsity']
-MAX_PREC = 4096                  # precision cap of the exact sign decisions of R8
+RELU_DELTA = to_exact(1e-8)  # the double nearest 1e-8 (relu.py: _relu_upper_bound)
+CHORD_CLAMP = to_exact(1e-8)  # s_shaped.py: (upper - lower).clamp(min=1e-8)
+STEP_PRE = 0.01  # s_shaped.py: BoundSShaped.step_pre
+X_LIMIT = 500  # s_shaped.py: precompute_relaxation(x_limit=500)
+MINIMUM_SPARSITY = 0.9  # bound_general.py: default bound_opts['minimum_sparsity']
+MAX_PREC = 4096  # precision cap of the exact sign decisions of R8
 
 HALF = fmpq(1, 2)
 
@@ -169,6 +170,7 @@ def first_consumers(graph):
 # -- R8: Sigmoid / Tanh -----------------------------------------------------------------------
 def _f64(kind):
     if kind == "sigmoid":
+
         def f(x):
             return 1.0 / (1.0 + np.exp(-x))
 
@@ -180,6 +182,7 @@ def _f64(kind):
 
         def df(x):
             return 1.0 - np.tanh(x) ** 2
+
     return f, df
 
 
@@ -200,7 +203,7 @@ def _search(valid, start, other):
     return v
 
 
-@lru_cache(maxsize=None)
+@cache
 def tangent_tables(kind):
     """float64 ``(T_l, T_u)`` of rule R8 for ``kind`` in {"sigmoid", "tanh"}: the doubling and
     100-step bisection of auto_LiRPA's ``precompute_relaxation``, recomputed with numpy."""
@@ -208,10 +211,10 @@ def tangent_tables(kind):
     n = int(X_LIMIT / STEP_PRE)
     grid = STEP_PRE * np.arange(0, n + 5, dtype=np.float64)
 
-    def below(x, d):   # the tangent at d lies below f at x
+    def below(x, d):  # the tangent at d lies below f at x
         return df(d) * (x - d) + f(d) <= f(x)
 
-    def above(x, d):   # the tangent at d lies above f at x
+    def above(x, d):  # the tangent at d lies above f at x
         return df(d) * (x - d) + f(d) >= f(x)
 
     with np.errstate(over="ignore", invalid="ignore"):
@@ -313,7 +316,10 @@ def _chord_line(op, l, u, prec, upper):
     ``(l, f(l))`` with auto_LiRPA's clamped slope (and usually fails the check)."""
     wl, wu = op.w_point(l, prec), op.w_point(u, prec)
     c = op.center
-    mid = lambda w: (w[0] + w[1]) / 2
+
+    def mid(w):
+        return (w[0] + w[1]) / 2
+
     width = u - l
     s = to_exact(float((mid(wu) - mid(wl)) / max(width, CHORD_CLAMP)))
     if width < CHORD_CLAMP:
@@ -339,7 +345,7 @@ def sshaped_lines(op, l, u, prec):
     ``op`` (Sigmoid or Tanh), every line checked; ``notes`` counts the float choices
     (``table``, ``tie``) and the lines replaced by exactbounds' own (``replaced``)."""
     l, u = to_exact(l), to_exact(u)
-    if l == u:   # a point: every line through (l, f(l)) gives the same CROWN numbers
+    if l == u:  # a point: every line through (l, f(l)) gives the same CROWN numbers
         al, bl, au, bu = op.relax_one(l, u, prec)
         return al, bl, au, bu, {"table": 0, "tie": 0, "replaced": 0}
     lower, upper, notes = sshaped_choice(op, l, u, prec)
@@ -361,4 +367,3 @@ def sshaped_lines(op, l, u, prec):
         out.append((a, b))
     (al, bl), (au, bu) = out
     return al, bl, au, bu, notes
-

@@ -13,6 +13,7 @@ from the given rows of a node only) and ``run.finish_bounds``.
 ``PROFILES`` maps a name (``--relaxation``) to the profile class; ``exactbounds`` is the default,
 ``auto_lirpa`` reproduces auto_LiRPA 0.7.1's defaults (rules in ``profile_auto_lirpa.py``).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -35,11 +36,16 @@ class Profile:
 
     name = "exactbounds"
 
-    def __init__(self, lower_slope: str = "adaptive", intersect_ibp: bool = False,
-                 intermediate: str = "crown") -> None:
+    def __init__(
+        self,
+        lower_slope: str = "adaptive",
+        intersect_ibp: bool = False,
+        intermediate: str = "crown",
+    ) -> None:
         if intermediate not in INTERMEDIATE:
-            raise InvalidValueError("intermediate", intermediate,
-                                    f"expected one of {', '.join(INTERMEDIATE)}")
+            raise InvalidValueError(
+                "intermediate", intermediate, f"expected one of {', '.join(INTERMEDIATE)}"
+            )
         self.lower_slope, self.intersect_ibp = lower_slope, intersect_ibp
         self.intermediate = intermediate
 
@@ -58,8 +64,12 @@ class Profile:
         return run.compute_bounds(name, final=False)
 
     def describe(self) -> dict[str, Any]:
-        return {"relaxation": self.name, "lower_slope": self.lower_slope,
-                "intersect_ibp": self.intersect_ibp, "intermediate": self.intermediate}
+        return {
+            "relaxation": self.name,
+            "lower_slope": self.lower_slope,
+            "intersect_ibp": self.intersect_ibp,
+            "intermediate": self.intermediate,
+        }
 
 
 def ibp_bounds(run: Any, name: str) -> Any:
@@ -105,19 +115,25 @@ class AutoLirpaProfile(Profile):
 
     name = "auto_lirpa"
 
-    def __init__(self, lower_slope: str = "adaptive", intersect_ibp: bool = False,
-                 intermediate: str = "crown") -> None:
+    def __init__(
+        self,
+        lower_slope: str = "adaptive",
+        intersect_ibp: bool = False,
+        intermediate: str = "crown",
+    ) -> None:
         if lower_slope != "adaptive":
-            raise InvalidValueError("lower_slope", lower_slope,
-                                    "the auto_lirpa profile fixes the adaptive lower slope")
+            raise InvalidValueError(
+                "lower_slope", lower_slope, "the auto_lirpa profile fixes the adaptive lower slope"
+            )
         if intersect_ibp:
-            raise InvalidValueError("intersect_ibp", intersect_ibp,
-                                    "auto_LiRPA does not intersect with IBP")
+            raise InvalidValueError(
+                "intersect_ibp", intersect_ibp, "auto_LiRPA does not intersect with IBP"
+            )
         super().__init__(lower_slope, False, intermediate)
 
     def relaxation(self, run: Any, node: Any) -> Any:
         op = node.op
-        forward = hasattr(run, "forms")       # the forward affine driver (R5)
+        forward = hasattr(run, "forms")  # the forward affine driver (R5)
         if isinstance(op, ReLU):
             rule = partial(_relu_relax, forward=forward)
         elif isinstance(op, _SShaped):
@@ -125,7 +141,7 @@ class AutoLirpaProfile(Profile):
         else:
             return op.make_relaxation(run, node)
         if not run.be.exact:
-            run.rounded = True   # lines on the outer ends of interval bounds: a sound bound
+            run.rounded = True  # lines on the outer ends of interval bounds: a sound bound
         return op.make_relaxation(run, node, relax=rule)
 
     def intermediate_bounds(self, run: Any, name: str) -> Any:
@@ -133,30 +149,35 @@ class AutoLirpaProfile(Profile):
             return ibp_bounds(run, name)
         consumer = lirpa.first_consumers(run.graph).get(name)
         if consumer is None or not isinstance(consumer.op, ReLU):
-            return run.compute_bounds(name, final=False)           # R4d
-        for node in run.graph.nodes[:run.order[name] + 1]:        # bound every earlier node
+            return run.compute_bounds(name, final=False)  # R4d
+        for node in run.graph.nodes[: run.order[name] + 1]:  # bound every earlier node
             if node.op.needs_bounds:
                 run.relaxation(node)
         ref_lo, ref_hi = ibp_from_stored(run, name)
         plan, unstable = lirpa.sparse_plan(ref_lo, ref_hi)
         be = run.be
         if plan == "full":
-            run.note(f"auto_lirpa: {name}: {len(unstable)} of {len(ref_lo)} neurons unstable "
-                     "under IBP (> 90%): CROWN for all")
+            run.note(
+                f"auto_lirpa: {name}: {len(unstable)} of {len(ref_lo)} neurons unstable "
+                "under IBP (> 90%): CROWN for all"
+            )
             return run.compute_bounds(name, final=False)
         lo, hi = [be.const(v) for v in ref_lo], [be.const(v) for v in ref_hi]
         if plan == "sparse":
             clo, chi = run.compute_bounds(name, final=False, rows=unstable)
             for t, j in enumerate(unstable):
                 lo[j], hi[j] = clo[t], chi[t]
-        run.note(f"auto_lirpa: {name}: sparse intermediate bounds, {len(unstable)} of "
-                 f"{len(ref_lo)} neurons by CROWN, the others by IBP")
+        run.note(
+            f"auto_lirpa: {name}: sparse intermediate bounds, {len(unstable)} of "
+            f"{len(ref_lo)} neurons by CROWN, the others by IBP"
+        )
         run.tick()
         return run.finish_bounds(name, lo, hi, False)
 
 
-def _relu_relax(ctx: Any, lo: list, hi: list, forward: bool = False,
-                **_: Any) -> tuple[list, list, list, list]:
+def _relu_relax(
+    ctx: Any, lo: list, hi: list, forward: bool = False, **_: Any
+) -> tuple[list, list, list, list]:
     """Rule R7 (``forward``: R5's masked lines) per neuron, as context elements."""
     up = (lambda q: ctx.round_bound(q, True)) if ctx.rounds_bounds else None
     out: tuple[list, list, list, list]
@@ -168,26 +189,31 @@ def _relu_relax(ctx: Any, lo: list, hi: list, forward: bool = False,
     return out
 
 
-def _sshaped_relax(op: Any, run: Any, node: Any, ctx: Any, lo: list, hi: list,
-                   **_: Any) -> tuple[list, list, list, list]:
+def _sshaped_relax(
+    op: Any, run: Any, node: Any, ctx: Any, lo: list, hi: list, **_: Any
+) -> tuple[list, list, list, list]:
     """Rule R8 per neuron, as context elements; the float choices go into the run's notes."""
     out = ([], [], [], [])
     counts = {"table": 0, "tie": 0, "replaced": 0}
     for a, b in zip(lo, hi):
         al, bl, au, bu, notes = lirpa.sshaped_lines(op, ctx.lower(a), ctx.upper(b), ctx.func_prec)
-        for k in counts:
-            counts[k] += notes[k]
+        for key in counts:
+            counts[key] += notes[key]
         if ctx.rounds_bounds:
             bl, bu = ctx.round_bound(bl, False), ctx.round_bound(bu, True)
         for k, v in enumerate((al, bl, au, bu)):
             out[k].append(ctx.const(v))
-    text = (f"auto_lirpa: {node.name} ({op.kind}): {counts['table']} tangent points read from "
-            "the float64 reproduction of auto_LiRPA's precomputed table")
+    text = (
+        f"auto_lirpa: {node.name} ({op.kind}): {counts['table']} tangent points read from "
+        "the float64 reproduction of auto_LiRPA's precomputed table"
+    )
     if counts["tie"]:
         text += f"; {counts['tie']} chord/derivative comparisons undecided, taken as not <"
     if counts["replaced"]:
-        text += (f"; {counts['replaced']} lines invalid under auto_LiRPA's rule (e.g. its 1e-8 "
-                 "chord clamp) replaced by exactbounds' own")
+        text += (
+            f"; {counts['replaced']} lines invalid under auto_LiRPA's rule (e.g. its 1e-8 "
+            "chord clamp) replaced by exactbounds' own"
+        )
     run.note(text)
     return out
 
@@ -235,20 +261,26 @@ class ReplayedSlopes(Profile):
             for x in (l, u):
                 if a * x > max(x, 0 * x):
                     raise InvalidValueError(
-                        f"{where}[{j}]", a, f"not a lower line of ReLU on the exact bounds "
-                        f"[{l}, {u}]: at x = {x}, {a}·x = {a * x} > relu(x) = {max(x, 0 * x)}")
+                        f"{where}[{j}]",
+                        a,
+                        f"not a lower line of ReLU on the exact bounds "
+                        f"[{l}, {u}]: at x = {x}, {a}·x = {a * x} > relu(x) = {max(x, 0 * x)}",
+                    )
             ls[j] = be.const(a)
             used += 1
-        run.note(f"--slopes: {node.name}: {used} lower slopes replayed (each checked exactly), "
-                 f"{sum(a is not None for a in alphas) - used} on stable neurons ignored")
+        run.note(
+            f"--slopes: {node.name}: {used} lower slopes replayed (each checked exactly), "
+            f"{sum(a is not None for a in alphas) - used} on stable neurons ignored"
+        )
         return (ls, *got[1:])
 
 
 PROFILES = {"exactbounds": Profile, "auto_lirpa": AutoLirpaProfile}
 
 
-def make_profile(name: str = "exactbounds", slopes: dict[str, list] | None = None,
-                 **opts: Any) -> Profile:
+def make_profile(
+    name: str = "exactbounds", slopes: dict[str, list] | None = None, **opts: Any
+) -> Profile:
     """The profile ``name`` with its options (``lower_slope``, ``intersect_ibp``,
     ``intermediate``); ``slopes`` (``{node: [α]}``) replays given ReLU lower slopes."""
     cls = PROFILES.get(name)

@@ -23,6 +23,7 @@ slack; rounds repeat until every gap is at most ``target``, ``max_pieces`` is re
 ``budget`` seconds have passed (checked before each split). The order of splits does not depend
 on ``workers``, so a pool gives the serial result when the budget does not cut.
 """
+
 import multiprocessing
 import time
 from dataclasses import dataclass, field
@@ -36,9 +37,9 @@ from . import centered
 from .taylor import _RANK, Curve, Jet, _check_ctx, _worse, propagate
 
 TARGET = fmpq(21, 20)
-MIN_SPLIT = fmpq(1, 2 ** 40)   # pieces narrower than this share of the domain are not split
-TINY = fmpq(1, 2 ** 60)        # a box this narrow (relative to its ends) is resolved
-MAX_FORM_PARAMS = 16           # centred forms over at most this many parameters (wrt inputs)
+MIN_SPLIT = fmpq(1, 2**40)  # pieces narrower than this share of the domain are not split
+TINY = fmpq(1, 2**60)  # a box this narrow (relative to its ends) is resolved
+MAX_FORM_PARAMS = 16  # centred forms over at most this many parameters (wrt inputs)
 
 
 @dataclass
@@ -104,14 +105,14 @@ class _Domain:
         if best is None:
             return None
         m = (lo[best] + hi[best]) / 2
-        return (lo, hi[:best] + [m] + hi[best + 1:]), (lo[:best] + [m] + lo[best + 1:], hi)
+        return (lo, hi[:best] + [m] + hi[best + 1 :]), (lo[:best] + [m] + lo[best + 1 :], hi)
 
     def start_points(self):
         lo, hi = self.lo, self.hi
         n = len(lo)
         pts = [[(a + b) / 2 for a, b in zip(lo, hi)]]
         if n <= 4:
-            pts += [[hi[i] if (k >> i) & 1 else lo[i] for i in range(n)] for k in range(2 ** n)]
+            pts += [[hi[i] if (k >> i) & 1 else lo[i] for i in range(n)] for k in range(2**n)]
         out = []
         for p in pts:
             if p not in out:
@@ -152,8 +153,13 @@ def _jet_ends(jet, ctx, order):
 
 def _meet(a, b):
     """Entrywise intersection of two enclosures ``{k: (lo, hi)}`` of the same values."""
-    return {k: ([max(x, y) for x, y in zip(a[k][0], b[k][0])],
-                [min(x, y) for x, y in zip(a[k][1], b[k][1])]) for k in a}
+    return {
+        k: (
+            [max(x, y) for x, y in zip(a[k][0], b[k][0])],
+            [min(x, y) for x, y in zip(a[k][1], b[k][1])],
+        )
+        for k in a
+    }
 
 
 def _bound_task(task):
@@ -175,18 +181,16 @@ def _bound_task(task):
     j = jets[graph.output]
     status, vstatus, wins = j.status, j.value_status, False
     clipped = [0]
-    tm = None if form is None else centered.jets(graph, *form, order, rule, prec, boxes,
-                                                  clipped)
+    tm = None if form is None else centered.jets(graph, *form, order, rule, prec, boxes, clipped)
     if tm is not None:
-        if clipped[0]:     # clipping drops linear terms: the unclipped forms may be tighter
+        if clipped[0]:  # clipping drops linear terms: the unclipped forms may be tighter
             tm = _meet(tm, centered.jets(graph, *form, order, rule, prec))
         met = _meet(out, tm)
         if any(met[k] != out[k] for k in met if k):
             status = _worse(status, BOUND)
         if met[0] != out[0]:
             vstatus = _worse(vstatus, BOUND)
-        wins = all(th - tl <= oh - ol for k in tm
-                   for tl, th, ol, oh in zip(*tm[k], *out[k]))
+        wins = all(th - tl <= oh - ol for k in tm for tl, th, ol, oh in zip(*tm[k], *out[k]))
         out = met
     return _enc_ends(out), status, vstatus, wins
 
@@ -195,8 +199,11 @@ def _sample_task(point):
     """Rigorous enclosures of the exact u, u', u'' at the exact point (chain rule)."""
     graph, order, dom, prec = (_STATE[k] for k in ("graph", "order", "dom", "sample_prec"))
     p = [_dec(v) for v in point]
-    tm = None if len(p) > MAX_FORM_PARAMS else centered.jets(graph, *dom.form(p, p), order,
-                                                              "chain", prec)
+    tm = (
+        None
+        if len(p) > MAX_FORM_PARAMS
+        else centered.jets(graph, *dom.form(p, p), order, "chain", prec)
+    )
     if tm is None:
         ctx = RationalContext(prec)
         tm = _jet_ends(propagate(graph, dom.sub_curve(p, p), ctx, order, "chain"), ctx, order)
@@ -213,15 +220,21 @@ def _inner(samples, order, n_out):
     """Exact inner sampled range ``{k: (lo, hi)}`` (``lo > hi`` means empty)."""
     out = {}
     for k in range(order + 1):
-        out[k] = ([min(s[k][1][j] for s in samples) for j in range(n_out)],
-                  [max(s[k][0][j] for s in samples) for j in range(n_out)])
+        out[k] = (
+            [min(s[k][1][j] for s in samples) for j in range(n_out)],
+            [max(s[k][0][j] for s in samples) for j in range(n_out)],
+        )
     return out
 
 
 def _hull(pieces, order, n_out):
-    return {k: ([min(p["enc"][k][0][j] for p in pieces) for j in range(n_out)],
-                [max(p["enc"][k][1][j] for p in pieces) for j in range(n_out)])
-            for k in range(order + 1)}
+    return {
+        k: (
+            [min(p["enc"][k][0][j] for p in pieces) for j in range(n_out)],
+            [max(p["enc"][k][1][j] for p in pieces) for j in range(n_out)],
+        )
+        for k in range(order + 1)
+    }
 
 
 def _ratio(width, rng):
@@ -231,16 +244,21 @@ def _ratio(width, rng):
 
 
 def _gaps(hull, inner):
-    return {k: [_ratio(hi - lo, max(b - a, fmpq(0)))
-                for lo, hi, a, b in zip(*hull[k], *inner[k])] for k in hull}
+    return {
+        k: [_ratio(hi - lo, max(b - a, fmpq(0))) for lo, hi, a, b in zip(*hull[k], *inner[k])]
+        for k in hull
+    }
 
 
 def _done(hull, gaps, target):
     """Per ``(k, j)``: the gap is at most ``target``, or the box is as narrow as the
     arithmetic makes it (e.g. a constant derivative with an irrational BatchNorm scale)."""
-    return {(k, j): (g is not None and g <= target) or
-            hull[k][1][j] - hull[k][0][j] <= TINY * max(1, abs(hull[k][0][j]), abs(hull[k][1][j]))
-            for k in gaps for j, g in enumerate(gaps[k])}
+    return {
+        (k, j): (g is not None and g <= target)
+        or hull[k][1][j] - hull[k][0][j] <= TINY * max(1, abs(hull[k][0][j]), abs(hull[k][1][j]))
+        for k in gaps
+        for j, g in enumerate(gaps[k])
+    }
 
 
 def _to_split(pieces, hull, inner, done, target):
@@ -259,18 +277,31 @@ def _to_split(pieces, hull, inner, done, target):
                 sides = ["lo" if ex_lo >= ex_hi else "hi"]
             for side in sides:
                 if side == "lo":
-                    i = min(range(len(pieces)),
-                            key=lambda i: (pieces[i]["enc"][k][0][j], not pieces[i]["split"], i))
+                    i = min(
+                        range(len(pieces)),
+                        key=lambda i: (pieces[i]["enc"][k][0][j], not pieces[i]["split"], i),
+                    )
                 else:
-                    i = min(range(len(pieces)),
-                            key=lambda i: (-pieces[i]["enc"][k][1][j], not pieces[i]["split"], i))
+                    i = min(
+                        range(len(pieces)),
+                        key=lambda i: (-pieces[i]["enc"][k][1][j], not pieces[i]["split"], i),
+                    )
                 if i not in want:
                     want.append(i)
     return want
 
 
-def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_pieces=None,
-           target=TARGET, workers=None):
+def refine(
+    graph,
+    curve,
+    ctx=None,
+    order=2,
+    rule="chain",
+    budget=10.0,
+    max_pieces=None,
+    target=TARGET,
+    workers=None,
+):
     """Refined enclosures of the output's u, u', u'' along ``curve`` (see the module
     docstring). ``budget`` seconds (None: no limit), ``max_pieces`` (None: no limit),
     ``target`` the gap to reach, ``workers`` processes (None or 1: serial)."""
@@ -283,20 +314,23 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
             budget = float("nan")
         if not budget >= 0:
             raise InvalidValueError("budget", budget, "expected a number of seconds >= 0")
-    if max_pieces is not None and (isinstance(max_pieces, bool) or not isinstance(
-            max_pieces, int) or max_pieces < 1):
+    if max_pieces is not None and (
+        isinstance(max_pieces, bool) or not isinstance(max_pieces, int) or max_pieces < 1
+    ):
         raise InvalidValueError("pieces", max_pieces, "expected an integer >= 1")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise InvalidValueError("workers", workers, "expected an integer >= 1")
     target = to_exact(target, "target")
     if target < 1:
         raise InvalidValueError("target", str(target), "expected a ratio >= 1")
     start = time.perf_counter()
     dom = _Domain(curve)
-    _STATE.update(graph=graph, ctx=ctx, order=order, rule=rule, dom=dom,
-                  sample_prec=max(_prec(ctx), 128))
-    root_jet = propagate(graph, curve, ctx, order, rule)   # validates the arguments
+    _STATE.update(
+        graph=graph, ctx=ctx, order=order, rule=rule, dom=dom, sample_prec=max(_prec(ctx), 128)
+    )
+    root_jet = propagate(graph, curve, ctx, order, rule)  # validates the arguments
     n_out = root_jet.d1.dim
     pool = None
     if workers and workers > 1:
@@ -307,8 +341,16 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
         root += [("sample", _enc_list(p)) for p in dom.start_points()]
         res = list(run(root))
         enc, st, vst, wins = res[0]
-        pieces = [{"lo": dom.lo, "hi": dom.hi, "enc": _dec_ends(enc), "status": (st, vst),
-                   "split": dom.split(dom.lo, dom.hi) is not None, "wins": wins}]
+        pieces = [
+            {
+                "lo": dom.lo,
+                "hi": dom.hi,
+                "enc": _dec_ends(enc),
+                "status": (st, vst),
+                "split": dom.split(dom.lo, dom.hi) is not None,
+                "wins": wins,
+            }
+        ]
         samples = [_dec_ends(s) for s in res[1:]]
         stopped, history = None, []
         while True:
@@ -319,13 +361,12 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
             if all(done.values()):
                 stopped = "target"
                 break
-            want = [i for i in _to_split(pieces, hull, inner, done, target)
-                    if pieces[i]["split"]]
+            want = [i for i in _to_split(pieces, hull, inner, done, target) if pieces[i]["split"]]
             if not want:
                 stopped = "resolution"
                 break
             if max_pieces is not None:
-                want = want[:max_pieces - len(pieces)]
+                want = want[: max_pieces - len(pieces)]
                 if not want:
                     stopped = "pieces"
                     break
@@ -336,8 +377,7 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
             tasks = []
             for i, h in zip(want, halves):
                 for lo, hi in h:
-                    tasks.append(("bound", (_enc_list(lo), _enc_list(hi),
-                                            not pieces[i]["wins"])))
+                    tasks.append(("bound", (_enc_list(lo), _enc_list(hi), not pieces[i]["wins"])))
                     tasks.append(("sample", _enc_list([(a + b) / 2 for a, b in zip(lo, hi)])))
             results = run(tasks)
             done = {}
@@ -350,9 +390,16 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
                 for lo, hi in h:
                     (enc, st, vst, wins), s = next(results), next(results)
                     samples.append(_dec_ends(s))
-                    kids.append({"lo": lo, "hi": hi, "enc": _meet(_dec_ends(enc), parent["enc"]),
-                                 "status": (st, vst), "split": dom.split(lo, hi) is not None,
-                                 "wins": wins})
+                    kids.append(
+                        {
+                            "lo": lo,
+                            "hi": hi,
+                            "enc": _meet(_dec_ends(enc), parent["enc"]),
+                            "status": (st, vst),
+                            "split": dom.split(lo, hi) is not None,
+                            "wins": wins,
+                        }
+                    )
                 done[i] = kids
             pieces = [q for i, p in enumerate(pieces) for q in done.get(i, [p])]
             if stopped:
@@ -371,8 +418,17 @@ def refine(graph, curve, ctx=None, order=2, rule="chain", budget=10.0, max_piece
         return Box([ctx.const(v) for v in lo], [ctx.const(v) for v in hi], shape)
 
     jet = Jet(box(0), box(1), box(2) if order >= 2 else None, status, root_jet.notes, vstatus)
-    return Refinement(jet, len(pieces), stopped, _gaps(hull, inner), inner, len(samples),
-                      time.perf_counter() - start, root_jet.notes, history)
+    return Refinement(
+        jet,
+        len(pieces),
+        stopped,
+        _gaps(hull, inner),
+        inner,
+        len(samples),
+        time.perf_counter() - start,
+        root_jet.notes,
+        history,
+    )
 
 
 __all__ = ["Refinement", "refine", "TARGET"]

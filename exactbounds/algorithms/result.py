@@ -1,4 +1,5 @@
 """``BoundsResult``: what IBP, CROWN and forward affine return."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class BoundsResult:
     """Result of a bound computation. ``output`` is a ``Box`` of ``ctx`` elements; ``lA``/``uA``
     (rows over the network input) and ``lb``/``ub`` are exact (``fmpq``) in the exact and dyadic
     modes and ``ctx`` elements (enclosures) in the interval mode; ``None`` for IBP."""
+
     method: str
     mode: str
     ctx: Context

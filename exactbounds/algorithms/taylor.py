@@ -27,11 +27,12 @@ activation's outward enclosure of f'/f'' entered, or (rational context) once an 
 replaced by its outer rational ends so that the next affine operator runs on exact ``fmpq_mat``
 products: then it is a sound bound on the true value, not the value of an exact algorithm.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Self
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self
 
 from ..core import Box
 from ..errors import InvalidValueError, ShapeError
@@ -65,11 +66,13 @@ class Curve:
         self.direction = [to_exact(v, f"direction[{i}]") for i, v in enumerate(self.direction)]
         self.t_lo, self.t_hi = to_exact(self.t_lo, "t_lo"), to_exact(self.t_hi, "t_hi")
         if len(self.origin) != len(self.direction):
-            raise ShapeError(f"origin has {len(self.origin)} entries, direction has "
-                             f"{len(self.direction)}")
+            raise ShapeError(
+                f"origin has {len(self.origin)} entries, direction has {len(self.direction)}"
+            )
         if self.t_lo > self.t_hi:
-            raise InvalidValueError("t_range", (str(self.t_lo), str(self.t_hi)),
-                                    "lower end above upper end")
+            raise InvalidValueError(
+                "t_range", (str(self.t_lo), str(self.t_hi)), "lower end above upper end"
+            )
 
     @classmethod
     def wrt(cls, box: Box, i: int) -> Self:
@@ -83,7 +86,9 @@ class Curve:
         return cls(list(lo), e, 0, hi[i] - lo[i], box=box, wrt_index=i)
 
     @classmethod
-    def through_box(cls, box: Box, direction: Sequence[Any], origin: Sequence[Any] | None = None) -> Self:
+    def through_box(
+        cls, box: Box, direction: Sequence[Any], origin: Sequence[Any] | None = None
+    ) -> Self:
         """The line through ``origin`` (default: the box centre) along ``direction``, for the
         t where it stays in the box (exact)."""
         lo, hi = ([to_exact(v) for v in e] for e in box.outer())
@@ -92,8 +97,11 @@ class Curve:
             raise ShapeError(f"direction has {len(v)} entries, the input has {len(lo)}")
         if all(d == 0 for d in v):
             raise InvalidValueError("direction", [str(d) for d in v], "is the zero vector")
-        x0 = [(a + b) / 2 for a, b in zip(lo, hi)] if origin is None else \
-            [to_exact(u, f"origin[{i}]") for i, u in enumerate(origin)]
+        x0 = (
+            [(a + b) / 2 for a, b in zip(lo, hi)]
+            if origin is None
+            else [to_exact(u, f"origin[{i}]") for i, u in enumerate(origin)]
+        )
         if len(x0) != len(lo):
             raise ShapeError(f"origin has {len(x0)} entries, the input has {len(lo)}")
         t_lo = t_hi = None
@@ -106,8 +114,9 @@ class Curve:
             t_lo = ta if t_lo is None else max(t_lo, ta)
             t_hi = tb if t_hi is None else min(t_hi, tb)
         if t_lo > t_hi:  # type: ignore[operator]  # set: the zero direction is refused above
-            raise InvalidValueError("origin", [str(c) for c in x0],
-                                    "the line along the direction misses the input box")
+            raise InvalidValueError(
+                "origin", [str(c) for c in x0], "the line along the direction misses the input box"
+            )
         return cls(x0, v, t_lo, t_hi)
 
     @property
@@ -129,9 +138,11 @@ class Curve:
     def describe(self) -> dict[str, Any]:
         if self.wrt_index is not None:
             return {"wrt": self.wrt_index}
-        return {"origin": [rational_str(v) for v in self.origin],
-                "direction": [rational_str(v) for v in self.direction],
-                "t_range": [rational_str(self.t_lo), rational_str(self.t_hi)]}
+        return {
+            "origin": [rational_str(v) for v in self.origin],
+            "direction": [rational_str(v) for v in self.direction],
+            "t_range": [rational_str(self.t_lo), rational_str(self.t_hi)],
+        }
 
 
 @dataclass
@@ -173,17 +184,26 @@ def _collapse(ctx: Context, j: Jet) -> Jet:
     (v, cv), (d1, c1), (d2, c2) = (_outer_exact(ctx, b) for b in (j.value, j.d1, j.d2))
     if not (cv or c1 or c2):
         return j
-    return Jet(v, d1, d2, BOUND if (c1 or c2) else j.status, j.notes,
-               BOUND if cv else j.value_status)
+    return Jet(
+        v, d1, d2, BOUND if (c1 or c2) else j.status, j.notes, BOUND if cv else j.value_status
+    )
 
 
 def _check_ctx(ctx: Context) -> None:
     if not ctx.supports_taylor:
-        raise InvalidValueError("ctx", ctx, "derivative propagation runs in the rational or the "
-                                "interval context")
+        raise InvalidValueError(
+            "ctx", ctx, "derivative propagation runs in the rational or the interval context"
+        )
 
 
-def propagate(graph: Graph, curve: Curve, ctx: Context | None = None, order: int = 2, rule: str = "chain", keep: bool = False) -> Any:
+def propagate(
+    graph: Graph,
+    curve: Curve,
+    ctx: Context | None = None,
+    order: int = 2,
+    rule: str = "chain",
+    keep: bool = False,
+) -> Any:
     """Taylor-mode propagation of ``curve`` through ``graph``.
 
     Returns the output node's :class:`Jet`, or with ``keep=True`` the dict of every node's jet
@@ -195,22 +215,25 @@ def propagate(graph: Graph, curve: Curve, ctx: Context | None = None, order: int
     if rule not in RULES:
         raise InvalidValueError("second_derivative_rule", rule, f"expected one of {RULES}")
     if curve.dim != graph.input_dim:
-        raise ShapeError(f"the curve has {curve.dim} coordinates, the network takes "
-                         f"{graph.input_dim} inputs")
+        raise ShapeError(
+            f"the curve has {curve.dim} coordinates, the network takes {graph.input_dim} inputs"
+        )
     vb = curve.value_box()
     shape = graph.input_shape
     zero = ctx.const(0)
-    jets = {graph.INPUT: Jet(Box(vb.lo, vb.hi, shape).to_ctx(ctx),
-                             Box(curve.direction, curve.direction, shape).to_ctx(ctx),
-                             Box([zero] * curve.dim, [zero] * curve.dim, shape)
-                             if order >= 2 else None)}
+    jets = {
+        graph.INPUT: Jet(
+            Box(vb.lo, vb.hi, shape).to_ctx(ctx),
+            Box(curve.direction, curve.direction, shape).to_ctx(ctx),
+            Box([zero] * curve.dim, [zero] * curve.dim, shape) if order >= 2 else None,
+        )
+    }
     for node in graph:
         op = node.op
         ins = [_collapse(ctx, jets[i]) for i in node.inputs]
         status = max((j.status for j in ins), key=_RANK.get)
         value = op.ibp(ctx, *(j.value for j in ins))
-        vstatus = _worse(max((j.value_status for j in ins), key=_RANK.get),
-                         _box_status(ctx, value))
+        vstatus = _worse(max((j.value_status for j in ins), key=_RANK.get), _box_status(ctx, value))
         step = op.jet_step(ctx, node, ins, order, rule)
         d1, d2 = step.d1, step.d2
         if step.rounded:

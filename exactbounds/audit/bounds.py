@@ -7,13 +7,13 @@ exact witness on every side where the claim is tighter than the exact bound
 (:mod:`exactbounds.audit.search`). A side whose claim contains the exact bound is ``sound`` and
 needs no search: the method is sound, so no witness can exist there.
 """
+
 from ..errors import ShapeError
 from .methods import LINEAR, AuditRuns, make_rng, method_context
 from .properties import check_property
-from .search import Target, WitnessSearch
 from .rounding import ibp_magnitudes, linear_magnitude, rounding_steps
-from .verdicts import (INSIDE_EXACT, SOUND, AuditResult, Verdict, lower_end, slack_of,
-                       upper_end)
+from .search import Target, WitnessSearch
+from .verdicts import INSIDE_EXACT, SOUND, AuditResult, Verdict, lower_end, slack_of, upper_end
 
 
 def _relation(side, claimed, exact):
@@ -36,10 +36,29 @@ def _claim_items(claims, graph):
                     yield node, i, side, v, c.dtype
 
 
-def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None, prec=113,
-                 eval_bits=128, max_bits=4096, budget=400, n_random=8, find_all=False, seed=0,
-                 constraints=(), on_eval=None, runs=None, lower_slope="adaptive",
-                 intersect_ibp=False, relaxation="exactbounds", slopes=None):
+def audit_bounds(
+    graph,
+    input_set,
+    claims,
+    method="ibp",
+    *,
+    mode=None,
+    bits=None,
+    prec=113,
+    eval_bits=128,
+    max_bits=4096,
+    budget=400,
+    n_random=8,
+    find_all=False,
+    seed=0,
+    constraints=(),
+    on_eval=None,
+    runs=None,
+    lower_slope="adaptive",
+    intersect_ibp=False,
+    relaxation="exactbounds",
+    slopes=None,
+):
     """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
     ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
     prec)``; while an enclosure of its result contains a claim it is re-run with 4x the bits
@@ -50,25 +69,37 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
     ``unsound``/``inside_exact`` verdict gets its rounding class
     (:meth:`~.verdicts.Verdict.classify_rounding`). Returns an :class:`~.verdicts.AuditResult`;
     its ``info`` names the relaxation profile."""
-    runs = runs if runs is not None else AuditRuns(graph, input_set, lower_slope, intersect_ibp,
-                                                   relaxation, slopes)
+    runs = (
+        runs
+        if runs is not None
+        else AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation, slopes)
+    )
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
     # the run is refined with more square-root bits (exact modes) or more precision (interval)
     b, p = (ctx0.precision, prec) if ctx0.is_exact else (None, ctx0.precision)
     while True:
-        res = runs.exact_bounds(method, b, True, mode, p) if intermediate else \
-            {graph.output: runs.exact_bounds(method, b, False, mode, p)}
+        res = (
+            runs.exact_bounds(method, b, True, mode, p)
+            if intermediate
+            else {graph.output: runs.exact_bounds(method, b, False, mode, p)}
+        )
         for c in claims:
             node = c.node or graph.output
             if node not in res:
-                raise ShapeError(f"{c.source}: no node named {node!r} "
-                                 f"(nodes: {', '.join(k for k in res if k != graph.INPUT)})")
+                raise ShapeError(
+                    f"{c.source}: no node named {node!r} "
+                    f"(nodes: {', '.join(k for k in res if k != graph.INPUT)})"
+                )
             c.check_dim(res[node].dim, f"node {node!r}")
         items = list(_claim_items(claims, graph))
-        rel = {it[:3]: _relation(it[2], it[3], (res[it[0]].lo if it[2] == "lo"
-                                                 else res[it[0]].hi)[it[1]]) for it in items}
+        rel = {
+            it[:3]: _relation(
+                it[2], it[3], (res[it[0]].lo if it[2] == "lo" else res[it[0]].hi)[it[1]]
+            )
+            for it in items
+        }
         exact = res
         if all(rel.values()) or (b or p) >= max_bits:
             break
@@ -84,9 +115,19 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
             for source, lA, uA in rows.get(node, ()):
                 t.rows.append((source, (lA if side == "lo" else uA)[i]))
             targets.append(t)
-    search = WitnessSearch(graph, input_set, targets, bits=eval_bits, max_bits=max_bits,
-                           find_all=find_all, constraints=constraints, rng=make_rng(seed),
-                           budget=budget, n_random=n_random, on_eval=on_eval)
+    search = WitnessSearch(
+        graph,
+        input_set,
+        targets,
+        bits=eval_bits,
+        max_bits=max_bits,
+        find_all=find_all,
+        constraints=constraints,
+        rng=make_rng(seed),
+        budget=budget,
+        n_random=n_random,
+        on_eval=on_eval,
+    )
     search.run()
     found = {t.key: t for t in targets}
     verdicts = []
@@ -96,9 +137,21 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
         t = found.get((node, i, side))
         if rel[(node, i, side)] == 0:
             s = slack_of(side, v, ex)
-            verdicts.append(Verdict(i, side, INSIDE_EXACT, v, ex, s, 0 * v, 0 * v, **kw,
-                                    note=f"undecided: the claim lies inside the enclosure of "
-                                         f"the exact bound at {b or p} bits"))
+            verdicts.append(
+                Verdict(
+                    i,
+                    side,
+                    INSIDE_EXACT,
+                    v,
+                    ex,
+                    s,
+                    0 * v,
+                    0 * v,
+                    **kw,
+                    note=f"undecided: the claim lies inside the enclosure of "
+                    f"the exact bound at {b or p} bits",
+                )
+            )
             continue
         if t is not None and t.witnesses > 1:
             kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
@@ -112,11 +165,18 @@ def audit_bounds(graph, input_set, claims, method="ibp", *, mode=None, bits=None
     for (node, i, side, _, _), vd in zip(items, verdicts):
         if vd.verdict != SOUND and rel[(node, i, side)] == -1:
             vd.classify_rounding(terms(node, i, side), steps)
-    return AuditResult(verdicts, method=method, mode=ctx0.mode,
-                       dtype=claims[0].dtype if claims else "float64",
-                       evaluations=search.evaluations,
-                       info={"mode": ctx0.mode, "relaxation": runs.relaxation,
-                             ("bits" if b is not None else "prec"): b or p})
+    return AuditResult(
+        verdicts,
+        method=method,
+        mode=ctx0.mode,
+        dtype=claims[0].dtype if claims else "float64",
+        evaluations=search.evaluations,
+        info={
+            "mode": ctx0.mode,
+            "relaxation": runs.relaxation,
+            ("bits" if b is not None else "prec"): b or p,
+        },
+    )
 
 
 class _Terms:
@@ -139,10 +199,25 @@ class _Terms:
         return self._mags[node][i]
 
 
-def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
-                lower_slope="adaptive", intersect_ibp=False, budget=400, n_random=8, seed=0,
-                find_all=False, max_bits=4096, on_eval=None, relaxation="exactbounds",
-                slopes=None):
+def check_model(
+    model,
+    claims,
+    method="ibp",
+    *,
+    mode=None,
+    bits=None,
+    prec=113,
+    lower_slope="adaptive",
+    intersect_ibp=False,
+    budget=400,
+    n_random=8,
+    seed=0,
+    find_all=False,
+    max_bits=4096,
+    on_eval=None,
+    relaxation="exactbounds",
+    slopes=None,
+):
     """``exactbounds check`` on a loaded model: :func:`audit_bounds` of ``claims`` over the
     model's input set (and the polytope constraints of its VNN-LIB spec), then, when the model
     carries a spec, its output property with the method's exact bounds and exact points
@@ -152,18 +227,42 @@ def check_model(model, claims, method="ibp", *, mode=None, bits=None, prec=113,
     runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation, slopes)
     spec = getattr(model, "spec", None)
     constraints = tuple(spec.input_constraints) if spec is not None else ()
-    result = audit_bounds(graph, input_set, claims, method, mode=mode, bits=bits, prec=prec,
-                          max_bits=max_bits, budget=budget, n_random=n_random,
-                          find_all=find_all, seed=seed, constraints=constraints,
-                          runs=runs, on_eval=on_eval) if claims else AuditResult(
-                              [], method=method, info={"relaxation": relaxation})
+    result = (
+        audit_bounds(
+            graph,
+            input_set,
+            claims,
+            method,
+            mode=mode,
+            bits=bits,
+            prec=prec,
+            max_bits=max_bits,
+            budget=budget,
+            n_random=n_random,
+            find_all=find_all,
+            seed=seed,
+            constraints=constraints,
+            runs=runs,
+            on_eval=on_eval,
+        )
+        if claims
+        else AuditResult([], method=method, info={"relaxation": relaxation})
+    )
     if spec is not None:
         out = runs.exact_bounds(method, bits, False, mode, prec)
-        search = WitnessSearch(graph, input_set, [], max_bits=max_bits, constraints=constraints,
-                               rng=make_rng(seed), on_eval=on_eval)
+        search = WitnessSearch(
+            graph,
+            input_set,
+            [],
+            max_bits=max_bits,
+            constraints=constraints,
+            rng=make_rng(seed),
+            on_eval=on_eval,
+        )
         pts = [v.witness.x for v in result.verdicts if v.witness is not None]
-        prop = check_property(search, spec, out, method, points=pts, n_random=n_random,
-                              budget=budget)
+        prop = check_property(
+            search, spec, out, method, points=pts, n_random=n_random, budget=budget
+        )
         result.evaluations += prop.evaluations
         result.properties.append(prop)
     return result

@@ -13,8 +13,8 @@ rational/decimal strings (``"3/7"``, ``"-0.1"`` = the exact decimal); ``null`` l
 unclaimed. Nested lists are flattened row-major. Intermediate claims map node names to claims of
 any of the shapes above: ``{"layers[0]": {"lo": ..., "hi": ...}, ...}``.
 """
+
 from dataclasses import dataclass
-from typing import Optional
 
 from ..core import _flat
 from ..errors import InvalidValueError, MalformedFileError, ShapeError, shown
@@ -35,7 +35,7 @@ class Claim:
     lo: list
     hi: list
     dtype: str = "float64"
-    node: Optional[str] = None
+    node: str | None = None
     source: str = "<claim>"
 
     @property
@@ -57,8 +57,7 @@ def _numbers(seq, where, n=None):
     if not isinstance(seq, (list, tuple)):
         seq = [seq]
     if not all(v is None or isinstance(v, (int, float, str, list)) for v in seq):
-        raise MalformedFileError(f"{where}: expected numbers, strings or null, got "
-                                 f"{shown(seq)}")
+        raise MalformedFileError(f"{where}: expected numbers, strings or null, got {shown(seq)}")
     flat = _flat(seq)
     return [None if v is None else to_exact(v, f"{where}[{i}]") for i, v in enumerate(flat)]
 
@@ -76,11 +75,13 @@ def _select(data, key, choices, what, where):
         if len(keys) == 1:
             key = keys[0]
         else:
-            raise InvalidValueError(f"--{what}", None,
-                                    f"{where} holds claims for {', '.join(keys)}; choose one")
+            raise InvalidValueError(
+                f"--{what}", None, f"{where} holds claims for {', '.join(keys)}; choose one"
+            )
     if key not in data:
-        raise InvalidValueError(f"--{what}", key,
-                                f"{where} has no claim for it (it has {', '.join(keys)})")
+        raise InvalidValueError(
+            f"--{what}", key, f"{where} has no claim for it (it has {', '.join(keys)})"
+        )
     return data[key], f"{where}.{key}", key
 
 
@@ -91,13 +92,18 @@ def parse_claim(data, method=None, dtype=None, where="claim", node=None):
     d, where, _ = _select(data, method, METHODS, "method", where)
     d, where, dkey = _select(d, dtype, dtypes, "dtype", where)
     if isinstance(d, dict) and not _is_bounds(d) and _is_bounds(d.get("outputs")):
-        d, where = dict(d["outputs"], **({"dtype": d["dtype"]} if "dtype" in d else {})), \
-            f"{where}.outputs"
+        d, where = (
+            dict(d["outputs"], **({"dtype": d["dtype"]} if "dtype" in d else {})),
+            f"{where}.outputs",
+        )
     if not _is_bounds(d):
         raise MalformedFileError(f"{where}: expected an object with 'lo' and/or 'hi' lists")
     given = dkey or dtype or d.get("dtype") or "float64"
-    if dtype is not None and d.get("dtype") is not None and \
-            dtype_name(d["dtype"]) != dtype_name(dtype):
+    if (
+        dtype is not None
+        and d.get("dtype") is not None
+        and dtype_name(d["dtype"]) != dtype_name(dtype)
+    ):
         raise InvalidValueError("--dtype", dtype, f"{where}.dtype says {shown(d['dtype'])}")
     lo = _numbers(d.get("lo"), f"{where}.lo")
     hi = _numbers(d.get("hi"), f"{where}.hi", None if lo is None else len(lo))
@@ -122,5 +128,7 @@ def load_intermediate_claims(path, method=None, dtype=None):
         raise MalformedFileError(f"{path}: expected an object mapping node names to claims")
     d, where, _ = _select(data, method, METHODS, "method", str(path))
     d, where, _ = _select(d, dtype, set(DTYPE_ALIASES), "dtype", where)
-    return {name: parse_claim(c, method, dtype, where=f"{where}[{name!r}]", node=name)
-            for name, c in d.items()}
+    return {
+        name: parse_claim(c, method, dtype, where=f"{where}[{name!r}]", node=name)
+        for name, c in d.items()
+    }

@@ -19,6 +19,7 @@ Claim files for ``exactbounds check --method deriv --claimed FILE``: the JSON th
 ``"first_derivative"`` and/or ``"second_derivative"`` as ``{"lo": [...], "hi": [...]}``; with
 ``"refinement": {"pieces": N}`` the method bound is the refined hull over at most N pieces.
 """
+
 import random
 
 import flint
@@ -28,8 +29,13 @@ from ..algorithms.curves import make_curve
 from ..algorithms.ibp import run_graph
 from ..algorithms.refine import refine
 from ..algorithms.taylor import propagate
-from ..errors import (ExactBoundsError, InvalidValueError, MalformedFileError, NeedsCaseSplit,
-                      UnsupportedOperatorError)
+from ..errors import (
+    ExactBoundsError,
+    InvalidValueError,
+    MalformedFileError,
+    NeedsCaseSplit,
+    UnsupportedOperatorError,
+)
 from ..numbers import RationalContext, SymbolicContext, interval, to_exact
 from ..operators.activations import arb_exact_ends
 from .claims import parse_claim
@@ -48,6 +54,7 @@ def arb_eval(expr, env, memo=None):
     """Ball enclosure of a sympy expression whose symbols are given in ``env`` (symbol -> arb),
     at the current ``flint.ctx.prec``."""
     import sympy as sp
+
     memo = {} if memo is None else memo
 
     def ev(e):
@@ -117,12 +124,15 @@ class ExactDerivatives:
 
     def __init__(self, graph, curve, order=2):
         import sympy as sp
+
         self.sp, self.graph, self.curve = sp, graph, curve
         if curve.wrt_index is None:
             t = sp.Symbol("t", real=True)
             self.params = [t]
-            x = [sp.Rational(int(c.p), int(c.q)) + t * sp.Rational(int(d.p), int(d.q))
-                 for c, d in zip(curve.origin, curve.direction)]
+            x = [
+                sp.Rational(int(c.p), int(c.q)) + t * sp.Rational(int(d.p), int(d.q))
+                for c, d in zip(curve.origin, curve.direction)
+            ]
             var = t
         else:
             self.params = list(sp.symbols(f"x0:{curve.dim}", real=True))
@@ -132,7 +142,8 @@ class ExactDerivatives:
         except NeedsCaseSplit:
             raise UnsupportedOperatorError(
                 "exact reference derivatives need a smooth network: a branch (ReLU) depends "
-                "on the input along the curve") from None
+                "on the input along the curve"
+            ) from None
         self.exprs = {0: list(outs)}
         for k in range(1, order + 1):
             self.exprs[k] = [sp.diff(u, var) for u in self.exprs[k - 1]]
@@ -155,14 +166,15 @@ class ExactDerivatives:
         at that precision (an overflow, a quotient by a ball around 0) is recomputed at twice
         the precision, up to ``max_bits`` (then :class:`UndecidedError`)."""
         while True:
-            with flint.ctx.workprec(prec):   # ends read at the working precision
+            with flint.ctx.workprec(prec):  # ends read at the working precision
                 env = {s: arb(to_exact(v)) for s, v in zip(self.params, p)}
                 b = arb_eval(self.exprs[order][j], env)
                 if b.is_finite():
                     return arb_exact_ends(b)
             if prec >= max_bits:
-                raise UndecidedError(f"{ORDER_NAMES[order]}[{j}] at {p}: no finite enclosure "
-                                     f"at {max_bits} bits")
+                raise UndecidedError(
+                    f"{ORDER_NAMES[order]}[{j}] at {p}: no finite enclosure at {max_bits} bits"
+                )
             prec *= 2
 
     def value(self, order, j, p, bits=128, max_bits=4096):
@@ -173,7 +185,7 @@ class ExactDerivatives:
         prec = bits
         while True:
             lo, hi = self.enclose(order, j, p, prec + 32)
-            if hi - lo <= fmpq(1, 2 ** bits) * (1 + abs(lo)) or prec >= max_bits:
+            if hi - lo <= fmpq(1, 2**bits) * (1 + abs(lo)) or prec >= max_bits:
                 return interval(lo, hi)
             prec *= 2
 
@@ -194,16 +206,19 @@ class ExactDerivatives:
             if (side == "lo" and lo >= claimed) or (side == "hi" and hi <= claimed):
                 return False, y
             if prec >= max_bits:
-                raise UndecidedError(f"{ORDER_NAMES[order]}[{j}] at {p}: not decided against "
-                                     f"{claimed} at {max_bits} bits")
+                raise UndecidedError(
+                    f"{ORDER_NAMES[order]}[{j}] at {p}: not decided against "
+                    f"{claimed} at {max_bits} bits"
+                )
             prec *= 2
 
     def float_fn(self, order, j):
         """A float (mpmath, 53 bits) evaluator of the derivative: for proposing candidates."""
         key = (order, j)
         if key not in self._floats:
-            self._floats[key] = self.sp.lambdify(self.params, self.exprs[order][j],
-                                                 modules="mpmath", cse=True)
+            self._floats[key] = self.sp.lambdify(
+                self.params, self.exprs[order][j], modules="mpmath", cse=True
+            )
         return self._floats[key]
 
 
@@ -232,8 +247,10 @@ def _candidates(ref, order, j, side, rng, n_grid=65, n_random=8, steps=60):
     if m == 1:
         pts = [[flo[0] + (fhi[0] - flo[0]) * k / (n_grid - 1)] for k in range(n_grid)]
     else:
-        pts = [[a if (k >> i) & 1 else b for i, (a, b) in enumerate(zip(flo, fhi))]
-               for k in range(min(2 ** m, 64))]
+        pts = [
+            [a if (k >> i) & 1 else b for i, (a, b) in enumerate(zip(flo, fhi))]
+            for k in range(min(2**m, 64))
+        ]
         pts.append([(a + b) / 2 for a, b in zip(flo, fhi)])
     pts += [[rng.uniform(a, b) for a, b in zip(flo, fhi)] for _ in range(n_random)]
     scored = sorted((s, p) for s, p in ((score(p), p) for p in pts) if s is not None)
@@ -290,16 +307,30 @@ def method_bounds(graph, curve, order, bits=128, pieces=None, rule=None):
         if order >= 2:
             out[2] = jet.d2.outer(ctx)
         return out
-    runs = {r: refine(graph, curve, ctx, order, r, budget=None, max_pieces=pieces).jet
-            for r in {"chain", rule if rule in ("chain", "seed") else "chain"}}
+    runs = {
+        r: refine(graph, curve, ctx, order, r, budget=None, max_pieces=pieces).jet
+        for r in {"chain", rule if rule in ("chain", "seed") else "chain"}
+    }
     out = {1: runs[rule if rule in runs else "chain"].d1.outer(ctx)}
     if order >= 2:
         out[2] = runs["chain"].d2.outer(ctx)
     return out
 
 
-def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=400, seed=0,
-                      find_all=False, n_random=8, rule=None, pieces=None):
+def audit_derivatives(
+    graph,
+    curve,
+    claims,
+    *,
+    bits=128,
+    max_bits=4096,
+    budget=400,
+    seed=0,
+    find_all=False,
+    n_random=8,
+    rule=None,
+    pieces=None,
+):
     """Audit claimed derivative enclosures along ``curve``.
 
     ``claims``: ``{1: Claim, 2: Claim}`` (:class:`~exactbounds.audit.claims.Claim`, entries
@@ -339,8 +370,14 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
                             continue
                         if out:
                             dist = outside_distance(side, claimed, y)
-                            w = Witness(p, y, dist, dist / ulp_near(claimed, y, claim.dtype),
-                                        "grid/local_search", evals + spent)
+                            w = Witness(
+                                p,
+                                y,
+                                dist,
+                                dist / ulp_near(claimed, y, claim.dtype),
+                                "grid/local_search",
+                                evals + spent,
+                            )
                             if witness is None or dist > witness.distance:
                                 witness = w
                             if not find_all:
@@ -348,14 +385,30 @@ def audit_derivatives(graph, curve, claims, *, bits=128, max_bits=4096, budget=4
                     else:
                         note = note or f"no witness in {spent} exact evaluations"
                     evals += spent
-                verdicts.append(Verdict.decide(j, side, claimed, exact, witness,
-                                               node=ORDER_NAMES[k], method="deriv",
-                                               dtype=claim.dtype, note="" if witness else note))
+                verdicts.append(
+                    Verdict.decide(
+                        j,
+                        side,
+                        claimed,
+                        exact,
+                        witness,
+                        node=ORDER_NAMES[k],
+                        method="deriv",
+                        dtype=claim.dtype,
+                        note="" if witness else note,
+                    )
+                )
     info = {"curve": curve.describe()}
     if rule:
         info["claimed_rule"] = rule
-    return AuditResult(verdicts, method="deriv", mode="exact", dtype=claims[orders[0]].dtype,
-                       evaluations=evals, info=info)
+    return AuditResult(
+        verdicts,
+        method="deriv",
+        mode="exact",
+        dtype=claims[orders[0]].dtype,
+        evaluations=evals,
+        info=info,
+    )
 
 
 def curve_from_json(d, input_set, where="curve"):
@@ -367,16 +420,29 @@ def curve_from_json(d, input_set, where="curve"):
     if "wrt" in d:
         return make_curve(input_set, wrt=d["wrt"])
     if "direction" not in d:
-        raise MalformedFileError(f"{where}: expected 'direction' (and 'origin', 't_range') or "
-                                 "'wrt'")
+        raise MalformedFileError(
+            f"{where}: expected 'direction' (and 'origin', 't_range') or 'wrt'"
+        )
     tr = d.get("t_range")
     if "t_range" in d and (not isinstance(tr, (list, tuple)) or len(tr) != 2):
         raise MalformedFileError(f"{where}.t_range: expected [lo, hi]")
     return make_curve(input_set, None, d["direction"], d.get("origin"), tr)
 
 
-def audit_derivative_claims(graph, input_set, data, *, source="claim", dtype=None, bits=None,
-                            max_bits=4096, budget=400, seed=0, find_all=False, n_random=8):
+def audit_derivative_claims(
+    graph,
+    input_set,
+    data,
+    *,
+    source="claim",
+    dtype=None,
+    bits=None,
+    max_bits=4096,
+    budget=400,
+    seed=0,
+    find_all=False,
+    n_random=8,
+):
     """Audit the claim document ``data`` (parsed JSON, see the module docstring: ``"curve"`` and
     ``"first_derivative"``/``"second_derivative"``) on ``graph`` over ``input_set``;
     ``source`` names it in errors. ``exactbounds check --method deriv`` calls this."""
@@ -391,10 +457,19 @@ def audit_derivative_claims(graph, input_set, data, *, source="claim", dtype=Non
                 break
     if not claims:
         raise MalformedFileError(f"{source}: no 'first_derivative' or 'second_derivative' claim")
-    return audit_derivatives(graph, curve, claims, bits=bits or 128, max_bits=max_bits,
-                             budget=budget, seed=seed, find_all=find_all, n_random=n_random,
-                             rule=data.get("second_derivative_rule"),
-                             pieces=_claimed_pieces(data, source))
+    return audit_derivatives(
+        graph,
+        curve,
+        claims,
+        bits=bits or 128,
+        max_bits=max_bits,
+        budget=budget,
+        seed=seed,
+        find_all=find_all,
+        n_random=n_random,
+        rule=data.get("second_derivative_rule"),
+        pieces=_claimed_pieces(data, source),
+    )
 
 
 def _claimed_pieces(data, where):
@@ -408,5 +483,11 @@ def _claimed_pieces(data, where):
     return n
 
 
-__all__ = ["ExactDerivatives", "arb_eval", "audit_derivatives", "audit_derivative_claims",
-           "curve_from_json", "method_bounds"]
+__all__ = [
+    "ExactDerivatives",
+    "arb_eval",
+    "audit_derivatives",
+    "audit_derivative_claims",
+    "curve_from_json",
+    "method_bounds",
+]

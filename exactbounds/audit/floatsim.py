@@ -7,6 +7,7 @@ operators are written once over contexts, so running IBP in this context is exac
 float implementation of the same algorithm computes: parameters and the input set rounded to
 nearest once, then every operation rounded to nearest, with no outward rounding anywhere.
 """
+
 import numpy as np
 
 from ..algorithms.methods import run_method
@@ -32,8 +33,13 @@ def _exact_or_none(v, side):
 
 def box_claim(box, dtype, node=None, source="simulation"):
     """A :class:`Claim` from a ``Box`` of float scalars (their exact values)."""
-    return Claim([_exact_or_none(v, "lo") for v in box.lo],
-                 [_exact_or_none(v, "hi") for v in box.hi], dtype_name(dtype), node, source)
+    return Claim(
+        [_exact_or_none(v, "lo") for v in box.lo],
+        [_exact_or_none(v, "hi") for v in box.hi],
+        dtype_name(dtype),
+        node,
+        source,
+    )
 
 
 def _round_array(values, dtype):
@@ -49,8 +55,10 @@ def float_layers(graph, dtype):
     layers, prev = [], graph.INPUT
     for node in graph:
         if list(node.inputs) != [prev]:
-            raise UnsupportedOperatorError(f"float simulation: node {node.name!r} does not read "
-                                           "the previous node (only chains)")
+            raise UnsupportedOperatorError(
+                f"float simulation: node {node.name!r} does not read "
+                "the previous node (only chains)"
+            )
         prev, op, kind = node.name, node.op, getattr(node.op, "kind", "?")
         if kind == "batchnorm":
             p = op.params
@@ -67,15 +75,22 @@ def float_layers(graph, dtype):
         elif isinstance(op, AffineOp):
             Ws, b = op.linear_params()
             if len(Ws) != 1:
-                raise UnsupportedOperatorError(f"float simulation: node {node.name!r} ({kind}) "
-                                               "has several inputs")
+                raise UnsupportedOperatorError(
+                    f"float simulation: node {node.name!r} ({kind}) has several inputs"
+                )
             W = Ws[0]
-            layers.append(("affine", _round_array(W.entries(), dtype).reshape(W.nrows(),
-                                                                               W.ncols()),
-                           _round_array(b.entries(), dtype)))
+            layers.append(
+                (
+                    "affine",
+                    _round_array(W.entries(), dtype).reshape(W.nrows(), W.ncols()),
+                    _round_array(b.entries(), dtype),
+                )
+            )
         else:
-            raise UnsupportedOperatorError(f"float simulation: operator {kind!r} (node "
-                                           f"{node.name!r}) has no vectorised float version")
+            raise UnsupportedOperatorError(
+                f"float simulation: operator {kind!r} (node "
+                f"{node.name!r}) has no vectorised float version"
+            )
     return layers
 
 
@@ -106,8 +121,9 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
     rel = {}
 
     def backward(k):
-        n = next((len(L[2]) for L in reversed(layers[:k + 1]) if L[0] in ("affine", "diag")),
-                 len(lo))
+        n = next(
+            (len(L[2]) for L in reversed(layers[: k + 1]) if L[0] in ("affine", "diag")), len(lo)
+        )
         LL = np.eye(n, dtype=dtype)
         LU = LL.copy()
         bL, bU = np.zeros(n, dtype), np.zeros(n, dtype)
@@ -129,8 +145,7 @@ def float_crown(graph, input_set, dtype="float32", lower_slope="adaptive"):
 
     for k, L in enumerate(layers):
         if L[0] == "relu":
-            rel[k] = _relax(*backward(k - 1), lower_slope) if k > 0 else _relax(lo, hi,
-                                                                                 lower_slope)
+            rel[k] = _relax(*backward(k - 1), lower_slope) if k > 0 else _relax(lo, hi, lower_slope)
     out_lo, out_hi = backward(len(layers) - 1)
     return Box(list(out_lo), list(out_hi))
 
@@ -179,8 +194,9 @@ SIMULATORS = {"ibp": _simulate_ibp, "crown": _simulate_crown}
 ``(graph, input_set, dtype, intermediate, lower_slope) -> Box or {node name: Box}``."""
 
 
-def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False,
-             lower_slope="adaptive"):
+def simulate(
+    graph, input_set, method="ibp", dtype="float32", intermediate=False, lower_slope="adaptive"
+):
     """Run ``method`` in round-to-nearest ``dtype``; returns the output :class:`Claim`, or with
     ``intermediate=True`` (IBP only) ``{node name: Claim}``, the output node included. IBP runs
     :func:`float_ibp` on chains of Linear/Conv/BatchNorm/ReLU/reshapes, else the package's
@@ -188,12 +204,14 @@ def simulate(graph, input_set, method="ibp", dtype="float32", intermediate=False
     dtype = dtype_name(dtype)
     sim = SIMULATORS.get(method)
     if sim is None:
-        raise UnsupportedOperatorError(f"--simulate: method {method!r} is not simulated "
-                                       f"(supported: {', '.join(SIMULATORS)})")
+        raise UnsupportedOperatorError(
+            f"--simulate: method {method!r} is not simulated (supported: {', '.join(SIMULATORS)})"
+        )
     src = f"--simulate {dtype} --method {method}"
     with np.errstate(all="ignore"):
         boxes = sim(graph, input_set, dtype, intermediate, lower_slope)
     if intermediate:
-        return {name: box_claim(b, dtype, name, src) for name, b in boxes.items()
-                if name != graph.INPUT}
+        return {
+            name: box_claim(b, dtype, name, src) for name, b in boxes.items() if name != graph.INPUT
+        }
     return box_claim(boxes, dtype, None, src)

@@ -6,6 +6,7 @@ An :class:`AuditRuns` holds the runs of one audit (one ``BoundsResult`` per meth
 run; nothing is kept between audits. The methods come from the one registry,
 :mod:`exactbounds.algorithms.methods`; the input sets from :mod:`exactbounds.inputsets`.
 """
+
 import random
 
 from flint import fmpq
@@ -27,8 +28,11 @@ LINEAR = ("crown", "crown-ibp", "affine")
 
 def exact_box(box, ctx):
     """The box with every entry as an exact ``fmpq`` or ``RInterval`` (``ctx.lower``/``upper``)."""
-    return Box([interval(ctx.lower(a), ctx.upper(a)) for a in box.lo],
-               [interval(ctx.lower(b), ctx.upper(b)) for b in box.hi], box.shape)
+    return Box(
+        [interval(ctx.lower(a), ctx.upper(a)) for a in box.lo],
+        [interval(ctx.lower(b), ctx.upper(b)) for b in box.hi],
+        box.shape,
+    )
 
 
 def method_context(method, mode=None, bits=None, prec=113):
@@ -36,11 +40,13 @@ def method_context(method, mode=None, bits=None, prec=113):
     enclosure bits, default 128); CROWN in ``mode`` (default ``dyadic`` with ``bits`` = 64, or
     ``exact`` / ``interval``), as ``exactbounds bounds`` runs it."""
     if method not in AUDITED:
-        raise UnsupportedOperatorError(f"--method {method}: not available (supported: "
-                                       f"{', '.join(AUDITED)})")
+        raise UnsupportedOperatorError(
+            f"--method {method}: not available (supported: {', '.join(AUDITED)})"
+        )
     if method == "ibp" and mode not in (None, "exact"):
-        raise UnsupportedOperatorError(f"--method ibp --mode {mode}: IBP is audited in "
-                                       "exact rationals (--mode exact)")
+        raise UnsupportedOperatorError(
+            f"--method ibp --mode {mode}: IBP is audited in exact rationals (--mode exact)"
+        )
     return registry.method_context(method, mode, bits, prec)
 
 
@@ -50,8 +56,15 @@ class AuditRuns:
     replayed ReLU lower ``slopes`` (``{node: [slope]}``). Each run is made once
     (:meth:`result`)."""
 
-    def __init__(self, graph, input_set, lower_slope="adaptive", intersect_ibp=False,
-                 relaxation="exactbounds", slopes=None):
+    def __init__(
+        self,
+        graph,
+        input_set,
+        lower_slope="adaptive",
+        intersect_ibp=False,
+        relaxation="exactbounds",
+        slopes=None,
+    ):
         self.graph, self.input_set = graph, input_set
         self.lower_slope, self.intersect_ibp = lower_slope, intersect_ibp
         self.relaxation, self.slopes = relaxation, slopes
@@ -59,9 +72,13 @@ class AuditRuns:
 
     def profile(self, method):
         """The relaxation profile of a linear ``method`` (CROWN-IBP: IBP intermediate bounds)."""
-        return make_profile(self.relaxation, self.slopes, lower_slope=self.lower_slope,
-                            intersect_ibp=self.intersect_ibp,
-                            intermediate="ibp" if method == "crown-ibp" else "crown")
+        return make_profile(
+            self.relaxation,
+            self.slopes,
+            lower_slope=self.lower_slope,
+            intersect_ibp=self.intersect_ibp,
+            intermediate="ibp" if method == "crown-ibp" else "crown",
+        )
 
     def result(self, method, ctx, intermediate=False):
         """The ``BoundsResult`` of ``method`` in ``ctx``, run on the first call only."""
@@ -69,8 +86,15 @@ class AuditRuns:
         if key not in self._results:
             extra = {"relaxation": self.profile(method)} if method in LINEAR else {}
             self._results[key] = registry.run_method(
-                method, self.graph, self.input_set, ctx, intermediate=intermediate,
-                lower_slope=self.lower_slope, intersect_ibp=self.intersect_ibp, **extra)
+                method,
+                self.graph,
+                self.input_set,
+                ctx,
+                intermediate=intermediate,
+                lower_slope=self.lower_slope,
+                intersect_ibp=self.intersect_ibp,
+                **extra,
+            )
         return self._results[key]
 
     def exact_bounds(self, method, bits=None, intermediate=False, mode=None, prec=113):
@@ -104,19 +128,30 @@ class AuditRuns:
             res = self.result(method if own else "crown", ctx)
         except (ExactBoundsError, ArithmeticError):
             return out
-        rows = [[[interval(ctx.lower(v), ctx.upper(v)) for v in r] for r in A]
-                for A in (res.lA, res.uA)]
-        out.setdefault(self.graph.output, []).append(("corner" if own else "crown_vertex",
-                                                      *rows))
+        rows = [
+            [[interval(ctx.lower(v), ctx.upper(v)) for v in r] for r in A] for A in (res.lA, res.uA)
+        ]
+        out.setdefault(self.graph.output, []).append(("corner" if own else "crown_vertex", *rows))
         return out
 
 
-def exact_method_bounds(graph, input_set, method, bits=None, intermediate=False, mode=None,
-                        prec=113, lower_slope="adaptive", intersect_ibp=False,
-                        relaxation="exactbounds", slopes=None):
+def exact_method_bounds(
+    graph,
+    input_set,
+    method,
+    bits=None,
+    intermediate=False,
+    mode=None,
+    prec=113,
+    lower_slope="adaptive",
+    intersect_ibp=False,
+    relaxation="exactbounds",
+    slopes=None,
+):
     """One run of :meth:`AuditRuns.exact_bounds` (a fresh :class:`AuditRuns`)."""
-    return AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation,
-                     slopes).exact_bounds(method, bits, intermediate, mode, prec)
+    return AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation, slopes).exact_bounds(
+        method, bits, intermediate, mode, prec
+    )
 
 
 AFFINE_COST_LIMIT = 4_000_000

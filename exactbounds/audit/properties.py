@@ -8,8 +8,8 @@ constraints too) gives outputs ``y`` that satisfy the formula, decided exactly (
 refined with more bits; an undecided point is never called a counterexample). Otherwise it is
 ``unknown``.
 """
+
 from dataclasses import dataclass
-from typing import Optional
 
 from flint import fmpq
 
@@ -29,20 +29,26 @@ class PropertyResult:
     status: str
     formula: str
     proved_by: str = ""
-    x: Optional[list] = None
-    y: Optional[list] = None
-    clause: Optional[int] = None
+    x: list | None = None
+    y: list | None = None
+    clause: int | None = None
     evaluations: int = 0
 
     def to_json(self):
-        d = {"status": self.status, "formula": self.formula, "proved_by": self.proved_by or None,
-             "evaluations": self.evaluations}
+        d = {
+            "status": self.status,
+            "formula": self.formula,
+            "proved_by": self.proved_by or None,
+            "evaluations": self.evaluations,
+        }
         if self.x is not None:
-            d["counterexample"] = {"x": [value_json(v) for v in self.x],
-                                   "y": [value_json(v) for v in self.y],
-                                   "x_float": [value_float(v) for v in self.x],
-                                   "y_float": [value_float(v) for v in self.y],
-                                   "clause": self.clause}
+            d["counterexample"] = {
+                "x": [value_json(v) for v in self.x],
+                "y": [value_json(v) for v in self.y],
+                "x_float": [value_float(v) for v in self.x],
+                "y_float": [value_float(v) for v in self.y],
+                "clause": self.clause,
+            }
         return d
 
 
@@ -98,16 +104,19 @@ def check_property(search, spec, exact_out, method, *, points=(), n_random=8, bu
     if rows is not None:
         for clause in prop.clauses:
             for c in clause:
-                r = [sum((a * rows[k][j] for k, a in c.coeffs), fmpq(0))
-                     for j in range(graph.input_dim)]
+                r = [
+                    sum((a * rows[k][j] for k, a in c.coeffs), fmpq(0))
+                    for j in range(graph.input_dim)
+                ]
                 cands.append(minimizer(search.input_set, r))
     cands += sample_mixed(search.input_set, search.rng, n_random)
     best = None
     for x in cands:
         k, y = test(x)
         if k is not None:
-            return PropertyResult(VIOLATED, str(prop), x=list(x), y=y, clause=k,
-                                  evaluations=search.evaluations - n0)
+            return PropertyResult(
+                VIOLATED, str(prop), x=list(x), y=y, clause=k, evaluations=search.evaluations - n0
+            )
         if y is not None and prop.clauses:
             v = min(_violation(cl, y) for cl in prop.clauses)
             if best is None or v < best[0]:
@@ -125,12 +134,18 @@ def check_property(search, spec, exact_out, method, *, points=(), n_random=8, bu
                     v = min(max(x[j] + d * step[j], blo[j]), bhi[j])
                     if v == x[j] or spent >= budget:
                         continue
-                    z = x[:j] + [v] + x[j + 1:]
+                    z = x[:j] + [v] + x[j + 1 :]
                     spent += 1
                     k, y = test(z)
                     if k is not None:
-                        return PropertyResult(VIOLATED, str(prop), x=z, y=y, clause=k,
-                                              evaluations=search.evaluations - n0)
+                        return PropertyResult(
+                            VIOLATED,
+                            str(prop),
+                            x=z,
+                            y=y,
+                            clause=k,
+                            evaluations=search.evaluations - n0,
+                        )
                     if y is None:
                         continue
                     g = min(_violation(cl, y) for cl in prop.clauses)

@@ -10,11 +10,22 @@ legend sits above the plots and uses the plots' own markers. The page also carri
 provenance (command line, exactbounds version, date, SHA-256 of every input file), every
 witness as exact rationals ready to copy, and for ``inside_exact`` the closest value found.
 """
+
 import html
 import math
 
-from .verdicts import (BEYOND, INSIDE_EXACT, SOUND, UNSOUND, VERDICTS, WITHIN, rounding_counts,
-                       summarize, value_float, value_json)
+from .verdicts import (
+    BEYOND,
+    INSIDE_EXACT,
+    SOUND,
+    UNSOUND,
+    VERDICTS,
+    WITHIN,
+    rounding_counts,
+    summarize,
+    value_float,
+    value_json,
+)
 
 COLOURS = {UNSOUND: "#d62728", INSIDE_EXACT: "#ff7f0e", SOUND: "#2ca02c"}
 MAX_PLOTTED = 400
@@ -49,22 +60,35 @@ def table(result, title=""):
         if not r or not (r[WITHIN] or r[BEYOND]):
             return f"{k} {c[k]}"
         return f"{k} {c[k]} ({r[WITHIN]} within rounding, {r[BEYOND]} beyond)"
-    head = (f"{len(vs)} sides checked, {result.evaluations} exact evaluations: "
-            + ", ".join(count(k) for k in VERDICTS))
+
+    head = f"{len(vs)} sides checked, {result.evaluations} exact evaluations: " + ", ".join(
+        count(k) for k in VERDICTS
+    )
     if result.info.get("relaxation"):
         head += f"; relaxation {result.info['relaxation']}"
     lines.append(head)
     bad = [v for v in vs if v.verdict != SOUND]
     if bad:
-        lines.append(f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} "
-                     f"{'exact':>24} {'ulps':>10}  witness x (float) -> y")
+        lines.append(
+            f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} "
+            f"{'exact':>24} {'ulps':>10}  witness x (float) -> y"
+        )
         for v in bad:
             w = v.witness
-            wit = f"{_short(w.x)} -> {_f(w.y, v.dtype)} ({w.source})" if w else (v.note or "none found")
-            lines.append(f"{_where(v):>10} {v.side:>4}  {v.verdict:<12} {_f(v.claimed, v.dtype):>24} "
-                         f"{_f(v.exact, v.dtype):>24} {value_float(v.ulps):>10.4g}  {wit}"
-                         + (f"  [{v.rounding} rounding: {value_float(v.ulps_terms):.3g} ulps of "
-                            f"the terms]" if v.rounding else ""))
+            wit = (
+                f"{_short(w.x)} -> {_f(w.y, v.dtype)} ({w.source})"
+                if w
+                else (v.note or "none found")
+            )
+            lines.append(
+                f"{_where(v):>10} {v.side:>4}  {v.verdict:<12} {_f(v.claimed, v.dtype):>24} "
+                f"{_f(v.exact, v.dtype):>24} {value_float(v.ulps):>10.4g}  {wit}"
+                + (
+                    f"  [{v.rounding} rounding: {value_float(v.ulps_terms):.3g} ulps of the terms]"
+                    if v.rounding
+                    else ""
+                )
+            )
     for p in result.properties:
         line = f"property {p.status}"
         if p.proved_by:
@@ -101,23 +125,36 @@ def _label(k):
 def _marker(x, y, side, colour, tip=""):
     """▲ (lo) or ▼ (hi) centred at (x, y), with a tooltip."""
     d = 6
-    pts = (f"{x - d},{y + d} {x + d},{y + d} {x},{y - d}" if side == "lo" else
-           f"{x - d},{y - d} {x + d},{y - d} {x},{y + d}")
+    pts = (
+        f"{x - d},{y + d} {x + d},{y + d} {x},{y - d}"
+        if side == "lo"
+        else f"{x - d},{y - d} {x + d},{y - d} {x},{y + d}"
+    )
     t = f"<title>{html.escape(tip)}</title>" if tip else ""
     return f'<polygon points="{pts}" fill="{colour}" stroke="#222" stroke-width="0.6">{t}</polygon>'
 
 
 def _legend():
     """The legend as HTML (it wraps on a narrow screen), each entry with the plots' marker."""
+
     def icon(body):
         return f'<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">{body}</svg>'
-    items = [(icon('<rect x="3" y="0" width="10" height="16" fill="#bbb"/>'),
-              "exact bound of the method")]
+
+    items = [
+        (
+            icon('<rect x="3" y="0" width="10" height="16" fill="#bbb"/>'),
+            "exact bound of the method",
+        )
+    ]
     items += [(icon(_marker(8, 8, "lo", COLOURS[k])), f"claim {k}") for k in VERDICTS]
-    items += [(icon(_marker(8, 8, "lo", "#888")) + icon(_marker(8, 8, "hi", "#888")),
-               "lo side, hi side")]
-    return '<p class="legend">' + "".join(f"<span>{i} {html.escape(t)}</span>"
-                                          for i, t in items) + "</p>"
+    items += [
+        (icon(_marker(8, 8, "lo", "#888")) + icon(_marker(8, 8, "hi", "#888")), "lo side, hi side")
+    ]
+    return (
+        '<p class="legend">'
+        + "".join(f"<span>{i} {html.escape(t)}</span>" for i, t in items)
+        + "</p>"
+    )
 
 
 def _nice(lo, hi):
@@ -142,8 +179,10 @@ def _symlog(s):
 
 
 def _svg(width, height, body, label):
-    return (f'<svg viewBox="0 0 {width} {height}" style="min-width:{min(width, 640)}px" '
-            f'role="img" aria-label="{html.escape(label)}" class="plot">{body}</svg>')
+    return (
+        f'<svg viewBox="0 0 {width} {height}" style="min-width:{min(width, 640)}px" '
+        f'role="img" aria-label="{html.escape(label)}" class="plot">{body}</svg>'
+    )
 
 
 def figures_svg(result):
@@ -163,22 +202,29 @@ def figures_svg(result):
         for k, i in pos.items():
             lab = html.escape(_label(k))
             if rot:
-                out.append(f'<text x="{X[i]}" y="{y0}" transform="rotate(-45 {X[i]} {y0})" '
-                           f'text-anchor="end">{lab}</text>')
+                out.append(
+                    f'<text x="{X[i]}" y="{y0}" transform="rotate(-45 {X[i]} {y0})" '
+                    f'text-anchor="end">{lab}</text>'
+                )
             else:
                 out.append(f'<text x="{X[i]}" y="{y0 + 4}" text-anchor="middle">{lab}</text>')
         return "".join(out)
+
     bottom = 70 if rot else 40
 
     def grid(y, label, strong=False):
-        return (f'<line x1="{left}" x2="{W - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                f'stroke="{"#222" if strong else "#e6e6e6"}"/><text x="{left - 6}" '
-                f'y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        return (
+            f'<line x1="{left}" x2="{W - right}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{"#222" if strong else "#e6e6e6"}"/><text x="{left - 6}" '
+            f'y="{y + 4:.1f}" text-anchor="end">{label}</text>'
+        )
 
     def axis_labels(H, ylabel):
         mid = (H - bottom) / 2
-        return (f'<text x="14" y="{mid}" transform="rotate(-90 14 {mid})" '
-                f'text-anchor="middle">{html.escape(ylabel)}</text>' + xlabels(H - bottom + 14))
+        return (
+            f'<text x="14" y="{mid}" transform="rotate(-90 14 {mid})" '
+            f'text-anchor="middle">{html.escape(ylabel)}</text>' + xlabels(H - bottom + 14)
+        )
 
     def fin(x):
         return x if math.isfinite(x) else math.copysign(1.7976931348623157e308, x)
@@ -194,6 +240,7 @@ def figures_svg(result):
 
     def Y(v):
         return top + (H - top - bottom) * (hi - v) / (hi - lo)
+
     body = [grid(Y(t), f"{t:.4g}") for t in _nice(lo, hi)]
     for k, i in pos.items():
         mine = [v for v in vs if (v.node or "", v.output) == k]
@@ -201,15 +248,24 @@ def figures_svg(result):
         his = [fin(value_float(v.exact)) for v in mine if v.side == "hi"]
         if los or his:
             a, b = min(los or his), max(his or los)
-            body.append(f'<rect x="{X[i] - min(8, step / 3):.1f}" y="{Y(b):.1f}" '
-                        f'width="{2 * min(8, step / 3):.1f}" height="{max(Y(a) - Y(b), 1):.1f}" '
-                        f'fill="#bbb"><title>exact [{a:.9g}, {b:.9g}]</title></rect>')
+            body.append(
+                f'<rect x="{X[i] - min(8, step / 3):.1f}" y="{Y(b):.1f}" '
+                f'width="{2 * min(8, step / 3):.1f}" height="{max(Y(a) - Y(b), 1):.1f}" '
+                f'fill="#bbb"><title>exact [{a:.9g}, {b:.9g}]</title></rect>'
+            )
     for v in vs:
         i = pos[(v.node or "", v.output)]
         c = fin(value_float(v.claimed))
-        body.append(_marker(X[i], Y(c), v.side, COLOURS[v.verdict],
-                            f"{_label((v.node or '', v.output))} {v.side}: {v.verdict}, claimed "
-                            f"{_f(v.claimed, v.dtype)}, exact {_f(v.exact, v.dtype)}"))
+        body.append(
+            _marker(
+                X[i],
+                Y(c),
+                v.side,
+                COLOURS[v.verdict],
+                f"{_label((v.node or '', v.output))} {v.side}: {v.verdict}, claimed "
+                f"{_f(v.claimed, v.dtype)}, exact {_f(v.exact, v.dtype)}",
+            )
+        )
     body.append(axis_labels(H, "value"))
     values = _svg(W, H, "".join(body), "claimed and exact bounds per output")
 
@@ -221,18 +277,27 @@ def figures_svg(result):
 
     def Ys(s):
         return top + (H - top - bottom) * (m - s) / (2 * m)
+
     every = max(1, (m + 3) // 4) if m > 6 else 1
-    ticks = [(0.0, "0")] + [(sg * 10.0 ** j, f"{'−' if sg < 0 else ''}"
-                             f"{f'1e{j}' if j > 3 else f'{10 ** j:g}'}")
-                            for j in range(0, m + 1, every) for sg in (1, -1)]
+    ticks = [(0.0, "0")] + [
+        (sg * 10.0**j, f"{'−' if sg < 0 else ''}{f'1e{j}' if j > 3 else f'{10**j:g}'}")
+        for j in range(0, m + 1, every)
+        for sg in (1, -1)
+    ]
     body = [grid(Ys(_symlog(t)), lab, t == 0) for t, lab in ticks]
     off = min(7, step / 4)
     for v, s in zip(vs, ss):
         i = pos[(v.node or "", v.output)]
-        body.append(_marker(X[i] + (-off if v.side == "lo" else off), Ys(s), v.side,
-                            COLOURS[v.verdict],
-                            f"{_label((v.node or '', v.output))} {v.side}: {v.verdict}, "
-                            f"{_signed_ulps(v):.4g} ulps"))
+        body.append(
+            _marker(
+                X[i] + (-off if v.side == "lo" else off),
+                Ys(s),
+                v.side,
+                COLOURS[v.verdict],
+                f"{_label((v.node or '', v.output))} {v.side}: {v.verdict}, "
+                f"{_signed_ulps(v):.4g} ulps",
+            )
+        )
     body.append(axis_labels(H, f"slack (ulps of {result.dtype})"))
     ulps = _svg(W, H, "".join(body), "signed slack in ulps per side")
     return values, ulps
@@ -257,24 +322,34 @@ def _copy(text):
 
 
 def _exact_list(xs):
-    return "[" + ", ".join(f'"{value_json(v)}"' if not isinstance(value_json(v), list)
-                           else str(value_json(v)) for v in xs) + "]"
+    return (
+        "["
+        + ", ".join(
+            f'"{value_json(v)}"' if not isinstance(value_json(v), list) else str(value_json(v))
+            for v in xs
+        )
+        + "]"
+    )
 
 
 def _witness_cell(v):
     w = v.witness
     e = html.escape
     if w is not None:
-        return (f"x ≈ <code>{e(_short(w.x, 6))}</code>, y = {e(_f(w.y, v.dtype))} "
-                f"({e(w.source)}, evaluation {w.evaluations})<details><summary>exact x and y "
-                f"(select to copy)</summary>x = {_copy(_exact_list(w.x))}<br>y = "
-                f"{_copy(str(value_json(w.y)))}</details>")
+        return (
+            f"x ≈ <code>{e(_short(w.x, 6))}</code>, y = {e(_f(w.y, v.dtype))} "
+            f"({e(w.source)}, evaluation {w.evaluations})<details><summary>exact x and y "
+            f"(select to copy)</summary>x = {_copy(_exact_list(w.x))}<br>y = "
+            f"{_copy(str(value_json(w.y)))}</details>"
+        )
     cell = e(v.note or "")
     if v.best is not None:
         x, y = v.best
-        cell += (f"{'<br>' if cell else ''}closest value found: y ≈ {e(_f(y, v.dtype))} at x ≈ "
-                 f"<code>{e(_short(x, 6))}</code><details><summary>exact x (select to copy)"
-                 f"</summary>{_copy(_exact_list(x))}</details>")
+        cell += (
+            f"{'<br>' if cell else ''}closest value found: y ≈ {e(_f(y, v.dtype))} at x ≈ "
+            f"<code>{e(_short(x, 6))}</code><details><summary>exact x (select to copy)"
+            f"</summary>{_copy(_exact_list(x))}</details>"
+        )
     return cell
 
 
@@ -282,14 +357,18 @@ def _provenance_html(prov):
     if not prov:
         return ""
     e = html.escape
-    rows = [f"<tr><th>command</th><td>{_copy(prov.get('command', ''))}</td></tr>",
-            f"<tr><th>exactbounds</th><td>{e(str(prov.get('version', '')))}</td></tr>",
-            f"<tr><th>date</th><td>{e(str(prov.get('date', '')))}</td></tr>"]
+    rows = [
+        f"<tr><th>command</th><td>{_copy(prov.get('command', ''))}</td></tr>",
+        f"<tr><th>exactbounds</th><td>{e(str(prov.get('version', '')))}</td></tr>",
+        f"<tr><th>date</th><td>{e(str(prov.get('date', '')))}</td></tr>",
+    ]
     for what, (path, digest) in prov.get("files", {}).items():
-        rows.append(f"<tr><th>{e(what)}</th><td>{e(str(path))}<br>SHA-256 "
-                    f"{_copy(digest)}</td></tr>")
-    return f"<h2>Provenance</h2><div class='scroll'><table class='prov'>{''.join(rows)}" \
-           "</table></div>"
+        rows.append(
+            f"<tr><th>{e(what)}</th><td>{e(str(path))}<br>SHA-256 {_copy(digest)}</td></tr>"
+        )
+    return (
+        f"<h2>Provenance</h2><div class='scroll'><table class='prov'>{''.join(rows)}</table></div>"
+    )
 
 
 def html_report(result, title="exactbounds check", provenance=None):
@@ -299,19 +378,25 @@ def html_report(result, title="exactbounds check", provenance=None):
     e = html.escape
     rows = []
     for v in result.verdicts:
-        rows.append(f"<tr class='{v.verdict}'><td>{e(_where(v))}</td><td>{v.side}</td>"
-                    f"<td class='l'>{v.verdict}</td><td>{e(_f(v.claimed, v.dtype))}</td>"
-                    f"<td>{e(_f(v.exact, v.dtype))}</td><td>{value_float(v.ulps):.4g}</td>"
-                    f"<td class='w'>{_witness_cell(v)}</td></tr>")
-    props = "".join(f"<p>VNN-LIB property: <b>{e(p.status)}</b>"
-                    f"{' by the exact ' + e(p.proved_by) + ' bounds' if p.proved_by else ''}"
-                    f"{': counterexample x = ' + _copy(_exact_list(p.x)) if p.x else ''}"
-                    f"</p>" for p in result.properties)
+        rows.append(
+            f"<tr class='{v.verdict}'><td>{e(_where(v))}</td><td>{v.side}</td>"
+            f"<td class='l'>{v.verdict}</td><td>{e(_f(v.claimed, v.dtype))}</td>"
+            f"<td>{e(_f(v.exact, v.dtype))}</td><td>{value_float(v.ulps):.4g}</td>"
+            f"<td class='w'>{_witness_cell(v)}</td></tr>"
+        )
+    props = "".join(
+        f"<p>VNN-LIB property: <b>{e(p.status)}</b>"
+        f"{' by the exact ' + e(p.proved_by) + ' bounds' if p.proved_by else ''}"
+        f"{': counterexample x = ' + _copy(_exact_list(p.x)) if p.x else ''}"
+        f"</p>"
+        for p in result.properties
+    )
     counts = "".join(f"<span style='color:{COLOURS[k]}'>{k}: {c[k]}</span>" for k in VERDICTS)
     values, ulps = figures_svg(result)
     more = len(_keys(result.verdicts)) - MAX_PLOTTED
-    cut = f" The plots show the first {MAX_PLOTTED} outputs; the table lists all." if more > 0 \
-        else ""
+    cut = (
+        f" The plots show the first {MAX_PLOTTED} outputs; the table lists all." if more > 0 else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -333,7 +418,7 @@ inside it (inside_exact) or a witness lies outside it (unsound).</figcaption></f
 <h2>Every side</h2>
 <div class="scroll"><table><tr><th>output</th><th>side</th><th>verdict</th><th>claimed</th>
 <th>exact</th><th>ulps</th><th>witness / note</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 </table></div>{_provenance_html(provenance)}</body></html>
 """
 

@@ -2,6 +2,7 @@
 terms a float evaluation of a method sums for one bound, and the length ``n`` of its
 ``γ_n = n·u`` error model. A claim inside the method's exact bound by at most ``n·u·M`` is within
 rounding of the same algorithm; farther inside, no rounding explains it."""
+
 from flint import fmpq
 
 from ..algorithms.ibp import ibp
@@ -13,8 +14,10 @@ from ..operators.base import AffineOp, PassThrough
 def _abs_col(M, col):
     """``|M|·col`` for an exact ``fmpq_mat`` ``M`` and a list ``col`` (row by row)."""
     n, es = M.ncols(), M.entries()
-    return [sum((abs(v) * c for v, c in zip(es[i * n:(i + 1) * n], col)), fmpq(0))
-            for i in range(M.nrows())]
+    return [
+        sum((abs(v) * c for v, c in zip(es[i * n : (i + 1) * n], col)), fmpq(0))
+        for i in range(M.nrows())
+    ]
 
 
 def ibp_magnitudes(graph, input_set, bits=128):
@@ -54,6 +57,7 @@ def linear_magnitude(row, b, input_set, ctx):
 
     def mag(v):
         return max(abs(ctx.lower(v)), abs(ctx.upper(v)))
+
     total = mag(b)
     for a, lo, hi in zip(row, box.lo, box.hi):
         total += mag(a) * max(abs(lo), abs(hi))
@@ -73,7 +77,7 @@ def rounding_steps(graph):
             for W in Ws:
                 c, es = W.ncols(), W.entries()
                 for i in range(W.nrows()):
-                    rows[i] += sum(1 for v in es[i * c:(i + 1) * c] if v != 0)
+                    rows[i] += sum(1 for v in es[i * c : (i + 1) * c] if v != 0)
             n += max(rows, default=0) + 1
         else:
             n += 2

@@ -16,6 +16,7 @@ Candidates, in order (each evaluation is checked against every open target at on
 The search stops at the first witness per target unless ``find_all`` is set, in which case
 every candidate runs and the farthest witness is kept.
 """
+
 import random
 from dataclasses import dataclass, field
 
@@ -42,7 +43,9 @@ class Target:
     rows: list = field(default_factory=list)
     witness: Witness | None = None
     witnesses: int = 0
-    best: tuple | None = None  # (score, x): the lowest score seen, score = value (lo) or -value (hi)
+    best: tuple | None = (
+        None  # (score, x): the lowest score seen, score = value (lo) or -value (hi)
+    )
 
     @property
     def key(self):
@@ -56,8 +59,21 @@ class Target:
 class WitnessSearch:
     """Runs the candidates against a list of :class:`Target` (see the module docstring)."""
 
-    def __init__(self, graph, input_set, targets, *, bits=128, max_bits=4096, find_all=False,
-                 constraints=(), rng=None, budget=400, n_random=8, on_eval=None):
+    def __init__(
+        self,
+        graph,
+        input_set,
+        targets,
+        *,
+        bits=128,
+        max_bits=4096,
+        find_all=False,
+        constraints=(),
+        rng=None,
+        budget=400,
+        n_random=8,
+        on_eval=None,
+    ):
         self.graph, self.input_set, self.targets = graph, input_set, list(targets)
         self.bits, self.max_bits, self.find_all = bits, max_bits, find_all
         self.constraints, self.budget, self.n_random = tuple(constraints), budget, n_random
@@ -70,15 +86,16 @@ class WitnessSearch:
     # -- exact evaluation -------------------------------------------------------------------
     def values(self, x, bits=None):
         """Every node's exact value at ``x`` (``fmpq`` or ``RInterval`` entries)."""
-        return run_graph(self.graph, list(x), "evaluate", RationalContext(bits or self.bits),
-                         keep=True)
+        return run_graph(
+            self.graph, list(x), "evaluate", RationalContext(bits or self.bits), keep=True
+        )
 
     def open_targets(self):
         return [t for t in self.targets if self.find_all or t.witness is None]
 
     def outside(self, t, y):
         """True / False, or None when the enclosure ``y`` straddles the claim."""
-        d_lo = outside_distance(t.side, t.claimed, y)      # guaranteed distance outside
+        d_lo = outside_distance(t.side, t.claimed, y)  # guaranteed distance outside
         if d_lo > 0:
             return True
         inside = (lower_end(y) >= t.claimed) if t.side == "lo" else (upper_end(y) <= t.claimed)
@@ -94,7 +111,7 @@ class WitnessSearch:
         if self.on_eval:
             self.on_eval()
         vals = self.values(x)
-        for t in (targets if targets is not None else self.open_targets()):
+        for t in targets if targets is not None else self.open_targets():
             self._check(t, x, vals, source)
         return vals
 
@@ -111,7 +128,9 @@ class WitnessSearch:
         if not verdict:
             return
         dist = outside_distance(t.side, t.claimed, y)
-        w = Witness(list(x), y, dist, dist / ulp_near(t.claimed, y, t.dtype), source, self.evaluations)
+        w = Witness(
+            list(x), y, dist, dist / ulp_near(t.claimed, y, t.dtype), source, self.evaluations
+        )
         t.witnesses += 1
         if t.witness is None or w.distance > t.witness.distance:
             t.witness = w
@@ -170,7 +189,7 @@ class WitnessSearch:
                         v = min(max(x[j] + d * step[j], lo[j]), hi[j])
                         if v == x[j]:
                             continue
-                        y = x[:j] + [v] + x[j + 1:]
+                        y = x[:j] + [v] + x[j + 1 :]
                         vals = self.try_point(y, "local_search", [t])
                         if vals is None:
                             continue
@@ -180,9 +199,11 @@ class WitnessSearch:
                             break
                 if not improved:
                     step = [s / 2 for s in step]
-                    if all(s < (b - a) / 2 ** 40 or s == 0 for s, a, b in zip(step, lo, hi)):
-                        x = [a + (b - a) * fmpq(self.rng.randrange(2 ** 20 + 1), 2 ** 20)
-                             for a, b in zip(lo, hi)]
+                    if all(s < (b - a) / 2**40 or s == 0 for s, a, b in zip(step, lo, hi)):
+                        x = [
+                            a + (b - a) * fmpq(self.rng.randrange(2**20 + 1), 2**20)
+                            for a, b in zip(lo, hi)
+                        ]
                         step = [(b - a) / 2 for a, b in zip(lo, hi)]
                         vals = self.try_point(x, "local_search", [t])
                         if vals is None:

@@ -16,6 +16,7 @@ A claim of exactly 0 is measured at the other value's magnitude instead (:func:`
 ``|v| / ulp(v)``, which lies in [2^(p-1), 2^p) for a normal ``v``, says "0 is wrong in every
 significant bit", while ulp(0), the smallest subnormal, would make it about 10^300 ulps.
 """
+
 from flint import fmpq
 
 from ..errors import InvalidValueError

@@ -38,9 +38,9 @@ same algorithm* may compute (an ``unsound`` one is then a float fault: no outwar
 ``beyond`` otherwise: no rounding explains it, the claim is not this algorithm's result (a
 different relaxation or bound rule, or a bug).
 """
+
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional
 
 from flint import fmpq
 
@@ -114,14 +114,22 @@ class Witness:
     def __repr__(self):
         xs = ", ".join(f"{value_float(v):.9g}" for v in self.x[:3])
         more = ", ..." if len(self.x) > 3 else ""
-        return (f"Witness(x ≈ [{xs}{more}] -> y ≈ {value_float(self.y):.9g}, "
-                f"{value_float(self.ulps):.4g} ulps outside, by {self.source})")
+        return (
+            f"Witness(x ≈ [{xs}{more}] -> y ≈ {value_float(self.y):.9g}, "
+            f"{value_float(self.ulps):.4g} ulps outside, by {self.source})"
+        )
 
     def to_json(self):
-        return {"x": [rational_str(v) for v in self.x], "y": value_json(self.y),
-                "x_float": [value_float(v) for v in self.x], "y_float": value_float(self.y),
-                "distance": rational_str(self.distance), "ulps": float(f64_down(self.ulps)),
-                "source": self.source, "evaluations": self.evaluations}
+        return {
+            "x": [rational_str(v) for v in self.x],
+            "y": value_json(self.y),
+            "x_float": [value_float(v) for v in self.x],
+            "y_float": value_float(self.y),
+            "distance": rational_str(self.distance),
+            "ulps": float(f64_down(self.ulps)),
+            "source": self.source,
+            "evaluations": self.evaluations,
+        }
 
 
 @dataclass
@@ -146,14 +154,14 @@ class Verdict:
     slack: object
     distance: fmpq
     ulps: fmpq
-    witness: Optional[Witness] = None
-    node: Optional[str] = None
+    witness: Witness | None = None
+    node: str | None = None
     method: str = ""
     dtype: str = "float64"
     note: str = ""
-    best: Optional[tuple] = None
-    terms: Optional[fmpq] = None
-    ulps_terms: Optional[fmpq] = None
+    best: tuple | None = None
+    terms: fmpq | None = None
+    ulps_terms: fmpq | None = None
     rounding: str = ""
 
     def __post_init__(self):
@@ -174,39 +182,67 @@ class Verdict:
         slack = slack_of(side, claimed, exact)
         u = ulp_near(claimed, exact, dtype)
         if witness is not None:
-            return cls(output, side, UNSOUND, claimed, exact, slack, witness.distance,
-                       witness.ulps, witness, **kw)
+            return cls(
+                output,
+                side,
+                UNSOUND,
+                claimed,
+                exact,
+                slack,
+                witness.distance,
+                witness.ulps,
+                witness,
+                **kw,
+            )
         lo_s, hi_s = lower_end(slack), upper_end(slack)
         if lo_s >= 0:
             return cls(output, side, SOUND, claimed, exact, slack, lo_s, lo_s / u, **kw)
         if hi_s < 0:
             return cls(output, side, INSIDE_EXACT, claimed, exact, slack, -hi_s, -hi_s / u, **kw)
-        raise ValueError(f"output {output} {side}: the enclosure {exact} of the exact bound "
-                         f"contains the claim {claimed}; refine it")
+        raise ValueError(
+            f"output {output} {side}: the enclosure {exact} of the exact bound "
+            f"contains the claim {claimed}; refine it"
+        )
 
     def __repr__(self):
         where = f"{self.node}[{self.output}]" if self.node else str(self.output)
-        return (f"Verdict({where} {self.side}: {self.verdict}, claimed "
-                f"{value_float(self.claimed):.17g}, exact {value_float(self.exact):.17g}, "
-                f"{value_float(self.ulps):.4g} ulps)")
+        return (
+            f"Verdict({where} {self.side}: {self.verdict}, claimed "
+            f"{value_float(self.claimed):.17g}, exact {value_float(self.exact):.17g}, "
+            f"{value_float(self.ulps):.4g} ulps)"
+        )
 
     def to_json(self):
-        d = {"output": self.output, "side": self.side, "verdict": self.verdict,
-             "claimed": rational_str(self.claimed), "exact": value_json(self.exact),
-             "ulps": float(f64_down(self.ulps)),
-             "witness": self.witness.to_json() if self.witness else None,
-             "node": self.node, "method": self.method, "dtype": self.dtype,
-             "claimed_float": value_float(self.claimed), "exact_float": value_float(self.exact),
-             "slack": value_json(self.slack), "distance": rational_str(self.distance),
-             "ulps_exact": rational_str(self.ulps)}
+        d = {
+            "output": self.output,
+            "side": self.side,
+            "verdict": self.verdict,
+            "claimed": rational_str(self.claimed),
+            "exact": value_json(self.exact),
+            "ulps": float(f64_down(self.ulps)),
+            "witness": self.witness.to_json() if self.witness else None,
+            "node": self.node,
+            "method": self.method,
+            "dtype": self.dtype,
+            "claimed_float": value_float(self.claimed),
+            "exact_float": value_float(self.exact),
+            "slack": value_json(self.slack),
+            "distance": rational_str(self.distance),
+            "ulps_exact": rational_str(self.ulps),
+        }
         if self.note:
             d["note"] = self.note
         if self.best is not None:
-            d["best"] = {"x": [rational_str(v) for v in self.best[0]],
-                         "y": rational_str(self.best[1])}
+            d["best"] = {
+                "x": [rational_str(v) for v in self.best[0]],
+                "y": rational_str(self.best[1]),
+            }
         if self.rounding:
-            d.update(rounding=self.rounding, terms=rational_str(self.terms),
-                     ulps_terms=float(f64_down(self.ulps_terms)))
+            d.update(
+                rounding=self.rounding,
+                terms=rational_str(self.terms),
+                ulps_terms=float(f64_down(self.ulps_terms)),
+            )
         return d
 
     def classify_rounding(self, terms, steps):
@@ -218,7 +254,7 @@ class Verdict:
         d = -upper_end(self.slack)
         self.terms = terms
         self.ulps_terms = d / ulp(terms, self.dtype)
-        self.rounding = WITHIN if d <= steps * terms * fmpq(1, 2 ** p) else BEYOND
+        self.rounding = WITHIN if d <= steps * terms * fmpq(1, 2**p) else BEYOND
         return self
 
 
@@ -282,7 +318,7 @@ class AuditResult:
 
 def _label(v, width=10):
     s = f"{v.node}[{v.output}]" if v.node else str(v.output)
-    return s if len(s) <= width else "…" + s[-(width - 1):]
+    return s if len(s) <= width else "…" + s[-(width - 1) :]
 
 
 def verdict_table(result, max_rows=MAX_ROWS):
@@ -290,24 +326,32 @@ def verdict_table(result, max_rows=MAX_ROWS):
     claim and the method's exact bound as float64, the exact bound rounded outward, the
     distance in ulps, the witness's source) and the property verdicts."""
     c = summarize(result.verdicts)
-    lines = [f"AuditResult: {result.method}, {len(result.verdicts)} sides, "
-             f"{result.evaluations} exact evaluations: "
-             + ", ".join(f"{k} {c[k]}" for k in VERDICTS)]
+    lines = [
+        f"AuditResult: {result.method}, {len(result.verdicts)} sides, "
+        f"{result.evaluations} exact evaluations: " + ", ".join(f"{k} {c[k]}" for k in VERDICTS)
+    ]
     if any(v.rounding for v in result.verdicts):
         rc = rounding_counts(result.verdicts)
-        lines.append(f"  relaxation {result.info.get('relaxation', 'exactbounds')}; within/"
-                     "beyond rounding: " + ", ".join(f"{k} {rc[k][WITHIN]}/{rc[k][BEYOND]}"
-                                                      for k in (UNSOUND, INSIDE_EXACT)))
+        lines.append(
+            f"  relaxation {result.info.get('relaxation', 'exactbounds')}; within/"
+            "beyond rounding: "
+            + ", ".join(f"{k} {rc[k][WITHIN]}/{rc[k][BEYOND]}" for k in (UNSOUND, INSIDE_EXACT))
+        )
     lines += [
-             f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} {'exact (outward)':>24} "
-             f"{'ulps':>10}  witness"]
+        f"{'output':>10} {'side':>4}  {'verdict':<12} {'claimed':>24} {'exact (outward)':>24} "
+        f"{'ulps':>10}  witness"
+    ]
     rows = []
     for v in result.verdicts:
         ex = f64_down(lower_end(v.exact)) if v.side == "lo" else f64_up(upper_end(v.exact))
         wit = v.witness.source if v.witness else ""
-        rows.append(f"{_label(v):>10} {v.side:>4}  {v.verdict:<12} {value_float(v.claimed):>24.17g} "
-                    f"{ex:>24.17g} {value_float(v.ulps):>10.4g}  {wit}".rstrip())
+        rows.append(
+            f"{_label(v):>10} {v.side:>4}  {v.verdict:<12} {value_float(v.claimed):>24.17g} "
+            f"{ex:>24.17g} {value_float(v.ulps):>10.4g}  {wit}".rstrip()
+        )
     lines += limit_rows(rows, max_rows)
-    lines += [f"property {p.status}" + (f" (by the exact {p.proved_by} bounds)" if p.proved_by
-                                        else "") for p in result.properties]
+    lines += [
+        f"property {p.status}" + (f" (by the exact {p.proved_by} bounds)" if p.proved_by else "")
+        for p in result.properties
+    ]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ name of ``--mode`` (accepted, not listed). The table gives the float64 ends roun
 a short exact form of each end (:func:`short_exact`); ``--exact`` prints the full rationals, and
 ``--json`` is always complete. A progress bar over the nodes goes to stderr when stderr is a
 terminal; ``--timeout``/``--max-memory`` bound the run (``exactbounds.budget``)."""
+
 import json
 from math import prod
 
@@ -20,8 +21,15 @@ from ..budget import Progress, estimate_entries
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
 from ..operators.base import AffineOp
-from .common import (add_arith, add_budget, add_command, add_relaxation_options,
-                     budget_from_args, mode_from_args, slopes_from_args)
+from .common import (
+    add_arith,
+    add_budget,
+    add_command,
+    add_relaxation_options,
+    budget_from_args,
+    mode_from_args,
+    slopes_from_args,
+)
 
 LARGE_MODEL = 100_000
 """Entries of the (dense) affine coefficient matrices above which ``bounds`` defaults to the
@@ -31,26 +39,43 @@ SHORT = 24
 
 
 def register(sub):
-    b = add_command(sub, "bounds", "bound a network's outputs over its input set", [
-        "exactbounds bounds exactbounds/examples/bn.json",
-        "exactbounds bounds exactbounds/examples/mlp_bn.onnx --spec "
-        "exactbounds/examples/mlp_bn.vnnlib --method crown --json > bounds.json"],
+    b = add_command(
+        sub,
+        "bounds",
+        "bound a network's outputs over its input set",
+        [
+            "exactbounds bounds exactbounds/examples/bn.json",
+            "exactbounds bounds exactbounds/examples/mlp_bn.onnx --spec "
+            "exactbounds/examples/mlp_bn.vnnlib --method crown --json > bounds.json",
+        ],
         details="The table shows float64 ends rounded outward (lo down, hi up) and a short "
-                "exact form of each end; --exact prints the full rationals, --json everything.")
+        "exact form of each end; --exact prints the full rationals, --json everything.",
+    )
     b.add_argument("model", help="network file (.json, or .onnx with --spec)")
-    b.add_argument("--spec", metavar="FILE.vnnlib",
-                   help="VNN-LIB property: its input box replaces the model's")
-    b.add_argument("--method", choices=list(METHODS), default="ibp",
-                   help="ibp = interval bound propagation, crown = backward linear bounds, "
-                        "affine = forward linear bounds")
+    b.add_argument(
+        "--spec", metavar="FILE.vnnlib", help="VNN-LIB property: its input box replaces the model's"
+    )
+    b.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default="ibp",
+        help="ibp = interval bound propagation, crown = backward linear bounds, "
+        "affine = forward linear bounds",
+    )
     add_relaxation_options(b)
     b.add_argument("--intermediate", action="store_true", help="also report every node's bounds")
     b.add_argument("--json", action="store_true", help="print the complete result as JSON")
-    b.add_argument("--exact", action="store_true",
-                   help="print the full exact rationals instead of their short form")
-    add_arith(b, modes=("exact", "dyadic", "interval", "fast"),
-              default_note=f"default: exact for ibp, dyadic for crown and affine, fast above "
-                           f"{LARGE_MODEL} affine coefficients")
+    b.add_argument(
+        "--exact",
+        action="store_true",
+        help="print the full exact rationals instead of their short form",
+    )
+    add_arith(
+        b,
+        modes=("exact", "dyadic", "interval", "fast"),
+        default_note=f"default: exact for ibp, dyadic for crown and affine, fast above "
+        f"{LARGE_MODEL} affine coefficients",
+    )
     add_budget(b)
     b.set_defaults(func=run)
 
@@ -68,38 +93,63 @@ def short_exact(s, width=SHORT):
         if den and n > 1 and n & (n - 1) == 0:
             return f"2^{n.bit_length() - 1}"
         return t if len(t) <= 10 else f"{t[:6]}…[{n.bit_length()}b]"
+
     return part(p) + (f"/{part(q, True)}" if q else "")
 
 
-def compute(model, method, ctx, lower_slope="adaptive", intersect_ibp=False,
-            intermediate=False, progress=None, relaxation="exactbounds", slopes=None):
+def compute(
+    model,
+    method,
+    ctx,
+    lower_slope="adaptive",
+    intersect_ibp=False,
+    intermediate=False,
+    progress=None,
+    relaxation="exactbounds",
+    slopes=None,
+):
     """The ``BoundsResult`` of ``method`` on ``model`` in ``ctx`` (``algorithms.methods``) under
     the profile ``relaxation`` (with replayed ReLU lower ``slopes``, ``{node: [slope]}``); in
     the fast mode an ``AmbiguousBranch`` (a float overflow) restarts the run in
     ``ctx.refined()``."""
-    opts = dict(lower_slope=lower_slope, intersect_ibp=intersect_ibp, intermediate=intermediate,
-                progress=progress)
+    opts = dict(
+        lower_slope=lower_slope,
+        intersect_ibp=intersect_ibp,
+        intermediate=intermediate,
+        progress=progress,
+    )
     if method != "ibp":
         opts["relaxation"] = make_profile(
-            relaxation, slopes, lower_slope=lower_slope, intersect_ibp=intersect_ibp,
-            intermediate="ibp" if method == "crown-ibp" else "crown")
+            relaxation,
+            slopes,
+            lower_slope=lower_slope,
+            intersect_ibp=intersect_ibp,
+            intermediate="ibp" if method == "crown-ibp" else "crown",
+        )
 
     def go(c):
         return run_method(method, model.graph, model.input_set, c, **opts)
+
     return run_with_escalation(go, ctx) if ctx.backend_kind == "fast" else go(ctx)
 
 
 def model_size(graph):
     """Entries of the dense coefficient matrices of the graph's affine operators."""
-    return sum(node.op.out_dim * sum(prod(s) for s in node.op.in_shapes)
-               for node in graph if isinstance(node.op, AffineOp))
+    return sum(
+        node.op.out_dim * sum(prod(s) for s in node.op.in_shapes)
+        for node in graph
+        if isinstance(node.op, AffineOp)
+    )
 
 
 def _advice(args):
     """What to use instead when the time budget runs out."""
     mode = mode_from_args(args, None)
-    return ("use --mode dyadic, --mode interval or --mode fast, " if mode in (None, "exact")
-            else "") + ("--method ibp, " if args.method != "ibp" else "") + "or a smaller network"
+    return (
+        ("use --mode dyadic, --mode interval or --mode fast, " if mode in (None, "exact") else "")
+        + ("--method ibp, " if args.method != "ibp" else "")
+        + "or a smaller network"
+    )
 
 
 def _bounds(args, model, budget):
@@ -111,15 +161,26 @@ def _bounds(args, model, budget):
         size = model_size(model.graph)
         if size > LARGE_MODEL:
             mode = "fast"
-            picked = (f"large model ({size} affine coefficients > {LARGE_MODEL}): fast mode "
-                      "(float64 balls enclosing the exact result of the same algorithm); "
-                      "--mode exact or dyadic for exact arithmetic")
+            picked = (
+                f"large model ({size} affine coefficients > {LARGE_MODEL}): fast mode "
+                "(float64 balls enclosing the exact result of the same algorithm); "
+                "--mode exact or dyadic for exact arithmetic"
+            )
         else:
             mode = METHODS[args.method].default_mode
     ctx = method_context(args.method, mode, args.bits, args.prec)
     with Progress(budget, total=len(model.graph), desc="bounds") as bar:
-        res = compute(model, args.method, ctx, args.lower_slope, args.intersect_ibp,
-                      args.intermediate, bar, args.relaxation, slopes_from_args(args))
+        res = compute(
+            model,
+            args.method,
+            ctx,
+            args.lower_slope,
+            args.intersect_ibp,
+            args.intermediate,
+            bar,
+            args.relaxation,
+            slopes_from_args(args),
+        )
     result = result_json(res, args.intermediate)
     if args.relaxation != "exactbounds" and args.method != "ibp":
         result["relaxation"] = args.relaxation
@@ -131,10 +192,13 @@ def _bounds(args, model, budget):
 def run(args):
     with budget_from_args(args, _advice(args)) as budget:
         model = load_model(args.model, spec=args.spec)
-        budget.reserve(estimate_entries(model.graph, args.method),
-                       f"{args.method} on {model.source}",
-                       "use --method ibp or a smaller network" if args.method != "ibp"
-                       else "use a smaller network")
+        budget.reserve(
+            estimate_entries(model.graph, args.method),
+            f"{args.method} on {model.source}",
+            "use --method ibp or a smaller network"
+            if args.method != "ibp"
+            else "use a smaller network",
+        )
         res, result = _bounds(args, model, budget)
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
@@ -148,8 +212,7 @@ def run(args):
     if args.exact:
         print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
     else:
-        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  {'exact lo':>28}  "
-              "exact hi")
+        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  {'exact lo':>28}  exact hi")
     for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
         ends = f"{a} .. {b}" if args.exact else f"{short_exact(a):>28}  {short_exact(b)}"
         print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {ends}")
@@ -157,6 +220,8 @@ def run(args):
         print(f"note: {note}")
     if args.intermediate:
         for name, box in result["nodes"].items():
-            print(f"{name}: " + ", ".join(f"[{a:.6g}, {b:.6g}]"
-                                          for a, b in zip(box["lo_f64"], box["hi_f64"])))
+            print(
+                f"{name}: "
+                + ", ".join(f"[{a:.6g}, {b:.6g}]" for a, b in zip(box["lo_f64"], box["hi_f64"]))
+            )
     return 0

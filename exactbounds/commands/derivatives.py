@@ -17,6 +17,7 @@ adaptively and the boxes are the hull of the pieces' enclosures, until every enc
 output: enclosure width / sampled range, rounded up to 4 decimals; ``null`` for a zero sampled
 range under a non-zero width) and ``sampled`` (the exact inner sampled ranges).
 """
+
 import json
 
 from ..algorithms.curves import make_curve
@@ -26,42 +27,88 @@ from ..budget import estimate_entries
 from ..errors import InvalidValueError
 from ..io.load import load_model
 from ..io.results import derivatives_json
-from .common import (add_arith, add_budget, add_command, budget_from_args, context_from_args,
-                     float_range, int_range)
+from .common import (
+    add_arith,
+    add_budget,
+    add_command,
+    budget_from_args,
+    context_from_args,
+    float_range,
+    int_range,
+)
 
 
 def register(sub):
-    p = add_command(sub, "derivatives", "bound the outputs and their first and second "
-                                        "derivatives along a curve (Taylor mode)", [
-        "exactbounds derivatives exactbounds/examples/pinn_tanh_bn.json --wrt 0",
-        "exactbounds derivatives net.json --direction 1 -1/2 --t-range -0.1 0.1 --json "
-        "> claim.json"],
+    p = add_command(
+        sub,
+        "derivatives",
+        "bound the outputs and their first and second derivatives along a curve (Taylor mode)",
+        [
+            "exactbounds derivatives exactbounds/examples/pinn_tanh_bn.json --wrt 0",
+            "exactbounds derivatives net.json --direction 1 -1/2 --t-range -0.1 0.1 --json "
+            "> claim.json",
+        ],
         details="--direction differentiates along x(t) = x0 + t*v; --wrt i gives the partial "
-                "derivatives with respect to input i over the whole input box.")
+        "derivatives with respect to input i over the whole input box.",
+    )
     p.add_argument("model", help="network file (.json, or .onnx with --spec)")
     p.add_argument("--spec", metavar="FILE.vnnlib", help="input box from a VNN-LIB file")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--direction", nargs="+", metavar="V",
-                     help="direction v of the curve x(t) = x0 + t·v (numbers or 'p/q')")
-    how.add_argument("--wrt", type=int_range(0, None), metavar="I",
-                     help="partial derivatives with respect to input I over the input box")
-    p.add_argument("--origin", nargs="+", metavar="X0",
-                   help="x0 of the curve (default: the centre of the input box)")
-    p.add_argument("--t-range", nargs=2, metavar=("LO", "HI"),
-                   help="range of t (default: where the line stays in the input box)")
-    p.add_argument("--order", type=int, choices=[1, 2], default=2,
-                   help="highest derivative bounded")
-    p.add_argument("--second-derivative-rule", choices=list(RULES), default="chain",
-                   help="BatchNorm's second derivative: chain (scale·x'', sound) or seed "
-                        "(deriv2_batchnorm: the zero box)")
-    p.add_argument("--no-refine", action="store_true",
-                   help="one piece: plain Taylor-mode propagation over the whole domain")
-    p.add_argument("--budget", type=float_range(0, 10 ** 6), default=10.0, metavar="S",
-                   help="seconds for refinement (default 10)")
-    p.add_argument("--pieces", type=int_range(1, 10 ** 6), metavar="N",
-                   help="at most N pieces (1: no refinement)")
-    p.add_argument("--workers", type=int_range(1, 256), metavar="N",
-                   help="bound pieces in N processes")
+    how.add_argument(
+        "--direction",
+        nargs="+",
+        metavar="V",
+        help="direction v of the curve x(t) = x0 + t·v (numbers or 'p/q')",
+    )
+    how.add_argument(
+        "--wrt",
+        type=int_range(0, None),
+        metavar="I",
+        help="partial derivatives with respect to input I over the input box",
+    )
+    p.add_argument(
+        "--origin",
+        nargs="+",
+        metavar="X0",
+        help="x0 of the curve (default: the centre of the input box)",
+    )
+    p.add_argument(
+        "--t-range",
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="range of t (default: where the line stays in the input box)",
+    )
+    p.add_argument(
+        "--order", type=int, choices=[1, 2], default=2, help="highest derivative bounded"
+    )
+    p.add_argument(
+        "--second-derivative-rule",
+        choices=list(RULES),
+        default="chain",
+        help="BatchNorm's second derivative: chain (scale·x'', sound) or seed "
+        "(deriv2_batchnorm: the zero box)",
+    )
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="one piece: plain Taylor-mode propagation over the whole domain",
+    )
+    p.add_argument(
+        "--budget",
+        type=float_range(0, 10**6),
+        default=10.0,
+        metavar="S",
+        help="seconds for refinement (default 10)",
+    )
+    p.add_argument(
+        "--pieces",
+        type=int_range(1, 10**6),
+        metavar="N",
+        help="at most N pieces (1: no refinement)",
+    )
+    p.add_argument(
+        "--workers", type=int_range(1, 256), metavar="N", help="bound pieces in N processes"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_arith(p, default_note="default: exact")
     add_budget(p)
@@ -71,8 +118,9 @@ def register(sub):
 def curve_from_args(args, input_set):
     """The :class:`Curve` that ``--direction/--origin/--t-range`` or ``--wrt`` describe."""
     if args.wrt is not None and (args.origin or args.t_range):
-        raise InvalidValueError("--wrt", args.wrt, "takes no --origin or --t-range (it "
-                                "covers the whole input box)")
+        raise InvalidValueError(
+            "--wrt", args.wrt, "takes no --origin or --t-range (it covers the whole input box)"
+        )
     return make_curve(input_set, args.wrt, args.direction, args.origin, args.t_range)
 
 
@@ -88,8 +136,16 @@ def run(args):
         if args.no_refine or args.pieces == 1:
             jet = propagate(model.graph, curve, ctx, args.order, rule)
         else:
-            r = refine(model.graph, curve, ctx, args.order, rule, budget=args.budget,
-                       max_pieces=args.pieces, workers=args.workers)
+            r = refine(
+                model.graph,
+                curve,
+                ctx,
+                args.order,
+                rule,
+                budget=args.budget,
+                max_pieces=args.pieces,
+                workers=args.workers,
+            )
             jet = r.jet
         d = derivatives_json(jet, ctx, curve, args.order, rule, model.source, r)
     if args.json:
@@ -99,8 +155,10 @@ def run(args):
     if "wrt" in c:
         where = f"partial derivatives d/dx_{c['wrt']} over the input box"
     else:
-        where = (f"x(t) = x0 + t*v, x0 = [{', '.join(c['origin'])}], "
-                 f"v = [{', '.join(c['direction'])}], t in [{c['t_range'][0]}, {c['t_range'][1]}]")
+        where = (
+            f"x(t) = x0 + t*v, x0 = [{', '.join(c['origin'])}], "
+            f"v = [{', '.join(c['direction'])}], t in [{c['t_range'][0]}, {c['t_range'][1]}]"
+        )
     print(f"{model.source}: {where}")
     print(f"order {args.order}, second-derivative rule {args.second_derivative_rule}, {ctx!r}")
     print(f"{'':>4} {'#':>3}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  status")
@@ -114,13 +172,16 @@ def run(args):
         print(f"note: {n}")
     if r is not None:
         f = d["refinement"]
-        print(f"refinement: {f['pieces']} pieces, {f['samples']} sampled points, stopped by "
-              f"{f['stopped']}; gap = enclosure width / sampled range (target 1.05):")
-        for key, name in (("value", "u"), ("first_derivative", "u'"),
-                          ("second_derivative", "u''")):
+        print(
+            f"refinement: {f['pieces']} pieces, {f['samples']} sampled points, stopped by "
+            f"{f['stopped']}; gap = enclosure width / sampled range (target 1.05):"
+        )
+        for key, name in (("value", "u"), ("first_derivative", "u'"), ("second_derivative", "u''")):
             if key in f["gap"]:
-                print(f"{name:>4}  " + "  ".join("inf" if g is None else f"{g:.4f}"
-                                                  for g in f["gap"][key]))
+                print(
+                    f"{name:>4}  "
+                    + "  ".join("inf" if g is None else f"{g:.4f}" for g in f["gap"][key])
+                )
     return 0
 
 

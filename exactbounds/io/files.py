@@ -12,6 +12,7 @@ duplicate keys in one object, nesting deeper than :data:`MAX_JSON_DEPTH`, intege
 ``1e-400`` underflows to 0): a JSON number is the double it denotes, so those are refused with
 the advice to write the number as a string (``"1e-400"``), which is read as the exact decimal.
 """
+
 import gzip
 import json
 import math
@@ -51,8 +52,9 @@ def check_file(path, limit=MAX_FILE_BYTES):
     if not stat.S_ISREG(st.st_mode):
         raise MalformedFileError(f"{path}: cannot read: not a regular file")
     if st.st_size > limit:
-        raise MalformedFileError(f"{path}: {st.st_size} bytes, more than the {limit >> 20} MiB "
-                                 "that exactbounds reads")
+        raise MalformedFileError(
+            f"{path}: {st.st_size} bytes, more than the {limit >> 20} MiB that exactbounds reads"
+        )
     return st.st_size
 
 
@@ -63,9 +65,9 @@ def read_bytes(path, limit=MAX_FILE_BYTES):
     check_file(path, limit)
     gz = str(path).lower().endswith(".gz")
     try:
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
             data = f.read(limit + 1)
-    except OSError as e:   # gzip.BadGzipFile is an OSError
+    except OSError as e:  # gzip.BadGzipFile is an OSError
         raise MalformedFileError(f"{path}: cannot read: {e.strerror or e}") from None
     except EOFError:
         raise MalformedFileError(f"{path}: cannot read: truncated gzip data") from None
@@ -78,13 +80,15 @@ def read_text(path, limit=MAX_FILE_BYTES):
     """The UTF-8 text of ``path`` (see :func:`read_bytes`); other encodings are refused."""
     data = read_bytes(path, limit)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:4]):
-        raise MalformedFileError(f"{path}: not UTF-8 text (UTF-16/32 or binary data); save it as "
-                                 "UTF-8")
+        raise MalformedFileError(
+            f"{path}: not UTF-8 text (UTF-16/32 or binary data); save it as UTF-8"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise MalformedFileError(f"{path}: not UTF-8 text (byte {e.start} is "
-                                 f"0x{data[e.start]:02x}); save it as UTF-8") from None
+        raise MalformedFileError(
+            f"{path}: not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}); save it as UTF-8"
+        ) from None
 
 
 def _check_literal(lit, path):
@@ -92,16 +96,21 @@ def _check_literal(lit, path):
     ``MAX_DIGITS`` digits, or a float literal that overflows float64 or underflows it to 0."""
     if not re.search("[.eE]", lit):
         if len(lit.lstrip("-")) > MAX_DIGITS:
-            raise MalformedFileError(f"{path}: a JSON integer of {len(lit.lstrip('-'))} digits "
-                                     f"(at most {MAX_DIGITS})")
+            raise MalformedFileError(
+                f"{path}: a JSON integer of {len(lit.lstrip('-'))} digits (at most {MAX_DIGITS})"
+            )
         return
     x, short = float(lit), lit if len(lit) <= 40 else lit[:30] + "…"
     if math.isinf(x):
-        raise MalformedFileError(f"{path}: JSON number {short} overflows float64; write it as "
-                                 f"a string (\"{short}\") to read the exact decimal")
+        raise MalformedFileError(
+            f"{path}: JSON number {short} overflows float64; write it as "
+            f'a string ("{short}") to read the exact decimal'
+        )
     if x == 0 and re.search("[1-9]", re.split("[eE]", lit)[0]):
-        raise MalformedFileError(f"{path}: JSON number {short} underflows float64 to 0; write "
-                                 f"it as a string (\"{short}\") to read the exact decimal")
+        raise MalformedFileError(
+            f"{path}: JSON number {short} underflows float64 to 0; write "
+            f'it as a string ("{short}") to read the exact decimal'
+        )
 
 
 def _unique_keys(path):
@@ -112,6 +121,7 @@ def _unique_keys(path):
                 raise MalformedFileError(f"{path}: duplicate key {k[:60]!r} in one JSON object")
             d[k] = v
         return d
+
     return hook
 
 
@@ -159,11 +169,13 @@ def parse_json(text, path="<string>"):
     try:
         return json.loads(text, object_pairs_hook=_unique_keys(path))
     except json.JSONDecodeError as e:
-        raise MalformedFileError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: "
-                                 f"{e.msg}") from None
-    except ValueError:   # an integer beyond Python's int-string limit
-        raise MalformedFileError(f"{path}: a JSON integer of more than {MAX_DIGITS} digits") \
-            from None
+        raise MalformedFileError(
+            f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
+    except ValueError:  # an integer beyond Python's int-string limit
+        raise MalformedFileError(
+            f"{path}: a JSON integer of more than {MAX_DIGITS} digits"
+        ) from None
     except RecursionError:
         raise MalformedFileError(f"{path}: JSON nested too deep") from None
 

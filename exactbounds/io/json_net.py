@@ -33,16 +33,24 @@ scale          ``factor``, ``offset`` (scalars or flat lists): factor ⊙ curren
 =============  ====================================================================
 Any layer may carry a ``"name"``; the default is ``layers[k]``.
 """
+
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 
 from ..core import Box
-from ..errors import (ExactBoundsError, InvalidModelError, MalformedFileError, ShapeError,
-                      UnsupportedOperatorError, shown)
+from ..errors import (
+    ExactBoundsError,
+    InvalidModelError,
+    MalformedFileError,
+    ShapeError,
+    UnsupportedOperatorError,
+    shown,
+)
 from ..graph import Graph, Node
 from ..inputsets import LpBall
+from ..operators import activations
 from ..operators.arithmetic import Add, Scale, Sub
 from ..operators.batchnorm import BatchNorm, BatchNormParams
 from ..operators.conv import Conv2d
@@ -61,6 +69,7 @@ class Model:
     """A loaded network and its input set (a ``Box`` or an ``LpBall``); ``spec`` is the VNN-LIB
     spec (``io.vnnlib.VnnlibSpec``) whose box replaced the input set, if any: ``spec.output`` is
     the output property, ``spec.relaxed`` says the box encloses a polytope."""
+
     graph: Graph
     input_set: object
     source: str = "<dict>"
@@ -70,8 +79,10 @@ class Model:
         g, s = self.graph, self.input_set
         kind = f"L{s.norm} ball" if hasattr(s, "norm") else "box"
         spec = f", spec {Path(str(self.spec.source)).name}" if self.spec is not None else ""
-        return (f"Model({Path(str(self.source)).name}: {g.input_dim} inputs, "
-                f"{g.dims[g.output]} outputs, {len(g)} nodes, input set a {kind}{spec})")
+        return (
+            f"Model({Path(str(self.source)).name}: {g.input_dim} inputs, "
+            f"{g.dims[g.output]} outputs, {len(g)} nodes, input set a {kind}{spec})"
+        )
 
 
 @contextmanager
@@ -83,8 +94,10 @@ def _wrong_types(where):
     except ExactBoundsError:
         raise
     except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
-        raise InvalidModelError(f"{where}: a field has the wrong type or shape "
-                                f"({type(e).__name__}: {shown(str(e), 100)})") from None
+        raise InvalidModelError(
+            f"{where}: a field has the wrong type or shape "
+            f"({type(e).__name__}: {shown(str(e), 100)})"
+        ) from None
 
 
 def _need(layer, key, where):
@@ -102,10 +115,17 @@ def _list(value, where):
 
 def _shape(value, where):
     """A tensor shape from JSON: a list of positive integers."""
-    if not isinstance(value, list) or not value or not all(
-            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_DIM for d in value):
-        raise InvalidModelError(f"{where} = {shown(value)}: expected a list of positive integers "
-                                f"(each at most {MAX_DIM})")
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_DIM for d in value
+        )
+    ):
+        raise InvalidModelError(
+            f"{where} = {shown(value)}: expected a list of positive integers "
+            f"(each at most {MAX_DIM})"
+        )
     if prod(value) > MAX_DIM:
         raise InvalidModelError(f"{where} = {value}: {prod(value)} entries, more than {MAX_DIM}")
     return value
@@ -113,12 +133,19 @@ def _shape(value, where):
 
 def _batchnorm(layer, where, shape):
     mean = _need(layer, "mean", where)
-    shape = layer.get("shape") or (shape if len(shape) > 1 and isinstance(mean, list)
-                                   and shape[0] == len(mean) else None)
-    params = BatchNormParams(mean, _need(layer, "var", where),
-                             _need(layer, "gamma", where), _need(layer, "beta", where),
-                             layer.get("eps", 1e-5), shape=shape,
-                             variance=layer.get("variance", "strict"), name=where)
+    shape = layer.get("shape") or (
+        shape if len(shape) > 1 and isinstance(mean, list) and shape[0] == len(mean) else None
+    )
+    params = BatchNormParams(
+        mean,
+        _need(layer, "var", where),
+        _need(layer, "gamma", where),
+        _need(layer, "beta", where),
+        layer.get("eps", 1e-5),
+        shape=shape,
+        variance=layer.get("variance", "strict"),
+        name=where,
+    )
     return BatchNorm(params)
 
 
@@ -135,24 +162,36 @@ def _activation(cls_name):
         if cls_name == "Identity":
             return Identity(shape, name=where)
         try:
-            from ..operators import activations
             cls = getattr(activations, cls_name)
-        except (ImportError, AttributeError):
+        except AttributeError:
             raise UnsupportedOperatorError(f"{where}: {cls_name} is not available") from None
         return cls(shape, name=where)
+
     return build
 
 
 def _conv2d(layer, where, shape):
-    return Conv2d(_need(layer, "weight", where), layer.get("bias"), shape,
-                  stride=layer.get("stride", 1), padding=layer.get("padding", 0),
-                  dilation=layer.get("dilation", 1), groups=layer.get("groups", 1), name=where)
+    return Conv2d(
+        _need(layer, "weight", where),
+        layer.get("bias"),
+        shape,
+        stride=layer.get("stride", 1),
+        padding=layer.get("padding", 0),
+        dilation=layer.get("dilation", 1),
+        groups=layer.get("groups", 1),
+        name=where,
+    )
 
 
 def _avgpool(layer, where, shape):
-    return AveragePool(shape, _need(layer, "kernel", where), layer.get("stride"),
-                       layer.get("padding", 0), layer.get("count_include_pad", False),
-                       name=where)
+    return AveragePool(
+        shape,
+        _need(layer, "kernel", where),
+        layer.get("stride"),
+        layer.get("padding", 0),
+        layer.get("count_include_pad", False),
+        name=where,
+    )
 
 
 def _flatten(layer, where, shape):
@@ -169,6 +208,7 @@ def _arith(cls):
             return cls(shape, constant=layer["constant"], name=where)
         _need(layer, "from", where)
         return cls(shape, name=where)
+
     return build
 
 
@@ -176,11 +216,21 @@ def _scale(layer, where, shape):
     return Scale(shape, _need(layer, "factor", where), layer.get("offset"), name=where)
 
 
-LAYER_TYPES = {"batchnorm": _batchnorm, "linear": _linear, "relu": _activation("ReLU"),
-               "sigmoid": _activation("Sigmoid"), "tanh": _activation("Tanh"),
-               "identity": _activation("Identity"), "conv2d": _conv2d, "avgpool": _avgpool,
-               "flatten": _flatten, "reshape": _reshape, "add": _arith(Add), "sub": _arith(Sub),
-               "scale": _scale}
+LAYER_TYPES = {
+    "batchnorm": _batchnorm,
+    "linear": _linear,
+    "relu": _activation("ReLU"),
+    "sigmoid": _activation("Sigmoid"),
+    "tanh": _activation("Tanh"),
+    "identity": _activation("Identity"),
+    "conv2d": _conv2d,
+    "avgpool": _avgpool,
+    "flatten": _flatten,
+    "reshape": _reshape,
+    "add": _arith(Add),
+    "sub": _arith(Sub),
+    "scale": _scale,
+}
 
 
 def build_layer(layer, where, shape=None):
@@ -191,7 +241,8 @@ def build_layer(layer, where, shape=None):
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise UnsupportedOperatorError(
             f"{where}.type = {shown(kind)}: unknown layer type "
-            f"(supported: {', '.join(LAYER_TYPES)})")
+            f"(supported: {', '.join(LAYER_TYPES)})"
+        )
     if shape is None:
         w = _list(_need(layer, "weight", where), f"{where}.weight") if kind == "linear" else None
         shape = (len(_list(w[0], f"{where}.weight[0]")),) if kind == "linear" else None
@@ -206,18 +257,27 @@ def load_input_set(data, name, shape=None):
         spec = data["input"]
         if not isinstance(spec, dict):
             raise InvalidModelError(f"{name}: 'input' must be an object with norm, center, radius")
-        return LpBall(_list(_need(spec, "center", "input"), "input.center"),
-                      _need(spec, "radius", "input"), spec.get("norm", "inf"), shape=shape,
-                      name="input")
-    return Box.from_values(_list(_need(data, "input_lo", name), "input_lo"),
-                           _list(_need(data, "input_hi", name), "input_hi"), shape=shape,
-                           name="input")
+        return LpBall(
+            _list(_need(spec, "center", "input"), "input.center"),
+            _need(spec, "radius", "input"),
+            spec.get("norm", "inf"),
+            shape=shape,
+            name="input",
+        )
+    return Box.from_values(
+        _list(_need(data, "input_lo", name), "input_lo"),
+        _list(_need(data, "input_hi", name), "input_hi"),
+        shape=shape,
+        name="input",
+    )
 
 
 def _other(layer, where, names):
     ref = layer["from"]
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise InvalidModelError(f"{where}.from = {shown(ref)}: expected a layer index, name or 'input'")
+        raise InvalidModelError(
+            f"{where}.from = {shown(ref)}: expected a layer index, name or 'input'"
+        )
     if isinstance(ref, int):
         if not 0 <= ref < len(names) - 1:
             raise InvalidModelError(f"{where}.from = {ref}: not an earlier layer")
@@ -246,19 +306,24 @@ def load_json_network(source):
     for k, layer in enumerate(layers):
         where = layer.get("name", f"layers[{k}]") if isinstance(layer, dict) else f"layers[{k}]"
         if not isinstance(where, str) or not where or len(where) > 200:
-            raise InvalidModelError(f"layers[{k}].name = {shown(where)}: expected a non-empty "
-                                    "string (at most 200 characters)")
+            raise InvalidModelError(
+                f"layers[{k}].name = {shown(where)}: expected a non-empty "
+                "string (at most 200 characters)"
+            )
         op = build_layer(layer, where, shape)
         inputs = [names[-1]]
         if layer.get("type") in ("add", "sub") and "constant" not in layer:
             other = _other(layer, where, names)
             if prod(shapes[other]) != prod(shape):
-                raise ShapeError(f"{where}: adds {other!r} of shape {shapes[other]} to a tensor "
-                                 f"of shape {shape}")
+                raise ShapeError(
+                    f"{where}: adds {other!r} of shape {shapes[other]} to a tensor of shape {shape}"
+                )
             inputs.append(other)
         if op.in_dim != prod(shape):
-            raise ShapeError(f"{where} ({op.kind}) takes {op.in_dim} inputs, "
-                             f"the previous layer gives {prod(shape)}")
+            raise ShapeError(
+                f"{where} ({op.kind}) takes {op.in_dim} inputs, "
+                f"the previous layer gives {prod(shape)}"
+            )
         nodes.append(Node(where, op, inputs))
         shape = tuple(op.out_shape)
         names.append(where)

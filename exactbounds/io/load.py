@@ -5,12 +5,14 @@ With a VNN-LIB ``spec`` (a path or a parsed ``VnnlibSpec``) the model's input se
 spec's box and ``model.spec`` holds the spec (``model.spec.output`` is the output property,
 ``model.spec.relaxed`` says the box encloses a polytope of input constraints).
 """
+
 from dataclasses import replace
 from pathlib import Path
 
 from ..core import Box
 from ..errors import InvalidModelError, MalformedFileError, ShapeError
 from .json_net import load_json_network
+from .onnx_loader import load_onnx  # onnx itself is imported on first use
 from .vnnlib import VnnlibSpec, load_vnnlib
 
 READERS = {".json": "json", ".onnx": "onnx"}
@@ -29,10 +31,10 @@ def _read(path):
     if kind == "json":
         return load_json_network(path)
     if kind == "onnx":
-        from .onnx_loader import load_onnx
         return load_onnx(path)
-    raise MalformedFileError(f"{path}: unknown model file type {Path(path).suffix!r} "
-                             f"(expected {', '.join(READERS)})")
+    raise MalformedFileError(
+        f"{path}: unknown model file type {Path(path).suffix!r} (expected {', '.join(READERS)})"
+    )
 
 
 def output_dim(graph):
@@ -47,11 +49,15 @@ def attach_spec(model, spec, polytope="box"):
         spec = load_vnnlib(spec, polytope)
     n_in, n_out = model.graph.input_dim, output_dim(model.graph)
     if spec.n_inputs != n_in:
-        raise ShapeError(f"{spec.source} declares {spec.n_inputs} inputs X_i, "
-                         f"the network {model.source} takes {n_in}")
+        raise ShapeError(
+            f"{spec.source} declares {spec.n_inputs} inputs X_i, "
+            f"the network {model.source} takes {n_in}"
+        )
     if spec.n_outputs and n_out is not None and spec.n_outputs != n_out:
-        raise ShapeError(f"{spec.source} declares {spec.n_outputs} outputs Y_i, "
-                         f"the network {model.source} gives {n_out}")
+        raise ShapeError(
+            f"{spec.source} declares {spec.n_outputs} outputs Y_i, "
+            f"the network {model.source} gives {n_out}"
+        )
     shape = model.graph.input_shape
     box = spec.input_box
     if tuple(shape) != tuple(box.shape):
@@ -69,8 +75,9 @@ def load_model(path, spec=None, polytope="box", need_input_set=True):
     if spec is not None:
         model = attach_spec(model, spec, polytope)
     if model.input_set is None and need_input_set:
-        raise InvalidModelError(f"{path}: the model carries no input set; give a VNN-LIB spec "
-                                "(--spec FILE.vnnlib)")
+        raise InvalidModelError(
+            f"{path}: the model carries no input set; give a VNN-LIB spec (--spec FILE.vnnlib)"
+        )
     return model
 
 
@@ -81,11 +88,16 @@ def spec_notes(spec, lo=None, hi=None):
     they prove the property (``OutputProperty.proved_by_box``)."""
     notes = [f"input set: the box of {spec.source}"]
     if spec.relaxed:
-        notes.append(f"{len(spec.input_constraints)} linear input constraint(s) of {spec.source} "
-                     "over several inputs (a polytope) are enclosed by the box: the bounds are "
-                     "sound for the polytope, not tight")
+        notes.append(
+            f"{len(spec.input_constraints)} linear input constraint(s) of {spec.source} "
+            "over several inputs (a polytope) are enclosed by the box: the bounds are "
+            "sound for the polytope, not tight"
+        )
     if lo is not None and not spec.output.trivial:
-        verdict = ("proved: no output inside these bounds satisfies the counterexample formula"
-                   if spec.output.proved_by_box(lo, hi) else "not proved by these bounds")
+        verdict = (
+            "proved: no output inside these bounds satisfies the counterexample formula"
+            if spec.output.proved_by_box(lo, hi)
+            else "not proved by these bounds"
+        )
         notes.append(f"property of {spec.source}: {verdict}")
     return notes

@@ -33,26 +33,34 @@ first layer: ``W·(a⊙s + c) + b = (W·diag a)·s + (W·c + b)``). A map that c
 ``Add``/``Sub``/``Scale`` node (a composed chain one ``Scale``). Nothing is folded into Conv: zero
 padding does not commute with a shift.
 """
+
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
 
 from flint import fmpq
 
-from ..errors import (InvalidModelError, InvalidValueError, MalformedFileError, ShapeError,
-                      UnsupportedOperatorError, shown)
+from ..errors import (
+    InvalidModelError,
+    InvalidValueError,
+    MalformedFileError,
+    ShapeError,
+    UnsupportedOperatorError,
+    shown,
+)
 from ..graph import Graph, Node
 from ..numbers import to_exact
 from ..operators.activations import Sigmoid, Tanh
 from ..operators.arithmetic import Add, Scale, Sub
 from ..operators.batchnorm import BatchNorm, BatchNormParams
 from ..operators.conv import Conv2d
+from ..operators.indexmap import IndexMap
 from ..operators.linear import Linear, LinearParams
 from ..operators.pool import AveragePool
 from ..operators.relu import ReLU
 from ..operators.reshape import Identity, Reshape
 from .files import MAX_FILE_BYTES, check_file, read_bytes
-from ..operators.indexmap import IndexMap
+from .json_net import Model
 from .onnx_ops import OpsMixin, op_shape
 from .onnx_shapes import FOLDS, fold
 
@@ -64,8 +72,9 @@ def _onnx():
         import onnx
         from onnx import numpy_helper
     except ImportError:  # pragma: no cover - depends on the environment
-        raise InvalidModelError("reading ONNX needs the 'onnx' package: "
-                                "pip install 'exactbounds[onnx]'") from None
+        raise InvalidModelError(
+            "reading ONNX needs the 'onnx' package: pip install 'exactbounds[onnx]'"
+        ) from None
     return onnx, numpy_helper
 
 
@@ -74,14 +83,17 @@ def _read_errors(onnx):
     ``DecodeError``, the checker's ``ValidationError`` (e.g. missing external data), ``OSError``,
     and ``ValueError``/``KeyError``/``TypeError`` from ``numpy_helper`` and ``helper``."""
     from google.protobuf.message import Error as ProtobufError
+
     return (ProtobufError, onnx.checker.ValidationError, OSError, ValueError, KeyError, TypeError)
 
 
 # ----------------------------------------------------------------------------- stage 1: parse
 
+
 @dataclass
 class OnnxNode:
     """One ONNX node: ``inputs`` are tensor names (``""`` for an omitted optional input)."""
+
     op_type: str
     name: str
     inputs: list
@@ -97,6 +109,7 @@ class OnnxGraph:
     """The parsed model: the real input's name and shape (batch dimension 1 included), the
     output's name, exact constants ``{name: numpy object array of fmpq}`` (integer tensors stay
     ``int64``), the non-constant nodes in topological order, and the default-domain opset."""
+
     input_name: str
     input_shape: tuple
     output_name: str
@@ -110,12 +123,15 @@ def exact_array(arr, name):
     """A numpy float array as an object array of exact ``fmpq`` (same shape); integer arrays
     are returned as ``int64``. NaN/Inf raise ``InvalidValueError`` naming the tensor and index."""
     import numpy as np
+
     arr = np.asarray(arr)
     if arr.dtype.kind in "iub":
         return arr.astype(np.int64)
     if arr.dtype.kind != "f":
-        raise UnsupportedOperatorError(f"tensor {name!r}: element type {arr.dtype} is not "
-                                       "supported (expected float16/32/64 or an integer type)")
+        raise UnsupportedOperatorError(
+            f"tensor {name!r}: element type {arr.dtype} is not "
+            "supported (expected float16/32/64 or an integer type)"
+        )
     bad = np.argwhere(~np.isfinite(arr))
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
@@ -157,15 +173,19 @@ def _external_files(model, path):
         loc = {e.key: e.value for e in t.external_data}.get("location", "")
         target = (base / loc).resolve()
         if not loc or Path(loc).is_absolute() or base not in target.parents:
-            raise MalformedFileError(f"{path}: tensor {t.name!r} stores its data at {loc!r}, "
-                                     "outside the model's folder: refused")
+            raise MalformedFileError(
+                f"{path}: tensor {t.name!r} stores its data at {loc!r}, "
+                "outside the model's folder: refused"
+            )
         try:
             total += check_file(target)
         except MalformedFileError as e:
             raise MalformedFileError(f"{path}: tensor {t.name!r}: external data {e}") from None
         if total > MAX_FILE_BYTES:
-            raise MalformedFileError(f"{path}: the model and its external data are more than "
-                                     f"the {MAX_FILE_BYTES >> 20} MiB that exactbounds reads")
+            raise MalformedFileError(
+                f"{path}: the model and its external data are more than "
+                f"the {MAX_FILE_BYTES >> 20} MiB that exactbounds reads"
+            )
     return any_ext
 
 
@@ -179,18 +199,21 @@ def read_onnx(path):
     try:
         model = onnx.load_model_from_string(data)
     except _read_errors(onnx) as e:
-        raise MalformedFileError(f"{path}: not a readable ONNX model: "
-                                 f"{shown(' '.join(str(e).split()), 200)}") from None
+        raise MalformedFileError(
+            f"{path}: not a readable ONNX model: {shown(' '.join(str(e).split()), 200)}"
+        ) from None
     if not model.HasField("graph") or not model.graph.output:
         raise MalformedFileError(f"{path}: not an ONNX model: no graph or no graph output")
     try:
         if _external_files(model, path):
             from onnx.external_data_helper import load_external_data_for_model
+
             load_external_data_for_model(model, str(path.parent))
         onnx.checker.check_model(model)
     except _read_errors(onnx) as e:  # ValidationError, a missing external file, ...
-        raise MalformedFileError(f"{path}: onnx.checker rejects the model: "
-                                 f"{shown(' '.join(str(e).split()), 200)}") from None
+        raise MalformedFileError(
+            f"{path}: onnx.checker rejects the model: {shown(' '.join(str(e).split()), 200)}"
+        ) from None
     return model
 
 
@@ -223,8 +246,10 @@ def _shape_of(value_info, where):
         elif k == 0:
             dims.append(1)
         else:
-            raise ShapeError(f"{where}: input {value_info.name!r} dimension {k} is not a fixed "
-                             f"size ({d.dim_param or d.dim_value!r})")
+            raise ShapeError(
+                f"{where}: input {value_info.name!r} dimension {k} is not a fixed "
+                f"size ({d.dim_param or d.dim_value!r})"
+            )
     if not dims:
         raise ShapeError(f"{where}: input {value_info.name!r} is a scalar")
     return tuple(dims)
@@ -232,14 +257,20 @@ def _shape_of(value_info, where):
 
 def _constant_value(attrs, where):
     import numpy as np
+
     for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
         if key in attrs:
             v = attrs[key]
-            dtype = np.float32 if key.startswith("value_float") else (
-                np.int64 if key.startswith("value_int") else None)
+            dtype = (
+                np.float32
+                if key.startswith("value_float")
+                else (np.int64 if key.startswith("value_int") else None)
+            )
             return np.asarray(v, dtype=dtype)
-    raise UnsupportedOperatorError(f"{where}: only 'value', 'value_float(s)' and 'value_int(s)' "
-                                   f"constants are supported (got {sorted(attrs)})")
+    raise UnsupportedOperatorError(
+        f"{where}: only 'value', 'value_float(s)' and 'value_int(s)' "
+        f"constants are supported (got {sorted(attrs)})"
+    )
 
 
 def parse_onnx(source):
@@ -262,10 +293,12 @@ def parse_onnx(source):
     if len(real) != 1:
         raise UnsupportedOperatorError(
             f"{src}: expected exactly one graph input that is not an initializer, found "
-            f"{len(real)}: {[i.name for i in real]}")
+            f"{len(real)}: {[i.name for i in real]}"
+        )
     if len(g.output) != 1:
-        raise UnsupportedOperatorError(f"{src}: expected one graph output, found "
-                                       f"{len(g.output)}: {[o.name for o in g.output]}")
+        raise UnsupportedOperatorError(
+            f"{src}: expected one graph output, found {len(g.output)}: {[o.name for o in g.output]}"
+        )
     inp = real[0]
     defined = {inp.name} | set(consts)
     nodes, used_names = [], {Graph.INPUT}
@@ -276,12 +309,15 @@ def parse_onnx(source):
         used_names.add(name)
         where = f"{n.op_type or '?'} node {name!r}"
         if n.domain not in ONNX_DOMAINS:
-            raise UnsupportedOperatorError(f"{where}: operator domain {n.domain!r} is not "
-                                           "supported")
+            raise UnsupportedOperatorError(
+                f"{where}: operator domain {n.domain!r} is not supported"
+            )
         for i in n.input:
             if i and i not in defined:
-                raise MalformedFileError(f"{src}: {where} reads {i!r}, which is not defined "
-                                         "before it (nodes must be in topological order)")
+                raise MalformedFileError(
+                    f"{src}: {where} reads {i!r}, which is not defined "
+                    "before it (nodes must be in topological order)"
+                )
         if not n.output:
             raise MalformedFileError(f"{src}: {where} has no output")
         attrs = _attrs(n, f"{src}: {where}")
@@ -297,6 +333,7 @@ def parse_onnx(source):
 
 
 # ----------------------------------------------------------------------------- stage 2: build
+
 
 def _ints(v, n, default, where, what):
     v = list(default if v is None else v)
@@ -320,13 +357,13 @@ class _Builder(OpsMixin):
         self.og = og
         self.nodes = []
         self.tensor = {og.input_name: (Graph.INPUT, og.input_shape)}
-        self.consumers = {}   # tensor -> the nodes that read it
+        self.consumers = {}  # tensor -> the nodes that read it
         for n in og.nodes:
-            if n.op_type in ("Shape", "Size"):   # read only the (static) shape
+            if n.op_type in ("Shape", "Size"):  # read only the (static) shape
                 continue
             for i in n.inputs:
                 self.consumers.setdefault(i, []).append(n)
-        self.linear = {}   # tensor -> index in self.nodes of the Linear that made it
+        self.linear = {}  # tensor -> index in self.nodes of the Linear that made it
         self.pending = {}  # tensor -> elementwise map not built yet (see _elementwise_const)
 
     # -- helpers --------------------------------------------------------------------------
@@ -343,8 +380,9 @@ class _Builder(OpsMixin):
         if name not in self.tensor and self.is_const(name):
             self.const_node(name)
         if name not in self.tensor:
-            raise UnsupportedOperatorError(f"{node.where()}: input {name!r} is neither a "
-                                           "constant nor a computed tensor")
+            raise UnsupportedOperatorError(
+                f"{node.where()}: input {name!r} is neither a constant nor a computed tensor"
+            )
         return self.tensor[name]
 
     def shape_of(self, node, name):
@@ -356,18 +394,27 @@ class _Builder(OpsMixin):
         ``Relu`` of a constant sub-network): a node whose value is the constant whatever the
         input (an index map reading no entry)."""
         import numpy as np
+
         c = np.asarray(self.const(name))
         vals = [v if isinstance(v, fmpq) else fmpq(int(v)) for v in c.ravel().tolist()]
-        op = IndexMap([op_shape(self.og.input_shape)], op_shape(c.shape),
-                      [-1 - k for k in range(len(vals))], vals, name=f"const:{name}")
+        op = IndexMap(
+            [op_shape(self.og.input_shape)],
+            op_shape(c.shape),
+            [-1 - k for k in range(len(vals))],
+            vals,
+            name=f"const:{name}",
+        )
         self.nodes.append(Node(op.name, op, [Graph.INPUT]))
         self.tensor[name] = (op.name, tuple(c.shape))
 
     def materialize(self, name):
         """Build the pending elementwise map that computes ``name``."""
         src, shape, scale, shift, make, pnode = self.pending.pop(name)
-        op = make(core_shape(shape)) if make is not None else \
-            Scale(core_shape(shape), scale, shift, name=pnode.name)
+        op = (
+            make(core_shape(shape))
+            if make is not None
+            else Scale(core_shape(shape), scale, shift, name=pnode.name)
+        )
         self.nodes.append(Node(pnode.name, op, [self.var(pnode, src)[0]]))
         self.tensor[name] = (pnode.name, shape)
 
@@ -397,15 +444,19 @@ class _Builder(OpsMixin):
     def broadcast_const(self, node, c, shape):
         """The constant ``c`` broadcast to ``shape`` (it may not enlarge it), flattened."""
         import numpy as np
+
         try:
             full = np.broadcast_shapes(tuple(shape), c.shape)
         except ValueError:
             full = None
         if full != tuple(shape):
-            raise ShapeError(f"{node.where()}: constant of shape {tuple(c.shape)} does not "
-                             f"broadcast to the input's shape {tuple(shape)}")
-        return [fmpq(v) if isinstance(v, int) else v
-                for v in np.broadcast_to(c, shape).ravel().tolist()]
+            raise ShapeError(
+                f"{node.where()}: constant of shape {tuple(c.shape)} does not "
+                f"broadcast to the input's shape {tuple(shape)}"
+            )
+        return [
+            fmpq(v) if isinstance(v, int) else v for v in np.broadcast_to(c, shape).ravel().tolist()
+        ]
 
     # -- builders -------------------------------------------------------------------------
     def fold_constant(self, node):
@@ -418,12 +469,13 @@ class _Builder(OpsMixin):
             return False
         if t in ("Shape", "Size"):
             if not self.is_const(ins[0]):
-                self.shape_of(node, ins[0])   # checks the tensor exists
+                self.shape_of(node, ins[0])  # checks the tensor exists
         elif not all(self.is_const(i) for i in ins):
             return False
         if t == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
-            raise UnsupportedOperatorError(f"{node.where()}: the Dropout mask output is not "
-                                           "supported")
+            raise UnsupportedOperatorError(
+                f"{node.where()}: the Dropout mask output is not supported"
+            )
         vals = [self.const(i) if i else None for i in node.inputs]
         v = fold(node, vals, self.const, self.og.opset, lambda n: self.shape_of(node, n))
         self.og.consts[node.outputs[0]] = v
@@ -437,12 +489,14 @@ class _Builder(OpsMixin):
             if fn is None:
                 raise UnsupportedOperatorError(
                     f"{self.og.source}: {node.where()}: ONNX operator {node.op_type!r} is not "
-                    f"supported (supported: {', '.join(supported_ops())})")
+                    f"supported (supported: {', '.join(supported_ops())})"
+                )
             fn(node)
         out = self.og.output_name
         if out not in self.tensor and out not in self.pending:
-            raise UnsupportedOperatorError(f"{self.og.source}: the graph output {out!r} is a "
-                                           "constant")
+            raise UnsupportedOperatorError(
+                f"{self.og.source}: the graph output {out!r} is a constant"
+            )
         result = self.var(self.og.nodes[-1], out)
         for k, n in enumerate(self.nodes):
             if isinstance(n.op, _LinearData):
@@ -456,8 +510,10 @@ class _Builder(OpsMixin):
         W, b = W.tolist(), list(b)
         if x in self.pending:
             src, _, scale, shift, _, _ = self.pending.pop(x)
-            b = [v + sum((w * c for w, c in zip(row, shift) if w and c), fmpq(0))
-                 for v, row in zip(b, W)]
+            b = [
+                v + sum((w * c for w, c in zip(row, shift) if w and c), fmpq(0))
+                for v, row in zip(b, W)
+            ]
             W = [[w * a for w, a in zip(row, scale)] for row in W]
             x = src
         self.add(node, _LinearData(W, b), [x], (1, len(W)), linear=True)
@@ -472,17 +528,22 @@ class _Builder(OpsMixin):
         if B.ndim != 2:
             raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
         ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
-        if len(shape) == 2 and shape[0 if ta else 1] == B.shape[tb] and \
-                tuple(shape) != ((B.shape[tb], 1) if ta else (1, B.shape[tb])):
-            return self._gemm_general(node)     # several rows
+        if (
+            len(shape) == 2
+            and shape[0 if ta else 1] == B.shape[tb]
+            and tuple(shape) != ((B.shape[tb], 1) if ta else (1, B.shape[tb]))
+        ):
+            return self._gemm_general(node)  # several rows
         alpha = to_exact(float(node.attrs.get("alpha", 1.0)), f"{node.where()}: alpha")
         beta = to_exact(float(node.attrs.get("beta", 1.0)), f"{node.where()}: beta")
-        W = B if tb else B.T                      # out × in
+        W = B if tb else B.T  # out × in
         n = W.shape[1]
         want = (n, 1) if ta else (1, n)
         if tuple(shape) != want:
-            raise ShapeError(f"{node.where()}: input A has shape {tuple(shape)}, expected {want} "
-                             f"(B is {tuple(B.shape)}, transA={ta}, transB={tb})")
+            raise ShapeError(
+                f"{node.where()}: input A has shape {tuple(shape)}, expected {want} "
+                f"(B is {tuple(B.shape)}, transA={ta}, transB={tb})"
+            )
         m = W.shape[0]
         if cname:
             C = self.const(cname)
@@ -495,32 +556,49 @@ class _Builder(OpsMixin):
 
     def op_MatMul(self, node):
         a, b = node.inputs
-        if self.is_const(b) and not self.is_const(a):        # x @ W, W in × out
+        if self.is_const(b) and not self.is_const(a):  # x @ W, W in × out
             shape = self.shape_of(node, a)
             W = self.const(b)
-            if W.ndim == 2 and len(shape) >= 1 and shape[-1] == W.shape[0] and \
-                    prod(shape[:-1]) != 1:
+            if (
+                W.ndim == 2
+                and len(shape) >= 1
+                and shape[-1] == W.shape[0]
+                and prod(shape[:-1]) != 1
+            ):
                 return self._matmul_general(node)
             if W.ndim != 2 or shape[-1] != W.shape[0] or prod(shape[:-1]) != 1:
-                raise ShapeError(f"{node.where()}: x of shape {tuple(shape)} @ W of shape "
-                                 f"{tuple(W.shape)}: expected x (1, ..., {W.shape[0] if W.ndim else '?'})"
-                                 " and a matrix W")
+                raise ShapeError(
+                    f"{node.where()}: x of shape {tuple(shape)} @ W of shape "
+                    f"{tuple(W.shape)}: expected x (1, ..., {W.shape[0] if W.ndim else '?'})"
+                    " and a matrix W"
+                )
             self.linear_node(node, a, W.T, [fmpq(0)] * W.shape[1])
             self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-1]) + (W.shape[1],))
-        elif self.is_const(a) and not self.is_const(b):      # W @ x, x a column
+        elif self.is_const(a) and not self.is_const(b):  # W @ x, x a column
             shape = self.shape_of(node, b)
             W = self.const(a)
-            if W.ndim == 2 and len(shape) == 1 and shape[0] == W.shape[1]:   # a vector
+            if W.ndim == 2 and len(shape) == 1 and shape[0] == W.shape[1]:  # a vector
                 self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
                 self.tensor[node.outputs[0]] = (node.name, (W.shape[0],))
                 return
-            if W.ndim == 2 and len(shape) >= 2 and shape[-2] == W.shape[1] and \
-                    (shape[-1] != 1 or prod(shape[:-2]) != 1):
+            if (
+                W.ndim == 2
+                and len(shape) >= 2
+                and shape[-2] == W.shape[1]
+                and (shape[-1] != 1 or prod(shape[:-2]) != 1)
+            ):
                 return self._matmul_general(node)
-            if W.ndim != 2 or len(shape) < 2 or shape[-2] != W.shape[1] or shape[-1] != 1 \
-                    or prod(shape[:-2]) != 1:
-                raise ShapeError(f"{node.where()}: W of shape {tuple(W.shape)} @ x of shape "
-                                 f"{tuple(shape)}: expected a matrix W and a column x")
+            if (
+                W.ndim != 2
+                or len(shape) < 2
+                or shape[-2] != W.shape[1]
+                or shape[-1] != 1
+                or prod(shape[:-2]) != 1
+            ):
+                raise ShapeError(
+                    f"{node.where()}: W of shape {tuple(W.shape)} @ x of shape "
+                    f"{tuple(shape)}: expected a matrix W and a column x"
+                )
             self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
             self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-2]) + (W.shape[0], 1))
         else:
@@ -535,13 +613,20 @@ class _Builder(OpsMixin):
         out = node.outputs[0]
         if x in self.pending and self._foldable_consumer(out):
             src, shape, a0, c0, _, _ = self.pending.pop(x)
-            self.pending[out] = (src, shape, [a * b for a, b in zip(scale, a0)],
-                                 [a * c + s for a, c, s in zip(scale, c0, shift)], None, node)
+            self.pending[out] = (
+                src,
+                shape,
+                [a * b for a, b in zip(scale, a0)],
+                [a * c + s for a, c, s in zip(scale, c0, shift)],
+                None,
+                node,
+            )
             return
         src, shape = self.var(node, x)
         k = self.linear.get(x)
-        backward = (k is not None and len(self.consumers.get(x, [])) == 1 and
-                    x != self.og.output_name)
+        backward = (
+            k is not None and len(self.consumers.get(x, [])) == 1 and x != self.og.output_name
+        )
         if not backward and self._foldable_consumer(out):
             self.pending[out] = (x, shape, scale, shift, make, node)
             return
@@ -559,8 +644,9 @@ class _Builder(OpsMixin):
 
     def _binary(self, node):
         if len(node.inputs) != 2:
-            raise MalformedFileError(f"{self.og.source}: {node.where()} takes 2 inputs, has "
-                                     f"{len(node.inputs)}")
+            raise MalformedFileError(
+                f"{self.og.source}: {node.where()} takes 2 inputs, has {len(node.inputs)}"
+            )
         a, b = node.inputs
         ca, cb = self.is_const(a), self.is_const(b)
         if not ca and not cb:
@@ -570,20 +656,22 @@ class _Builder(OpsMixin):
         c = self.broadcast_const(node, self.const(c), shape)
         n, one, zero, name, op = len(c), fmpq(1), fmpq(0), node.name, node.op_type
         if op == "Add":
-            self._elementwise_const(node, x, [one] * n, c,
-                                    lambda s: Add(s, constant=c, name=name))
+            self._elementwise_const(node, x, [one] * n, c, lambda s: Add(s, constant=c, name=name))
         elif op == "Sub" and not ca:
-            self._elementwise_const(node, x, [one] * n, [-v for v in c],
-                                    lambda s: Sub(s, constant=c, name=name))
+            self._elementwise_const(
+                node, x, [one] * n, [-v for v in c], lambda s: Sub(s, constant=c, name=name)
+            )
         elif op == "Sub":  # c - x
-            self._elementwise_const(node, x, [-one] * n, c,
-                                    lambda s: Scale(s, [-one] * n, c, name=name))
+            self._elementwise_const(
+                node, x, [-one] * n, c, lambda s: Scale(s, [-one] * n, c, name=name)
+            )
         elif op == "Mul":
             self._elementwise_const(node, x, c, [zero] * n, lambda s: Scale(s, c, name=name))
         else:  # Div
             if ca:
-                raise UnsupportedOperatorError(f"{node.where()}: division of a constant by a "
-                                               "tensor is not linear")
+                raise UnsupportedOperatorError(
+                    f"{node.where()}: division of a constant by a tensor is not linear"
+                )
             for i, v in enumerate(c):
                 if v == 0:
                     raise InvalidModelError(f"{node.where()}: divisor[{i}] = 0")
@@ -594,8 +682,10 @@ class _Builder(OpsMixin):
         if node.op_type == "Mul":
             return self._mul_two(node)
         if node.op_type not in ("Add", "Sub"):
-            raise UnsupportedOperatorError(f"{node.where()}: {node.op_type} of two computed "
-                                           "tensors is not linear (only Add and Sub are)")
+            raise UnsupportedOperatorError(
+                f"{node.where()}: {node.op_type} of two computed "
+                "tensors is not linear (only Add and Sub are)"
+            )
         a, b = node.inputs
         (_, sa), (_, sb) = self.var(node, a), self.var(node, b)
         if tuple(sa) != tuple(sb):
@@ -613,20 +703,23 @@ class _Builder(OpsMixin):
         if not int(node.attrs.get("spatial", 1)):
             raise UnsupportedOperatorError(f"{node.where()}: spatial=0 is not supported")
         if len(node.inputs) < 5 or not all(self.is_const(i) for i in node.inputs[1:5]):
-            raise UnsupportedOperatorError(f"{node.where()}: scale, B, mean and var must be "
-                                           "constants")
+            raise UnsupportedOperatorError(
+                f"{node.where()}: scale, B, mean and var must be constants"
+            )
         scale, bias, mean, var = (self.const(i).ravel().tolist() for i in node.inputs[1:5])
         if len(shape) < 2 or shape[0] != 1:
-            raise ShapeError(f"{node.where()}: input of shape {tuple(shape)}; expected "
-                             "(1, C, ...)")
+            raise ShapeError(f"{node.where()}: input of shape {tuple(shape)}; expected (1, C, ...)")
         eps = to_exact(float(node.attrs.get("epsilon", 1e-5)), f"{node.where()}: epsilon")
         C = shape[1]
         for what, v in (("scale", scale), ("B", bias), ("mean", mean), ("var", var)):
             if len(v) != C:
-                raise ShapeError(f"{node.where()}: {what} has {len(v)} entries, the input has "
-                                 f"{C} channels (shape {tuple(shape)})")
-        params = BatchNormParams(mean, var, scale, bias, eps, shape=tuple(shape[1:]),
-                                 name=node.name)
+                raise ShapeError(
+                    f"{node.where()}: {what} has {len(v)} entries, the input has "
+                    f"{C} channels (shape {tuple(shape)})"
+                )
+        params = BatchNormParams(
+            mean, var, scale, bias, eps, shape=tuple(shape[1:]), name=node.name
+        )
         self.add(node, BatchNorm(params), [x], shape)
 
     def _elementwise(self, node, cls):
@@ -663,8 +756,10 @@ class _Builder(OpsMixin):
     def _reshape_to(self, node, x, out):
         shape = self.shape_of(node, x)
         if prod(out) != prod(shape):
-            raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} ({prod(shape)} "
-                             f"entries) to {tuple(out)}")
+            raise ShapeError(
+                f"{node.where()}: cannot reshape {tuple(shape)} ({prod(shape)} "
+                f"entries) to {tuple(out)}"
+            )
         if not self._pass_pending(node, x, out):
             self.add(node, Reshape(core_shape(shape), core_shape(out), name=node.name), [x], out)
 
@@ -689,8 +784,9 @@ class _Builder(OpsMixin):
         dimension unless ``allowzero``, one ``-1`` is inferred)."""
         if len(node.inputs) > 1:
             if not self.is_const(node.inputs[1]):
-                raise UnsupportedOperatorError(f"{node.where()}: the target shape must be a "
-                                               "constant")
+                raise UnsupportedOperatorError(
+                    f"{node.where()}: the target shape must be a constant"
+                )
             target = [int(d) for d in self.const(node.inputs[1]).ravel().tolist()]
         elif "shape" in node.attrs:  # opset < 5
             target = [int(d) for d in node.attrs["shape"]]
@@ -701,8 +797,10 @@ class _Builder(OpsMixin):
         for k, d in enumerate(target):
             if d == 0 and not allowzero:
                 if k >= len(shape):
-                    raise ShapeError(f"{node.where()}: shape entry {k} is 0 (copy) but the "
-                                     f"input {tuple(shape)} has no dimension {k}")
+                    raise ShapeError(
+                        f"{node.where()}: shape entry {k} is 0 (copy) but the "
+                        f"input {tuple(shape)} has no dimension {k}"
+                    )
                 d = shape[k]
             out.append(d)
         if out.count(-1) > 1 or any(d < -1 or d == 0 for d in out):
@@ -718,8 +816,10 @@ class _Builder(OpsMixin):
         """``(shape, one_d)``: the input's ONNX shape ``(1, C, H, W)`` or ``(1, C, L)``."""
         _, shape = self.var(node, x)
         if len(shape) not in (3, 4) or shape[0] != 1:
-            raise UnsupportedOperatorError(f"{node.where()}: {what} of an input of shape "
-                                           f"{tuple(shape)}: only (1, C, H, W) and (1, C, L)")
+            raise UnsupportedOperatorError(
+                f"{node.where()}: {what} of an input of shape "
+                f"{tuple(shape)}: only (1, C, H, W) and (1, C, L)"
+            )
         return shape, len(shape) == 3
 
     def _pads(self, node, in_hw, kernel, strides, dilations):
@@ -759,8 +859,10 @@ class _Builder(OpsMixin):
         W = self.const(node.inputs[1])
         nd = len(shape) - 2
         if W.ndim != nd + 2:
-            raise ShapeError(f"{node.where()}: weight of shape {tuple(W.shape)} for an input "
-                             f"of shape {tuple(shape)}")
+            raise ShapeError(
+                f"{node.where()}: weight of shape {tuple(W.shape)} for an input "
+                f"of shape {tuple(shape)}"
+            )
         kernel = list(W.shape[2:])
         ks = _ints(node.attrs.get("kernel_shape"), nd, kernel, node.where(), "kernel_shape")
         if ks != kernel:
@@ -775,9 +877,16 @@ class _Builder(OpsMixin):
             bias = self.const(node.inputs[2]).ravel().tolist()
         in_shape = (shape[1], 1, shape[2]) if one_d else tuple(shape[1:])
         weight = W.reshape(W.shape[:2] + (1,) + W.shape[2:]) if one_d else W
-        op = Conv2d(weight, bias, in_shape, stride=self._as2d(one_d, strides, 1),
-                    padding=self._as2d(one_d, pads, 0), dilation=self._as2d(one_d, dil, 1),
-                    groups=int(node.attrs.get("group", 1)), name=node.name)
+        op = Conv2d(
+            weight,
+            bias,
+            in_shape,
+            stride=self._as2d(one_d, strides, 1),
+            padding=self._as2d(one_d, pads, 0),
+            dilation=self._as2d(one_d, dil, 1),
+            groups=int(node.attrs.get("group", 1)),
+            name=node.name,
+        )
         c, ho, wo = op.out_shape
         self.add(node, op, [x], (1, c, wo) if one_d else (1, c, ho, wo))
 
@@ -794,17 +903,23 @@ class _Builder(OpsMixin):
             raise UnsupportedOperatorError(f"{node.where()}: dilations {dil} are not supported")
         pads = self._pads(node, shape[2:], kernel, strides, dil)
         in_shape = (shape[1], 1, shape[2]) if one_d else tuple(shape[1:])
-        op = AveragePool(in_shape, self._as2d(one_d, kernel, 1),
-                         stride=self._as2d(one_d, strides, 1), padding=self._as2d(one_d, pads, 0),
-                         count_include_pad=bool(int(node.attrs.get("count_include_pad", 0))),
-                         name=node.name)
+        op = AveragePool(
+            in_shape,
+            self._as2d(one_d, kernel, 1),
+            stride=self._as2d(one_d, strides, 1),
+            padding=self._as2d(one_d, pads, 0),
+            count_include_pad=bool(int(node.attrs.get("count_include_pad", 0))),
+            name=node.name,
+        )
         c, ho, wo = op.out_shape
         if int(node.attrs.get("ceil_mode", 0)):
-            for n, k, s, a, b, o in zip(shape[2:], kernel, strides, pads[:nd], pads[nd:],
-                                        (wo,) if one_d else (ho, wo)):
+            for n, k, s, a, b, o in zip(
+                shape[2:], kernel, strides, pads[:nd], pads[nd:], (wo,) if one_d else (ho, wo)
+            ):
                 if -(-(n + a + b - k) // s) + 1 != o:
-                    raise UnsupportedOperatorError(f"{node.where()}: ceil_mode=1 changes the "
-                                                   "output size; not supported")
+                    raise UnsupportedOperatorError(
+                        f"{node.where()}: ceil_mode=1 changes the output size; not supported"
+                    )
         self.add(node, op, [x], (1, c, wo) if one_d else (1, c, ho, wo))
 
     def op_GlobalAveragePool(self, node):
@@ -833,14 +948,14 @@ def build_graph(og):
     out, shape = b.build()
     if out == Graph.INPUT:
         raise UnsupportedOperatorError(f"{og.source}: the graph output is the input itself")
-    return Graph(prod(og.input_shape), b.nodes, output=out,
-                 input_shape=core_shape(og.input_shape)), shape
+    return Graph(
+        prod(og.input_shape), b.nodes, output=out, input_shape=core_shape(og.input_shape)
+    ), shape
 
 
 def load_onnx(path):
     """A :class:`~exactbounds.io.json_net.Model` from an ONNX file; ONNX carries no input set,
     so ``input_set`` is ``None`` until a spec supplies one (``io.load.load_model``)."""
-    from .json_net import Model
     og = parse_onnx(path)
     graph, _ = build_graph(og)
     return Model(graph, None, str(path))

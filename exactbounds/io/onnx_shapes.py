@@ -8,6 +8,7 @@ operation on ids gives the index map). Parameters come from attributes (older op
 constant inputs (newer opsets); :func:`fold` evaluates the remaining shape arithmetic on
 constants (Shape, Cast, ConstantOfShape, Equal, Neg, + − × ÷, Range, Where, ...), exactly.
 """
+
 from fractions import Fraction
 from math import isqrt
 
@@ -16,9 +17,22 @@ from flint import fmpq
 
 from ..errors import InvalidModelError, MalformedFileError, ShapeError, UnsupportedOperatorError
 
-MOVES = ("Transpose", "Slice", "Gather", "Concat", "Pad", "Squeeze", "Unsqueeze", "Reshape",
-         "Flatten", "Expand", "Identity", "Dropout", "Tile")
-FLOAT_TYPES = (1, 10, 11, 16)     # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+MOVES = (
+    "Transpose",
+    "Slice",
+    "Gather",
+    "Concat",
+    "Pad",
+    "Squeeze",
+    "Unsqueeze",
+    "Reshape",
+    "Flatten",
+    "Expand",
+    "Identity",
+    "Dropout",
+    "Tile",
+)
+FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 INT_TYPES = (2, 3, 4, 5, 6, 7, 9, 12, 13)  # the integer types and BOOL
 
 
@@ -48,8 +62,9 @@ class Params:
         if index is not None and len(n.inputs) > index and n.inputs[index]:
             c = self.const(n.inputs[index])
             if c is None:
-                raise UnsupportedOperatorError(f"{n.where()}: input {index} ({attr}) must be a "
-                                               "constant")
+                raise UnsupportedOperatorError(
+                    f"{n.where()}: input {index} ({attr}) must be a constant"
+                )
             return _ints(c)
         return default
 
@@ -76,8 +91,10 @@ def reshape_target(node, shape, target):
     for k, d in enumerate(target):
         if d == 0 and not allowzero:
             if k >= len(shape):
-                raise ShapeError(f"{node.where()}: shape entry {k} is 0 (copy) but the input "
-                                 f"{tuple(shape)} has no dimension {k}")
+                raise ShapeError(
+                    f"{node.where()}: shape entry {k} is 0 (copy) but the input "
+                    f"{tuple(shape)} has no dimension {k}"
+                )
             d = shape[k]
         out.append(int(d))
     if out.count(-1) > 1 or any(d < -1 for d in out):
@@ -88,8 +105,9 @@ def reshape_target(node, shape, target):
             raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} to {target}")
         out[out.index(-1)] = size // rest
     if int(np.prod(out)) != size:
-        raise ShapeError(f"{node.where()}: cannot reshape {tuple(shape)} ({size} entries) to "
-                         f"{tuple(out)}")
+        raise ShapeError(
+            f"{node.where()}: cannot reshape {tuple(shape)} ({size} entries) to {tuple(out)}"
+        )
     return tuple(out)
 
 
@@ -138,12 +156,16 @@ def move(node, arrays, const, opset, pad_value=None):
         try:
             return np.concatenate(arrays, axis=a)
         except ValueError:
-            raise ShapeError(f"{w}: shapes {[tuple(v.shape) for v in arrays]} do not concatenate "
-                             f"on axis {a}") from None
+            raise ShapeError(
+                f"{w}: shapes {[tuple(v.shape) for v in arrays]} do not concatenate on axis {a}"
+            ) from None
     if t == "Squeeze":
         axes = P.get("axes", 1)
-        axes = [i for i, d in enumerate(x.shape) if d == 1] if axes is None else \
-            [_axis(a, r, w) for a in axes]
+        axes = (
+            [i for i, d in enumerate(x.shape) if d == 1]
+            if axes is None
+            else [_axis(a, r, w) for a in axes]
+        )
         if any(x.shape[a] != 1 for a in axes):
             raise ShapeError(f"{w}: cannot squeeze axes {axes} of shape {tuple(x.shape)}")
         return np.squeeze(x, axis=tuple(axes))
@@ -244,7 +266,7 @@ def _binary(t, a, b, w):
         if t == "Mul":
             return a * b
         if t == "Div":
-            if ints:   # ONNX integer division truncates
+            if ints:  # ONNX integer division truncates
                 q = np.abs(a) // np.abs(b)
                 return np.where((a < 0) != (b < 0), -q, q)
             return a / b
@@ -259,14 +281,37 @@ def _binary(t, a, b, w):
         if t == "Min":
             return np.where(a <= b, a, b)
     except ValueError:
-        raise ShapeError(f"{w}: constants of shapes {a.shape} and {b.shape} do not "
-                         "broadcast") from None
+        raise ShapeError(
+            f"{w}: constants of shapes {a.shape} and {b.shape} do not broadcast"
+        ) from None
     raise UnsupportedOperatorError(f"{w}: {t} of constants is not supported")
 
 
-FOLDS = MOVES + ("Shape", "Size", "Cast", "ConstantOfShape", "Equal", "Less", "Greater", "Neg",
-                 "Add", "Sub", "Mul", "Div", "Range", "Where", "Not", "Max", "Min", "Abs",
-                 "Sqrt", "Pow", "Floor", "Ceil", "MatMul")
+FOLDS = MOVES + (
+    "Shape",
+    "Size",
+    "Cast",
+    "ConstantOfShape",
+    "Equal",
+    "Less",
+    "Greater",
+    "Neg",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Range",
+    "Where",
+    "Not",
+    "Max",
+    "Min",
+    "Abs",
+    "Sqrt",
+    "Pow",
+    "Floor",
+    "Ceil",
+    "MatMul",
+)
 
 
 def cast(node, a, to):
@@ -276,8 +321,9 @@ def cast(node, a, to):
     if to in INT_TYPES:
         if a.dtype != object:
             return a.astype(np.int64) if to != 9 else (a != 0).astype(np.int64)
-        return np.array([_trunc(v) if to != 9 else int(v != 0) for v in a.ravel().tolist()],
-                        dtype=np.int64).reshape(a.shape)
+        return np.array(
+            [_trunc(v) if to != 9 else int(v != 0) for v in a.ravel().tolist()], dtype=np.int64
+        ).reshape(a.shape)
     if to in FLOAT_TYPES:
         if a.dtype != object:
             return _to_fmpq(a)
@@ -285,12 +331,16 @@ def cast(node, a, to):
         out = np.empty(a.shape, dtype=object)
         vals = []
         for v in a.ravel().tolist():
-            f = float(Fraction(int(v.p), int(v.q)))     # correctly rounded to a double
+            f = float(Fraction(int(v.p), int(v.q)))  # correctly rounded to a double
             g = float(dt(f))
-            if fmpq(*g.as_integer_ratio()) != v and dt != np.float64 and \
-                    fmpq(*f.as_integer_ratio()) != v:
-                raise UnsupportedOperatorError(f"{w}: Cast of {v} (not a double) to a narrower "
-                                               "float would round twice")
+            if (
+                fmpq(*g.as_integer_ratio()) != v
+                and dt != np.float64
+                and fmpq(*f.as_integer_ratio()) != v
+            ):
+                raise UnsupportedOperatorError(
+                    f"{w}: Cast of {v} (not a double) to a narrower float would round twice"
+                )
             vals.append(fmpq(*g.as_integer_ratio()))
         out.ravel()[:] = vals
         return out
@@ -311,15 +361,18 @@ def fold(node, ins, const, opset, shape_of=None):
         r = len(shape)
         s, e = int(node.attrs.get("start", 0)), int(node.attrs.get("end", r))
         s, e = (s + r if s < 0 else s), (e + r if e < 0 else e)
-        return np.array(shape[max(0, min(s, r)):max(0, min(e, r))], dtype=np.int64)
+        return np.array(shape[max(0, min(s, r)) : max(0, min(e, r))], dtype=np.int64)
     if t == "Cast":
         return cast(node, ins[0], int(node.attrs.get("to", 1)))
     if t == "ConstantOfShape":
         shape = _ints(ins[0])
         v = node.attrs.get("value")
         v = np.zeros(1, dtype=np.float32) if v is None else np.asarray(v)
-        fill = int(v.ravel()[0]) if v.dtype.kind in "iub" else \
-            fmpq(*float(v.ravel()[0]).as_integer_ratio())
+        fill = (
+            int(v.ravel()[0])
+            if v.dtype.kind in "iub"
+            else fmpq(*float(v.ravel()[0]).as_integer_ratio())
+        )
         out = np.empty(tuple(shape), dtype=object if isinstance(fill, fmpq) else np.int64)
         out[...] = fill
         return out
@@ -344,17 +397,24 @@ def fold(node, ins, const, opset, shape_of=None):
         s, lim, d = (np.asarray(v).ravel().tolist()[0] for v in ins)
         if d == 0:
             raise InvalidModelError(f"{w}: Range with delta 0")
-        n = max(int(-(-(lim - s) // d)) if not isinstance(s - lim, fmpq) else
-                int(((lim - s) / d).ceil()), 0)
+        n = max(
+            int(-(-(lim - s) // d))
+            if not isinstance(s - lim, fmpq)
+            else int(((lim - s) / d).ceil()),
+            0,
+        )
         vals = [s + k * d for k in range(n)]
-        return _to_fmpq(np.array(vals, dtype=object)) if any(
-            isinstance(v, fmpq) for v in vals) else np.array(vals, dtype=np.int64)
+        return (
+            _to_fmpq(np.array(vals, dtype=object))
+            if any(isinstance(v, fmpq) for v in vals)
+            else np.array(vals, dtype=np.int64)
+        )
     if t == "Pow":
         a, b = ins
         if b.dtype == object and any(v.q != 1 for v in b.ravel().tolist()):
             raise UnsupportedOperatorError(f"{w}: Pow of constants with a non-integer exponent")
         e = np.vectorize(lambda v: int(v))(b) if b.dtype == object else b
-        return _to_fmpq(a) ** e if a.dtype == object or np.any(e < 0) else a ** e
+        return _to_fmpq(a) ** e if a.dtype == object or np.any(e < 0) else a**e
     if t == "Sqrt":
         out = []
         for v in _to_fmpq(ins[0]).ravel().tolist():
@@ -370,8 +430,9 @@ def fold(node, ins, const, opset, shape_of=None):
         try:
             return np.matmul(a, b)
         except ValueError:
-            raise ShapeError(f"{w}: MatMul of constants of shapes {a.shape} and "
-                             f"{b.shape}") from None
+            raise ShapeError(
+                f"{w}: MatMul of constants of shapes {a.shape} and {b.shape}"
+            ) from None
     if t in ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Max", "Min"):
         if len(ins) != 2:
             if t in ("Max", "Min") and ins:

@@ -1,4 +1,5 @@
 """Result JSON: exact strings plus float64 ends rounded outward."""
+
 from ..numbers import ENCLOSURE, EXACT, f64_down, f64_up, rational_str
 
 
@@ -10,9 +11,13 @@ def box_json(box, ctx, status=None):
     if status is None:
         exact = all(ctx.status(v) == EXACT for v in box.lo + box.hi)
         status = EXACT if exact else ENCLOSURE
-    return {"lo": [rational_str(v) for v in lo], "hi": [rational_str(v) for v in hi],
-            "lo_f64": [f64_down(v) for v in lo], "hi_f64": [f64_up(v) for v in hi],
-            "status": status}
+    return {
+        "lo": [rational_str(v) for v in lo],
+        "hi": [rational_str(v) for v in hi],
+        "lo_f64": [f64_down(v) for v in lo],
+        "hi_f64": [f64_up(v) for v in hi],
+        "status": status,
+    }
 
 
 def result_json(result, intermediate=False):
@@ -34,9 +39,16 @@ def result_json(result, intermediate=False):
 def derivatives_json(jet, ctx, curve, order, rule, source, refinement=None):
     """The ``--json`` document (also a valid claim file for ``check --method deriv``); with a
     :class:`~exactbounds.algorithms.refine.Refinement`, its ``refinement`` member."""
-    d = {"model": source, "method": "taylor", "order": order,
-         "second_derivative_rule": rule, "context": ctx.name, "mode": ctx.mode,
-         "curve": curve.describe(), "value": box_json(jet.value, ctx)}
+    d = {
+        "model": source,
+        "method": "taylor",
+        "order": order,
+        "second_derivative_rule": rule,
+        "context": ctx.name,
+        "mode": ctx.mode,
+        "curve": curve.describe(),
+        "value": box_json(jet.value, ctx),
+    }
     if jet.value_status == "bound":
         d["value"]["status"] = "bound"
     for k, box in ((1, jet.d1), (2, jet.d2)):
@@ -64,8 +76,16 @@ def _gap_up(g):
 def refinement_json(r):
     """``pieces``, ``stopped``, ``samples``, ``gap`` (per quantity and output, rounded up to 4
     decimals) and ``sampled`` (the exact inner sampled ranges) of a refinement."""
-    return {"pieces": r.pieces, "stopped": r.stopped, "samples": r.samples,
-            "gap": {DERIV_KEYS[k]: [_gap_up(g) for g in v] for k, v in sorted(r.gap.items())},
-            "sampled": {DERIV_KEYS[k]: {"lo": [rational_str(a) for a in lo],
-                                        "hi": [rational_str(b) for b in hi]}
-                        for k, (lo, hi) in sorted(r.sampled.items())}}
+    return {
+        "pieces": r.pieces,
+        "stopped": r.stopped,
+        "samples": r.samples,
+        "gap": {DERIV_KEYS[k]: [_gap_up(g) for g in v] for k, v in sorted(r.gap.items())},
+        "sampled": {
+            DERIV_KEYS[k]: {
+                "lo": [rational_str(a) for a in lo],
+                "hi": [rational_str(b) for b in hi],
+            }
+            for k, (lo, hi) in sorted(r.sampled.items())
+        },
+    }

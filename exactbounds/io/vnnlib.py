@@ -33,6 +33,7 @@ nested thousands deep or an ``and`` of 30,000 atoms is read as fast as a flat on
 most :data:`MAX_VARS` variables of each kind, :data:`MAX_CLAUSES` output clauses, constants of at
 most :data:`MAX_CONST_BITS` bits (numbers themselves as in ``numbers.convert``).
 """
+
 import re
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ SHOW_CHARS = 200
 
 
 # ----------------------------------------------------------------------------- s-expressions
+
 
 def _tokens(text, src):
     """Tokens with their line numbers; ``;`` starts a comment."""
@@ -104,8 +106,9 @@ def _show(e, limit=None):
             piece = x[0]
         else:
             todo.append(")")
-            todo.extend(reversed([u for k, u in enumerate(x) for u in ((u,) if k == 0 else
-                                                                       (" ", u))]))
+            todo.extend(
+                reversed([u for k, u in enumerate(x) for u in ((u,) if k == 0 else (" ", u))])
+            )
             piece = "("
         out.append(piece)
         n += len(piece)
@@ -127,8 +130,8 @@ def _fold(root, children, combine):
             todo.extend((k, None) for k in reversed(kids))
         else:
             n = len(kids)
-            args = vals[len(vals) - n:]
-            del vals[len(vals) - n:]
+            args = vals[len(vals) - n :]
+            del vals[len(vals) - n :]
             vals.append(combine(x, args))
     return vals[0]
 
@@ -148,11 +151,13 @@ def _conj(dnf, sub, err):
 
 # ----------------------------------------------------------------------------- data structures
 
+
 @dataclass(frozen=True)
 class LinearComparison:
     """``Σ_k coeffs[k]·V_k  op  rhs`` over the variables ``V = var`` (``"X"`` or ``"Y"``);
     ``coeffs`` is a tuple of ``(index, nonzero fmpq)`` sorted by index, ``op`` is ``"<="``,
     ``"<"`` or ``"="``, ``rhs`` an exact ``fmpq``; ``text`` is the source atom."""
+
     coeffs: tuple
     op: str
     rhs: object
@@ -222,6 +227,7 @@ class OutputProperty:
     clauses. Per the VNN-LIB convention the formula describes a counterexample. No output
     assertion gives ``clauses == ((),)`` (one empty conjunction: ``true``); ``clauses == ()``
     is ``false`` (an assertion that is false whatever the values: nothing to reach)."""
+
     clauses: tuple
     n_outputs: int
 
@@ -274,6 +280,7 @@ class VnnlibSpec:
     """A parsed VNN-LIB file: the input box (exact ends), the output property, and the
     multi-input constraints (a polytope) that the box encloses; ``relaxed`` is true when there
     are such constraints, i.e. the box is a sound superset of the real input set."""
+
     input_box: Box
     output: OutputProperty
     n_inputs: int
@@ -291,6 +298,7 @@ class VnnlibSpec:
 
 
 # ----------------------------------------------------------------------------- parsing
+
 
 class _Parser:
     def __init__(self, src):
@@ -312,13 +320,24 @@ class _Parser:
     def declare(self, e):
         head = e[0][0]
         if head == "declare-const":
-            ok = (len(e) == 3 and isinstance(e[1], tuple) and isinstance(e[2], tuple) and
-                  e[2][0] == "Real")
+            ok = (
+                len(e) == 3
+                and isinstance(e[1], tuple)
+                and isinstance(e[2], tuple)
+                and e[2][0] == "Real"
+            )
         else:  # declare-fun NAME () Real
-            ok = (len(e) == 4 and isinstance(e[1], tuple) and e[2] == [] and
-                  isinstance(e[3], tuple) and e[3][0] == "Real")
+            ok = (
+                len(e) == 4
+                and isinstance(e[1], tuple)
+                and e[2] == []
+                and isinstance(e[3], tuple)
+                and e[3][0] == "Real"
+            )
         if not ok:
-            raise self.err(e, f"expected ({head} NAME {'' if head == 'declare-const' else '() '}Real)")
+            raise self.err(
+                e, f"expected ({head} NAME {'' if head == 'declare-const' else '() '}Real)"
+            )
         vi = self.index(e, e[1][0])
         if vi is None:
             raise self.err(e, f"variable {e[1][0][:40]!r} is not named X_i or Y_i")
@@ -434,8 +453,9 @@ class _Parser:
             if head == "or" and len(e) < 2:
                 raise self.err(e, "empty 'or'")
             return e[1:]
-        raise self.err(e, f"unsupported formula operator {head[:40]!r} (supported: and, or, "
-                          "<=, >=, <, >, =)")
+        raise self.err(
+            e, f"unsupported formula operator {head[:40]!r} (supported: and, or, <=, >=, <, >, =)"
+        )
 
     def _formula_value(self, e, args):
         head = e[0][0]
@@ -448,12 +468,12 @@ class _Parser:
                 dnf = _conj(dnf, sub, lambda msg: self.err(e, msg))
             return dnf
         dnf = [cl for sub in args for cl in sub]
-        return [[]] if any(not cl for cl in dnf) else dnf   # a true clause: all true
+        return [[]] if any(not cl for cl in dnf) else dnf  # a true clause: all true
 
 
 def _declared_range(decl, v, src):
     n = len(decl)
-    if max(decl) != n - 1:     # n distinct indices >= 0 are 0..n-1 exactly when the max is n-1
+    if max(decl) != n - 1:  # n distinct indices >= 0 are 0..n-1 exactly when the max is n-1
         missing = next(i for i, k in enumerate(sorted(decl)) if i != k)
         raise MalformedFileError(f"{src}: {v}_{missing} is not declared, but {v}_{max(decl)} is")
     return n
@@ -482,20 +502,30 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                     out_dnf = []
             elif kinds == {"X"}:
                 if len(dnf) != 1:
-                    raise p.err(e, "a disjunction over input constraints is not supported "
-                                   "(the input set must be one box or polytope)")
+                    raise p.err(
+                        e,
+                        "a disjunction over input constraints is not supported "
+                        "(the input set must be one box or polytope)",
+                    )
                 input_atoms += dnf[0]
             elif kinds == {"Y"}:
                 out_dnf = _conj(out_dnf, dnf, lambda msg, e=e: p.err(e, msg))
             else:
-                inputs = {frozenset((c.coeffs, c.op, c.rhs) for c in cl if c.var == "X")
-                          for cl in dnf}
+                inputs = {
+                    frozenset((c.coeffs, c.op, c.rhs) for c in cl if c.var == "X") for cl in dnf
+                }
                 if len(inputs) != 1:
-                    raise p.err(e, "a disjunction whose clauses constrain the inputs "
-                                   "differently is not supported")
+                    raise p.err(
+                        e,
+                        "a disjunction whose clauses constrain the inputs "
+                        "differently is not supported",
+                    )
                 input_atoms += [c for c in dnf[0] if c.var == "X"]
-                out_dnf = _conj(out_dnf, [[c for c in b if c.var == "Y"] for b in dnf],
-                                lambda msg, e=e: p.err(e, msg))
+                out_dnf = _conj(
+                    out_dnf,
+                    [[c for c in b if c.var == "Y"] for b in dnf],
+                    lambda msg, e=e: p.err(e, msg),
+                )
         elif head in _IGNORED:
             continue
         else:
@@ -510,10 +540,11 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
             if polytope == "error":
                 raise MalformedFileError(
                     f"{src}: input constraint {c.text} involves several inputs (a polytope); "
-                    "use polytope='box' to bound over its enclosing box")
+                    "use polytope='box' to bound over its enclosing box"
+                )
             poly.append(c)
             continue
-        (k, a), = c.coeffs
+        ((k, a),) = c.coeffs
         v = c.rhs / a
         ups = [True, False] if c.op == "=" else [a > 0]
         for up in ups:
@@ -523,8 +554,9 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
     for k in range(n_in):
         for ends, what in ((lo, "lower"), (hi, "upper")):
             if ends[k] is None:
-                raise InvalidBoxError(f"{src}: input X_{k} has no {what} bound (unbounded "
-                                      "inputs are not supported)")
+                raise InvalidBoxError(
+                    f"{src}: input X_{k} has no {what} bound (unbounded inputs are not supported)"
+                )
     box = Box(lo, hi, name=f"{src}: input")
     clauses = ((),) if any(not cl for cl in out_dnf) else tuple(tuple(cl) for cl in out_dnf)
     return VnnlibSpec(box, OutputProperty(clauses, n_out), n_in, n_out, poly, src)

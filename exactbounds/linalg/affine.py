@@ -9,14 +9,16 @@ context whose backend is ``arb`` (each ball encloses the exact value), and else 
 simulation, enclosures in the rational context) entry by entry in the context's own arithmetic,
 choosing ``lo``/``hi`` by the exact sign of each weight.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 from .backends import ArbBackend, split_q
-from .fast import FastBackend, ball_col, float_ends
 from .dymat import DyMat, dyadic_parts
+from .fast import FastBackend, ball_col, float_ends
 
 if TYPE_CHECKING:
     from ..numbers.contexts import Context
@@ -26,8 +28,9 @@ def _sparse_rows(W: Any) -> list[Any]:
     """Rows of an ``fmpq_mat`` as lists of ``(column, value)`` for the nonzero entries."""
     n = W.ncols()
     es = W.entries()
-    return [[(j, v) for j, v in enumerate(es[i * n:(i + 1) * n]) if v != 0]
-            for i in range(W.nrows())]
+    return [
+        [(j, v) for j, v in enumerate(es[i * n : (i + 1) * n]) if v != 0] for i in range(W.nrows())
+    ]
 
 
 def _abs_q(W: Any) -> Any:
@@ -176,8 +179,8 @@ class AffineMats:
             e = min((s for m, s in parts if m), default=0)
             ints = [m << (s - e) for m, s in parts]
             il, ih = ints[:n], ints[n:]
-            mid = fmpz_mat(n, 1, [fmpz(a + b) for a, b in zip(il, ih)])   # 2^(e-1)·(lo + hi)
-            rad = fmpz_mat(n, 1, [fmpz(b - a) for a, b in zip(il, ih)])   # 2^(e-1)·(hi − lo)
+            mid = fmpz_mat(n, 1, [fmpz(a + b) for a, b in zip(il, ih)])  # 2^(e-1)·(lo + hi)
+            rad = fmpz_mat(n, 1, [fmpz(b - a) for a, b in zip(il, ih)])  # 2^(e-1)·(hi − lo)
             ym = ym + DyMat(W.M * mid, W.e + e - 1)
             yr = yr + DyMat(self.abs_dy(k).M * rad, W.e + e - 1)
         return (ym - yr).entry_list(), (ym + yr).entry_list()
@@ -198,8 +201,10 @@ class AffineMats:
                 rad = be.from_entries(len(lo), 1, [(b - a) * half for a, b in zip(lo, hi)])
                 ym, yr = ym + be.mat(self.q(k)) * mid, yr + be.mat(self.abs_q(k)) * rad
             ym, yr = be.entries(ym), be.entries(yr)
-            return ([be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
-                    [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)])
+            return (
+                [be.to_ctx(ctx, a - r) for a, r in zip(ym, yr)],
+                [be.to_ctx(ctx, a + r) for a, r in zip(ym, yr)],
+            )
 
     def _ibp_fast(self, ctx: Context, ends: Any, with_bias: bool) -> tuple[Any, ...]:
         """The centre/radius products on float64 balls (``linalg.fast``): each ball encloses the

@@ -17,14 +17,16 @@ from exact values), ``zeros``/``eye``, ``entries``/``from_entries``, ``abs``, ``
 (positive and negative parts) and ``precision`` (a context manager for the working precision).
 :func:`backend_for` picks the backend from the context's ``backend_kind``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 from contextlib import contextmanager
 from operator import mul
+from typing import TYPE_CHECKING, Any
 
-from flint import arb, arb_mat, ctx as flint_ctx, fmpq, fmpq_mat, fmpz, fmpz_mat
+from flint import arb, arb_mat, fmpq, fmpq_mat, fmpz, fmpz_mat
+from flint import ctx as flint_ctx
 
 from ..errors import AmbiguousBranch, InvalidModelError, InvalidValueError
 from ..numbers import RInterval, dyadic, sqrt_enclosure
@@ -56,8 +58,10 @@ def split_q(W: Any) -> tuple[Any, ...]:
     W = as_q(W)
     es = W.entries()
     z = fmpq(0)
-    return (fmpq_mat(W.nrows(), W.ncols(), [v if v > 0 else z for v in es]),
-            fmpq_mat(W.nrows(), W.ncols(), [v if v < 0 else z for v in es]))
+    return (
+        fmpq_mat(W.nrows(), W.ncols(), [v if v > 0 else z for v in es]),
+        fmpq_mat(W.nrows(), W.ncols(), [v if v < 0 else z for v in es]),
+    )
 
 
 class _Base:
@@ -66,6 +70,7 @@ class _Base:
     exact = True
 
     if TYPE_CHECKING:  # the vocabulary every backend supplies (see the module docstring)
+
         def mat(self, m: Any) -> Any: ...
         def const(self, q: Any) -> Any: ...
         def col(self, values: Any) -> Any: ...
@@ -79,6 +84,7 @@ class _Base:
         def radius_ball(self, m: Any) -> Any: ...
 
     if TYPE_CHECKING:  # the vocabulary every backend supplies (see the module docstring)
+
         def mat(self, m: Any) -> Any: ...
         def const(self, q: Any) -> Any: ...
         def col(self, values: Any) -> Any: ...
@@ -137,12 +143,14 @@ class _Base:
             return self.diag(pa), self.col(pb)
         return self._relax(lam, n, pa, pb, na, nb, compact)
 
-    def _relax(self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool) -> tuple[Any, ...]:
+    def _relax(
+        self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool
+    ) -> tuple[Any, ...]:
         m = lam.nrows()
         es = self.entries(lam)
         new, bias = [], []
         for i in range(m):
-            row = es[i * n:(i + 1) * n]
+            row = es[i * n : (i + 1) * n]
             acc = self.const(fmpq(0))
             for v, a, ba, b, bb in zip(row, pa, pb, na, nb):
                 s = self.sign(v)
@@ -190,15 +198,16 @@ class _Base:
     def _both(self, U: Any, a: Any, b: Any, half: Any) -> Any:
         mid = U * ((a + b) * half)
         rad = self.abs(U) * (self.abs(a - b) * half)
-        return mid + self.from_entries(rad.nrows(), rad.ncols(),
-                                       [self.radius_ball(v) for v in self.entries(rad)])
+        return mid + self.from_entries(
+            rad.nrows(), rad.ncols(), [self.radius_ball(v) for v in self.entries(rad)]
+        )
 
     def pick_rows(self, A: Any, B: Any, s: Any, n: int) -> Any:
         """Row ``i``: ``s_i·A_i`` when ``s_i >= 0`` else ``s_i·B_i`` (hull if undecidable)."""
         ea, eb = self.entries(A), self.entries(B)
         out = []
         for i, si in enumerate(s):
-            ra, rb = ea[i * n:(i + 1) * n], eb[i * n:(i + 1) * n]
+            ra, rb = ea[i * n : (i + 1) * n], eb[i * n : (i + 1) * n]
             sg = self.sign(si)
             if sg is None:
                 out.extend(self.hull(si * a, si * b) for a, b in zip(ra, rb))
@@ -260,13 +269,22 @@ class QBackend(_Base):
     def abs_dot(self, A: Any, v: Any) -> Any:
         """The column ``|A|·v`` for a list ``v`` (row by row, no |A| matrix built)."""
         n, es = A.ncols(), A.entries()
-        return fmpq_mat(A.nrows(), 1, [sum(map(mul, map(abs, es[i * n:(i + 1) * n]), v), fmpq(0))
-                                       for i in range(A.nrows())])
+        return fmpq_mat(
+            A.nrows(),
+            1,
+            [
+                sum(map(mul, map(abs, es[i * n : (i + 1) * n]), v), fmpq(0))
+                for i in range(A.nrows())
+            ],
+        )
 
     def abs_rowsum(self, A: Any) -> Any:
         n, es = A.ncols(), A.entries()
-        return fmpq_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), fmpq(0))
-                                       for i in range(A.nrows())])
+        return fmpq_mat(
+            A.nrows(),
+            1,
+            [sum(map(abs, es[i * n : (i + 1) * n]), fmpq(0)) for i in range(A.nrows())],
+        )
 
     def hull(self, a: Any, b: Any) -> Any:
         raise AssertionError("exact entries never need a hull")
@@ -282,13 +300,19 @@ class QBackend(_Base):
             z = fmpz(0)
             es = lam.M.entries()
             r, c = lam.nrows(), lam.ncols()
-            return (DyMat(fmpz_mat(r, c, [v if v > 0 else z for v in es]), lam.e),
-                    DyMat(fmpz_mat(r, c, [v if v < 0 else z for v in es]), lam.e), None)
+            return (
+                DyMat(fmpz_mat(r, c, [v if v > 0 else z for v in es]), lam.e),
+                DyMat(fmpz_mat(r, c, [v if v < 0 else z for v in es]), lam.e),
+                None,
+            )
         es = self.entries(lam)
         z = fmpq(0)
         r, c = lam.nrows(), lam.ncols()
-        return (self.from_entries(r, c, [v if v > 0 else z for v in es]),
-                self.from_entries(r, c, [v if v < 0 else z for v in es]), None)
+        return (
+            self.from_entries(r, c, [v if v > 0 else z for v in es]),
+            self.from_entries(r, c, [v if v < 0 else z for v in es]),
+            None,
+        )
 
     def sqrt_upper(self, x: Any, bits: int) -> tuple[Any, ...]:
         s = sqrt_enclosure(x, bits)
@@ -297,7 +321,9 @@ class QBackend(_Base):
     def max_abs(self, row: Any) -> Any:
         return max((abs(v) for v in row), default=fmpq(0))
 
-    def _relax(self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool) -> tuple[Any, ...]:
+    def _relax(
+        self, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool
+    ) -> tuple[Any, ...]:
         # Sign-independent part entry by entry (Λ_ij·pa_j) and Λ·pb as one product; then the
         # columns whose two lines differ are fixed where the coefficient is negative.
         m = lam.nrows()
@@ -305,7 +331,7 @@ class QBackend(_Base):
         split = [j for j in range(n) if pa[j] != na[j] or pb[j] != nb[j]]
         new = []
         for i in range(m):
-            new.extend(map(mul, es[i * n:(i + 1) * n], pa))
+            new.extend(map(mul, es[i * n : (i + 1) * n], pa))
         bias = lam * fmpq_mat(n, 1, pb) if any(v != 0 for v in pb) else fmpq_mat(m, 1)
         for j in split:
             da, db = na[j], nb[j] - pb[j]
@@ -375,7 +401,7 @@ class ZBackend(QBackend):
             z = fmpq(0)
             P = self.dyadic_diag([v if v >= 0 else z for v in s])
             N = self.dyadic_diag([v if v < 0 else z for v in s])
-            if P is not None and N is not None:   # diag(s⁺)·A + diag(s⁻)·B, integer products
+            if P is not None and N is not None:  # diag(s⁺)·A + diag(s⁻)·B, integer products
                 return P * A + N * B
         return QBackend.pick_rows(self, A, B, s, n)
 
@@ -426,8 +452,14 @@ class ZBackend(QBackend):
     def abs_rowsum(self, A: Any) -> Any:
         if isinstance(A, DyMat):
             n, es, z = A.ncols(), A.M.entries(), fmpz(0)
-            return DyMat(fmpz_mat(A.nrows(), 1, [sum(map(abs, es[i * n:(i + 1) * n]), z)
-                                                  for i in range(A.nrows())]), A.e)
+            return DyMat(
+                fmpz_mat(
+                    A.nrows(),
+                    1,
+                    [sum(map(abs, es[i * n : (i + 1) * n]), z) for i in range(A.nrows())],
+                ),
+                A.e,
+            )
         return super().abs_rowsum(A)
 
 
@@ -457,7 +489,9 @@ def _full(x: Any) -> Any:
     return x.full() if isinstance(x, _Cols) else x
 
 
-def _relax_backward_dyadic(be: Any, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool = False) -> Any:
+def _relax_backward_dyadic(
+    be: Any, lam: Any, n: int, pa: Any, pb: Any, na: Any, nb: Any, compact: bool = False
+) -> Any:
     """``relax_backward`` for an integer-backed ``lam`` (:class:`DyMat`) and dyadic lines,
     as integer matrix products: ``Λ·diag(pa) + N·diag(na − pa)`` and ``Λ·pb + N·(nb − pb)``
     with ``N`` the negative entries of ``Λ`` in the columns whose two lines differ (the same
@@ -483,7 +517,7 @@ def _relax_backward_dyadic(be: Any, lam: Any, n: int, pa: Any, pb: Any, na: Any,
         if delta is None or not isinstance(dbias, DyMat):
             return None
         zero = fmpz(0)
-        cols = lam.M * _selection(split, n).transpose()   # the split columns of Λ (m×ks)
+        cols = lam.M * _selection(split, n).transpose()  # the split columns of Λ (m×ks)
         N = DyMat(fmpz_mat(m, ks, [v if v < 0 else zero for v in cols.entries()]), lam.e)
         scatter = fmpz_mat(ks, k)
         for t, (j, d) in enumerate(zip(split, delta.M.entries())):
@@ -494,8 +528,10 @@ def _relax_backward_dyadic(be: Any, lam: Any, n: int, pa: Any, pb: Any, na: Any,
 
 
 def _enclosed(v: Any) -> Any:
-    raise InvalidModelError(f"a relaxation coefficient {v!r} is an enclosure, not a number; "
-                            "in the exact and dyadic modes a relaxation must be exact")
+    raise InvalidModelError(
+        f"a relaxation coefficient {v!r} is an enclosure, not a number; "
+        "in the exact and dyadic modes a relaxation must be exact"
+    )
 
 
 def arb_exact_ends(x: Any) -> tuple[Any, ...]:
@@ -608,9 +644,9 @@ def backend_for(ctx: Context) -> Any:
     if kind == "arb":
         return ArbBackend(ctx.precision)
     if kind == "fast":
-        from .fast import FastBackend    # fast.py builds on this module (no import cycle)
+        from .fast import FastBackend  # fast.py builds on this module (no import cycle)
+
         return FastBackend()
-    raise InvalidValueError("ctx", ctx, "CROWN and affine run in the exact, dyadic or "
-                            "interval modes")
-
-
+    raise InvalidValueError(
+        "ctx", ctx, "CROWN and affine run in the exact, dyadic or interval modes"
+    )

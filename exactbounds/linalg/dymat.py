@@ -1,13 +1,13 @@
 """``DyMat``: exact matrices of dyadic rationals held as one integer ``fmpz_mat`` times a
 shared power of two, so that products need no gcds (float32/float64 weights and dyadic bounds
 are such matrices). Values always equal those of the ``fmpq_mat`` :meth:`DyMat.to_q`."""
+
 from __future__ import annotations
 
-from typing import Any, Self
 from collections.abc import Sequence
+from typing import Any, Self
 
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
-
 
 
 def dyadic_parts(x: Any) -> Any:
@@ -81,8 +81,11 @@ class DyMat:
     def entry_list(self) -> Any:
         e = self.e
         if e >= 0:
-            return [fmpq(v << e) for v in map(int, self.M.entries())] if e else [
-                fmpq(v) for v in self.M.entries()]
+            return (
+                [fmpq(v << e) for v in map(int, self.M.entries())]
+                if e
+                else [fmpq(v) for v in self.M.entries()]
+            )
         d = 1 << -e
         return [fmpq(v, d) for v in self.M.entries()]
 

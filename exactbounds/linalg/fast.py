@@ -17,18 +17,19 @@ bounded by the rule for nonnegative products. A non-finite midpoint, or a NaN ra
 ball ``0 ± inf`` (sound, useless): converting it to exact ends raises ``AmbiguousBranch``, and the
 run restarts in the context's ``refined()`` one. The ``rad`` of an exact matrix is ``None``.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from functools import wraps
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flint import arb, fmpq, fmpq_mat
+from flint import arb, fmpq
 from mpmath.libmp import from_float, mpf_cmp, to_float
 
 from ..errors import AmbiguousBranch
@@ -38,18 +39,20 @@ from .dymat import DyMat
 if TYPE_CHECKING:
     from ..numbers.contexts import Context
 
-U = 2.0 ** -53
-ETA = 2.0 ** -1074
+U = 2.0**-53
+ETA = 2.0**-1074
 INF = math.inf
 MAXF = 1.7976931348623157e308
 
 
 def _quiet(f: Any) -> Any:
     """Run ``f`` with numpy's overflow/underflow/invalid warnings off (they are handled)."""
+
     @wraps(f)
     def g(*a: Any, **k: Any) -> Any:
         with np.errstate(all="ignore"):
             return f(*a, **k)
+
     return g
 
 
@@ -77,7 +80,7 @@ def down(x: Any) -> Any:
 
 def gamma(n: int) -> Any:
     """A float ``>= γ_n = n·u/(1 − n·u)``."""
-    nu = n * U                      # exact (a power of two times an integer < 2^53)
+    nu = n * U  # exact (a power of two times an integer < 2^53)
     return math.nextafter(nu / math.nextafter(1.0 - nu, 0.0), INF)
 
 
@@ -125,7 +128,7 @@ def ball_matmul(am: Any, ar: Any, bm: Any, br: Any) -> Any:
         X = np.hstack([aa, ar])
         Y = np.vstack([upn(upn(ab * g) + br), upn(ab + br)])
         rad = nonneg_matmul_up(X, Y)
-    rad = upn(rad + 2 * n * ETA)     # underflow in the midpoint product
+    rad = upn(rad + 2 * n * ETA)  # underflow in the midpoint product
     return _sanitize(mid, rad)
 
 
@@ -244,8 +247,10 @@ class Ball:
             return False
         if (self.rad is None) != (o.rad is None):
             return False
-        return bool(np.array_equal(self.mid, o.mid) and
-                    (self.rad is None or np.array_equal(self.rad, o.rad)))
+        return bool(
+            np.array_equal(self.mid, o.mid)
+            and (self.rad is None or np.array_equal(self.rad, o.rad))
+        )
 
     __hash__ = None  # type: ignore[assignment]  # unhashable, like numpy arrays
 
@@ -285,11 +290,14 @@ def q_ball(q: Any) -> tuple[Any, ...]:
     """``(mid, rad)`` floats with ``q ∈ mid ± rad`` for an exact number (``fmpq``, int,
     ``Fraction``); ``rad = 0`` when ``q`` is a float."""
     if not isinstance(q, fmpq):
-        q = fmpq(Fraction(q).numerator, Fraction(q).denominator) if not isinstance(q, int) \
+        q = (
+            fmpq(Fraction(q).numerator, Fraction(q).denominator)
+            if not isinstance(q, int)
             else fmpq(q)
+        )
     p, d = int(q.p), int(q.q)
     try:
-        f = p / d                  # correctly rounded (Python's int true division)
+        f = p / d  # correctly rounded (Python's int true division)
     except OverflowError:
         return 0.0, INF
     if math.isfinite(f) and fmpq(*f.as_integer_ratio()) == q:
@@ -375,15 +383,15 @@ def q_mat_ball(Q: Any) -> tuple[Any, ...]:
     ints = [int(v) for v in N.entries()]
     if d is None:
         big = max(map(abs, ints), default=0)
-        if big < 2 ** 53:
-            f = np.array(ints, dtype=np.float64)            # exact
+        if big < 2**53:
+            f = np.array(ints, dtype=np.float64)  # exact
             inexact = np.zeros(len(ints), dtype=bool)
         else:
             f = np.array([_int_float(v) for v in ints])
             inexact = np.array([not (math.isfinite(x) and int(x) == v) for x, v in zip(f, ints)])
         mid = np.ldexp(f, e) if e else f
         # rounding of the integer (<= u·|f|) and of the scaling into the subnormal range (<= η)
-        tiny = (np.abs(mid) < 2.0 ** -1022) & (f != 0)
+        tiny = (np.abs(mid) < 2.0**-1022) & (f != 0)
         err = up(np.abs(mid) * U)
         rad = np.where(inexact, up(up(err) + ETA), 0.0)
         rad = np.where(tiny, up(rad + ETA), rad)
@@ -410,7 +418,7 @@ def _int_div(p: Any, d: Any) -> Any:
 
 
 MAT_CACHE = 512
-_MATS = OrderedDict()   # id -> (exact matrix, its ball); the matrix is held, so ids stay unique
+_MATS = OrderedDict()  # id -> (exact matrix, its ball); the matrix is held, so ids stay unique
 
 
 class FastBackend(_Base):
@@ -555,8 +563,11 @@ class FastBackend(_Base):
         if isinstance(v, Ball):
             return v
         if not hasattr(v, "_mpi_"):
-            return _ball(ctx.lower(v)) if ctx.lower(v) == ctx.upper(v) else \
-                Ball.make(ball_from_ends(*(np.array([[t]]) for t in float_ends(ctx, v))))
+            return (
+                _ball(ctx.lower(v))
+                if ctx.lower(v) == ctx.upper(v)
+                else Ball.make(ball_from_ends(*(np.array([[t]]) for t in float_ends(ctx, v))))
+            )
         lo, hi = _float_ends_mpi(v)
         return entry_from_ends(lo, hi)
 
@@ -580,8 +591,10 @@ class FastBackend(_Base):
         if getattr(ctx, "iv", None) is not None and ctx.precision >= 53:
             make = ctx.iv.make_mpf
             return [make((from_float(a), from_float(b))) for a, b in zip(lo, hi)]
-        return [ctx.from_ends(fmpq(*a.as_integer_ratio()), fmpq(*b.as_integer_ratio()))
-                for a, b in zip(lo, hi)]
+        return [
+            ctx.from_ends(fmpq(*a.as_integer_ratio()), fmpq(*b.as_integer_ratio()))
+            for a, b in zip(lo, hi)
+        ]
 
     # -- the vectorised steps -------------------------------------------------------------
     def split(self, W: Any) -> tuple[Any, ...]:
@@ -589,7 +602,9 @@ class FastBackend(_Base):
         return self.mat(P), self.mat(N)
 
     @_quiet
-    def relax_backward(self, lam: Any, n: int, rel: Any, upper: Any, compact: bool = False) -> tuple[Any, ...]:
+    def relax_backward(
+        self, lam: Any, n: int, rel: Any, upper: Any, compact: bool = False
+    ) -> tuple[Any, ...]:
         """``Λ·y`` through elementwise lines (see :meth:`_Base.relax_backward`), vectorised:
         coefficient ``> 0`` (``mid > rad``) the first line, ``< 0`` the second, undecided the
         hull of both."""
@@ -597,8 +612,10 @@ class FastBackend(_Base):
         pa, pb, na, nb = (us, ub, ls, lb) if upper else (ls, lb, us, ub)
         pa, pb, na, nb = (self._vec(v) for v in (pa, pb, na, nb))
         if lam is IDENT:
-            return (Ball(np.diag(pa[0]), np.diag(pa[1])),
-                    Ball(pb[0].reshape(-1, 1), pb[1].reshape(-1, 1)))
+            return (
+                Ball(np.diag(pa[0]), np.diag(pa[1])),
+                Ball(pb[0].reshape(-1, 1), pb[1].reshape(-1, 1)),
+            )
         lm = lam.mid
         lr = lam.rad
         pos = lm > (0.0 if lr is None else lr)
@@ -615,14 +632,15 @@ class FastBackend(_Base):
         Pr = None if lr is None else np.where(neg, 0.0, lr)
         Nr = None if lr is None else np.where(neg, lr, 0.0)
         has_und = und.any() and not same[np.nonzero(und)[1]].all()
-        if has_und:   # undecided entries: neither product alone; hull of both below
+        if has_und:  # undecided entries: neither product alone; hull of both below
             Pm, Nm = np.where(und, 0.0, Pm), np.where(und, 0.0, Nm)
             Pr = None if Pr is None else np.where(und, 0.0, Pr)
             Nr = None if Nr is None else np.where(und, 0.0, Nr)
         bias = Ball.make(ball_matmul(Pm, Pr, pb[0].reshape(-1, 1), _nz(pb[1].reshape(-1, 1))))
         if Nm.any() or (Nr is not None and Nr.any()):
-            bias = bias + Ball.make(ball_matmul(Nm, Nr, nb[0].reshape(-1, 1),
-                                                _nz(nb[1].reshape(-1, 1))))
+            bias = bias + Ball.make(
+                ball_matmul(Nm, Nr, nb[0].reshape(-1, 1), _nz(nb[1].reshape(-1, 1)))
+            )
         if has_und:
             bm, br = ball_emul(lm, lr, na[0][None, :], _nz(na[1][None, :]))
             hm, hr = ball_hull(mid, rad, bm, br)
@@ -631,9 +649,12 @@ class FastBackend(_Base):
             Um = np.where(und, lm, 0.0)
             Ur = None if lr is None else np.where(und, lr, 0.0)
             U = Ball(Um, Ur)
-            bias = bias + self._both(U, Ball(pb[0].reshape(-1, 1), pb[1].reshape(-1, 1)),
-                                     Ball(nb[0].reshape(-1, 1), nb[1].reshape(-1, 1)),
-                                     self.const(fmpq(1, 2)))
+            bias = bias + self._both(
+                U,
+                Ball(pb[0].reshape(-1, 1), pb[1].reshape(-1, 1)),
+                Ball(nb[0].reshape(-1, 1), nb[1].reshape(-1, 1)),
+                self.const(fmpq(1, 2)),
+            )
         return Ball(mid, rad), bias
 
     def sign_split(self, lam: Any) -> Any:
@@ -644,6 +665,7 @@ class FastBackend(_Base):
 
         def part(mask: Any) -> Any:
             return Ball(np.where(mask, lm, 0.0), None if lr is None else np.where(mask, lr, 0.0))
+
         U = part(und) if (und & ((lm != 0) | (lr is not None and (lr != 0)))).any() else None
         return part(pos), part(neg), U
 
@@ -665,8 +687,12 @@ class FastBackend(_Base):
         cr = _pick(take_b, A.rad, B.rad)
         mid, rad = ball_emul(sm[:, None], _nz(sr[:, None]), cm, cr)
         if und.any():
-            om, orr = ball_emul(sm[:, None], _nz(sr[:, None]), np.where(take_b, A.mid, B.mid),
-                                _pick(take_b, B.rad, A.rad))
+            om, orr = ball_emul(
+                sm[:, None],
+                _nz(sr[:, None]),
+                np.where(take_b, A.mid, B.mid),
+                _pick(take_b, B.rad, A.rad),
+            )
             hm, hr = ball_hull(mid, rad, om, orr)
             mid = np.where(und[:, None], hm, mid)
             rad = np.where(und[:, None], hr, rad if rad is not None else 0.0)
@@ -770,7 +796,7 @@ class LazyRows:
     def _row(self, i: Any) -> Any:
         if i not in self._rows:
             m = self._M
-            sub = Ball(m.mid[i:i + 1], None if m.rad is None else m.rad[i:i + 1])
+            sub = Ball(m.mid[i : i + 1], None if m.rad is None else m.rad[i : i + 1])
             self._rows[i] = self._be.col_to_ctx(self._ctx, sub)
         return self._rows[i]
 
@@ -781,7 +807,7 @@ class LazyRows:
             k += len(self)
         if not 0 <= k < len(self):
             raise IndexError(k)
-        if self._flat:   # a column (or any matrix) read entry by entry, row-major
+        if self._flat:  # a column (or any matrix) read entry by entry, row-major
             n = self._M.ncols()
             return self._row(k // n)[k % n]
         return self._row(k)

@@ -19,6 +19,7 @@ never goes through mpmath between nodes.
 A ``NaN`` end becomes ``∓inf`` (sound); converting a non-finite end to the context raises
 ``AmbiguousBranch`` (the run restarts at a higher precision).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,15 +31,29 @@ from flint import fmpq, fmpq_mat
 from mpmath.libmp import from_float
 
 from ..errors import AmbiguousBranch
-from .fast import (ETA, U, _float_ends_mpi, _quiet, ball_add, ball_emul, ball_ends,
-                   ball_from_ends, down, float_ends, gamma, inv_one_minus_gamma, q_mat_ball, up,
-                   upn)
+from .fast import (
+    ETA,
+    U,
+    _float_ends_mpi,
+    _quiet,
+    ball_add,
+    ball_emul,
+    ball_ends,
+    ball_from_ends,
+    down,
+    float_ends,
+    gamma,
+    inv_one_minus_gamma,
+    q_mat_ball,
+    up,
+    upn,
+)
 
-REL_FUNC = 2.0 ** -40
+REL_FUNC = 2.0**-40
 """Relative error bound taken for numpy's ``exp``/``tanh`` and the few float operations of
 σ(x) = 1/(1 + exp(−x)): ``2^-40`` is over 4000 ulps, a thousand times the documented worst
 case of glibc's and numpy's SIMD implementations (<= 4 ulps), and still ~1e-12 relative."""
-ABS_FUNC = 2.0 ** -1000
+ABS_FUNC = 2.0**-1000
 """Absolute error bound added to it: covers every result in or near the subnormal range (where
 relative accuracy is lost) and σ(x) for x < −709 (exp(−x) overflows, σ is computed as 0, and the
 true value is below e^−709 < 2^−1000)."""
@@ -72,8 +87,13 @@ def _pairs(ctx: Any, elems: Any) -> Any:
         except OverflowError:
             f = None
         if f is not None:
-            exact = np.array([d & (d - 1) == 0 and d.bit_length() < 1000 and
-                              abs(p).bit_length() <= 53 for p, d in zip(num, den)], dtype=bool)
+            exact = np.array(
+                [
+                    d & (d - 1) == 0 and d.bit_length() < 1000 and abs(p).bit_length() <= 53
+                    for p, d in zip(num, den)
+                ],
+                dtype=bool,
+            )
             if exact.all():
                 return f, f.copy()
             return np.where(exact, f, down(f)), np.where(exact, f, up(f))
@@ -96,8 +116,10 @@ def _elems(ctx: Any, a: Any, b: Any) -> Any:
     if getattr(ctx, "iv", None) is not None and ctx.precision >= 53:
         make = ctx.iv.make_mpf
         return [make((from_float(x), from_float(y))) for x, y in zip(a, b)]
-    return [ctx.from_ends(fmpq(*x.as_integer_ratio()), fmpq(*y.as_integer_ratio()))
-            for x, y in zip(a, b)]
+    return [
+        ctx.from_ends(fmpq(*x.as_integer_ratio()), fmpq(*y.as_integer_ratio()))
+        for x, y in zip(a, b)
+    ]
 
 
 def fbox_to_lists(ctx: Any, f: Any) -> Any:
@@ -202,8 +224,9 @@ def diag_fbox(fm: Any, fr: Any, offset: Any, f: Any) -> Any:
     R, eR = ball_emul(np.abs(fm), fr, rho, er if er.any() else None)
     if offset is not None:
         M, eM = ball_add(M, eM, *offset)
-    return fbox_from_balls(M, eM if eM is not None else np.zeros_like(M), R,
-                           eR if eR is not None else np.zeros_like(R))
+    return fbox_from_balls(
+        M, eM if eM is not None else np.zeros_like(M), R, eR if eR is not None else np.zeros_like(R)
+    )
 
 
 @_quiet
@@ -234,11 +257,13 @@ def func_upper(f: Any, x: Any) -> Any:
 
 def monotone(f: Any, box: Any, lower: Any = -math.inf, upper: Any = math.inf) -> Any:
     """IBP of an increasing ``g`` (float evaluation ``f``) with range in ``[lower, upper]``."""
+
     def lo(x: Any) -> Any:
         return np.maximum(func_lower(f, x), lower)
 
     def hi(x: Any) -> Any:
         return np.minimum(func_upper(f, x), upper)
+
     ll, lh = _nan_out(lo(box.ll), hi(box.lh))
     hl, hh = _nan_out(lo(box.hl), hi(box.hh))
     return FBox(ll, lh, hl, hh)
@@ -287,10 +312,25 @@ class Im2col:
         return fbox_from_balls(M, eM, R, eR)
 
 
-__all__ = ["FBox", "fbox_from_box", "fbox_to_lists", "affine_fbox", "diag_fbox", "add_fbox",
-           "affine_floats", "diag_floats", "float_rad_up",
-           "monotone", "sigmoid_float", "relu_fbox", "Im2col", "float_mat", "float_vec",
-           "REL_FUNC", "ABS_FUNC"]
+__all__ = [
+    "FBox",
+    "fbox_from_box",
+    "fbox_to_lists",
+    "affine_fbox",
+    "diag_fbox",
+    "add_fbox",
+    "affine_floats",
+    "diag_floats",
+    "float_rad_up",
+    "monotone",
+    "sigmoid_float",
+    "relu_fbox",
+    "Im2col",
+    "float_mat",
+    "float_vec",
+    "REL_FUNC",
+    "ABS_FUNC",
+]
 
 
 def float_rad_up(M: Any) -> Any:
@@ -320,11 +360,13 @@ def affine_floats(Ws: Any, b: Any, Wr: Any = None, br: Any = None) -> Any:
 def diag_floats(f: Any, o: Any, frad: Any = None, orad: Any = None) -> Any:
     """``(fm, fr, (om, orad))`` float vectors for :func:`diag_fbox` from exact lists: the factor
     ``f``, the offset ``o`` and optionally their exact radii (enclosed coefficients)."""
+
     def vec(vals: Any, rad: Any) -> Any:
         m, r = float_vec(fmpq_mat(len(vals), 1, list(vals)))
         if rad is not None:
             extra = float_rad_up(fmpq_mat(len(rad), 1, list(rad))).ravel()
             r = extra if r is None else upn(r + extra)
         return m, r
+
     fm, fr = vec(f, frad)
     return fm, fr, vec(o, orad)

@@ -18,13 +18,15 @@ context                a number is                              sign test
                                                                 ``NeedsCaseSplit``
 =====================  =======================================  ===========================
 """
+
 from __future__ import annotations
 
-from typing import Any
 from abc import ABC, abstractmethod
+from typing import Any
 
 from flint import fmpq
-from mpmath import ctx_iv, mpf as _mpf
+from mpmath import ctx_iv
+from mpmath import mpf as _mpf
 
 from ..errors import AmbiguousBranch, InvalidValueError, NeedsCaseSplit
 from .convert import dyadic, to_exact
@@ -260,6 +262,7 @@ def round_out(lo: Any, hi: Any, bits: int) -> tuple[Any, ...]:
     ends of python-flint ``arb`` balls around ``lo`` and ``hi``); exact zeros stay."""
     import flint
     from flint import arb
+
     with flint.ctx.workprec(bits):
         return (lo if lo == 0 else arb_ends(arb(lo))[0], hi if hi == 0 else arb_ends(arb(hi))[1])
 
@@ -375,6 +378,7 @@ class SymbolicContext(Context):
 
     def __init__(self, assume: Any = None) -> None:
         import sympy
+
         self.sympy = sympy
         self.assume = dict(assume or {})
 

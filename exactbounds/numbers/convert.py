@@ -17,13 +17,14 @@ x87 long double and float128 (1e±4966, 2^±16494) and their exact decimal expan
 needs at most 767 significant digits); beyond them :class:`InvalidValueError` says so. Only
 ASCII digits are digits (``"١٢٣"`` is not a number).
 """
+
 from __future__ import annotations
 
-from typing import Any
 import math
 import numbers
 import re
 from fractions import Fraction
+from typing import Any
 
 from flint import fmpq, fmpz
 
@@ -42,8 +43,9 @@ MAX_BITS = 60000
 _DEC = re.compile(r"^([+-]?)([0-9]*)\.?([0-9]*)(?:[eE]([+-]?[0-9]+))?$", re.ASCII)
 _HEX = re.compile(r"^([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)[pP]([+-]?[0-9]+)$", re.ASCII)
 _RAT = re.compile(r"^([+-]?[0-9]+)\s*/\s*([+-]?[0-9]+)$", re.ASCII)
-_ADVICE = ("numbers in model, spec and claim files must be floats or exact decimals/rationals "
-           "of at most")
+_ADVICE = (
+    "numbers in model, spec and claim files must be floats or exact decimals/rationals of at most"
+)
 
 
 def _from_ratio(num: Any, den: int) -> Any:
@@ -51,16 +53,21 @@ def _from_ratio(num: Any, den: int) -> Any:
 
 
 def _too_big(name: str, s: Any, what: str) -> InvalidValueError:
-    return InvalidValueError(name, s, f"{what}; {_ADVICE} {MAX_DIGITS} digits within 1e±"
-                                      f"{MAX_DEC_EXP} (2^±{MAX_BIN_EXP}): check the file")
+    return InvalidValueError(
+        name,
+        s,
+        f"{what}; {_ADVICE} {MAX_DIGITS} digits within 1e±"
+        f"{MAX_DEC_EXP} (2^±{MAX_BIN_EXP}): check the file",
+    )
 
 
 def _exponent(name: str, s: Any, text: str, limit: int) -> int:
     """The exponent digits ``text`` as an int, refused beyond ``±limit`` before conversion."""
     digits = text.lstrip("+-").lstrip("0")
     if len(digits) > len(str(limit)) or (digits and int(digits) > limit):
-        raise _too_big(name, s, f"exponent {text[:20]}{'…' if len(text) > 20 else ''} is "
-                                f"beyond ±{limit}")
+        raise _too_big(
+            name, s, f"exponent {text[:20]}{'…' if len(text) > 20 else ''} is beyond ±{limit}"
+        )
     return int(text) if text else 0
 
 
@@ -148,8 +155,11 @@ def to_exact(x: Any, name: str = "value") -> Any:
 
 def _is_numpy_float(x: Any) -> bool:
     t = type(x)
-    return t.__module__ == "numpy" and hasattr(x, "as_integer_ratio") and \
-        any(b.__name__ == "floating" for b in t.__mro__)   # float16/32/64 and longdouble
+    return (
+        t.__module__ == "numpy"
+        and hasattr(x, "as_integer_ratio")
+        and any(b.__name__ == "floating" for b in t.__mro__)
+    )  # float16/32/64 and longdouble
 
 
 def _is_numpy_int(x: Any) -> bool:
@@ -159,6 +169,7 @@ def _is_numpy_int(x: Any) -> bool:
 
 def _np_finite(x: Any) -> bool:
     import numpy as np
+
     return bool(np.isfinite(x))
 
 
@@ -176,6 +187,7 @@ def rational_str(q: Any) -> str:
 def to_sympy(q: Any) -> Any:
     """The same exact rational as a sympy ``Rational``."""
     import sympy
+
     q = to_exact(q)
     return sympy.Rational(int(q.p), int(q.q))
 

@@ -10,9 +10,11 @@ concretisation) is exact, so a dyadic result is a ``bound`` (sound), not the exa
 square roots enclosed at ``bits`` bits) whose :meth:`round_bound` rounds outward; algorithms call
 it on every intermediate bound (the identity in the other contexts).
 """
+
 from __future__ import annotations
 
 from typing import Any
+
 from flint import fmpq
 
 from ..errors import InvalidValueError
@@ -40,7 +42,7 @@ def round_dyadic(x: Any, bits: int, up: bool) -> Any:
     e = abs(p).bit_length() - q.bit_length()
     k = bits - 1 - e
     m = _floor_div_pow2(p, q, k)  # floor(x·2^k), also for negative p
-    exact = (fmpq(m) * (fmpq(2) ** -k if k <= 0 else fmpq(1, 2 ** k))) == x
+    exact = (fmpq(m) * (fmpq(2) ** -k if k <= 0 else fmpq(1, 2**k))) == x
     if up and not exact:
         m += 1
     return fmpq(m, 1 << k) if k >= 0 else fmpq(m << -k)

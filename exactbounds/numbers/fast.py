@@ -8,9 +8,11 @@ CROWN, forward affine and the IBP of affine operators run on numpy float64 balls
 (status ``enclosure``). A branch the balls cannot decide, or a ball that overflowed, raises
 ``AmbiguousBranch``; the run then restarts in :meth:`refined` (``IntervalContext(113)``).
 """
+
 from __future__ import annotations
 
 from typing import Any
+
 from ..errors import AmbiguousBranch
 from .contexts import Context, IntervalContext
 from .convert import dyadic
@@ -42,8 +44,9 @@ class FastContext(IntervalContext):
             a, b = self.ends(lo)
             c, d = self.ends(hi)
             if (b - a) + (d - c) > WIDE * (d - a) + WIDE_ABS:
-                raise AmbiguousBranch("an enclosure narrower than 2^-10 of the bounds' span",
-                                      (lo, hi))
+                raise AmbiguousBranch(
+                    "an enclosure narrower than 2^-10 of the bounds' span", (lo, hi)
+                )
         return result
 
     def describe(self) -> dict[str, Any]:

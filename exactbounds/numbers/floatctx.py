@@ -5,11 +5,12 @@ in it is what a naive float implementation of the same algorithm computes
 (``exactbounds check --simulate``). :func:`round_nearest` is the correctly rounded conversion of
 a rational to a float type.
 """
+
 from __future__ import annotations
 
-from typing import Any
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def round_nearest(q: Any, dtype: Any = "float64") -> Any:
     t = np.dtype(dtype_name(dtype)).type
     q = to_exact(q)
     p, d = int(q.p), int(q.q)
-    if d & (d - 1) == 0 and abs(p) < 2 ** 53 and d < 2 ** 1000:
+    if d & (d - 1) == 0 and abs(p) < 2**53 and d < 2**1000:
         # a double holds q exactly (e.g. float32/float64 data): one rounding, as numpy does
         return t(math.ldexp(p, 1 - d.bit_length()))
     fq = Fraction(p, d)

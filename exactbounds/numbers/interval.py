@@ -3,9 +3,11 @@
 The rational context returns one where an irrational value (a square root) had to be enclosed;
 all arithmetic on it is exact interval arithmetic, so the enclosure stays sound.
 """
+
 from __future__ import annotations
 
 from typing import Any
+
 from flint import fmpq
 
 from ..errors import AmbiguousBranch

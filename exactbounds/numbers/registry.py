@@ -11,6 +11,7 @@ mode           context                 default precision
 ``fast``       ``FastContext``         float64 balls (``prec = 53`` elements)
 =============  ======================  =====================
 """
+
 from __future__ import annotations
 
 from ..errors import InvalidValueError
@@ -33,8 +34,9 @@ def make_context(mode: str = "exact", bits: int | None = None, prec: int | None 
     mode's default."""
     make = MODES.get(mode) if isinstance(mode, str) else None
     if make is None:
-        raise InvalidValueError("mode", mode, "expected exact, rational, dyadic, interval, "
-                                "symbolic or fast")
+        raise InvalidValueError(
+            "mode", mode, "expected exact, rational, dyadic, interval, symbolic or fast"
+        )
     return make(bits, prec)
 
 

@@ -1,8 +1,9 @@
 """Outward-rounded square roots of exact rationals."""
+
 from __future__ import annotations
 
-from typing import Any
 from math import isqrt
+from typing import Any
 
 from flint import fmpq
 

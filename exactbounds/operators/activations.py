@@ -20,6 +20,7 @@ functions, every line checked over ``[lo, hi]`` by a rigorous Taylor-form bound 
 falling back to the constant lines ``f(lo)``/``f(hi)``), ``derivative_range`` /
 ``second_derivative_range`` (outward enclosures of f', f'' over a value box).
 """
+
 import math
 from abc import abstractmethod
 from math import prod
@@ -30,15 +31,15 @@ from flint import arb, fmpq
 
 from ..core import Box
 from ..errors import InvalidBoxError, ShapeError
+from ..linalg.fast_ibp import monotone, sigmoid_float
 from ..numbers import RInterval, interval, mpf_to_exact, round_out, sqrt_enclosure, to_exact
 from ..numbers import arb_ends as arb_exact_ends
 from ..numbers.contexts import DEFAULT_FUNC_PREC as DEFAULT_PREC
-from ..linalg.fast_ibp import monotone, sigmoid_float
 from .base import Relaxed, as_shape
 from .jets import JetStep, elems, square, to_box
 from .registry import register
 
-TANGENT_SLACK = fmpq(1, 2 ** 48)  # slope slack of tangent lines, so the check has a margin
+TANGENT_SLACK = fmpq(1, 2**48)  # slope slack of tangent lines, so the check has a margin
 
 __all__ = ["Sigmoid", "Tanh", "arb_exact_ends", "round_out", "DEFAULT_PREC"]
 
@@ -192,7 +193,7 @@ class _SShaped(Relaxed):
         prec = _prec_of(ctx)
         for a, b in zip(lo, hi):
             r = round_out(*self.d_ranges(a, b, prec, iv)[which], prec)
-            out_lo.append(ctx.const(r[0]))   # exact, or an iv enclosing the exact end
+            out_lo.append(ctx.const(r[0]))  # exact, or an iv enclosing the exact end
             out_hi.append(ctx.const(r[1]))
         return Box(out_lo, out_hi, self._shape(box))
 
@@ -232,8 +233,11 @@ class _SShaped(Relaxed):
     def ibp(self, ctx, box):
         """f is increasing: ``[f(lo), f(hi)]`` per entry, each end an enclosure."""
         self._check(box.dim, "the input box")
-        return Box([self._evaluate_one(ctx, v) for v in box.lo],
-                   [self._evaluate_one(ctx, v) for v in box.hi], self._shape(box))
+        return Box(
+            [self._evaluate_one(ctx, v) for v in box.lo],
+            [self._evaluate_one(ctx, v) for v in box.hi],
+            self._shape(box),
+        )
 
     def ibp_fast(self, ctx, fbox):
         """The same on float boxes: numpy's ``f`` at each end widened by a proven error bound
@@ -310,7 +314,7 @@ class _SShaped(Relaxed):
         if d is None:
             return self._chord(l, u, fl, fu)
         s, b = self._tangent(d, l, u, prec)
-        return s, max(b, fl - s * l)   # also above (l, f(l)): concave g on [l, 0], see module
+        return s, max(b, fl - s * l)  # also above (l, f(l)): concave g on [l, 0], see module
 
     def _chord(self, l, u, fl, fu):
         """A line above both ``(l, fl)`` and ``(u, fu)`` with a float64 slope ≈ the chord's."""
@@ -427,8 +431,11 @@ class _SShaped(Relaxed):
         if order >= 2:
             F2 = elems(ctx, self.second_derivative_range(ctx, x))
             D2 = elems(ctx, j.d2)
-            d2 = to_box(ctx, [f2 * square(ctx, d) + f1 * dd
-                              for f2, d, f1, dd in zip(F2, D1, F1, D2)], x.shape)
+            d2 = to_box(
+                ctx,
+                [f2 * square(ctx, d) + f1 * dd for f2, d, f1, dd in zip(F2, D1, F1, D2)],
+                x.shape,
+            )
         return JetStep(to_box(ctx, d1, x.shape), d2, rounded=True)
 
     def __repr__(self):

@@ -8,6 +8,7 @@ and ``Div`` by constants, e.g. input normalisation).
 Constants are a scalar or a flat list of the tensor's size (broadcast beforehand); they enter
 exactly. All are :class:`~exactbounds.operators.base.AffineOp` (diagonal matrices).
 """
+
 from math import prod
 
 from flint import fmpq_mat
@@ -55,8 +56,7 @@ class _Elementwise(AffineOp):
         self.name = name or self.kind
         s = as_shape(shape, self.name)
         n = prod(s)
-        self.constant = None if constant is None else _vector(constant, n,
-                                                               f"{self.name}.constant")
+        self.constant = None if constant is None else _vector(constant, n, f"{self.name}.constant")
         self.in_shapes = (s,) if constant is not None else (s, s)
         self.out_shape = s
 
@@ -67,22 +67,24 @@ class _Elementwise(AffineOp):
         a = [ctx.coerce(v) for v in xs[0]]
         if self.constant is None:
             b = [ctx.coerce(v) for v in xs[1]]
-            return [u + v for u, v in zip(a, b)] if self.sign2 > 0 else \
-                [u - v for u, v in zip(a, b)]
+            return (
+                [u + v for u, v in zip(a, b)] if self.sign2 > 0 else [u - v for u, v in zip(a, b)]
+            )
         return [u + ctx.const(self.sign2 * c) for u, c in zip(a, self.constant)]
 
     def ibp(self, ctx, *boxes):
         """``[lo1 + lo2, hi1 + hi2]`` (Add), ``[lo1 − hi2, hi1 − lo2]`` (Sub), ``± c``."""
         self.check_inputs([b.dim for b in boxes], "input box")
         if self.constant is not None:
-            return Box(self.evaluate(ctx, boxes[0].lo), self.evaluate(ctx, boxes[0].hi),
-                       self.out_shape)
+            return Box(
+                self.evaluate(ctx, boxes[0].lo), self.evaluate(ctx, boxes[0].hi), self.out_shape
+            )
         A, B = boxes
         if self.sign2 > 0:
-            return Box(self.evaluate(ctx, A.lo, B.lo), self.evaluate(ctx, A.hi, B.hi),
-                       self.out_shape)
-        return Box(self.evaluate(ctx, A.lo, B.hi), self.evaluate(ctx, A.hi, B.lo),
-                   self.out_shape)
+            return Box(
+                self.evaluate(ctx, A.lo, B.lo), self.evaluate(ctx, A.hi, B.hi), self.out_shape
+            )
+        return Box(self.evaluate(ctx, A.lo, B.hi), self.evaluate(ctx, A.hi, B.lo), self.out_shape)
 
     def linear_params(self):
         n = self.out_dim
@@ -96,8 +98,9 @@ class _Elementwise(AffineOp):
         diagonal map (no dense identity)."""
         if self.constant is None:
             return add_fbox(*fboxes, self.sign2)
-        return _diag_fast(self, [1] * self.out_dim, [self.sign2 * c for c in self.constant],
-                          fboxes[0])
+        return _diag_fast(
+            self, [1] * self.out_dim, [self.sign2 * c for c in self.constant], fboxes[0]
+        )
 
 
 def _diag_fast(op, factor, offset, fbox):
@@ -140,8 +143,10 @@ class Scale(AffineOp):
 
     def evaluate(self, ctx, x):
         self.check_inputs([len(x)], "x")
-        return [ctx.const(f) * ctx.coerce(v) + ctx.const(o)
-                for f, v, o in zip(self.factor, x, self.offset)]
+        return [
+            ctx.const(f) * ctx.coerce(v) + ctx.const(o)
+            for f, v, o in zip(self.factor, x, self.offset)
+        ]
 
     def ibp(self, ctx, box):
         """``f·lo + o`` and ``f·hi + o``, swapped where ``f < 0`` (entry by entry)."""

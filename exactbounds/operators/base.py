@@ -31,12 +31,13 @@ Shared bases (a new operator derives from one and supplies only its maths):
   with ``Σ LW_k·x_k + Lb <= y <= Σ UW_k·x_k + Ub`` on the input boxes ``ends = [(lo_k, hi_k)]``.
 * :class:`PassThrough`: values unchanged, only the shape is renamed.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from collections.abc import Sequence
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from math import prod
+from typing import TYPE_CHECKING, Any
 
 from flint import fmpq_mat
 
@@ -91,8 +92,9 @@ class Op(ABC):
             raise ShapeError(f"{self._label()}: takes {self.arity} inputs, got {len(sizes)}")
         for k, (n, s) in enumerate(zip(sizes, self.in_shapes)):
             if n != prod(s):
-                raise ShapeError(f"{self._label()}: {what} {k} has {n} entries, "
-                                 f"expected {prod(s)} (shape {s})")
+                raise ShapeError(
+                    f"{self._label()}: {what} {k} has {n} entries, expected {prod(s)} (shape {s})"
+                )
 
     @abstractmethod
     def evaluate(self, ctx: Context, *xs: Any) -> Any:
@@ -114,7 +116,8 @@ class Op(ABC):
     def jet_step(self, ctx: Context, node: Node, jets: Any, order: int, rule: str) -> JetStep:
         raise UnsupportedOperatorError(
             f"node {node.name!r} ({self.kind}): no derivative rule (supported: affine operators, "
-            "sigmoid, tanh, and relu at order 1)")
+            "sigmoid, tanh, and relu at order 1)"
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_shapes} -> {self.out_shape})"
@@ -194,7 +197,7 @@ class AffineOp(Op):
         """``Λ·y = Σ_k (Λ·W_k)·x_k + Λ·b``; an enclosed coefficient adds ``∓|Λ|·err``."""
         be = run.be
         Ws, b, err = run.affine_coeffs(node)
-        if err is not None:   # |Λ|·err needs the whole functional
+        if err is not None:  # |Λ|·err needs the whole functional
             same = LU is LL
             LL = be.full(LL)
             LU = LL if same else be.full(LU)
@@ -210,8 +213,12 @@ class AffineOp(Op):
             newU, cU = [be.mul(LU, W) for W in Ws], be.mul(LU, b)
         if err is None:
             return newL, newU, [cL], [cU]
-        return newL, newU, [cL, -(err if LL is IDENT else be.abs(LL) * err)], \
-            [cU, err if LU is IDENT else be.abs(LU) * err]
+        return (
+            newL,
+            newU,
+            [cL, -(err if LL is IDENT else be.abs(LL) * err)],
+            [cU, err if LU is IDENT else be.abs(LU) * err],
+        )
 
     def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         """``L' = W⁺L + W⁻U``, ``l' = W⁺l + W⁻u + b`` (and symmetrically ``U'``); while the
@@ -277,7 +284,9 @@ class Relaxed(Op):
     needs_bounds = True
 
     @abstractmethod
-    def relax(self, ctx: Context, lo: Any, hi: Any, **opts: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    def relax(
+        self, ctx: Context, lo: Any, hi: Any, **opts: Any
+    ) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """``(ls, lb, us, ub)`` lists with ``ls·x + lb <= f(x) <= us·x + ub`` on ``[lo, hi]``."""
 
     def make_relaxation(self, run: _Run, node: Node, relax: Any = None) -> Any:
@@ -286,7 +295,7 @@ class Relaxed(Op):
         ctx, be = run.ctx, run.be
         lo, hi = run.node_bounds(node.inputs[0])
         vec = getattr(self, "relax_vec", None)
-        if vec is not None and hasattr(be, "vectors"):   # float vectors, no per-entry objects
+        if vec is not None and hasattr(be, "vectors"):  # float vectors, no per-entry objects
             return vec(*be.vectors(lo), *be.vectors(hi), **run.relax_opts)
         lo_c = [be.to_ctx(ctx, v) for v in lo]
         hi_c = [be.to_ctx(ctx, v) for v in hi]
@@ -294,8 +303,12 @@ class Relaxed(Op):
         if be.exact:
             if any(ctx.status(v) != "exact" for v in lb + ub):
                 run.rounded = True
-            return ([be.from_ctx(ctx, v) for v in ls], [be.from_ctx(ctx, v, False) for v in lb],
-                    [be.from_ctx(ctx, v) for v in us], [be.from_ctx(ctx, v, True) for v in ub])
+            return (
+                [be.from_ctx(ctx, v) for v in ls],
+                [be.from_ctx(ctx, v, False) for v in lb],
+                [be.from_ctx(ctx, v) for v in us],
+                [be.from_ctx(ctx, v, True) for v in ub],
+            )
         return tuple([be.from_ctx(ctx, v) for v in vs] for vs in (ls, lb, us, ub))
 
     def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
@@ -335,8 +348,14 @@ class LinearRelaxed(Op):
             lo, hi = run.node_bounds(inp)
             ends.append(([be.lower(v) for v in lo], [be.upper(v) for v in hi]))
         LW, Lb, UW, Ub = self.relax_linear(ctx, ends, **run.relax_opts)
-        return ([be.mat(W) for W in LW], be.mat(Lb), [be.mat(W) for W in UW], be.mat(Ub),
-                [(W, *split_q(W)) for W in LW], [(W, *split_q(W)) for W in UW])
+        return (
+            [be.mat(W) for W in LW],
+            be.mat(Lb),
+            [be.mat(W) for W in UW],
+            be.mat(Ub),
+            [(W, *split_q(W)) for W in LW],
+            [(W, *split_q(W)) for W in UW],
+        )
 
     def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
         """``ΛL·y >= ΛL⁺·(LW·x + Lb) + ΛL⁻·(UW·x + Ub)``; ``ΛU`` the other way round."""

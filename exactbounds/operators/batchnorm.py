@@ -11,14 +11,15 @@ exact data, so they never depend on how ``r`` was rounded.
 Layouts: a feature vector ``(C,)``, or ``(C, *spatial)`` normalised per channel as
 BatchNorm2d/3d do; boxes and affine forms are over the flattened (row-major) tensor.
 """
+
 from math import prod
 
 from flint import fmpq_mat
 
 from ..core import AffineVec, Box
 from ..errors import InvalidModelError, ShapeError, shown
-from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
 from ..linalg.fast_ibp import diag_fbox, diag_floats
+from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
 from .base import AffineOp
 from .jets import JetStep
 from .registry import register
@@ -39,6 +40,7 @@ def _scalar(v, label):
 def _clamp(v):
     if _is_symbolic(v):
         import sympy
+
         return sympy.Max(v, 0)
     return v if v >= 0 else v * 0
 
@@ -53,12 +55,28 @@ class BatchNormParams:
     exactly; sympy expressions are kept as they are (for ``SymbolicContext``).
     ``shape`` is ``(C,)`` (default) or ``(C, *spatial)``; ``dim`` is the flattened size."""
 
-    def __init__(self, running_mean, running_var, gamma, beta, eps=1e-5, *, shape=None,
-                 variance="strict", name="batchnorm"):
+    def __init__(
+        self,
+        running_mean,
+        running_var,
+        gamma,
+        beta,
+        eps=1e-5,
+        *,
+        shape=None,
+        variance="strict",
+        name="batchnorm",
+    ):
         if variance not in ("strict", "clamp"):
-            raise InvalidModelError(f"{name}.variance = {shown(variance)}: expected 'strict' or 'clamp'")
-        fields = {"running_mean": running_mean, "running_var": running_var,
-                  "gamma": gamma, "beta": beta}
+            raise InvalidModelError(
+                f"{name}.variance = {shown(variance)}: expected 'strict' or 'clamp'"
+            )
+        fields = {
+            "running_mean": running_mean,
+            "running_var": running_var,
+            "gamma": gamma,
+            "beta": beta,
+        }
         vals = {}
         for key, seq in fields.items():
             try:
@@ -84,7 +102,8 @@ class BatchNormParams:
             if v < 0:
                 raise InvalidModelError(
                     f"{name}.running_var[{i}] = {v}: negative variance "
-                    "(variance='strict'; variance='clamp' uses max(σ², 0))")
+                    "(variance='strict'; variance='clamp' uses max(σ², 0))"
+                )
             if v + eps == 0:
                 raise InvalidModelError(f"{name}.running_var[{i}] + eps = 0: division by zero")
         shape = (C,) if shape is None else tuple(int(d) for d in shape)
@@ -106,17 +125,26 @@ class BatchNormParams:
 
     def with_shape(self, shape):
         """The same statistics applied to a ``(C, *spatial)`` tensor."""
-        return BatchNormParams(self.running_mean, self.running_var, self.gamma, self.beta,
-                               self.eps, shape=shape, variance=self.variance, name=self.name)
+        return BatchNormParams(
+            self.running_mean,
+            self.running_var,
+            self.gamma,
+            self.beta,
+            self.eps,
+            shape=shape,
+            variance=self.variance,
+            name=self.name,
+        )
 
     def channel_consts(self, ctx):
         """Per channel ``(γ, μ, β, r)`` in ``ctx``, with ``r ⊇ √(σ²+ε)`` enclosed once."""
         got = self._cache.get(id(ctx))
         if got is None or got[0] is not ctx:
             eps = ctx.const(self.eps)
-            consts = [(ctx.const(g), ctx.const(m), ctx.const(b), ctx.sqrt(ctx.const(v) + eps))
-                      for g, m, b, v in zip(self.gamma, self.running_mean, self.beta,
-                                            self.running_var)]
+            consts = [
+                (ctx.const(g), ctx.const(m), ctx.const(b), ctx.sqrt(ctx.const(v) + eps))
+                for g, m, b, v in zip(self.gamma, self.running_mean, self.beta, self.running_var)
+            ]
             got = self._cache[id(ctx)] = (ctx, consts)
         return got[1]
 
@@ -124,8 +152,10 @@ class BatchNormParams:
         return i // (self.dim // self.channels)
 
     def __repr__(self):
-        return (f"BatchNormParams(C={self.channels}, shape={self.shape}, eps={self.eps}, "
-                f"variance={self.variance!r})")
+        return (
+            f"BatchNormParams(C={self.channels}, shape={self.shape}, eps={self.eps}, "
+            f"variance={self.variance!r})"
+        )
 
 
 def _check_dim(params, n, what):
@@ -157,8 +187,10 @@ def evaluate_batchnorm(params, x, ctx=DEFAULT_CONTEXT):
     context, an enclosure of the exact value where the rational/interval √ is irrational."""
     x = list(x)
     _check_dim(params, len(x), "x")
-    return [g * (ctx.coerce(v) - m) / r + b
-            for v, ((g, m, b, r), _) in zip(x, _per_entry(params, ctx, False))]
+    return [
+        g * (ctx.coerce(v) - m) / r + b
+        for v, ((g, m, b, r), _) in zip(x, _per_entry(params, ctx, False))
+    ]
 
 
 def ibp_batchnorm(params, box, ctx=DEFAULT_CONTEXT):
@@ -276,8 +308,12 @@ class BatchNorm(AffineOp):
                     b.append((lo + hi) / 2)
                     br.append((hi - lo) / 2)
             exact = all(v == 0 for v in br) and all(Wr[k, k] == 0 for k in range(n))
-            self._enc[bits] = ([W], fmpq_mat(n, 1, b), None if exact else [Wr],
-                               None if exact else fmpq_mat(n, 1, br))
+            self._enc[bits] = (
+                [W],
+                fmpq_mat(n, 1, b),
+                None if exact else [Wr],
+                None if exact else fmpq_mat(n, 1, br),
+            )
         return self._enc[bits]
 
     def evaluate(self, ctx, x):
@@ -297,9 +333,11 @@ class BatchNorm(AffineOp):
             (W,), b, Wr, br = self.linear_enclosure(ctx)
             n = W.nrows()
             cache[ctx.precision] = diag_floats(
-                [W[i, i] for i in range(n)], b.entries(),
+                [W[i, i] for i in range(n)],
+                b.entries(),
                 None if Wr is None else [Wr[0][i, i] for i in range(n)],
-                None if br is None else br.entries())
+                None if br is None else br.entries(),
+            )
         fm, fr, off = cache[ctx.precision]
         return diag_fbox(fm, fr, off, fbox)
 
@@ -312,6 +350,9 @@ class BatchNorm(AffineOp):
     def jet_step(self, ctx, node, jets, order, rule):
         if order >= 2 and rule == "seed":
             j = jets[0]
-            return JetStep(self.deriv(ctx, j.d1), deriv2_batchnorm(self.params, j.d2, ctx),
-                           notes=[f"{node.name}: seed rule deriv2_batchnorm (zero box)"])
+            return JetStep(
+                self.deriv(ctx, j.d1),
+                deriv2_batchnorm(self.params, j.d2, ctx),
+                notes=[f"{node.name}: seed rule deriv2_batchnorm (zero box)"],
+            )
         return super().jet_step(ctx, node, jets, order, rule)

@@ -5,6 +5,7 @@ IBP: the interval product of each term (the four corner products), summed. Relax
 the McCormick planes on ``[la, ua] × [lb, ub]``: ``a·b >= la·b + lb·a − la·lb`` and
 ``a·b <= ua·b + lb·a − ua·lb`` (valid on the whole box, exact rationals).
 """
+
 from flint import fmpq, fmpq_mat
 
 from ..core import Box
@@ -37,8 +38,10 @@ class Bilinear(LinearRelaxed):
         return out
 
     def _ends(self, ctx, box):
-        return ([ctx.lower(ctx.coerce(v)) for v in box.lo],
-                [ctx.upper(ctx.coerce(v)) for v in box.hi])
+        return (
+            [ctx.lower(ctx.coerce(v)) for v in box.lo],
+            [ctx.upper(ctx.coerce(v)) for v in box.hi],
+        )
 
     def ibp(self, ctx, A, B):
         """Σ of the exact interval products ``[min, max]`` of the four corners."""
@@ -50,7 +53,7 @@ class Bilinear(LinearRelaxed):
             for p, q in t:
                 c = (la[p] * lb[q], la[p] * ub[q], ua[p] * lb[q], ua[p] * ub[q])
                 lo, hi = lo + min(c), hi + max(c)
-            los.append(ctx.const(ctx.round_bound(lo, False)))   # outward where bounds round
+            los.append(ctx.const(ctx.round_bound(lo, False)))  # outward where bounds round
             his.append(ctx.const(ctx.round_bound(hi, True)))
         return Box(los, his, self.out_shape)
 

@@ -10,6 +10,7 @@ with the feature maps, not with their square. The dense matrix of the map (built
 integer-backed for dyadic weights) serves CROWN, forward affine and the other contexts, through
 the verbs of :class:`~exactbounds.operators.base.AffineOp`.
 """
+
 from flint import fmpq, fmpq_mat, fmpz_mat
 
 from ..budget import reserve
@@ -40,7 +41,9 @@ def _pads(padding, what):
         return (p[0], p[1], p[0], p[1])
     if len(p) == 4:
         return p
-    raise InvalidModelError(f"{what} = {p}: expected an int, (ph, pw) or [top, left, bottom, right]")
+    raise InvalidModelError(
+        f"{what} = {p}: expected an int, (ph, pw) or [top, left, bottom, right]"
+    )
 
 
 def _nested(x):
@@ -50,8 +53,10 @@ def _nested(x):
 def out_size(n, k, stride, dil, pad_a, pad_b, what):
     o = (n + pad_a + pad_b - dil * (k - 1) - 1) // stride + 1
     if o <= 0:
-        raise ShapeError(f"{what}: kernel {k} (dilation {dil}) does not fit the input size {n} "
-                         f"with padding {pad_a}+{pad_b}")
+        raise ShapeError(
+            f"{what}: kernel {k} (dilation {dil}) does not fit the input size {n} "
+            f"with padding {pad_a}+{pad_b}"
+        )
     return o
 
 
@@ -65,8 +70,9 @@ class Conv2d(AffineOp):
 
     kind = "conv2d"
 
-    def __init__(self, weight, bias, in_shape, stride=1, padding=0, dilation=1, groups=1,
-                 name="conv2d"):
+    def __init__(
+        self, weight, bias, in_shape, stride=1, padding=0, dilation=1, groups=1, name="conv2d"
+    ):
         self.name = name
         in_shape = as_shape(in_shape, name)
         if len(in_shape) != 3:
@@ -80,11 +86,14 @@ class Conv2d(AffineOp):
         groups = int(groups)
         C, H, W = in_shape
         if groups <= 0 or C % groups or cout % groups:
-            raise InvalidModelError(f"{name}.groups = {groups}: must divide Cin = {C} and "
-                                    f"Cout = {cout}")
+            raise InvalidModelError(
+                f"{name}.groups = {groups}: must divide Cin = {C} and Cout = {cout}"
+            )
         if cg != C // groups:
-            raise ShapeError(f"{name}.weight has {cg} input channels per group, expected "
-                             f"Cin/groups = {C // groups}")
+            raise ShapeError(
+                f"{name}.weight has {cg} input channels per group, expected "
+                f"Cin/groups = {C // groups}"
+            )
         self.weight = []
         for o in range(cout):
             if len(w[o]) != cg:
@@ -94,15 +103,21 @@ class Conv2d(AffineOp):
                 rows = w[o][c]
                 if len(rows) != kh or any(len(r) != kw for r in rows):
                     raise ShapeError(f"{name}.weight[{o}][{c}] is not {kh}x{kw}")
-                chan.append([[to_exact(v, f"{name}.weight[{o}][{c}][{p}][{q}]")
-                              for q, v in enumerate(r)] for p, r in enumerate(rows)])
+                chan.append(
+                    [
+                        [to_exact(v, f"{name}.weight[{o}][{c}][{p}][{q}]") for q, v in enumerate(r)]
+                        for p, r in enumerate(rows)
+                    ]
+                )
             self.weight.append(chan)
         bias = [0] * cout if bias is None else list(_nested(bias))
         if len(bias) != cout:
             raise ShapeError(f"{name}.bias has length {len(bias)}, expected Cout = {cout}")
         self.bias_values = [to_exact(v, f"{name}.bias[{i}]") for i, v in enumerate(bias)]
-        self.stride, self.dilation = _pair(stride, f"{name}.stride"), _pair(dilation,
-                                                                             f"{name}.dilation")
+        self.stride, self.dilation = (
+            _pair(stride, f"{name}.stride"),
+            _pair(dilation, f"{name}.dilation"),
+        )
         if min(self.stride) <= 0 or min(self.dilation) <= 0:
             raise InvalidModelError(f"{name}: stride and dilation must be positive")
         self.padding = _pads(padding, f"{name}.padding")
@@ -142,8 +157,7 @@ class Conv2d(AffineOp):
                             y = i * sh - pt + p * dh
                             for j in range(wo):
                                 x = j * sw - pl + q * dw
-                                idx.append((c * H + y) * W + x if 0 <= y < H and 0 <= x < W
-                                           else -1)
+                                idx.append((c * H + y) * W + x if 0 <= y < H and 0 <= x < W else -1)
             self._pidx = idx
         return self._pidx
 
@@ -156,8 +170,10 @@ class Conv2d(AffineOp):
             og = cout // self.groups
             mats = []
             for g in range(self.groups):
-                rows = [[abs(v) if absolute else v for ch in self.weight[o] for r in ch for v in r]
-                        for o in range(g * og, (g + 1) * og)]
+                rows = [
+                    [abs(v) if absolute else v for ch in self.weight[o] for r in ch for v in r]
+                    for o in range(g * og, (g + 1) * og)
+                ]
                 es = [v for r in rows for v in r]
                 Q = fmpq_mat(og, len(rows[0]), es)
                 mats.append(DyMat.from_entries(og, len(rows[0]), es) or Q)
@@ -209,8 +225,9 @@ class Conv2d(AffineOp):
         rad = self._conv([(b - a) / 2 for a, b in zip(box.lo, box.hi)], absolute=True)
         if with_bias:
             mid = [m + b for m, b in zip(mid, self._bias_flat())]
-        return type(box)([m - r for m, r in zip(mid, rad)], [m + r for m, r in zip(mid, rad)],
-                         self.out_shape)
+        return type(box)(
+            [m - r for m, r in zip(mid, rad)], [m + r for m, r in zip(mid, rad)], self.out_shape
+        )
 
     def ibp_fast(self, ctx, fbox):
         """IBP on a float box (the mode ``fast``) by float im2col products per group, with the
@@ -218,9 +235,13 @@ class Conv2d(AffineOp):
         if getattr(self, "_im2col", None) is None:
             C, H, W = self.in_shapes[0]
             _, ho, wo = self.out_shape
-            self._im2col = Im2col(self._patch_index(), ho * wo, self._kernels(False),
-                                  fmpq_mat(self.out_dim, 1, self._bias_flat()),
-                                  C // self.groups * H * W)
+            self._im2col = Im2col(
+                self._patch_index(),
+                ho * wo,
+                self._kernels(False),
+                fmpq_mat(self.out_dim, 1, self._bias_flat()),
+                C // self.groups * H * W,
+            )
         return self._im2col.fbox(fbox)
 
     def linear_params(self):
@@ -233,8 +254,10 @@ class Conv2d(AffineOp):
         dh, dw = self.dilation
         pt, pl, _, _ = self.padding
         cg, og = C // self.groups, cout // self.groups
-        reserve(self.out_dim * self.in_dim, f"{self.name}: the {self.out_dim}x{self.in_dim} "
-                                            "matrix of the convolution")
+        reserve(
+            self.out_dim * self.in_dim,
+            f"{self.name}: the {self.out_dim}x{self.in_dim} matrix of the convolution",
+        )
         n_in = self.in_dim
         M = {}
         for o in range(cout):

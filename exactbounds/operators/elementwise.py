@@ -13,6 +13,7 @@ outer ends of the input's bounds, intercepts rounded outward where the context r
   interval when they are narrower. Both are rigorous outer enclosures.
 * Sign: monotone step; the constant lines ``sign(l) <= y <= sign(u)``.
 """
+
 import math
 
 import flint
@@ -22,8 +23,8 @@ from ..core import Box
 from ..errors import InvalidValueError
 from ..numbers import arb_ends
 from .base import Relaxed, as_shape
-from .relu import possible_signs
 from .registry import register
+from .relu import possible_signs
 
 
 class _Elementwise(Relaxed):
@@ -46,7 +47,7 @@ class _Elementwise(Relaxed):
         return out
 
 
-ALPHA = fmpq(1, 100)   # the ONNX default 0.01 (the loader passes the float32 value)
+ALPHA = fmpq(1, 100)  # the ONNX default 0.01 (the loader passes the float32 value)
 
 
 @register
@@ -79,8 +80,11 @@ class LeakyRelu(_Elementwise):
     def ibp(self, ctx, box):
         """Monotone (α >= 0): ``[f(lo), f(hi)]``."""
         self.check_inputs([box.dim], "input box")
-        return Box([self._value(ctx, ctx.coerce(v)) for v in box.lo],
-                   [self._value(ctx, ctx.coerce(v)) for v in box.hi], self.out_shape)
+        return Box(
+            [self._value(ctx, ctx.coerce(v)) for v in box.lo],
+            [self._value(ctx, ctx.coerce(v)) for v in box.hi],
+            self.out_shape,
+        )
 
     def relax_one(self, l, u, rule="adaptive"):
         a, one, zero = self.alpha, fmpq(1), fmpq(0)
@@ -89,7 +93,7 @@ class LeakyRelu(_Elementwise):
         if u <= 0:
             return a, zero, a, zero
         chord = (u - a * l) / (u - l)
-        cb = a * l - chord * l          # the chord through (l, αl) and (u, u)
+        cb = a * l - chord * l  # the chord through (l, αl) and (u, u)
         through0 = one if (rule == "one" or rule == "adaptive" and u > -l) else a
         if rule == "zero":
             through0 = a
@@ -99,8 +103,9 @@ class LeakyRelu(_Elementwise):
 
     def relax(self, ctx, lo, hi, lower_slope="adaptive", **_):
         self.check_inputs([len(lo)], "lo")
-        return self._lines(ctx, [self.relax_one(l, u, lower_slope)
-                                 for l, u in self._ends(ctx, lo, hi)])
+        return self._lines(
+            ctx, [self.relax_one(l, u, lower_slope) for l, u in self._ends(ctx, lo, hi)]
+        )
 
 
 PIECES = 8
@@ -185,13 +190,15 @@ class _Trig(_Elementwise):
 
     def relax(self, ctx, lo, hi, **_):
         self.check_inputs([len(lo)], "lo")
-        return self._lines(ctx, [self.relax_one(l, u, ctx.func_prec)
-                                 for l, u in self._ends(ctx, lo, hi)])
+        return self._lines(
+            ctx, [self.relax_one(l, u, ctx.func_prec) for l, u in self._ends(ctx, lo, hi)]
+        )
 
 
 @register
 class Sin(_Trig):
     """``Sin(shape)``: ``y = sin x``."""
+
     kind = "sin"
 
     def __init__(self, shape, name="sin"):
@@ -201,6 +208,7 @@ class Sin(_Trig):
 @register
 class Cos(_Trig):
     """``Cos(shape)``: ``y = cos x``."""
+
     kind = "cos"
 
     def __init__(self, shape, name="cos"):
@@ -231,13 +239,16 @@ class Sign(_Elementwise):
         """Monotone: ``[sign(lo), sign(hi)]`` of the exact outer ends."""
         self.check_inputs([box.dim], "input box")
         ends = self._ends(ctx, box.lo, box.hi)
-        return Box([ctx.const(self._sgn(l)) for l, _ in ends],
-                   [ctx.const(self._sgn(u)) for _, u in ends], self.out_shape)
+        return Box(
+            [ctx.const(self._sgn(l)) for l, _ in ends],
+            [ctx.const(self._sgn(u)) for _, u in ends],
+            self.out_shape,
+        )
 
     def relax(self, ctx, lo, hi, **_):
         """The constant lines ``sign(l) <= y <= sign(u)``."""
         self.check_inputs([len(lo)], "lo")
         z = fmpq(0)
-        return self._lines(ctx, [(z, self._sgn(l), z, self._sgn(u))
-                                 for l, u in self._ends(ctx, lo, hi)])
-
+        return self._lines(
+            ctx, [(z, self._sgn(l), z, self._sgn(u)) for l, u in self._ends(ctx, lo, hi)]
+        )

@@ -8,6 +8,7 @@ arithmetic, exact in every context); CROWN and forward affine use the 0/1 select
 ``W_k[i, j] = [k(i) = k and j(i) = j]`` and the bias ``b_i = c_i`` (exact, dense: fine for small
 and medium tensors).
 """
+
 from math import prod
 
 import numpy as np
@@ -62,12 +63,13 @@ class IndexMap(AffineOp):
         for s in self.in_shapes:
             offs.append(o)
             o += prod(s)
-        self.sel = []   # per output entry: (k, j) or (None, t)
+        self.sel = []  # per output entry: (k, j) or (None, t)
         for i, v in enumerate(ids):
             if v < 0:
                 if -1 - v >= len(self.consts):
-                    raise ShapeError(f"{name}: output {i} reads constant {-1 - v}, only "
-                                     f"{len(self.consts)} given")
+                    raise ShapeError(
+                        f"{name}: output {i} reads constant {-1 - v}, only {len(self.consts)} given"
+                    )
                 self.sel.append((None, -1 - v))
                 continue
             if v >= o:
@@ -77,8 +79,11 @@ class IndexMap(AffineOp):
 
     def is_identity(self):
         """One input, no constants, every entry read once in order (a reshape)."""
-        return (len(self.in_shapes) == 1 and len(self.sel) == self.in_dim and
-                all(k == 0 and j == i for i, (k, j) in enumerate(self.sel)))
+        return (
+            len(self.in_shapes) == 1
+            and len(self.sel) == self.in_dim
+            and all(k == 0 and j == i for i, (k, j) in enumerate(self.sel))
+        )
 
     def linear_params(self):
         Ws = [fmpq_mat(self.out_dim, prod(s)) for s in self.in_shapes]
@@ -101,14 +106,20 @@ class IndexMap(AffineOp):
         """The entries' bounds copied (a constant is its own bound)."""
         self.check_inputs([b.dim for b in boxes], "input box")
         cs = [ctx.const(c) for c in self.consts]
-        return Box(self._copy(ctx, [b.lo for b in boxes], cs),
-                   self._copy(ctx, [b.hi for b in boxes], cs), self.out_shape)
+        return Box(
+            self._copy(ctx, [b.lo for b in boxes], cs),
+            self._copy(ctx, [b.hi for b in boxes], cs),
+            self.out_shape,
+        )
 
     def deriv(self, ctx, *dboxes):
         """Derivatives copied; a constant entry has derivative 0."""
         self.check_inputs([b.dim for b in dboxes], "input box")
         z = [ctx.const(fmpq(0))] * len(self.consts)
-        return Box(self._copy(ctx, [b.lo for b in dboxes], z),
-                   self._copy(ctx, [b.hi for b in dboxes], z), self.out_shape)
+        return Box(
+            self._copy(ctx, [b.lo for b in dboxes], z),
+            self._copy(ctx, [b.hi for b in dboxes], z),
+            self.out_shape,
+        )
 
     deriv2 = deriv

@@ -4,10 +4,11 @@ A node's jet is its value box ``u`` and the boxes of ``u' = du/dt`` and ``u'' = 
 (``algorithms/taylor.py``). A step returns :class:`JetStep`: the derivative boxes, whether an
 outward enclosure of a derivative entered (the result is then a ``bound``), and notes.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..core import Box
 

@@ -5,6 +5,7 @@ weights (numpy arrays, or lists of Python floats) are converted in one vectorise
 integer matrix times a power of two; evaluation and IBP run through
 :class:`~exactbounds.linalg.affine.AffineMats` (exact matrix products, centre/radius form).
 """
+
 import numpy as np
 from flint import fmpq_mat, fmpz, fmpz_mat
 
@@ -37,10 +38,11 @@ class LinearParams:
             n = len(rows[0])
             for i, r in enumerate(rows):
                 if len(r) != n:
-                    raise ShapeError(f"{name}.weight[{i}] has {len(r)} entries, weight[0] has "
-                                     f"{n}")
-            self._weight = [[to_exact(v, f"{name}.weight[{i}][{j}]") for j, v in enumerate(r)]
-                            for i, r in enumerate(rows)]
+                    raise ShapeError(f"{name}.weight[{i}] has {len(r)} entries, weight[0] has {n}")
+            self._weight = [
+                [to_exact(v, f"{name}.weight[{i}][{j}]") for j, v in enumerate(r)]
+                for i, r in enumerate(rows)
+            ]
             out = len(rows)
         bias = [0] * out if bias is None else list(bias)
         if len(bias) != out:
@@ -51,7 +53,7 @@ class LinearParams:
     def weight(self):
         if self._weight is None:
             W, n = self._dy.entries(), self._dy.ncols()
-            self._weight = [list(W[i * n:(i + 1) * n]) for i in range(self._dy.nrows())]
+            self._weight = [list(W[i * n : (i + 1) * n]) for i in range(self._dy.nrows())]
         return self._weight
 
     @property
@@ -103,11 +105,11 @@ def _float_weight(weight):
             return None
     if a.size == 0 or not np.isfinite(a).all():
         return None
-    man, ex = np.frexp(a)                      # a = man·2^ex, 1/2 <= |man| < 1, exactly
-    m = (man * 2.0 ** 53).astype(np.int64)     # exact: 53-bit integers
+    man, ex = np.frexp(a)  # a = man·2^ex, 1/2 <= |man| < 1, exactly
+    m = (man * 2.0**53).astype(np.int64)  # exact: 53-bit integers
     ex = ex.astype(np.int64) - 53
     nz = m != 0
-    low = np.where(nz, m & -m, 1)              # lowest set bit, a power of two <= 2^53
+    low = np.where(nz, m & -m, 1)  # lowest set bit, a power of two <= 2^53
     tz = np.frexp(low.astype(np.float64))[1].astype(np.int64) - 1
     m, ex = m >> tz, ex + tz
     if not nz.any():
@@ -115,12 +117,14 @@ def _float_weight(weight):
         return DyMat(M, 0), lambda: DyMat(M, 0)
     e = int(ex[nz].min())
     shift = np.where(nz, ex - e, 0)
-    width = np.frexp(np.abs(m).astype(np.float64))[1] + shift   # bit length of m·2^shift
-    if int(width.max()) <= 62:                 # every m·2^shift fits in int64
+    width = np.frexp(np.abs(m).astype(np.float64))[1] + shift  # bit length of m·2^shift
+    if int(width.max()) <= 62:  # every m·2^shift fits in int64
         v = np.where(nz, m << shift, 0)
         r, c = a.shape
-        return (DyMat(fmpz_mat(r, c, v.ravel().tolist()), e),
-                lambda: DyMat(fmpz_mat(r, c, np.abs(v).ravel().tolist()), e))
+        return (
+            DyMat(fmpz_mat(r, c, v.ravel().tolist()), e),
+            lambda: DyMat(fmpz_mat(r, c, np.abs(v).ravel().tolist()), e),
+        )
     vals = [fmpz(int(x) << int(k)) for x, k in zip(m.ravel().tolist(), shift.ravel().tolist())]
     W = DyMat(fmpz_mat(a.shape[0], a.shape[1], vals), e)
     return W, lambda: _abs_dy(W)

@@ -1,6 +1,7 @@
 """``MatrixOp``: an affine map ``y = Σ_k W_k·x_k + b`` given by exact ``fmpq_mat`` coefficients
 (the loader builds ReduceSum/ReduceMean, MatMul of a tensor by a constant matrix on either side,
 and Gemm with the computed operand second as such maps)."""
+
 from math import prod
 
 from flint import fmpq_mat
@@ -25,8 +26,9 @@ class MatrixOp(AffineOp):
         m = prod(self.out_shape)
         for k, (W, s) in enumerate(zip(Ws, self.in_shapes)):
             if W.nrows() != m or W.ncols() != prod(s):
-                raise ShapeError(f"{name}: W_{k} is {W.nrows()}x{W.ncols()}, expected "
-                                 f"{m}x{prod(s)}")
+                raise ShapeError(
+                    f"{name}: W_{k} is {W.nrows()}x{W.ncols()}, expected {m}x{prod(s)}"
+                )
         self._W = list(Ws)
         self._b = fmpq_mat(m, 1) if b is None else b
 

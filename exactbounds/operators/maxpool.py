@@ -6,6 +6,7 @@ largest lower bound, when ``lo_k >= hi_j`` for every other entry ``j`` the outpu
 exactly (both lines); otherwise ``y >= x_k`` (sound: y is the max) and ``y <= max_j hi_j``
 (a constant). Evaluation and IBP (``[max lo, max hi]``, max is monotone) are exact.
 """
+
 from flint import fmpq_mat
 
 from ..core import Box
@@ -21,8 +22,16 @@ class MaxPool(LinearRelaxed):
 
     kind = "maxpool"
 
-    def __init__(self, in_shape, kernel, stride=None, padding=(0, 0, 0, 0), dilation=(1, 1),
-                 ceil_mode=False, name="maxpool"):
+    def __init__(
+        self,
+        in_shape,
+        kernel,
+        stride=None,
+        padding=(0, 0, 0, 0),
+        dilation=(1, 1),
+        ceil_mode=False,
+        name="maxpool",
+    ):
         self.name = name
         in_shape = as_shape(in_shape, name)
         if len(in_shape) != 3:
@@ -32,16 +41,16 @@ class MaxPool(LinearRelaxed):
         pt, pl, pb, pr = (int(v) for v in padding)
         dh, dw = (int(v) for v in dilation)
         if min(kh, kw, sh, sw, dh, dw) <= 0 or min(pt, pl, pb, pr) < 0:
-            raise InvalidModelError(f"{name}: kernel, stride, dilation must be positive, pads "
-                                    ">= 0")
+            raise InvalidModelError(f"{name}: kernel, stride, dilation must be positive, pads >= 0")
         C, H, W = in_shape
 
         def osz(n, k, s, d, a, b):
             num = n + a + b - d * (k - 1) - 1
             o = (-(-num // s) if ceil_mode else num // s) + 1
-            if ceil_mode and (o - 1) * s >= n + a:   # the last window starts in the padding
+            if ceil_mode and (o - 1) * s >= n + a:  # the last window starts in the padding
                 o -= 1
             return o
+
         ho, wo = osz(H, kh, sh, dh, pt, pb), osz(W, kw, sw, dw, pl, pr)
         if ho <= 0 or wo <= 0:
             raise ShapeError(f"{name}: kernel does not fit the input {in_shape}")
@@ -49,9 +58,13 @@ class MaxPool(LinearRelaxed):
         for c in range(C):
             for i in range(ho):
                 for j in range(wo):
-                    cells = [(c * H + y) * W + x
-                             for y in (i * sh - pt + p * dh for p in range(kh)) if 0 <= y < H
-                             for x in (j * sw - pl + q * dw for q in range(kw)) if 0 <= x < W]
+                    cells = [
+                        (c * H + y) * W + x
+                        for y in (i * sh - pt + p * dh for p in range(kh))
+                        if 0 <= y < H
+                        for x in (j * sw - pl + q * dw for q in range(kw))
+                        if 0 <= x < W
+                    ]
                     if not cells:
                         raise ShapeError(f"{name}: output ({c}, {i}, {j}) has an empty window")
                     self.windows.append(cells)
@@ -71,11 +84,14 @@ class MaxPool(LinearRelaxed):
         """``[max lo, max hi]`` over each window (max is monotone)."""
         self.check_inputs([box.dim], "input box")
         lo, hi = [ctx.coerce(v) for v in box.lo], [ctx.coerce(v) for v in box.hi]
-        return Box([self._max(ctx, [lo[k] for k in w]) for w in self.windows],
-                   [self._max(ctx, [hi[k] for k in w]) for w in self.windows], self.out_shape)
+        return Box(
+            [self._max(ctx, [lo[k] for k in w]) for w in self.windows],
+            [self._max(ctx, [hi[k] for k in w]) for w in self.windows],
+            self.out_shape,
+        )
 
     def relax_linear(self, ctx, ends, **_):
-        (lo, hi), = ends
+        ((lo, hi),) = ends
         m, n = self.out_dim, self.in_dim
         LW, UW, Lb, Ub = fmpq_mat(m, n), fmpq_mat(m, n), fmpq_mat(m, 1), fmpq_mat(m, 1)
         for i, w in enumerate(self.windows):

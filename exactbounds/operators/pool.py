@@ -4,6 +4,7 @@
 ``kh·kw`` when ``count_include_pad`` (padding counts as zeros), else the number of window
 positions inside the input. Input ``(C, H, W)``, output ``(C, Ho, Wo)``.
 """
+
 from flint import fmpq, fmpq_mat
 
 from ..core import Box
@@ -20,8 +21,9 @@ class AveragePool(AffineOp):
 
     kind = "avgpool"
 
-    def __init__(self, in_shape, kernel, stride=None, padding=0, count_include_pad=False,
-                 name="avgpool"):
+    def __init__(
+        self, in_shape, kernel, stride=None, padding=0, count_include_pad=False, name="avgpool"
+    ):
         self.name = name
         in_shape = as_shape(in_shape, name)
         if len(in_shape) != 3:
@@ -32,8 +34,10 @@ class AveragePool(AffineOp):
         if min(self.kernel) <= 0 or min(self.stride) <= 0 or min(self.padding) < 0:
             raise InvalidModelError(f"{name}: kernel and stride must be positive, padding >= 0")
         if any(pd >= self.kernel[k % 2] for k, pd in enumerate(self.padding)):
-            raise InvalidModelError(f"{name}: padding {self.padding} must be smaller than the "
-                                    f"kernel {self.kernel} (a window must touch the input)")
+            raise InvalidModelError(
+                f"{name}: padding {self.padding} must be smaller than the "
+                f"kernel {self.kernel} (a window must touch the input)"
+            )
         self.count_include_pad = bool(count_include_pad)
         C, H, W = in_shape
         pt, pl, pb, pr = self.padding
@@ -52,9 +56,12 @@ class AveragePool(AffineOp):
         for c in range(C):
             for i in range(ho):
                 for j in range(wo):
-                    cells = [(c * H + y) * W + x for y in range(i * sh - pt, i * sh - pt + kh)
-                             for x in range(j * sw - pl, j * sw - pl + kw)
-                             if 0 <= y < H and 0 <= x < W]
+                    cells = [
+                        (c * H + y) * W + x
+                        for y in range(i * sh - pt, i * sh - pt + kh)
+                        for x in range(j * sw - pl, j * sw - pl + kw)
+                        if 0 <= y < H and 0 <= x < W
+                    ]
                     out.append((cells, kh * kw if self.count_include_pad else len(cells)))
         return out
 
@@ -76,8 +83,7 @@ class AveragePool(AffineOp):
     def ibp(self, ctx, box):
         """Every weight is positive: ``[(1/n)·Σ lo, (1/n)·Σ hi]`` over each window."""
         self.check_inputs([box.dim], "input box")
-        return Box(self._window_sums(ctx, box.lo), self._window_sums(ctx, box.hi),
-                   self.out_shape)
+        return Box(self._window_sums(ctx, box.lo), self._window_sums(ctx, box.hi), self.out_shape)
 
     def linear_params(self):
         C, H, W = self.in_shapes[0]
@@ -89,9 +95,12 @@ class AveragePool(AffineOp):
         for c in range(C):
             for i in range(ho):
                 for j in range(wo):
-                    cells = [(y, x) for y in range(i * sh - pt, i * sh - pt + kh)
-                             for x in range(j * sw - pl, j * sw - pl + kw)
-                             if 0 <= y < H and 0 <= x < W]
+                    cells = [
+                        (y, x)
+                        for y in range(i * sh - pt, i * sh - pt + kh)
+                        for x in range(j * sw - pl, j * sw - pl + kw)
+                        if 0 <= y < H and 0 <= x < W
+                    ]
                     n = kh * kw if self.count_include_pad else len(cells)
                     row = (c * ho + i) * wo + j
                     for y, x in cells:

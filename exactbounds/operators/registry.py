@@ -5,9 +5,11 @@ every operator module, so ``OPERATORS`` is complete once the package is imported
 their own names to these classes (the JSON ``type`` names are the kinds; ONNX op types are
 mapped in ``io/onnx_loader.py``).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
+
 from ..errors import UnsupportedOperatorError
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ def operator_class(kind: str) -> Any:
     """The registered class of ``kind``; an unknown kind raises ``UnsupportedOperatorError``."""
     cls = OPERATORS.get(kind)
     if cls is None:
-        raise UnsupportedOperatorError(f"unknown operator {kind!r} (known: "
-                                       f"{', '.join(sorted(OPERATORS))})")
+        raise UnsupportedOperatorError(
+            f"unknown operator {kind!r} (known: {', '.join(sorted(OPERATORS))})"
+        )
     return cls

@@ -14,10 +14,11 @@ lies above ReLU at both ends, hence on ``[lo, hi]`` (ReLU is convex). In ``inter
 enclosures cannot decide (stable? which ``α``?) takes the hull of the coefficients of every
 possible branch, which encloses the exact algorithm's line whichever branch is the true one.
 """
-from ..core import Box
-from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
+
 import numpy as np
 
+from ..core import Box
+from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
 from ..linalg.fast import FVec, down, up
 from ..linalg.fast_ibp import relu_fbox
 from .base import Relaxed, as_shape
@@ -48,8 +49,11 @@ def relu_value(ctx, x):
         return x
     if 1 not in s:
         return x * 0 if ctx.status(x) == "exact" else ctx.const(0)
-    return hull(ctx, [ctx.const(0), x]) if -1 not in s else hull(ctx, [ctx.const(0),
-                                                                      ctx.const(ctx.upper(x))])
+    return (
+        hull(ctx, [ctx.const(0), x])
+        if -1 not in s
+        else hull(ctx, [ctx.const(0), ctx.const(ctx.upper(x))])
+    )
 
 
 def _relax_one(ctx, l, u, rule):
@@ -71,7 +75,7 @@ def _relax_one(ctx, l, u, rule):
             # slope hi/(hi − lo) lies in [0, 1] and its intercept −slope·lo in [0, −lo]
             us = hull(ctx, [zero, one])
             ub = hull(ctx, [zero, ctx.const(-ctx.lower(l))])
-        elif ctx.rounds_bounds:   # a short dyadic slope, rounded up; the exact intercept
+        elif ctx.rounds_bounds:  # a short dyadic slope, rounded up; the exact intercept
             us = ctx.round_bound(u / d, True)
             ub = max(-us * l, u - us * u)
         else:
@@ -101,9 +105,10 @@ def _relax_vec(l1, l2, u1, u2, rule):
         for k, (a, b) in enumerate(vals):
             lo[k] = np.where(mask, np.minimum(lo[k], a), lo[k])
             hi[k] = np.where(mask, np.maximum(hi[k], b), hi[k])
+
     z, o = np.zeros(n), np.ones(n)
-    active = l1 >= 0                    # lo >= 0 for sure
-    dead = ~active & (u2 <= 0)          # hi <= 0 for sure
+    active = l1 >= 0  # lo >= 0 for sure
+    dead = ~active & (u2 <= 0)  # hi <= 0 for sure
     open_ = ~active & ~dead
     cand(active | open_ & (l2 >= 0), [(o, o), (z, z), (o, o), (z, z)])
     cand(dead | open_ & (u1 <= 0), [(z, z)] * 4)
@@ -121,14 +126,15 @@ def _relax_vec(l1, l2, u1, u2, rule):
         a_lo = a_hi = z
     elif rule == "one":
         a_lo = a_hi = o
-    else:   # 1 when u + l > 0 may hold, 0 when u + l <= 0 may hold
+    else:  # 1 when u + l > 0 may hold, 0 when u + l <= 0 may hold
         may1 = up(u2 + lh) > 0
         may0 = down(ul + l1) <= 0
         a_lo, a_hi = np.where(may0, 0.0, 1.0), np.where(may1, 1.0, 0.0)
     cand(open_ & (l1 < 0) & (u2 > 0), [(a_lo, a_hi), (z, z), (s_lo, s_hi), (b_lo, b_hi)])
     bad = ~(np.isfinite(l1) & np.isfinite(u2))
-    return tuple(FVec.from_ends(np.where(bad, -np.inf, a), np.where(bad, np.inf, b))
-                 for a, b in zip(lo, hi))
+    return tuple(
+        FVec.from_ends(np.where(bad, -np.inf, a), np.where(bad, np.inf, b)) for a, b in zip(lo, hi)
+    )
 
 
 @register
@@ -149,8 +155,11 @@ class ReLU(Relaxed):
     def ibp(self, ctx, box):
         """``[relu(lo), relu(hi)]`` (ReLU is monotone)."""
         self.check_inputs([box.dim], "input box")
-        return Box([relu_value(ctx, ctx.coerce(v)) for v in box.lo],
-                   [relu_value(ctx, ctx.coerce(v)) for v in box.hi], self.out_shape)
+        return Box(
+            [relu_value(ctx, ctx.coerce(v)) for v in box.lo],
+            [relu_value(ctx, ctx.coerce(v)) for v in box.hi],
+            self.out_shape,
+        )
 
     def ibp_fast(self, ctx, fbox):
         """The same on float boxes (exact: ``max``)."""
@@ -159,11 +168,11 @@ class ReLU(Relaxed):
     def relax(self, ctx, lo, hi, lower_slope="adaptive", **_):
         """``(ls, lb, us, ub)`` lists, see the module docstring."""
         if lower_slope not in LOWER_SLOPES:
-            raise InvalidValueError("lower_slope", lower_slope,
-                                    f"expected one of {', '.join(LOWER_SLOPES)}")
+            raise InvalidValueError(
+                "lower_slope", lower_slope, f"expected one of {', '.join(LOWER_SLOPES)}"
+            )
         self.check_inputs([len(lo)], "lo")
-        out = [_relax_one(ctx, ctx.coerce(l), ctx.coerce(u), lower_slope)
-               for l, u in zip(lo, hi)]
+        out = [_relax_one(ctx, ctx.coerce(l), ctx.coerce(u), lower_slope) for l, u in zip(lo, hi)]
         return tuple([o[k] for o in out] for k in range(4))
 
     def relax_vec(self, l1, l2, u1, u2, lower_slope="adaptive", **_):
@@ -173,8 +182,9 @@ class ReLU(Relaxed):
         the true ones (the hull over every branch they leave open, as :func:`_relax_one` does
         in the interval context), each quotient and product rounded outward."""
         if lower_slope not in LOWER_SLOPES:
-            raise InvalidValueError("lower_slope", lower_slope,
-                                    f"expected one of {', '.join(LOWER_SLOPES)}")
+            raise InvalidValueError(
+                "lower_slope", lower_slope, f"expected one of {', '.join(LOWER_SLOPES)}"
+            )
         with np.errstate(all="ignore"):
             return _relax_vec(l1, l2, u1, u2, lower_slope)
 
@@ -184,21 +194,23 @@ class ReLU(Relaxed):
         if order >= 2:
             raise UnsupportedOperatorError(
                 f"node {node.name!r} (relu): ReLU is not twice differentiable; second derivatives "
-                "through ReLU are not supported (use order 1)")
+                "through ReLU are not supported (use order 1)"
+            )
         j = jets[0]
         lo, hi = j.value.outer(ctx)
         zero = ctx.const(0)
         dlo, dhi = [], []
         for i, (a, b) in enumerate(zip(lo, hi)):
-            if a >= 0:      # ReLU is the identity on the whole box
+            if a >= 0:  # ReLU is the identity on the whole box
                 dlo.append(j.d1.lo[i])
                 dhi.append(j.d1.hi[i])
-            elif b <= 0:    # ReLU is 0 on the whole box
+            elif b <= 0:  # ReLU is 0 on the whole box
                 dlo.append(zero)
                 dhi.append(zero)
             else:
                 raise AmbiguousBranch(
                     f"the sign of the ReLU pre-activation {node.name!r}[{i}]"
                     f" (value box [{a}, {b}]); its derivative is not defined on the whole box",
-                    j.value.lo[i])
+                    j.value.lo[i],
+                )
         return JetStep(Box(dlo, dhi, j.d1.shape))

@@ -1,5 +1,6 @@
 """Shape-only operators: ``Identity``, ``Flatten`` and ``Reshape`` (row-major, as ONNX and
 numpy). Values pass through unchanged; only the recorded shape changes."""
+
 from math import prod
 
 from ..errors import ShapeError

@@ -10,6 +10,7 @@ Cast to an integer type).
 CROWN and forward affine bound each of these by the constant lines of its own IBP on the input
 boxes (:class:`IbpRelaxed`: ``0·x + lo <= y <= 0·x + hi``), sound and no tighter than IBP.
 """
+
 import flint
 from flint import arb, fmpq, fmpq_mat
 
@@ -28,8 +29,12 @@ class IbpRelaxed(LinearRelaxed):
         lo, hi = self.ibp(exact, *boxes).outer(exact)
         m = self.out_dim
         zs = [fmpq_mat(m, len(lo_k)) for lo_k, _ in ends]
-        return zs, fmpq_mat(m, 1, lo), [fmpq_mat(m, len(lo_k)) for lo_k, _ in ends], \
-            fmpq_mat(m, 1, hi)
+        return (
+            zs,
+            fmpq_mat(m, 1, lo),
+            [fmpq_mat(m, len(lo_k)) for lo_k, _ in ends],
+            fmpq_mat(m, 1, hi),
+        )
 
 
 @register
@@ -59,7 +64,7 @@ class Softmax(IbpRelaxed):
                     lo, hi = arb_ends(1 / s)
                     # ends below 2^-prec (e^-1000, say) become 0 and 2^-prec: still outward,
                     # and later sums need not carry thousands of bits
-                    tiny = fmpq(1, 2 ** ctx.func_prec)
+                    tiny = fmpq(1, 2**ctx.func_prec)
                     lo = fmpq(0) if lo < tiny else lo
                     hi = tiny if hi < tiny else hi
                     out[i] = (max(lo, fmpq(0)), min(hi, fmpq(1)))
@@ -77,8 +82,11 @@ class Softmax(IbpRelaxed):
         lo = [ctx.lower(ctx.coerce(v)) for v in box.lo]
         hi = [ctx.upper(ctx.coerce(v)) for v in box.hi]
         a, b = self._enclose(ctx, lo, hi, True), self._enclose(ctx, lo, hi, False)
-        return Box([ctx.const(ctx.round_bound(p[0], False)) for p in a],
-                   [ctx.const(ctx.round_bound(q[1], True)) for q in b], self.out_shape)
+        return Box(
+            [ctx.const(ctx.round_bound(p[0], False)) for p in a],
+            [ctx.const(ctx.round_bound(q[1], True)) for q in b],
+            self.out_shape,
+        )
 
 
 @register
@@ -155,8 +163,10 @@ class OneHot(IbpRelaxed):
         out = []
         for v in x:
             v = ctx.coerce(v)
-            out += [ctx.from_ends(a, b) if a != b else ctx.const(a)
-                    for a, b in self._row(ctx, ctx.lower(v), ctx.upper(v))]
+            out += [
+                ctx.from_ends(a, b) if a != b else ctx.const(a)
+                for a, b in self._row(ctx, ctx.lower(v), ctx.upper(v))
+            ]
         return out
 
     def ibp(self, ctx, box):
@@ -192,14 +202,22 @@ class EqualOp(IbpRelaxed):
 
     def _all(self, ctx, A, B):
         (al, ah), (bl, bh) = A, B
-        return [self._range(ctx.lower(ctx.coerce(al[p])), ctx.upper(ctx.coerce(ah[p])),
-                            ctx.lower(ctx.coerce(bl[q])), ctx.upper(ctx.coerce(bh[q])))
-                for p, q in self.pairs]
+        return [
+            self._range(
+                ctx.lower(ctx.coerce(al[p])),
+                ctx.upper(ctx.coerce(ah[p])),
+                ctx.lower(ctx.coerce(bl[q])),
+                ctx.upper(ctx.coerce(bh[q])),
+            )
+            for p, q in self.pairs
+        ]
 
     def evaluate(self, ctx, a, b):
         self.check_inputs([len(a), len(b)], "x")
-        return [ctx.const(p) if p == q else ctx.from_ends(p, q)
-                for p, q in self._all(ctx, (a, a), (b, b))]
+        return [
+            ctx.const(p) if p == q else ctx.from_ends(p, q)
+            for p, q in self._all(ctx, (a, a), (b, b))
+        ]
 
     def ibp(self, ctx, A, B):
         self.check_inputs([A.dim, B.dim], "input box")
@@ -235,5 +253,8 @@ class Trunc(IbpRelaxed):
 
     def ibp(self, ctx, box):
         self.check_inputs([box.dim], "input box")
-        return Box([ctx.const(trunc(ctx.lower(ctx.coerce(v)))) for v in box.lo],
-                   [ctx.const(trunc(ctx.upper(ctx.coerce(v)))) for v in box.hi], self.out_shape)
+        return Box(
+            [ctx.const(trunc(ctx.lower(ctx.coerce(v)))) for v in box.lo],
+            [ctx.const(trunc(ctx.upper(ctx.coerce(v)))) for v in box.hi],
+            self.out_shape,
+        )

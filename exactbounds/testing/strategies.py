@@ -6,6 +6,7 @@
 dict *is* the network any tool reading it sees); ``boxes(n)`` draws input boxes; ``points(net)``
 draws exact rational points inside a network's input box. Sizes are small on purpose: the oracle
 is exact."""
+
 from fractions import Fraction
 
 import numpy as np
@@ -34,16 +35,32 @@ def boxes(draw, n, dtype="float32", max_radius=0.5):
 
 
 @st.composite
-def networks(draw, max_inputs=4, max_width=6, max_depth=3, activations=ACTIVATIONS,
-             dtype="float32", batchnorm=False, residual=False, scale=1.0):
+def networks(
+    draw,
+    max_inputs=4,
+    max_width=6,
+    max_depth=3,
+    activations=ACTIVATIONS,
+    dtype="float32",
+    batchnorm=False,
+    residual=False,
+    scale=1.0,
+):
     """A JSON network dict: ``depth`` blocks ``linear [batchnorm] activation``, then a linear
     output layer of 1 to 3 outputs; with ``residual`` a block of equal width may add the input
     of its linear layer (``{"type": "add", "from": k}``)."""
     cast = np.float32 if dtype == "float32" else np.float64
 
     def w(*shape):
-        return np.array([draw(_floats(dtype, -scale, scale)) for _ in range(int(np.prod(shape)))],
-                        dtype=cast).reshape(shape).tolist()
+        return (
+            np.array(
+                [draw(_floats(dtype, -scale, scale)) for _ in range(int(np.prod(shape)))],
+                dtype=cast,
+            )
+            .reshape(shape)
+            .tolist()
+        )
+
     n = draw(st.integers(1, max_inputs))
     lo, hi = draw(boxes(n, dtype))
     layers, width, prev_out = [], n, None
@@ -53,10 +70,16 @@ def networks(draw, max_inputs=4, max_width=6, max_depth=3, activations=ACTIVATIO
         if residual and prev_out is not None and m == width and draw(st.booleans()):
             layers.append({"type": "add", "from": prev_out})
         if batchnorm and draw(st.booleans()):
-            layers.append({"type": "batchnorm", "mean": w(m),
-                           "var": [float(cast(abs(v) + 0.5)) for v in w(m)], "gamma": w(m),
-                           "beta": w(m),
-                           "eps": 1e-5})
+            layers.append(
+                {
+                    "type": "batchnorm",
+                    "mean": w(m),
+                    "var": [float(cast(abs(v) + 0.5)) for v in w(m)],
+                    "gamma": w(m),
+                    "beta": w(m),
+                    "eps": 1e-5,
+                }
+            )
         layers.append({"type": draw(st.sampled_from(list(activations)))})
         prev_out, width = len(layers) - 1, m
     k = draw(st.integers(1, 3))
@@ -65,8 +88,10 @@ def networks(draw, max_inputs=4, max_width=6, max_depth=3, activations=ACTIVATIO
 
 
 @st.composite
-def points(draw, net, den=2 ** 12):
+def points(draw, net, den=2**12):
     """An exact point (list of ``Fraction``) of the network's input box: each coordinate
     ``lo + (hi − lo)·k/den``."""
-    return [Fraction(a) + (Fraction(b) - Fraction(a)) * Fraction(draw(st.integers(0, den)), den)
-            for a, b in zip(net["input_lo"], net["input_hi"])]
+    return [
+        Fraction(a) + (Fraction(b) - Fraction(a)) * Fraction(draw(st.integers(0, den)), den)
+        for a, b in zip(net["input_lo"], net["input_hi"])
+    ]

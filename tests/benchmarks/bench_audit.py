@@ -4,6 +4,7 @@ the exact reference run, the witness search, and the verdict counts.
 
     .venv/bin/python tests/benchmarks/bench_audit.py [--quick] [--budget N]
 """
+
 import argparse
 import os
 import sys
@@ -41,10 +42,12 @@ def run(name, sizes, method, dtype, budget):
     t1 = time.perf_counter()
     res = audit_bounds(g, ball, [claim], method, budget=budget, n_random=8)
     t2 = time.perf_counter()
-    c = {k: sum(v.verdict == k for v in res.verdicts) for k in ("unsound", "inside_exact",
-                                                                "sound")}
-    print(f"{name:<22} {method:<6} {dtype:<8} simulate {t1 - t0:7.3f} s   audit {t2 - t1:7.3f} s"
-          f"   ({res.evaluations} exact evaluations)   {c}", flush=True)
+    c = {k: sum(v.verdict == k for v in res.verdicts) for k in ("unsound", "inside_exact", "sound")}
+    print(
+        f"{name:<22} {method:<6} {dtype:<8} simulate {t1 - t0:7.3f} s   audit {t2 - t1:7.3f} s"
+        f"   ({res.evaluations} exact evaluations)   {c}",
+        flush=True,
+    )
 
 
 def main():

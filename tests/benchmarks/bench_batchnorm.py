@@ -5,13 +5,22 @@ statistics, in each number context. Prints a table; not a test.
 
 The affine form fed to aff_batchnorm has ``--aff-rows`` BN channels × ``--in-dim`` inputs
 (256×256 by default; a 4096×256 form is ``--aff-rows 4096``)."""
+
 import argparse
 import time
 
 import numpy as np
 
-from exactbounds import (AffineVec, BatchNormParams, Box, IntervalContext, RationalContext,
-                         SymbolicContext, aff_batchnorm, ibp_batchnorm)
+from exactbounds import (
+    AffineVec,
+    BatchNormParams,
+    Box,
+    IntervalContext,
+    RationalContext,
+    SymbolicContext,
+    aff_batchnorm,
+    ibp_batchnorm,
+)
 
 
 def timed(fn, repeat=3):
@@ -27,8 +36,13 @@ def bn_params(rng, C):
     def f(a):
         return [np.float32(v) for v in a]
 
-    return BatchNormParams(f(rng.normal(size=C)), f(rng.uniform(0.01, 4, size=C)),
-                           f(rng.normal(size=C)), f(rng.normal(size=C)), np.float32(1e-5))
+    return BatchNormParams(
+        f(rng.normal(size=C)),
+        f(rng.uniform(0.01, 4, size=C)),
+        f(rng.normal(size=C)),
+        f(rng.normal(size=C)),
+        np.float32(1e-5),
+    )
 
 
 def main():
@@ -44,27 +58,34 @@ def main():
     box = Box.from_values([np.float32(v - 0.01) for v in x], [np.float32(v + 0.01) for v in x])
     Pa = bn_params(rng, args.aff_rows)
     A = rng.normal(size=(args.aff_rows, args.in_dim)).astype(np.float32)
-    aff = AffineVec([[np.float32(v) for v in r] for r in A], [np.float32(v) for v in
-                                                              rng.normal(size=args.aff_rows)])
+    aff = AffineVec(
+        [[np.float32(v) for v in r] for r in A],
+        [np.float32(v) for v in rng.normal(size=args.aff_rows)],
+    )
     from exactbounds.numbers import to_exact
+
     aff = AffineVec([[to_exact(v) for v in r] for r in aff.A], [to_exact(v) for v in aff.c])
-    ctxs = [("rational bits=128", RationalContext(128)), ("rational bits=53", RationalContext(53)),
-            ("interval prec=53", IntervalContext(53)), ("interval prec=113", IntervalContext(113))]
-    print(f"BatchNorm of {C} channels (float32 statistics); affine form "
-          f"{args.aff_rows}x{args.in_dim}; best of 3")
+    ctxs = [
+        ("rational bits=128", RationalContext(128)),
+        ("rational bits=53", RationalContext(53)),
+        ("interval prec=53", IntervalContext(53)),
+        ("interval prec=113", IntervalContext(113)),
+    ]
+    print(
+        f"BatchNorm of {C} channels (float32 statistics); affine form "
+        f"{args.aff_rows}x{args.in_dim}; best of 3"
+    )
     print(f"{'context':<22}{'ibp_batchnorm s':>18}{'aff_batchnorm s':>18}")
     for name, ctx in ctxs:
         # fresh parameters each time so the per-channel sqrt enclosures are part of the figure
-        ti = timed(lambda ctx=ctx: ibp_batchnorm(bn_params(np.random.default_rng(0), C), box,
-                                                 ctx))
+        ti = timed(lambda ctx=ctx: ibp_batchnorm(bn_params(np.random.default_rng(0), C), box, ctx))
         ta = timed(lambda ctx=ctx: aff_batchnorm(Pa, aff, ctx), repeat=1)
         print(f"{name:<22}{ti:>18.4f}{ta:>18.4f}")
     ctx = SymbolicContext()
     small = 64
     Ps = bn_params(rng, small)
     bs = Box.from_values([0] * small, [1] * small)
-    print(f"{'symbolic (64 ch)':<22}{timed(lambda: ibp_batchnorm(Ps, bs, ctx), 1):>18.4f}"
-          f"{'-':>18}")
+    print(f"{'symbolic (64 ch)':<22}{timed(lambda: ibp_batchnorm(Ps, bs, ctx), 1):>18.4f}{'-':>18}")
     t = time.perf_counter()
     bn_params(np.random.default_rng(0), C)
     print(f"(parameter conversion alone, {C} channels: {time.perf_counter() - t:.4f} s)")

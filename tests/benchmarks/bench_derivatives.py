@@ -13,12 +13,12 @@ gap is also reported at 10, 60 and ``--long`` seconds of one run.
     python tests/benchmarks/bench_derivatives.py [--width 64] [--depth 3] [--repeat 3]
         [--pinns 5] [--budget 30] [--long 300] [--target 1.05] [--workers N] [--skip-single]
 """
+
 import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-
 from flint import fmpq
 
 from exactbounds.algorithms.refine import refine
@@ -40,16 +40,26 @@ def network(rng, width, depth):
     ops, dim = [], 1
     for k in range(depth):
         W = rng.normal(scale=1 / np.sqrt(dim), size=(width, dim))
-        ops.append(Linear.from_weights(f(W), g(rng.normal(scale=0.1, size=width)),
-                                       name=f"lin{k}"))
+        ops.append(Linear.from_weights(f(W), g(rng.normal(scale=0.1, size=width)), name=f"lin{k}"))
         ops.append(Tanh((width,), name=f"tanh{k}"))
-        ops.append(BatchNorm(BatchNormParams(
-            g(rng.normal(scale=0.1, size=width)), g(rng.uniform(0.05, 1.0, size=width)),
-            g(rng.normal(size=width)), g(rng.normal(scale=0.1, size=width)), np.float32(1e-5),
-            name=f"bn{k}")))
+        ops.append(
+            BatchNorm(
+                BatchNormParams(
+                    g(rng.normal(scale=0.1, size=width)),
+                    g(rng.uniform(0.05, 1.0, size=width)),
+                    g(rng.normal(size=width)),
+                    g(rng.normal(scale=0.1, size=width)),
+                    np.float32(1e-5),
+                    name=f"bn{k}",
+                )
+            )
+        )
         dim = width
-    ops.append(Linear.from_weights(f(rng.normal(scale=1 / np.sqrt(dim), size=(1, dim))),
-                                   [np.float32(0)], name="out"))
+    ops.append(
+        Linear.from_weights(
+            f(rng.normal(scale=1 / np.sqrt(dim), size=(1, dim))), [np.float32(0)], name="out"
+        )
+    )
     return Graph.sequential(1, ops)
 
 
@@ -64,6 +74,7 @@ def timed(fn, repeat):
 
 def pinn(rng):
     """A PINN-style network as in issue 16, float32 weights, widths 6-16."""
+
     def f(a):
         return [[np.float32(v) for v in r] for r in a]
 
@@ -74,16 +85,33 @@ def pinn(rng):
     gamma = rng.normal(size=w2)
     gamma[0] = -abs(gamma[0])
     act = Tanh if rng.random() < 0.5 else Sigmoid
-    return act.kind, w1, w2, Graph.sequential(1, [
-        Linear.from_weights(f(rng.normal(size=(w1, 1))), g(rng.normal(scale=0.3, size=w1))),
-        act((w1,)),
-        Linear.from_weights(f(rng.normal(scale=1 / np.sqrt(w1), size=(w2, w1))),
-                            g(rng.normal(scale=0.1, size=w2))),
-        Tanh((w2,)),
-        BatchNorm(BatchNormParams(g(rng.normal(scale=0.1, size=w2)),
-                                  g(rng.uniform(0.1, 1.5, size=w2)), g(gamma),
-                                  g(rng.normal(scale=0.2, size=w2)), np.float32(1e-5))),
-        Linear.from_weights(f(rng.normal(scale=1 / np.sqrt(w2), size=(1, w2))), g([0.0]))])
+    return (
+        act.kind,
+        w1,
+        w2,
+        Graph.sequential(
+            1,
+            [
+                Linear.from_weights(f(rng.normal(size=(w1, 1))), g(rng.normal(scale=0.3, size=w1))),
+                act((w1,)),
+                Linear.from_weights(
+                    f(rng.normal(scale=1 / np.sqrt(w1), size=(w2, w1))),
+                    g(rng.normal(scale=0.1, size=w2)),
+                ),
+                Tanh((w2,)),
+                BatchNorm(
+                    BatchNormParams(
+                        g(rng.normal(scale=0.1, size=w2)),
+                        g(rng.uniform(0.1, 1.5, size=w2)),
+                        g(gamma),
+                        g(rng.normal(scale=0.2, size=w2)),
+                        np.float32(1e-5),
+                    )
+                ),
+                Linear.from_weights(f(rng.normal(scale=1 / np.sqrt(w2), size=(1, w2))), g([0.0])),
+            ],
+        ),
+    )
 
 
 def _worst(gaps):
@@ -92,8 +120,9 @@ def _worst(gaps):
 
 
 def _fmt(gaps):
-    return " ".join("inf" if x is None else f"{float(x):7.3f}" for k in sorted(gaps)
-                    for x in gaps[k])
+    return " ".join(
+        "inf" if x is None else f"{float(x):7.3f}" for k in sorted(gaps) for x in gaps[k]
+    )
 
 
 def refinement_row(label, g, budget, target, workers, marks=()):
@@ -113,28 +142,38 @@ def refinement_row(label, g, budget, target, workers, marks=()):
     for th in (1.25, 1.05):
         hit = [h[0] for h in r.history if _worst(h[2]) <= th]
         first[th] = f"{hit[0]:6.1f}" if hit else "     -"
-    print(f"{label:<34} {_fmt(before)}  {t_one:6.2f}s | {_fmt(r.gap)}  {r.seconds:6.1f}s "
-          f"{r.pieces:5d} {r.stopped:<10} {first[1.25]} {first[1.05]}")
+    print(
+        f"{label:<34} {_fmt(before)}  {t_one:6.2f}s | {_fmt(r.gap)}  {r.seconds:6.1f}s "
+        f"{r.pieces:5d} {r.stopped:<10} {first[1.25]} {first[1.05]}"
+    )
     for m in marks:
         upto = [h for h in r.history if h[0] <= m]
         if upto:
             h = upto[-1]
-            print(f"{'':<34}   at {m:>4.0f} s: worst gap {_worst(h[2]):.3f} "
-                  f"({_fmt(h[2])}), {h[1]} pieces")
+            print(
+                f"{'':<34}   at {m:>4.0f} s: worst gap {_worst(h[2]):.3f} "
+                f"({_fmt(h[2])}), {h[1]} pieces"
+            )
     return r
 
 
 def refinement(args):
     target = fmpq(round(args.target * 10000), 10000)
-    print(f"\nrefinement (rational context, chain rule, x(t) = t on [-1, 1]); gaps u u' u'' "
-          f"= enclosure width / sampled range; target {args.target}, budget {args.budget} s, "
-          f"workers {args.workers or 1}")
-    print(f"{'network':<34} {'before: u u2 u3 gaps':>23}  {'time':>7} | "
-          f"{'after: u u2 u3 gaps':>23}  {'time':>7} {'pcs':>5} {'stopped':<10} "
-          f"{'<=1.25':>6} {'<=1.05':>6} (s)")
+    print(
+        f"\nrefinement (rational context, chain rule, x(t) = t on [-1, 1]); gaps u u' u'' "
+        f"= enclosure width / sampled range; target {args.target}, budget {args.budget} s, "
+        f"workers {args.workers or 1}"
+    )
+    print(
+        f"{'network':<34} {'before: u u2 u3 gaps':>23}  {'time':>7} | "
+        f"{'after: u u2 u3 gaps':>23}  {'time':>7} {'pcs':>5} {'stopped':<10} "
+        f"{'<=1.25':>6} {'<=1.05':>6} (s)"
+    )
     from exactbounds.io.load import load_model
-    ex = load_model(str(Path(__file__).resolve().parents[2] / "exactbounds" / "examples"
-                        / "pinn_tanh_bn.json")).graph
+
+    ex = load_model(
+        str(Path(__file__).resolve().parents[2] / "exactbounds" / "examples" / "pinn_tanh_bn.json")
+    ).graph
     refinement_row("pinn_tanh_bn.json (1-8-8-1)", ex, args.budget, target, args.workers)
     rng = np.random.default_rng(1)
     for i in range(args.pinns):
@@ -142,8 +181,14 @@ def refinement(args):
         refinement_row(f"pinn #{i} {kind} 1-{w1}-{w2}-1", g, args.budget, target, args.workers)
     big = network(np.random.default_rng(0), args.width, args.depth)
     marks = sorted({m for m in (10, 60, args.long) if m <= args.long})
-    refinement_row(f"1-{'-'.join([str(args.width)] * args.depth)}-1 Tanh+BN", big, args.long,
-                   target, args.workers, marks)
+    refinement_row(
+        f"1-{'-'.join([str(args.width)] * args.depth)}-1 Tanh+BN",
+        big,
+        args.long,
+        target,
+        args.workers,
+        marks,
+    )
 
 
 def main():
@@ -166,18 +211,21 @@ def main():
 def single(args):
     g = network(np.random.default_rng(0), args.width, args.depth)
     curve = Curve([0], [1], -1, 1)
-    print(f"1-{'-'.join([str(args.width)] * args.depth)}-1 Tanh+BN network, x(t) = t, "
-          f"t in [-1, 1]; best of {args.repeat}")
+    print(
+        f"1-{'-'.join([str(args.width)] * args.depth)}-1 Tanh+BN network, x(t) = t, "
+        f"t in [-1, 1]; best of {args.repeat}"
+    )
     print(f"{'context':<28} {'rule':<6} {'order 2 (s)':>12} {'order 1 (s)':>12}  u'' enclosure")
     for ctx in (RationalContext(128), IntervalContext(113), IntervalContext(53)):
         for rule in ("chain", "seed"):
-            t2, jet = timed(lambda ctx=ctx, rule=rule: propagate(g, curve, ctx, 2, rule),
-                            args.repeat)
-            t1, _ = timed(lambda ctx=ctx, rule=rule: propagate(g, curve, ctx, 1, rule),
-                          args.repeat)
+            t2, jet = timed(
+                lambda ctx=ctx, rule=rule: propagate(g, curve, ctx, 2, rule), args.repeat
+            )
+            t1, _ = timed(lambda ctx=ctx, rule=rule: propagate(g, curve, ctx, 1, rule), args.repeat)
             (lo,), (hi,) = jet.d2.outer(ctx)
-            print(f"{ctx!r:<28} {rule:<6} {t2:>12.4f} {t1:>12.4f}  "
-                  f"[{float(lo):.6g}, {float(hi):.6g}]")
+            print(
+                f"{ctx!r:<28} {rule:<6} {t2:>12.4f} {t1:>12.4f}  [{float(lo):.6g}, {float(hi):.6g}]"
+            )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ exact IBP (which builds the exact weight matrices); the load average is printed 
 Goals (issue 5): exact IBP on 784-256-256-256-10 < 0.1 s; CROWN (dyadic, 64 bits) on the 6×50
 network < 0.5 s and on 784-256-256-256-10 < 10 s.
 """
+
 import argparse
 import os
 import sys
@@ -37,8 +38,10 @@ from exactbounds.operators.relu import ReLU  # noqa: E402
 def random_net(sizes, seed=0):
     """float32 weights ~ N(0, 1/fan_in), biases ~ N(0, 0.01), as numpy arrays."""
     rng = np.random.default_rng(seed)
-    Ws = [(rng.standard_normal((b, a)) / np.sqrt(a)).astype(np.float32)
-          for a, b in zip(sizes, sizes[1:])]
+    Ws = [
+        (rng.standard_normal((b, a)) / np.sqrt(a)).astype(np.float32)
+        for a, b in zip(sizes, sizes[1:])
+    ]
     bs = [(0.1 * rng.standard_normal(b)).astype(np.float32) for b in sizes[1:]]
     x0 = rng.random(sizes[0]).astype(np.float32)
     return Ws, bs, x0
@@ -83,8 +86,13 @@ def bench(name, sizes, rows, skip_slow, eps=0.01, repeat=3):
     t_prep, _ = timed(lambda: ibp(to_graph(Ws, bs), S, make_context("exact")), repeat)
     rows.append((name, "prep", "graph+matrices", t_prep, float("nan")))
     ibp(g, S, make_context("exact"))
-    plan = [("ibp", "exact", 128), ("ibp", "interval", 113), ("crown", "dyadic", 64),
-            ("affine", "dyadic", 64), ("crown", "interval", 113)]
+    plan = [
+        ("ibp", "exact", 128),
+        ("ibp", "interval", 113),
+        ("crown", "dyadic", 64),
+        ("affine", "dyadic", 64),
+        ("crown", "interval", 113),
+    ]
     if not skip_slow:
         plan.append(("crown", "exact", 128))
     for method, mode, bits in plan:
@@ -94,8 +102,11 @@ def bench(name, sizes, rows, skip_slow, eps=0.01, repeat=3):
         else:
             algo = crown if method == "crown" else affine
             fn = lambda algo=algo, ctx=ctx: algo(g, S, ctx).output  # noqa: E731
-        slow = method != "ibp" and name.startswith("784") and not (
-            method == "crown" and mode == "dyadic")
+        slow = (
+            method != "ibp"
+            and name.startswith("784")
+            and not (method == "crown" and mode == "dyadic")
+        )
         t, box = timed(fn, max(5, repeat) if method == "ibp" else 1 if slow else repeat)
         rows.append((name, method, f"{mode}({bits})", t, width(box, ctx)))
         print(f"  {name:>22} {method:>6} {mode + f'({bits})':>14} {t:9.3f} s", flush=True)
@@ -105,8 +116,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small networks only")
     ap.add_argument("--big-only", action="store_true")
-    ap.add_argument("--skip-slow", action="store_true",
-                    help="skip exact CROWN (denominators blow up beyond a few layers)")
+    ap.add_argument(
+        "--skip-slow",
+        action="store_true",
+        help="skip exact CROWN (denominators blow up beyond a few layers)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (minimum is shown)")
     a = ap.parse_args(argv)
     nets = []
@@ -119,9 +133,13 @@ def main(argv=None):
     for name, sizes in nets:
         bench(name, sizes, rows, a.skip_slow or name.startswith("784"), repeat=a.repeat)
     print()
-    print("load average (1, 5, 15 min): before " + " ".join(f"{v:.2f}" for v in load0) +
-          ", after " + " ".join(f"{v:.2f}" for v in os.getloadavg()) +
-          f"; min of {a.repeat} runs (IBP {max(5, a.repeat)}; big affine/interval CROWN 1)")
+    print(
+        "load average (1, 5, 15 min): before "
+        + " ".join(f"{v:.2f}" for v in load0)
+        + ", after "
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
+        + f"; min of {a.repeat} runs (IBP {max(5, a.repeat)}; big affine/interval CROWN 1)"
+    )
     print(f"{'network':>22} {'method':>6} {'mode':>14} {'seconds':>9} {'max width':>12}")
     for name, method, mode, t, w in rows:
         print(f"{name:>22} {method:>6} {mode:>14} {t:9.4f} {w:12.5g}")

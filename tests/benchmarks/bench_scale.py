@@ -17,6 +17,7 @@ exact or float weight matrices); memory is the child's peak RSS growth (``ru_max
 the parent's RSS at the fork. A tier slower than ``--timeout`` seconds is stopped and reported
 as such. The machine is shared: figures are noisy, the load average is printed.
 """
+
 import argparse
 import multiprocessing as mp
 import os
@@ -154,6 +155,7 @@ def np_params(g):
 
 def _f64(M):
     from exactbounds.linalg.fast import q_mat_ball
+
     return q_mat_ball(M)[0]
 
 
@@ -201,7 +203,7 @@ def np_crown(g, P, lo, hi):
         m = g.nodes[order[target]].op.out_dim
         lam = {target: (np.eye(m), np.eye(m))}
         bL, bU = np.zeros(m), np.zeros(m)
-        for node in reversed(g.nodes[:order[target] + 1]):
+        for node in reversed(g.nodes[: order[target] + 1]):
             if node.name not in lam:
                 continue
             LL, LU = lam.pop(node.name)
@@ -280,8 +282,11 @@ def width_of(out):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--tiers", default="np:ibp,np:crown,ibp:fast,crown:fast,ibp:exact,"
-                                       "ibp:dyadic,ibp:interval,crown:dyadic,crown:interval")
+    ap.add_argument(
+        "--tiers",
+        default="np:ibp,np:crown,ibp:fast,crown:fast,ibp:exact,"
+        "ibp:dyadic,ibp:interval,crown:dyadic,crown:interval",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120)
     a = ap.parse_args(argv)
@@ -297,8 +302,11 @@ def main(argv=None):
         for tier in a.tiers.split(","):
             method, mode = tier.split(":")
             if method == "np":
-                fn = (lambda g=g, P=P, lo=lo64, hi=hi64: np_ibp(g, P, lo, hi)) if mode == "ibp" \
+                fn = (
+                    (lambda g=g, P=P, lo=lo64, hi=hi64: np_ibp(g, P, lo, hi))
+                    if mode == "ibp"
                     else (lambda g=g, P=P, lo=lo64, hi=hi64: np_crown(g, P, lo, hi))
+                )
                 if mode == "crown" and any(isinstance(n.op, Sigmoid) for n in g.nodes):
                     continue
             else:
@@ -308,6 +316,7 @@ def main(argv=None):
                     box = ibp(g, S, ctx) if method == "ibp" else crown(g, S, ctx).output
                     lo, hi = box.outer(ctx)
                     return [float(v) for v in lo], [float(v) for v in hi]
+
             got = measure(fn, a.repeat, a.timeout)
             if got[0] in ("error", "timeout"):
                 rows.append((name, tier, None, None, None, got[1]))
@@ -315,15 +324,30 @@ def main(argv=None):
                 first, best, mem, out = got
                 rows.append((name, tier, first, best, mem, f"{width_of(out):.3g}"))
             r = rows[-1]
-            print(f"  {name:>9} {tier:>15} " + (f"first {r[2]:8.3f} s  min {r[3]:8.4f} s  "
-                                                f"mem {r[4]:7.1f} MB  width {r[5]}"
-                                                if r[2] is not None else r[5]), flush=True)
-    print("\nload average (1, 5, 15 min): before " + " ".join(f"{v:.2f}" for v in load0) +
-          ", after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    print(f"{'model':>9} {'tier':>15} {'first s':>9} {'min s':>9} {'MB':>7} {'vs np':>7} "
-          f"{'width':>10}")
-    ref = {(r[0], r[1].split(":")[0] if not r[1].startswith("np") else r[1].split(":")[1]):
-           r[3] for r in rows if r[1].startswith("np") and r[3] is not None}
+            print(
+                f"  {name:>9} {tier:>15} "
+                + (
+                    f"first {r[2]:8.3f} s  min {r[3]:8.4f} s  mem {r[4]:7.1f} MB  width {r[5]}"
+                    if r[2] is not None
+                    else r[5]
+                ),
+                flush=True,
+            )
+    print(
+        "\nload average (1, 5, 15 min): before "
+        + " ".join(f"{v:.2f}" for v in load0)
+        + ", after "
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
+    )
+    print(
+        f"{'model':>9} {'tier':>15} {'first s':>9} {'min s':>9} {'MB':>7} {'vs np':>7} "
+        f"{'width':>10}"
+    )
+    ref = {
+        (r[0], r[1].split(":")[0] if not r[1].startswith("np") else r[1].split(":")[1]): r[3]
+        for r in rows
+        if r[1].startswith("np") and r[3] is not None
+    }
     for name, tier, first, best, mem, w in rows:
         meth = tier.split(":")[1] if tier.startswith("np") else tier.split(":")[0]
         base = ref.get((name, meth))

@@ -10,6 +10,7 @@ their onnxruntime (float32) outputs inside the IBP bounds (to 1e-4 relative: flo
 Each instance runs in its own subprocess with a wall-clock budget (``--timeout``, default 300 s);
 ``.onnx.gz`` and ``.vnnlib.gz`` are read directly. The machine is shared: timings are noisy.
 """
+
 import argparse
 import csv
 import json
@@ -44,8 +45,9 @@ def _ort_points(onnx_path, model, k, lo, hi):
         import onnxruntime as ort
     except ImportError:
         return ""
-    data = gzip.open(onnx_path).read() if onnx_path.endswith(".gz") else open(onnx_path,
-                                                                               "rb").read()
+    data = (
+        gzip.open(onnx_path).read() if onnx_path.endswith(".gz") else open(onnx_path, "rb").read()
+    )
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     S = model.input_set
@@ -75,6 +77,7 @@ def one(onnx_path, vnnlib_path, mode, do_crown, points):
     from exactbounds.errors import ExactBoundsError
     from exactbounds.io.load import load_model
     from exactbounds.numbers import make_context
+
     out = {}
     t = time.perf_counter()
     try:
@@ -98,7 +101,7 @@ def one(onnx_path, vnnlib_path, mode, do_crown, points):
             out["ort_in_ibp"] = _ort_points(onnx_path, model, points, lo, hi)
     except ExactBoundsError as e:
         out["ibp"] = f"error: {e}"
-    _emit(out)   # the IBP figures survive a CROWN that runs out of time
+    _emit(out)  # the IBP figures survive a CROWN that runs out of time
     if do_crown:
         t = time.perf_counter()
         try:
@@ -130,37 +133,55 @@ def main(argv=None):
     if a.one:
         _emit(one(*a.one, a.mode, not a.no_crown, a.points))
         return 0
-    print(f"{'family':28} {'load s':>7} {'nodes':>5} {'IBP s':>7} {'CROWN s':>8} {'MB':>6} "
-          f"proved(IBP/CROWN)  ort-in-IBP  note")
+    print(
+        f"{'family':28} {'load s':>7} {'nodes':>5} {'IBP s':>7} {'CROWN s':>8} {'MB':>6} "
+        f"proved(IBP/CROWN)  ort-in-IBP  note"
+    )
     for d in a.dirs:
         fam = os.path.basename(os.path.normpath(d))
         for onnx_path, vnn in instances(d, a.limit):
-            cmd = [sys.executable, os.path.abspath(__file__), "--one", onnx_path, vnn,
-                   "--mode", a.mode, "--points", str(a.points)] + (["--no-crown"] if a.no_crown
-                                                                    else [])
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--one",
+                onnx_path,
+                vnn,
+                "--mode",
+                a.mode,
+                "--points",
+                str(a.points),
+            ] + (["--no-crown"] if a.no_crown else [])
             t = time.perf_counter()
             try:
                 p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
                 last = (p.stdout.strip().splitlines() or [""])[-1]
-                r = json.loads(last) if last.startswith("{") else \
-                    {"load": "crash: " + (p.stderr.strip().splitlines() or ["?"])[-1][:150]}
+                r = (
+                    json.loads(last)
+                    if last.startswith("{")
+                    else {"load": "crash: " + (p.stderr.strip().splitlines() or ["?"])[-1][:150]}
+                )
             except subprocess.TimeoutExpired as e:
                 part = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
                 lines = [v for v in part.splitlines() if v.startswith("{")]
                 r = json.loads(lines[-1]) if lines else {}
                 what = "crown" if "ibp" in r else ("ibp" if "load" in r else "load")
                 r[what] = f"timeout after {a.timeout:.0f} s"
-            note = "; ".join(str(r[k]) for k in ("load", "ibp", "crown")
-                             if isinstance(r.get(k), str))[:200]
+            note = "; ".join(
+                str(r[k]) for k in ("load", "ibp", "crown") if isinstance(r.get(k), str)
+            )[:200]
 
             def f(k, r=r):
                 v = r.get(k)
                 return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
+
             proved = f"{r.get('ibp_proved', '-')}/{r.get('crown_proved', '-')}"
-            print(f"{fam:28} {f('load'):>7} {r.get('nodes', '-'):>5} {f('ibp'):>7} "
-                  f"{f('crown'):>8} {r.get('mem_mb', '-'):>6} {proved:17}  "
-                  f"{r.get('ort_in_ibp', '-'):10}  {note}  "
-                  f"[{time.perf_counter() - t:.0f} s wall]", flush=True)
+            print(
+                f"{fam:28} {f('load'):>7} {r.get('nodes', '-'):>5} {f('ibp'):>7} "
+                f"{f('crown'):>8} {r.get('mem_mb', '-'):>6} {proved:17}  "
+                f"{r.get('ort_in_ibp', '-'):10}  {note}  "
+                f"[{time.perf_counter() - t:.0f} s wall]",
+                flush=True,
+            )
     return 0
 
 

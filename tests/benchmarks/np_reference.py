@@ -1,5 +1,6 @@
 """Plain numpy float64 IBP and CROWN for sequential Linear/ReLU networks (no rounding control):
 the speed baseline of ``bench_networks.py`` and a float cross-check in the tests."""
+
 import numpy as np
 
 

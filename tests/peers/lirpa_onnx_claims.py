@@ -13,6 +13,7 @@ the very box it was computed for::
     {"box": {"float64": {"lo": [hex], "hi": [hex]}, "float32": {...}},
      "crown": {"float64": {"lo": [hex], "hi": [hex]}, "float32": {...}}, "ibp": ..., ...}
 """
+
 import contextlib
 import json
 import sys
@@ -27,9 +28,10 @@ def main(argv=None):
     import onnx
     import onnx2torch
     import torch
-    from onnx import version_converter
     from auto_LiRPA import BoundedModule, BoundedTensor
     from auto_LiRPA.perturbations import PerturbationLpNorm
+    from onnx import version_converter
+
     from exactbounds.io.vnnlib import load_vnnlib
 
     m = onnx.load(onnx_path)
@@ -41,7 +43,10 @@ def main(argv=None):
     spec = load_vnnlib(spec_path)
     lo = [float(v) for v in spec.input_box.lo]
     hi = [float(v) for v in spec.input_box.hi]
-    hexes = lambda t: [float(v).hex() for v in t.reshape(-1).tolist()]
+
+    def hexes(t):
+        return [float(v).hex() for v in t.reshape(-1).tolist()]
+
     out = {"box": {}}
     for name in ("float64", "float32"):
         dt = getattr(torch, name)

@@ -26,6 +26,7 @@ Bounds are the exact values of the torch scalars (float32 widened exactly to flo
 ``float.hex`` strings. ``crown_layers`` are the intermediate bounds auto_LiRPA kept on the nodes
 of the JSON layers after the CROWN call (the nodes whose bounds CROWN needed).
 """
+
 import argparse
 import contextlib
 import json
@@ -73,18 +74,29 @@ class _Drawer:
 
     def batchnorm(self):
         c = self.shape[0]
-        self.layers.append({
-            "type": "batchnorm", "mean": _hex(self.arr(c, sd=0.3)),
-            "var": _hex(np.abs(self.arr(c)) + self.dt(0.25)),
-            "gamma": _hex(self.arr(c)), "beta": _hex(self.arr(c, sd=0.3)), "eps": 1e-5})
+        self.layers.append(
+            {
+                "type": "batchnorm",
+                "mean": _hex(self.arr(c, sd=0.3)),
+                "var": _hex(np.abs(self.arr(c)) + self.dt(0.25)),
+                "gamma": _hex(self.arr(c)),
+                "beta": _hex(self.arr(c, sd=0.3)),
+                "eps": 1e-5,
+            }
+        )
 
     def conv(self, cout, k=3, stride=1, padding=1):
         cin, h, w = self.shape
         fan = cin * k * k
-        self.layers.append({"type": "conv2d",
-                            "weight": _hex(self.arr(cout, cin, k, k, sd=self.scale / np.sqrt(fan))),
-                            "bias": _hex(self.arr(cout, sd=0.2 * self.scale)),
-                            "stride": stride, "padding": padding})
+        self.layers.append(
+            {
+                "type": "conv2d",
+                "weight": _hex(self.arr(cout, cin, k, k, sd=self.scale / np.sqrt(fan))),
+                "bias": _hex(self.arr(cout, sd=0.2 * self.scale)),
+                "stride": stride,
+                "padding": padding,
+            }
+        )
         ho = (h + 2 * padding - k) // stride + 1
         wo = (w + 2 * padding - k) // stride + 1
         self.shape = (cout, ho, wo)
@@ -125,15 +137,15 @@ def _mlp(seed, dtype, n_in, widths, act, radius, scale=1.0, bn=False):
 
 def _residual(seed, dtype, n_in, width, radius, act="relu"):
     d = _Drawer(seed, dtype, (n_in,))
-    d.linear(width)          # 0
-    d.act(act)               # 1
-    d.linear(width)          # 2
-    d.add_from(0)            # 3: layers[2] + layers[0]
-    d.act(act)               # 4
-    d.linear(width)          # 5
-    d.add_from(3)            # 6: layers[5] + layers[3]
-    d.act(act)               # 7
-    d.linear(3)              # 8
+    d.linear(width)  # 0
+    d.act(act)  # 1
+    d.linear(width)  # 2
+    d.add_from(0)  # 3: layers[2] + layers[0]
+    d.act(act)  # 4
+    d.linear(width)  # 5
+    d.add_from(3)  # 6: layers[5] + layers[3]
+    d.act(act)  # 7
+    d.linear(3)  # 8
     return d.network((n_in,), radius)
 
 
@@ -169,39 +181,93 @@ def cases():
     """``(name, family, weights dtype, network)`` of every reference network."""
     out = []
     f32 = "float32"
-    for k, (n_in, widths, r) in enumerate([(4, [8, 8], 0.05), (5, [12, 10, 8], 0.1),
-                                           (3, [20, 20], 0.5), (6, [16, 16, 16, 16], 0.02),
-                                           (8, [10], 1.0), (4, [20, 12, 20], 0.2),
-                                           (2, [6, 6, 6], 0.3), (7, [18, 9], 0.01)]):
+    for k, (n_in, widths, r) in enumerate(
+        [
+            (4, [8, 8], 0.05),
+            (5, [12, 10, 8], 0.1),
+            (3, [20, 20], 0.5),
+            (6, [16, 16, 16, 16], 0.02),
+            (8, [10], 1.0),
+            (4, [20, 12, 20], 0.2),
+            (2, [6, 6, 6], 0.3),
+            (7, [18, 9], 0.01),
+        ]
+    ):
         out.append((f"relu_mlp_{k}", "relu", f32, _mlp(100 + k, f32, n_in, widths, "relu", r)))
-    for k, (n_in, widths, r) in enumerate([(5, [20] * 5, 0.3), (10, [20] * 6, 0.1),
-                                           (8, [20, 20, 20, 20], 0.05), (6, [16] * 5, 1.0)]):
-        out.append((f"relu_deep_{k}", "relu", f32, _mlp(150 + k, f32, n_in, widths, "relu", r,
-                                                         bn=k == 3)))
+    for k, (n_in, widths, r) in enumerate(
+        [(5, [20] * 5, 0.3), (10, [20] * 6, 0.1), (8, [20, 20, 20, 20], 0.05), (6, [16] * 5, 1.0)]
+    ):
+        out.append(
+            (f"relu_deep_{k}", "relu", f32, _mlp(150 + k, f32, n_in, widths, "relu", r, bn=k == 3))
+        )
     for k, (n_in, widths, r) in enumerate([(5, [10, 10], 0.1), (3, [16, 8], 0.4)]):
-        out.append((f"relu_mlp_f64_{k}", "relu", "float64",
-                    _mlp(200 + k, "float64", n_in, widths, "relu", r)))
-    for k, (n_in, widths, r) in enumerate([(4, [10, 10], 0.1), (6, [12, 8], 0.3),
-                                           (3, [8, 8, 8], 0.05)]):
-        out.append((f"bn_mlp_{k}", "batchnorm", f32,
-                    _mlp(300 + k, f32, n_in, widths, "relu", r, bn=True)))
+        out.append(
+            (
+                f"relu_mlp_f64_{k}",
+                "relu",
+                "float64",
+                _mlp(200 + k, "float64", n_in, widths, "relu", r),
+            )
+        )
+    for k, (n_in, widths, r) in enumerate(
+        [(4, [10, 10], 0.1), (6, [12, 8], 0.3), (3, [8, 8, 8], 0.05)]
+    ):
+        out.append(
+            (f"bn_mlp_{k}", "batchnorm", f32, _mlp(300 + k, f32, n_in, widths, "relu", r, bn=True))
+        )
     out.append(("bn_first_0", "batchnorm", f32, _bn_first(350, f32, 5, 0.2)))
     for k, (n_in, w, r) in enumerate([(4, 10, 0.1), (6, 16, 0.3), (3, 8, 0.02)]):
         out.append((f"residual_{k}", "residual", f32, _residual(400 + k, f32, n_in, w, r)))
     for act in ("sigmoid", "tanh"):
-        for k, (n_in, widths, r, s) in enumerate([(4, [10, 10], 0.1, 1.0), (5, [16, 12], 0.5, 2.0),
-                                                  (3, [8, 8, 8], 1.0, 3.0), (6, [20], 0.05, 4.0)]):
-            out.append((f"{act}_mlp_{k}", act, f32,
-                        _mlp(500 + 10 * len(act) + k, f32, n_in, widths, act, r, scale=s)))
-    out.append(("sigmoid_mlp_f64_0", "sigmoid", "float64",
-                _mlp(600, "float64", 4, [12, 12], "sigmoid", 0.3, scale=2.0)))
-    out.append(("mixed_mlp_0", "mixed", f32,
-                _mlp(610, f32, 5, [12, 12, 12], ["relu", "sigmoid", "tanh"], 0.2, scale=2.0)))
-    out.append(("mixed_mlp_1", "mixed", f32,
-                _mlp(611, f32, 4, [10, 10, 10], ["tanh", "relu", "sigmoid"], 0.3, scale=1.5)))
+        for k, (n_in, widths, r, s) in enumerate(
+            [
+                (4, [10, 10], 0.1, 1.0),
+                (5, [16, 12], 0.5, 2.0),
+                (3, [8, 8, 8], 1.0, 3.0),
+                (6, [20], 0.05, 4.0),
+            ]
+        ):
+            out.append(
+                (
+                    f"{act}_mlp_{k}",
+                    act,
+                    f32,
+                    _mlp(500 + 10 * len(act) + k, f32, n_in, widths, act, r, scale=s),
+                )
+            )
+    out.append(
+        (
+            "sigmoid_mlp_f64_0",
+            "sigmoid",
+            "float64",
+            _mlp(600, "float64", 4, [12, 12], "sigmoid", 0.3, scale=2.0),
+        )
+    )
+    out.append(
+        (
+            "mixed_mlp_0",
+            "mixed",
+            f32,
+            _mlp(610, f32, 5, [12, 12, 12], ["relu", "sigmoid", "tanh"], 0.2, scale=2.0),
+        )
+    )
+    out.append(
+        (
+            "mixed_mlp_1",
+            "mixed",
+            f32,
+            _mlp(611, f32, 4, [10, 10, 10], ["tanh", "relu", "sigmoid"], 0.3, scale=1.5),
+        )
+    )
     out.append(("tanh_residual_0", "residual", f32, _residual(620, f32, 4, 10, 0.2, act="tanh")))
-    for k, (r, stride, bn, pool) in enumerate([(0.02, 1, True, True), (0.05, 2, True, False),
-                                               (0.1, 1, False, True), (0.01, 2, True, True)]):
+    for k, (r, stride, bn, pool) in enumerate(
+        [
+            (0.02, 1, True, True),
+            (0.05, 2, True, False),
+            (0.1, 1, False, True),
+            (0.01, 2, True, True),
+        ]
+    ):
         out.append((f"cnn_relu_{k}", "conv", f32, _cnn(700 + k, f32, r, "relu", stride, bn, pool)))
     out.append(("cnn_sigmoid_0", "conv", f32, _cnn(710, f32, 0.05, "sigmoid", 2, True, True)))
     out.append(("cnn_tanh_0", "conv", f32, _cnn(711, f32, 0.05, "tanh", 1, True, True)))
@@ -214,8 +280,9 @@ def _num(v):
 
 
 def _tensor(torch, v, dtype):
-    return torch.tensor(np.vectorize(_num, otypes=[np.float64])(np.asarray(v, dtype=object)),
-                        dtype=dtype)
+    return torch.tensor(
+        np.vectorize(_num, otypes=[np.float64])(np.asarray(v, dtype=object)), dtype=dtype
+    )
 
 
 def build_module(net, torch, dtype):
@@ -236,8 +303,13 @@ def build_module(net, torch, dtype):
             shape = (w.shape[0],)
         elif t == "conv2d":
             w = _tensor(torch, layer["weight"], dtype)
-            m = nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), stride=layer["stride"],
-                          padding=layer["padding"])
+            m = nn.Conv2d(
+                w.shape[1],
+                w.shape[0],
+                tuple(w.shape[2:]),
+                stride=layer["stride"],
+                padding=layer["padding"],
+            )
             with torch.no_grad():
                 m.weight.copy_(w)
                 m.bias.copy_(_tensor(torch, layer["bias"], dtype))
@@ -284,9 +356,17 @@ def build_module(net, torch, dtype):
     return model
 
 
-LAYER_NODE = {"linear": "BoundLinear", "conv2d": "BoundConv", "batchnorm": "BoundBatchNormalization",
-              "relu": "BoundRelu", "sigmoid": "BoundSigmoid", "tanh": "BoundTanh",
-              "avgpool": "BoundAveragePool", "flatten": "BoundFlatten", "add": "BoundAdd"}
+LAYER_NODE = {
+    "linear": "BoundLinear",
+    "conv2d": "BoundConv",
+    "batchnorm": "BoundBatchNormalization",
+    "relu": "BoundRelu",
+    "sigmoid": "BoundSigmoid",
+    "tanh": "BoundTanh",
+    "avgpool": "BoundAveragePool",
+    "flatten": "BoundFlatten",
+    "add": "BoundAdd",
+}
 
 
 def layer_nodes(bounded, net):
@@ -301,6 +381,7 @@ def layer_nodes(bounded, net):
 def run_case(net, dtype_name, torch, lirpa):
     from auto_LiRPA import BoundedModule, BoundedTensor
     from auto_LiRPA.perturbations import PerturbationLpNorm
+
     dtype = getattr(torch, dtype_name)
     torch.set_default_dtype(dtype)
     shape = [1] + list(net.get("input_shape", [len(net["input_lo"])]))
@@ -310,7 +391,10 @@ def run_case(net, dtype_name, torch, lirpa):
     center = (lo + hi) / 2
     bounded = BoundedModule(model, torch.zeros_like(center), device="cpu")
     bounded.eval()
-    flat = lambda t: [float(v).hex() for v in t.detach().reshape(-1).tolist()]
+
+    def flat(t):
+        return [float(v).hex() for v in t.detach().reshape(-1).tolist()]
+
     out, layers = {}, None
     for key, method in METHODS.items():
         x = BoundedTensor(center, PerturbationLpNorm(norm=float("inf"), x_L=lo, x_U=hi))
@@ -327,8 +411,14 @@ def run_case(net, dtype_name, torch, lirpa):
                 layers = []
                 for k, n in enumerate(nodes):
                     if n.is_lower_bound_current() and n.is_upper_bound_current():
-                        layers.append({"layer": k, "type": type(n).__name__,
-                                       "lo": flat(n.lower), "hi": flat(n.upper)})
+                        layers.append(
+                            {
+                                "layer": k,
+                                "type": type(n).__name__,
+                                "lo": flat(n.lower),
+                                "hi": flat(n.upper),
+                            }
+                        )
     return out, layers
 
 
@@ -336,6 +426,7 @@ def sshaped_relaxations(torch):
     """auto_LiRPA's own Sigmoid/Tanh lines (``bound_relax``, float64, not optimised) on seeded
     intervals: ``{"l": [hex], "u": [hex], "sigmoid": {"lw", "lb", "uw", "ub"}, "tanh": ...}``."""
     from auto_LiRPA.operators.s_shaped import BoundSigmoid, BoundTanh
+
     torch.set_default_dtype(torch.float64)
     rng = np.random.default_rng(7)
     ls, us = [], []
@@ -352,8 +443,9 @@ def sshaped_relaxations(torch):
     for cls, name in ((BoundSigmoid, "sigmoid"), (BoundTanh, "tanh")):
         op = cls(attr={"device": "cpu"}, inputs=[], output_index=0, options={})
         op.bound_relax(Bounds, init=True)
-        out[name] = {k: [float(v).hex() for v in getattr(op, k).tolist()]
-                     for k in ("lw", "lb", "uw", "ub")}
+        out[name] = {
+            k: [float(v).hex() for v in getattr(op, k).tolist()] for k in ("lw", "lb", "uw", "ub")
+        }
     return out
 
 
@@ -361,8 +453,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="only the case of this name")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("--relax", action="store_true",
-                    help="only the Sigmoid/Tanh line data (data/sshaped_relax.json)")
+    ap.add_argument(
+        "--relax",
+        action="store_true",
+        help="only the Sigmoid/Tanh line data (data/sshaped_relax.json)",
+    )
     ap.add_argument("--out", default=str(DATA), help="output folder (default tests/peers/data)")
     args = ap.parse_args(argv)
     todo = [c for c in cases() if args.only in (None, c[0])]
@@ -370,8 +465,9 @@ def main(argv=None):
         for name, fam, wdt, net in todo:
             print(name, fam, wdt, len(net["layers"]), "layers")
         return
-    import torch
     import auto_LiRPA
+    import torch
+
     warnings.filterwarnings("ignore")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -384,18 +480,26 @@ def main(argv=None):
         if args.relax:
             return
     for name, family, wdt, net in todo:
-        doc = {"name": name, "family": family, "weights": wdt, "network": net, "reference": {},
-               "crown_layers": {}, "auto_lirpa_version": getattr(auto_LiRPA, "__version__", "?"),
-               "torch_version": torch.__version__}
-        for dt in (["float64", "float32"] if wdt == "float32" else ["float64"]):
+        doc = {
+            "name": name,
+            "family": family,
+            "weights": wdt,
+            "network": net,
+            "reference": {},
+            "crown_layers": {},
+            "auto_lirpa_version": getattr(auto_LiRPA, "__version__", "?"),
+            "torch_version": torch.__version__,
+        }
+        for dt in ["float64", "float32"] if wdt == "float32" else ["float64"]:
             with contextlib.redirect_stdout(sys.stderr):
                 ref, layers = run_case(net, dt, torch, auto_LiRPA)
             doc["reference"][dt] = ref
             if layers is not None and dt == "float64":
                 doc["crown_layers"][dt] = layers
         (out_dir / f"{name}.json").write_text(json.dumps(doc, separators=(",", ":")) + "\n")
-        errs = [f"{dt}/{m}" for dt, r in doc["reference"].items() for m, v in r.items()
-                if "error" in v]
+        errs = [
+            f"{dt}/{m}" for dt, r in doc["reference"].items() for m, v in r.items() if "error" in v
+        ]
         print(name, "ok" if not errs else "errors: " + ", ".join(errs), flush=True)
 
 
