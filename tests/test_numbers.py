@@ -219,3 +219,19 @@ def test_dyadic_function_is_not_shadowed_by_the_dyadic_mode_module():
     from exactbounds.numbers import dyadic
 
     assert callable(dyadic) and dyadic(3, -2) == fmpq(3, 4)
+
+
+def test_interval_of_a_finer_context_is_read_outward():
+    """Regression: an interval of a 113-bit context read by a 53-bit one (``coerce``, hence
+    ``lower``/``upper``) was rounded to nearest at mpmath's global precision, so reading a
+    result with a coarser context (e.g. the fast one after an escalation) lost its ends."""
+    from flint import fmpq
+
+    from exactbounds.numbers import IntervalContext, make_context
+
+    fine, coarse = IntervalContext(113), IntervalContext(53)
+    q = fmpq(1, 16) + fmpq(1, 2**66)
+    x = fine.const(q)
+    for ctx in (coarse, make_context("fast")):
+        assert ctx.lower(x) <= q <= ctx.upper(x)
+        assert ctx.upper(x) > fmpq(1, 16)

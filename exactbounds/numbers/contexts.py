@@ -335,8 +335,8 @@ class IntervalContext(Context):
     def coerce(self, x: Any) -> Any:
         if isinstance(x, self._type):
             return x
-        if hasattr(x, "_mpi_"):  # an interval of another mpmath context: re-enclose its ends
-            return self.iv.mpf([_mpf(x.a), _mpf(x.b)])
+        if hasattr(x, "_mpi_"):  # an interval of another mpmath context: its exact ends, outward
+            return self.from_ends(mpf_to_exact(x._mpi_[0]), mpf_to_exact(x._mpi_[1]))
         return self.const(x)
 
     def sqrt(self, x: Any) -> Any:
