@@ -62,7 +62,7 @@ class Refinement:
 
 
 def _prec(ctx):
-    return ctx.bits + 32 if isinstance(ctx, RationalContext) else ctx.prec
+    return ctx.func_prec
 
 
 # -- the domain of the parameter ------------------------------------------------------------

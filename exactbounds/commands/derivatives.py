@@ -126,7 +126,7 @@ def curve_from_args(args, input_set):
 
 def run(args):
     ctx = context_from_args(args)
-    advice = ("use --mode interval or " if ctx.mode == "exact" else "use ") + "a smaller network"
+    advice = ("use --mode interval or " if ctx.is_exact else "use ") + "a smaller network"
     rule = args.second_derivative_rule
     r = None
     with budget_from_args(args, advice) as budget:

@@ -577,7 +577,7 @@ class FastBackend(_Base):
         lo, hi = x.float_ends() if isinstance(x, Entry) else float_ends(ctx, x)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise AmbiguousBranch("a finite enclosure", x)
-        if getattr(ctx, "iv", None) is not None and ctx.precision >= 53:
+        if ctx.iv is not None and ctx.precision >= 53:
             return ctx.iv.make_mpf((from_float(lo), from_float(hi)))
         return ctx.from_ends(fmpq(*lo.as_integer_ratio()), fmpq(*hi.as_integer_ratio()))
 
@@ -588,7 +588,7 @@ class FastBackend(_Base):
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             raise AmbiguousBranch("a finite enclosure", x)
         lo, hi = lo.tolist(), hi.tolist()
-        if getattr(ctx, "iv", None) is not None and ctx.precision >= 53:
+        if ctx.iv is not None and ctx.precision >= 53:
             make = ctx.iv.make_mpf
             return [make((from_float(a), from_float(b))) for a, b in zip(lo, hi)]
         return [

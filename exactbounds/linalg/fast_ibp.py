@@ -113,7 +113,7 @@ def _elems(ctx: Any, a: Any, b: Any) -> Any:
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise AmbiguousBranch("a finite enclosure", (a, b))
     a, b = a.tolist(), b.tolist()
-    if getattr(ctx, "iv", None) is not None and ctx.precision >= 53:
+    if ctx.iv is not None and ctx.precision >= 53:
         make = ctx.iv.make_mpf
         return [make((from_float(x), from_float(y))) for x, y in zip(a, b)]
     return [
