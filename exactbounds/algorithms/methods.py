@@ -52,50 +52,36 @@ def _ibp(
     return ibp_result(graph, input_set, ctx, intermediate, progress)
 
 
-def _crown(
-    graph: Graph,
-    input_set: Any,
-    ctx: Context,
-    *,
-    intermediate: bool = False,
-    progress: Any = None,
-    lower_slope: str = "adaptive",
-    intersect_ibp: bool = False,
-    relaxation: str | Profile = "exactbounds",
-) -> BoundsResult:
-    return crown(
-        graph,
-        input_set,
-        ctx,
-        lower_slope=lower_slope,
-        intersect_ibp=intersect_ibp,
-        intermediate=intermediate,
-        progress=progress,
-        relaxation=relaxation,
-    )
+def _relaxed_method(fn: Callable[..., BoundsResult]) -> Callable[..., BoundsResult]:
+    """The registry's call of a relaxation-based driver (``crown`` or ``affine``)."""
+
+    def run(
+        graph: Graph,
+        input_set: Any,
+        ctx: Context,
+        *,
+        intermediate: bool = False,
+        progress: Any = None,
+        lower_slope: str = "adaptive",
+        intersect_ibp: bool = False,
+        relaxation: str | Profile = "exactbounds",
+    ) -> BoundsResult:
+        return fn(
+            graph,
+            input_set,
+            ctx,
+            lower_slope=lower_slope,
+            intersect_ibp=intersect_ibp,
+            intermediate=intermediate,
+            progress=progress,
+            relaxation=relaxation,
+        )
+
+    return run
 
 
-def _affine(
-    graph: Graph,
-    input_set: Any,
-    ctx: Context,
-    *,
-    intermediate: bool = False,
-    progress: Any = None,
-    lower_slope: str = "adaptive",
-    intersect_ibp: bool = False,
-    relaxation: str | Profile = "exactbounds",
-) -> BoundsResult:
-    return affine(
-        graph,
-        input_set,
-        ctx,
-        lower_slope=lower_slope,
-        intersect_ibp=intersect_ibp,
-        intermediate=intermediate,
-        progress=progress,
-        relaxation=relaxation,
-    )
+_crown = _relaxed_method(crown)
+_affine = _relaxed_method(affine)
 
 
 def _crown_ibp(
