@@ -23,6 +23,12 @@ the input set is the enclosing box of the single-variable bounds, and ``VnnlibSp
 true (the bounds are sound for the polytope, not tight); with ``polytope="error"`` they are
 refused. A variable without a lower or an upper bound is an error.
 
+An assertion that is an ``or`` over input constraints only (ACAS Xu property 6) makes the input
+set a union of boxes: ``VnnlibSpec.regions`` lists them (each also bounded by the other input
+assertions; several such ors multiply), ``input_box`` is their hull and
+``multi_region`` is true; ``bounds --spec`` bounds and judges each region. A clause mixing
+inputs and outputs must constrain the inputs identically in every disjunct.
+
 The output formula is kept in disjunctive normal form, :class:`OutputProperty`: ``clauses`` is a
 tuple of conjunctions of :class:`LinearComparison` ``Σ_k a_k·Y_k  op  rhs`` with ``op`` one of
 ``<=``, ``<``, ``=`` (``>=``/``>`` are stored negated).
