@@ -75,6 +75,8 @@ def test_bad_regions_raise():
         parse_vnnlib(_spec().replace("(>= X_0 2)", "(>= X_0 4)"))  # empty region
     with pytest.raises(InvalidBoxError, match="input region 1 X_1 has no lower bound"):
         parse_vnnlib(_spec().replace("(>= X_1 -1)", ""))
+    with pytest.raises(InvalidBoxError, match="input region 0 X_0 has no lower bound"):
+        parse_vnnlib("(declare-const X_0 Real) (assert (or (<= X_0 1) (>= X_0 2)))")
     with pytest.raises(MalformedFileError, match="constrain the inputs differently"):
         parse_vnnlib(HEAD + "(assert (or (and (<= X_0 1) (>= Y_0 0)) (and (<= X_0 2))))")
 
