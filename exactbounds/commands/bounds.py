@@ -12,14 +12,17 @@ a short exact form of each end (:func:`short_exact`); ``--exact`` prints the ful
 terminal; ``--timeout``/``--max-memory`` bound the run (``exactbounds.budget``)."""
 
 import json
+from dataclasses import replace
 from math import prod
 
 from ..algorithms.crown import run_with_escalation
 from ..algorithms.methods import METHODS, method_context, run_method
 from ..algorithms.profiles import make_profile
 from ..budget import Progress, estimate_entries
+from ..core import Box
 from ..io.load import load_model, spec_notes
 from ..io.results import result_json
+from ..numbers import f64_down, f64_up, rational_str
 from ..operators.base import AffineOp
 from .common import (
     add_arith,
@@ -199,6 +202,8 @@ def run(args):
             if args.method != "ibp"
             else "use a smaller network",
         )
+        if model.spec is not None and model.spec.multi_region:
+            return _run_regions(args, model, budget)
         res, result = _bounds(args, model, budget)
     if model.spec is not None:
         lo, hi = res.output.outer(res.ctx)
@@ -209,15 +214,7 @@ def run(args):
     o = result["outputs"]
     how = "" if "relaxation" not in result else f", relaxation {args.relaxation}"
     print(f"{model.source}: {args.method.upper()}, {res.ctx!r}{how}, outputs {o['status']}")
-    if args.exact:
-        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
-    else:
-        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  {'exact lo':>28}  exact hi")
-    for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
-        ends = f"{a} .. {b}" if args.exact else f"{short_exact(a):>28}  {short_exact(b)}"
-        print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {ends}")
-    for note in result.get("notes", []):
-        print(f"note: {note}")
+    _print_outputs(args, o, result.get("notes", []))
     if args.intermediate:
         for name, box in result["nodes"].items():
             print(
@@ -225,3 +222,94 @@ def run(args):
                 + ", ".join(f"[{a:.6g}, {b:.6g}]" for a, b in zip(box["lo_f64"], box["hi_f64"]))
             )
     return 0
+
+
+def _run_regions(args, model, budget):
+    """Bounds over a spec whose input set is a union of boxes: each region bounded on its own
+    and the property judged on each (proved only when proved on every region); the outputs
+    printed overall are the hull of the regions' bounds."""
+    spec, shape = model.spec, model.graph.input_shape
+    regions, los, his = [], [], []
+    for r, box in enumerate(spec.input_regions):
+        name = f"{spec.source}: input region {r}"
+        sub = replace(model, input_set=Box(box.lo, box.hi, shape, name=name))
+        res, result = _bounds(args, sub, budget)
+        lo, hi = res.output.outer(res.ctx)
+        proved = None if spec.output.trivial else spec.output.proved_by_box(lo, hi)
+        regions.append(dict(result, region=r, property_proved=proved))
+        los.append(lo)
+        his.append(hi)
+    lo = [min(v) for v in zip(*los)]
+    hi = [max(v) for v in zip(*his)]
+    status = (
+        regions[0]["status"]
+        if all(g["status"] == regions[0]["status"] for g in regions)
+        else "bound"
+    )
+    outputs = {
+        "lo": [rational_str(v) for v in lo],
+        "hi": [rational_str(v) for v in hi],
+        "lo_f64": [f64_down(v) for v in lo],
+        "hi_f64": [f64_up(v) for v in hi],
+        "status": status,
+    }
+    verdicts = [g["property_proved"] for g in regions]
+    notes = [
+        f"input set: {len(regions)} boxes of {spec.source} (an 'or' of input regions), "
+        "bounded one by one; the outputs are the hull of the regions' bounds"
+    ]
+    notes += spec_notes(spec)[1:]
+    if not spec.output.trivial:
+        ok = [r for r, v in enumerate(verdicts) if v]
+        verdict = (
+            "proved on every region"
+            if len(ok) == len(regions)
+            else f"not proved by these bounds (proved on regions {ok or 'none'})"
+        )
+        notes.append(f"property of {spec.source}: {verdict}")
+    overall = {
+        k: regions[0][k]
+        for k in regions[0]
+        if k not in ("outputs", "notes", "nodes", "region", "property_proved")
+    }
+    overall.update(status=status, outputs=outputs, notes=notes)
+    overall["property_proved"] = None if spec.output.trivial else all(verdicts)
+    overall["regions"] = regions
+    if args.json:
+        print(json.dumps(overall, indent=1))
+        return 0
+    ctx = res.ctx
+    how = "" if "relaxation" not in overall else f", relaxation {args.relaxation}"
+    for g in regions:
+        b = spec.input_regions[g["region"]]
+        print(f"region {g['region']}: input {_box_text(b)}")
+        _print_outputs(args, g["outputs"], g.get("notes", []))
+        if g["property_proved"] is not None:
+            print(
+                f"property on region {g['region']}: "
+                + ("proved" if g["property_proved"] else "not proved")
+            )
+    print(
+        f"{model.source}: {args.method.upper()}, {ctx!r}{how}, outputs {status} "
+        f"(hull of {len(regions)} regions)"
+    )
+    _print_outputs(args, outputs, notes)
+    return 0
+
+
+def _box_text(box):
+    """``[lo, hi] x ...`` in float64 ends rounded outward."""
+    return " x ".join(f"[{f64_down(a):.6g}, {f64_up(b):.6g}]" for a, b in zip(box.lo, box.hi))
+
+
+def _print_outputs(args, o, notes):
+    """The table of output bounds ``o`` (a ``box_json``) and the notes."""
+    if args.exact:
+        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  exact lo .. hi")
+    else:
+        print(f"{'#':>4}  {'lo (f64, down)':>24}  {'hi (f64, up)':>24}  {'exact lo':>28}  exact hi")
+    for i, (a, b, fa, fb) in enumerate(zip(o["lo"], o["hi"], o["lo_f64"], o["hi_f64"])):
+        ends = f"{a} .. {b}" if args.exact else f"{short_exact(a):>28}  {short_exact(b)}"
+        print(f"{i:>4}  {fa:>24.17g}  {fb:>24.17g}  {ends}")
+    for note in notes:
+        print(f"note: {note}")

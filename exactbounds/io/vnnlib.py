@@ -23,6 +23,12 @@ the input set is the enclosing box of the single-variable bounds, and ``VnnlibSp
 true (the bounds are sound for the polytope, not tight); with ``polytope="error"`` they are
 refused. A variable without a lower or an upper bound is an error.
 
+An assertion that is an ``or`` over input constraints only (ACAS Xu property 6) makes the input
+set a union of boxes: ``VnnlibSpec.regions`` lists them (each also bounded by the other input
+assertions; several such ors multiply), ``input_box`` is their hull and
+``multi_region`` is true; ``bounds --spec`` bounds and judges each region. A clause mixing
+inputs and outputs must constrain the inputs identically in every disjunct.
+
 The output formula is kept in disjunctive normal form, :class:`OutputProperty`: ``clauses`` is a
 tuple of conjunctions of :class:`LinearComparison` ``Σ_k a_k·Y_k  op  rhs`` with ``op`` one of
 ``<=``, ``<``, ``=`` (``>=``/``>`` are stored negated).
@@ -287,10 +293,22 @@ class VnnlibSpec:
     n_outputs: int
     input_constraints: list = field(default_factory=list)
     source: str = "<string>"
+    regions: tuple = ()
 
     @property
     def relaxed(self):
         return bool(self.input_constraints)
+
+    @property
+    def input_regions(self):
+        """The input set as a union of boxes: ``regions`` for a file whose inputs are an ``or``
+        of boxes (``input_box`` is then their hull), else ``(input_box,)``."""
+        return self.regions or (self.input_box,)
+
+    @property
+    def multi_region(self):
+        """Whether the input set is a union of several boxes (bound and judge each one)."""
+        return len(self.regions) > 1
 
     def evaluate(self, y):
         """Shorthand for ``self.output.evaluate(y)``."""
@@ -485,7 +503,7 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
     if polytope not in ("box", "error"):
         raise InvalidValueError("polytope", polytope, "expected 'box' or 'error'")
     p = _Parser(src)
-    input_atoms, out_dnf = [], [[]]
+    input_atoms, out_dnf, regions = [], [[]], [[]]
     for e in parse_sexprs(text, src):
         if not e or not isinstance(e[0], tuple):
             raise p.err(e, "expected a command")
@@ -501,13 +519,10 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
                 if not dnf:
                     out_dnf = []
             elif kinds == {"X"}:
-                if len(dnf) != 1:
-                    raise p.err(
-                        e,
-                        "a disjunction over input constraints is not supported "
-                        "(the input set must be one box or polytope)",
-                    )
-                input_atoms += dnf[0]
+                if len(dnf) == 1:
+                    input_atoms += dnf[0]
+                else:  # an ``or`` of input boxes: the regions multiply
+                    regions = _conj(regions, dnf, lambda msg, e=e: p.err(e, msg))
             elif kinds == {"Y"}:
                 out_dnf = _conj(out_dnf, dnf, lambda msg, e=e: p.err(e, msg))
             else:
@@ -534,12 +549,34 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
         raise MalformedFileError(f"{src}: no input variables X_i declared")
     n_in = _declared_range(p.decl["X"], "X", src)
     n_out = _declared_range(p.decl["Y"], "Y", src) if p.decl["Y"] else 0
+    poly = [c for c in input_atoms if len(c.coeffs) > 1]
+    multi = len(regions) > 1
+    boxes = []
+    for r, extra in enumerate(regions):
+        name = f"{src}: input region {r}" if multi else f"{src}: input"
+        lo, hi, _ = _region_ends(input_atoms + extra, n_in, name, polytope)
+        poly += [c for c in extra if len(c.coeffs) > 1]
+        boxes.append(Box(lo, hi, name=name))
+    box = boxes[0]
+    if multi:
+        lo = [min(b.lo[k] for b in boxes) for k in range(n_in)]
+        hi = [max(b.hi[k] for b in boxes) for k in range(n_in)]
+        box = Box(lo, hi, name=f"{src}: input (hull of {len(boxes)} regions)")
+    clauses = ((),) if any(not cl for cl in out_dnf) else tuple(tuple(cl) for cl in out_dnf)
+    return VnnlibSpec(
+        box, OutputProperty(clauses, n_out), n_in, n_out, poly, src, tuple(boxes) if multi else ()
+    )
+
+
+def _region_ends(atoms, n_in, name, polytope):
+    """``(lo, hi, polytope atoms)``: the exact ends of the box that the single-input ``atoms``
+    bound, and the atoms over several inputs (which the box encloses)."""
     lo, hi, poly = [None] * n_in, [None] * n_in, []
-    for c in input_atoms:
+    for c in atoms:
         if len(c.coeffs) > 1:
             if polytope == "error":
                 raise MalformedFileError(
-                    f"{src}: input constraint {c.text} involves several inputs (a polytope); "
+                    f"{name} constraint {c.text} involves several inputs (a polytope); "
                     "use polytope='box' to bound over its enclosing box"
                 )
             poly.append(c)
@@ -555,11 +592,9 @@ def parse_vnnlib(text, src="<string>", polytope="box"):
         for ends, what in ((lo, "lower"), (hi, "upper")):
             if ends[k] is None:
                 raise InvalidBoxError(
-                    f"{src}: input X_{k} has no {what} bound (unbounded inputs are not supported)"
+                    f"{name} X_{k} has no {what} bound (unbounded inputs are not supported)"
                 )
-    box = Box(lo, hi, name=f"{src}: input")
-    clauses = ((),) if any(not cl for cl in out_dnf) else tuple(tuple(cl) for cl in out_dnf)
-    return VnnlibSpec(box, OutputProperty(clauses, n_out), n_in, n_out, poly, src)
+    return lo, hi, poly
 
 
 def load_vnnlib(path, polytope="box"):
