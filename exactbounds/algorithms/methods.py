@@ -89,11 +89,10 @@ def _crown_ibp(
     input_set: Any,
     ctx: Context,
     *,
-    intermediate: bool = False,
-    progress: Any = None,
     lower_slope: str = "adaptive",
     intersect_ibp: bool = False,
     relaxation: str | Profile = "exactbounds",
+    **opts: Any,
 ) -> BoundsResult:
     """CROWN-IBP: IBP intermediate bounds, one CROWN pass for the output (the profile's
     ``intermediate="ibp"``; a ``Profile`` given is used as it is)."""
@@ -101,15 +100,14 @@ def _crown_ibp(
         relaxation = make_profile(
             relaxation, lower_slope=lower_slope, intersect_ibp=intersect_ibp, intermediate="ibp"
         )
-    return crown(
+    return _crown(
         graph,
         input_set,
         ctx,
         lower_slope=lower_slope,
         intersect_ibp=intersect_ibp,
-        intermediate=intermediate,
-        progress=progress,
         relaxation=relaxation,
+        **opts,
     )
 
 

@@ -42,14 +42,20 @@ class PropertyResult:
             "evaluations": self.evaluations,
         }
         if self.x is not None:
-            d["counterexample"] = {
-                "x": [value_json(v) for v in self.x],
-                "y": [value_json(v) for v in self.y],
-                "x_float": [value_float(v) for v in self.x],
-                "y_float": [value_float(v) for v in self.y],
-                "clause": self.clause,
-            }
+            d["counterexample"] = counterexample_json(self.x, self.y, self.clause)
         return d
+
+
+def counterexample_json(x, y, clause):
+    """An exact counterexample ``x -> y`` violating ``clause``, as JSON: exact ``"p/q"``
+    strings and their float64 values."""
+    return {
+        "x": [value_json(v) for v in x],
+        "y": [value_json(v) for v in y],
+        "x_float": [value_float(v) for v in x],
+        "y_float": [value_float(v) for v in y],
+        "clause": clause,
+    }
 
 
 def _clause_holds(clause, y):

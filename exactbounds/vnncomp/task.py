@@ -58,7 +58,7 @@ def _bounds(model):
 
 def verify_json(res):
     """A ``VerifyResult`` as JSON (exact counterexample as ``"p/q"`` strings)."""
-    from ..audit.verdicts import value_float, value_json
+    from ..audit.properties import counterexample_json
 
     d = {
         "status": res.status,
@@ -71,13 +71,7 @@ def verify_json(res):
         "notes": res.notes,
     }
     if res.x is not None:
-        d["counterexample"] = {
-            "x": [value_json(v) for v in res.x],
-            "y": [value_json(v) for v in res.y],
-            "x_float": [value_float(v) for v in res.x],
-            "y_float": [value_float(v) for v in res.y],
-            "clause": res.clause,
-        }
+        d["counterexample"] = counterexample_json(res.x, res.y, res.clause)
     return d
 
 
