@@ -79,10 +79,13 @@ def test_extreme_doubles_and_long_double():
     ],
 )
 def test_oversized_or_foreign_numbers_are_refused_fast(text, what):
-    t = time.perf_counter()
-    with pytest.raises(InvalidValueError, match=what):
-        to_exact(text, "w")
-    assert time.perf_counter() - t < 0.1
+    best = float("inf")
+    for _ in range(3):  # the best of three: a loaded machine's one-off pause is not the parser
+        t = time.perf_counter()
+        with pytest.raises(InvalidValueError, match=what):
+            to_exact(text, "w")
+        best = min(best, time.perf_counter() - t)
+    assert best < 0.1
 
 
 def test_limits_are_inclusive():
