@@ -42,7 +42,7 @@ from ..inputsets import bounding_box, concretize_mat
 from ..linalg import IDENT, backend_for
 from ..numbers import make_context
 from ..operators.relu import LOWER_SLOPES
-from .ibp import ibp
+from .ibp import ibp, ibp_fboxes
 from .profiles import Profile, make_profile
 from .result import BoundsResult
 
@@ -87,6 +87,7 @@ class _Run:
         self.coeffs = {}
         self.splits = {}
         self._ibp: dict[str, Any] | None = None
+        self._fboxes: dict[str, Any] | None = None
         self.order = {n.name: k for k, n in enumerate(graph.nodes)}
         self.dims = {graph.INPUT: graph.input_dim}
         for n in graph.nodes:
@@ -205,7 +206,7 @@ class _Crown(_Run):
         start = IDENT
         m = self.dims[target]
         if rows is not None:
-            start = be.mat(_rows_of_identity(rows, m))
+            start = be.eye_rows(rows, m)
             m = len(rows)
         lamL, lamU = {target: start}, {target: start}
         biasL = biasU = be.zeros(m, 1)
@@ -239,24 +240,68 @@ class _Crown(_Run):
         for node in self.graph.nodes[: self.order[name] + 1]:
             if node.op.needs_bounds:
                 self.relaxation(node)
-        LA, Lb, UA, Ub = self.backward(name, rows)
-        lo = self.be.entries(concretize_mat(self.S, self.be, LA, Lb, False, self.ctx))
-        hi = self.be.entries(concretize_mat(self.S, self.be, UA, Ub, True, self.ctx))
-        if rows is not None:
+        be, given = self.be, rows
+        sparse = None if rows is not None or final else self.unstable_rows(name)
+        if sparse is not None:
+            rows = sparse[0]
+        forms, cols = [], []
+        for part in self.row_chunks(name, rows):
+            LA, Lb, UA, Ub = self.backward(name, part)
+            cols.append(
+                (
+                    concretize_mat(self.S, be, LA, Lb, False, self.ctx),
+                    concretize_mat(self.S, be, UA, Ub, True, self.ctx),
+                )
+            )
+            if final:
+                forms.append((LA, Lb, UA, Ub))
+        lo_col, hi_col = (be.vstack([c[k] for c in cols]) if cols else None for k in (0, 1))
+        if sparse is not None:
+            lo_col, hi_col = be.merge_rows(sparse, lo_col, hi_col)
+        lo, hi = be.entries(lo_col), be.entries(hi_col)
+        if given is not None:
             return lo, hi
         self.tick()
         lo, hi = self.finish_bounds(name, lo, hi, final)
         if final:
-            self.final_forms = (LA, Lb, UA, Ub)
+            self.final_forms = tuple(be.vstack([f[k] for f in forms]) for k in range(4))
         return lo, hi
 
+    def row_chunks(self, name: str, rows: Any) -> list[Any]:
+        """The backward passes from ``name``: its ``rows`` (``None``: all) in chunks of at most
+        ``CHUNK_ENTRIES`` functional entries over the widest node, so that peak memory stays
+        bounded; one pass (``[rows]``) when they fit."""
+        m = self.dims[name] if rows is None else len(rows)
+        if m == 0:
+            return []
+        size = max(1, CHUNK_ENTRIES // max(self.dims.values()))
+        if m <= size:
+            return [rows]
+        rows = list(range(m)) if rows is None else list(rows)
+        return [rows[k : k + size] for k in range(0, m, size)]
 
-def _rows_of_identity(rows: Any, n: int) -> Any:
-    """The rows ``rows`` of the ``n×n`` identity, as an ``fmpq_mat``."""
-    M = fmpq_mat(len(rows), n)
-    for t, j in enumerate(rows):
-        M[t, j] = 1
-    return M
+    def unstable_rows(self, name: str) -> Any:
+        """In the mode ``fast``, before a node read only by sign-relaxed operators (ReLU: its
+        lines are exact once the sign is known): ``(rows, lo, hi)`` with the rows that IBP
+        leaves unstable and IBP's float ends of every entry (the others keep those; a backward
+        pass starts only from the unstable rows, as auto_LiRPA does); else ``None``."""
+        if self.ctx.backend_kind != "fast" or self.intersect:
+            return None
+        readers = [n for n in self.graph.nodes if name in n.inputs]
+        if not readers or any(n.op.kind not in SIGN_RELAXED for n in readers):
+            return None
+        if self._fboxes is None:
+            self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
+        f = self._fboxes[name]
+        lo, hi = f.ll, f.hh
+        rows = [int(j) for j in ((lo < 0) & (hi > 0)).nonzero()[0]]
+        return rows, lo, hi
+
+
+CHUNK_ENTRIES = 1 << 22
+"""Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
+SIGN_RELAXED = ("relu",)
+"""Operator kinds whose relaxation of an entry is exact once its sign is known."""
 
 
 def _forms_to_lists(run: _Run, forms: Any) -> Any:

@@ -60,8 +60,11 @@ def ibp(
     )
 
 
-def _ibp_fast(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any) -> Any:
-    """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback)."""
+def _ibp_fast(
+    graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any, raw: bool = False
+) -> Any:
+    """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback);
+    ``raw``: every node's :class:`~exactbounds.linalg.fast_ibp.FBox` as it is."""
     vals = {graph.INPUT: fbox_from_box(ctx, box)}
     shapes = {graph.INPUT: box.shape}
     for node in graph:
@@ -75,6 +78,8 @@ def _ibp_fast(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress
         shapes[node.name] = node.op.out_shape
         if progress is not None:
             progress.update(1)
+    if raw:
+        return vals
     if not intermediate:
         return _box(ctx, vals[graph.output], shapes[graph.output])
     return {k: _box(ctx, f, shapes[k]) for k, f in vals.items()}
@@ -83,6 +88,12 @@ def _ibp_fast(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress
 def _box(ctx: Context, fbox: Any, shape: Any) -> Box:
     lo, hi = fbox_to_lists(ctx, fbox)
     return Box(lo, hi, shape)
+
+
+def ibp_fboxes(graph: Graph, box: Any, ctx: Context) -> dict[str, Any]:
+    """IBP in the mode ``fast`` (``ctx.backend_kind == "fast"``): every node's float
+    :class:`~exactbounds.linalg.fast_ibp.FBox` (no conversion to context elements)."""
+    return _ibp_fast(graph, bounding_box(box), ctx, True, None, raw=True)
 
 
 def ibp_result(

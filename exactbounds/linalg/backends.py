@@ -31,6 +31,7 @@ from flint import ctx as flint_ctx
 from ..errors import AmbiguousBranch, InvalidModelError, InvalidValueError
 from ..numbers import RInterval, dyadic, sqrt_enclosure
 from .dymat import DyMat, dyadic_parts
+from .structured import exact_cheap, exact_rmul
 
 if TYPE_CHECKING:
     from ..numbers.contexts import Context
@@ -85,6 +86,46 @@ class _Base:
 
     def eye(self, n: int) -> Any:
         return self.mat(eye_q(n))
+
+    def eye_rows(self, rows: Any, n: int) -> Any:
+        """The rows ``rows`` of the ``n×n`` identity."""
+        M = fmpq_mat(len(rows), n)
+        for t, j in enumerate(rows):
+            M[t, j] = 1
+        return self.mat(M)
+
+    def vstack(self, mats: list[Any]) -> Any:
+        """The matrices (same column count) one above the other."""
+        if len(mats) == 1:
+            return mats[0]
+        c = mats[0].ncols()
+        es = [v for M in mats for v in self.entries(M)]
+        return self.from_entries(len(es) // c if c else 0, c, es)
+
+    # -- structured linear maps (:mod:`.structured`) ----------------------------------------
+    def lin_ok(self, lin: Any, LL: Any, LU: Any) -> bool:
+        """Whether :meth:`lin_crown` takes the structured path (else the dense product)."""
+        return False
+
+    def lin_rmul(self, lam: Any, part: Any) -> Any:
+        """``Λ·W`` for a part of a :class:`~.structured.LinearMap`."""
+        raise NotImplementedError
+
+    def lin_crown(self, lin: Any, LL: Any, LU: Any, m: int) -> Any:
+        """The CROWN step ``Λ ↦ (Λ·W_k per input, Λ·b)`` through the structured map ``lin`` (no
+        dense ``W_k``), as ``AffineOp.crown_step`` returns it; ``None`` when this backend
+        prefers the dense product here."""
+        if not self.lin_ok(lin, LL, LU):
+            return None
+        b = self.mat(lin.b)
+
+        def step(lam: Any) -> Any:
+            lam = self.eye(m) if lam is IDENT else self.full(lam)
+            return [self.lin_rmul(lam, p) for p in lin.parts], self.mul(lam, b)
+
+        newL, cL = step(LL)
+        newU, cU = (newL, cL) if LU is LL else step(LU)
+        return newL, newU, [cL], [cU]
 
     def full(self, x: Any) -> Any:
         """A functional as a plain backend matrix (a compact one expanded)."""
@@ -300,6 +341,14 @@ class QBackend(_Base):
             None,
         )
 
+    def lin_ok(self, lin: Any, LL: Any, LU: Any) -> bool:
+        """Exact products: structured unless a functional is the identity (the dense ``W``
+        then is the answer) or a part is a convolution small enough for a dense product."""
+        return LL is not IDENT and LU is not IDENT and all(exact_cheap(p) for p in lin.parts)
+
+    def lin_rmul(self, lam: Any, part: Any) -> Any:
+        return as_q(exact_rmul(self.full(lam), part))
+
     def sqrt_upper(self, x: Any, bits: int) -> tuple[Any, ...]:
         s = sqrt_enclosure(x, bits)
         return (s.hi if isinstance(s, RInterval) else s), isinstance(s, RInterval)
@@ -361,6 +410,9 @@ class ZBackend(QBackend):
 
     def full(self, x: Any) -> Any:
         return x.full() if isinstance(x, _Cols) else x
+
+    def lin_rmul(self, lam: Any, part: Any) -> Any:
+        return exact_rmul(self.full(lam), part)
 
     def mul(self, lam: Any, W: Any) -> Any:
         """``Λ·W``; for a compact ``Λ`` only the kept rows of ``W`` enter."""

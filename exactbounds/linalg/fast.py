@@ -35,6 +35,7 @@ from mpmath.libmp import from_float, mpf_cmp, to_float
 from ..errors import AmbiguousBranch
 from .backends import IDENT, _Base, arb_exact_ends, split_q
 from .dymat import DyMat
+from .structured import ChainPart
 
 if TYPE_CHECKING:
     from ..numbers.contexts import Context
@@ -124,10 +125,8 @@ def ball_matmul(am: Any, ar: Any, bm: Any, br: Any) -> Any:
         rad = nonneg_matmul_up(upn(upn(aa * g) + ar), ab)
     elif ar is None:
         rad = nonneg_matmul_up(aa, upn(upn(ab * g) + br))
-    else:
-        X = np.hstack([aa, ar])
-        Y = np.vstack([upn(upn(ab * g) + br), upn(ab + br)])
-        rad = nonneg_matmul_up(X, Y)
+    else:  # [|Am|, Ar]·[γ|Bm| + Br; |Bm| + Br] as two products (no stacked copy)
+        rad = upn(nonneg_matmul_up(aa, upn(upn(ab * g) + br)) + nonneg_matmul_up(ar, upn(ab + br)))
     rad = upn(rad + 2 * n * ETA)  # underflow in the midpoint product
     return _sanitize(mid, rad)
 
@@ -453,6 +452,76 @@ class FastBackend(_Base):
 
     def eye(self, n: int) -> Any:
         return Ball(np.eye(n))
+
+    def eye_rows(self, rows: Any, n: int) -> Any:
+        M = np.zeros((len(rows), n))
+        M[np.arange(len(rows)), np.asarray(rows, dtype=np.int64)] = 1.0
+        return Ball(M)
+
+    def vstack(self, mats: list[Any]) -> Any:
+        if len(mats) == 1:
+            return mats[0]
+        mid = np.vstack([M.mid for M in mats])
+        if all(M.rad is None for M in mats):
+            return Ball(mid)
+        return Ball(
+            mid, np.vstack([np.zeros_like(M.mid) if M.rad is None else M.rad for M in mats])
+        )
+
+    def merge_rows(self, sparse: Any, lo_col: Any, hi_col: Any) -> tuple[Any, ...]:
+        """Columns ``(lo, hi)`` of a node's bounds: the float vectors ``lo``, ``hi`` of
+        ``sparse = (rows, lo, hi)`` (exact floats), with the entries ``rows`` taken from the
+        ball columns ``lo_col``, ``hi_col`` (``None`` when ``rows`` is empty)."""
+        rows, lo, hi = sparse
+        out = []
+        for ref, col in ((lo, lo_col), (hi, hi_col)):
+            mid = np.array(ref, dtype=np.float64).reshape(-1, 1)
+            rad = np.zeros_like(mid)
+            if rows:
+                mid[rows] = col.mid
+                if col.rad is not None:
+                    rad[rows] = col.rad
+            out.append(Ball.make(_sanitize(mid, rad)))
+        return out[0], out[1]
+
+    # -- structured linear maps (:mod:`.structured`) ----------------------------------------
+    def lin_ok(self, lin: Any, LL: Any, LU: Any) -> bool:
+        return True
+
+    @_quiet
+    def lin_rmul(self, lam: Any, part: Any) -> Any:
+        """``Λ·W`` for a structured part: the midpoint product ``fl(Λm·Wm)`` by the part's own
+        operation, and the radius ``γ_n·|Λm|·|Wm| + Λr·|Wm| + (|Λm| + Λr)·Wr + 2nη`` by the same
+        operation on nonnegative arrays, rounded up (``n``: the terms of one entry; the rules of
+        the module docstring hold for any summation order). A part that only copies (or
+        negates) entries is exact."""
+        if isinstance(part, ChainPart):
+            for p in part.parts:
+                lam = self.lin_rmul(lam, p)
+            return lam
+        got = getattr(part, "_float_k", None)
+        if got is None:
+            Km, Kr = part.float_kernel(q_mat_ball)
+            got = part._float_k = (Km, Kr, _kmap(np.abs, Km))
+        Km, Kr, Kabs = got
+        Lm, Lr = lam.mid, lam.rad
+        if getattr(part, "unique", False):  # copies and sign changes only
+            return Ball(part.back(Lm, Km), None if Lr is None else np.abs(part.back(Lr, Km)))
+        n = part.n
+        g = gamma(n)
+        mid = part.back(Lm, Km)
+        A = lam.absmid()
+        if Kr is None:
+            X = upn(A * g) if Lr is None else upn(upn(A * g) + Lr)
+            rad = _nonneg_up(part.back(X, Kabs), n)
+        else:
+            K1 = _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
+            rad = _nonneg_up(part.back(A, K1), n)
+            if Lr is not None:
+                K2 = _kmap2(lambda a, r: upn(a + r), Kabs, Kr)
+                rad = upn(rad + _nonneg_up(part.back(Lr, K2), n))
+        rad = upn(rad + 2 * n * ETA)
+        return Ball.make(_sanitize(mid, rad))
 
     def const(self, v: Any) -> Any:
         return _ball(v)
@@ -820,6 +889,22 @@ class LazyRows:
 
     def __repr__(self) -> Any:
         return repr(list(self))
+
+
+def _nonneg_up(T: Any, k: int) -> Any:
+    """``>=`` the exact value of a sum of ``k`` nonnegative products computed as ``T``."""
+    return upn(upn(T + 2 * k * ETA) * inv_one_minus_gamma(k))
+
+
+def _kmap(f: Any, K: Any) -> Any:
+    """``f`` on a kernel: ``None``, an array, or a list of arrays (one per group)."""
+    if K is None:
+        return None
+    return [f(k) for k in K] if isinstance(K, list) else f(K)
+
+
+def _kmap2(f: Any, K: Any, R: Any) -> Any:
+    return [f(k, r) for k, r in zip(K, R)] if isinstance(K, list) else f(K, R)
 
 
 def _nz(r: Any) -> Any:

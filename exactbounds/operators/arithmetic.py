@@ -16,6 +16,7 @@ from flint import fmpq_mat
 from ..core import Box
 from ..errors import ShapeError
 from ..linalg.fast_ibp import add_fbox, diag_fbox, diag_floats
+from ..linalg.structured import DiagPart, LinearMap
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
 from .registry import register
@@ -93,6 +94,19 @@ class _Elementwise(AffineOp):
             return [eye, eye * self.sign2], fmpq_mat(n, 1)
         return [eye], fmpq_mat(n, 1, [self.sign2 * c for c in self.constant])
 
+    def linear_map(self):
+        """``±`` identities (CROWN passes the functional on; no dense identity)."""
+        if getattr(self, "_lin", None) is None:
+            n = self.out_dim
+            if self.constant is None:
+                parts = [DiagPart(n), DiagPart(n, sign=self.sign2)]
+                b = fmpq_mat(n, 1)
+            else:
+                parts = [DiagPart(n)]
+                b = fmpq_mat(n, 1, [self.sign2 * c for c in self.constant])
+            self._lin = LinearMap(parts, b)
+        return self._lin
+
     def ibp_fast(self, ctx, *fboxes):
         """On float boxes: ends added (subtracted) with one outward step each; a constant as a
         diagonal map (no dense identity)."""
@@ -161,6 +175,13 @@ class Scale(AffineOp):
 
     def linear_params(self):
         return [_diag(self.factor)], fmpq_mat(len(self.offset), 1, self.offset)
+
+    def linear_map(self):
+        """A diagonal (no dense matrix)."""
+        if getattr(self, "_lin", None) is None:
+            n = self.out_dim
+            self._lin = LinearMap([DiagPart(n, self.factor)], fmpq_mat(n, 1, self.offset))
+        return self._lin
 
     def ibp_fast(self, ctx, fbox):
         """On a float box: a diagonal map (no dense matrix)."""

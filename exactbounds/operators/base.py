@@ -139,6 +139,11 @@ class AffineOp(Op):
             self._mats = AffineMats(Ws, b)
         return self._mats
 
+    def linear_map(self) -> Any:
+        """The coefficients as a :class:`~exactbounds.linalg.structured.LinearMap` (a
+        convolution, a selection, a diagonal: no dense matrix), or ``None`` (dense only)."""
+        return None
+
     def weights(self) -> list[Any]:
         m = self.mats()
         return [m.q(k) for k in range(m.n_inputs)]
@@ -194,8 +199,14 @@ class AffineOp(Op):
 
     # -- algorithm steps --------------------------------------------------------------------
     def crown_step(self, run: _Run, node: Node, LL: Any, LU: Any) -> tuple[Any, ...]:
-        """``Λ·y = Σ_k (Λ·W_k)·x_k + Λ·b``; an enclosed coefficient adds ``∓|Λ|·err``."""
+        """``Λ·y = Σ_k (Λ·W_k)·x_k + Λ·b``; an enclosed coefficient adds ``∓|Λ|·err``. With a
+        structured map (:meth:`linear_map`) the backend forms ``Λ·W_k`` without ``W_k``."""
         be = run.be
+        lin = self.linear_map()
+        if lin is not None:
+            got = be.lin_crown(lin, LL, LU, self.out_dim)
+            if got is not None:
+                return got
         Ws, b, err = run.affine_coeffs(node)
         if err is not None:  # |Λ|·err needs the whole functional
             same = LU is LL

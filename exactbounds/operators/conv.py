@@ -7,8 +7,9 @@ Evaluation, IBP and derivatives at exact points and boxes stay convolutions: an 
 per group (``W_g`` is ``Cout/G × Cin/G·kh·kw``, the patches ``Cin/G·kh·kw × Ho·Wo``), on integer
 matrices when every weight and input is dyadic (float data), else on ``fmpq_mat``; memory grows
 with the feature maps, not with their square. The dense matrix of the map (built once, exact,
-integer-backed for dyadic weights) serves CROWN, forward affine and the other contexts, through
-the verbs of :class:`~exactbounds.operators.base.AffineOp`.
+integer-backed for dyadic weights) serves forward affine and the other contexts, through the verbs
+of :class:`~exactbounds.operators.base.AffineOp`; CROWN's step ``Λ ↦ Λ·W`` is a transposed
+convolution of the rows of ``Λ`` (:meth:`Conv2d.linear_map`, :mod:`exactbounds.linalg.structured`).
 """
 
 from flint import fmpq, fmpq_mat, fmpz_mat
@@ -17,6 +18,7 @@ from ..budget import reserve
 from ..errors import InvalidModelError, ShapeError
 from ..linalg import DyMat, dyadic_parts
 from ..linalg.fast_ibp import Im2col
+from ..linalg.structured import ConvGeom, ConvPart, LinearMap
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
 from .registry import register
@@ -243,6 +245,26 @@ class Conv2d(AffineOp):
                 C // self.groups * H * W,
             )
         return self._im2col.fbox(fbox)
+
+    def geometry(self):
+        """The :class:`~exactbounds.linalg.structured.ConvGeom` of the map."""
+        pt, pl, _, _ = self.padding
+        return ConvGeom(
+            self.in_shapes[0],
+            self.out_shape,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            (pt, pl),
+            self.groups,
+        )
+
+    def linear_map(self):
+        """The convolution as a structured map (kernels per group, no dense matrix)."""
+        if getattr(self, "_lin", None) is None:
+            part = ConvPart(self.geometry(), self._kernels(False))
+            self._lin = LinearMap([part], fmpq_mat(self.out_dim, 1, self._bias_flat()))
+        return self._lin
 
     def linear_params(self):
         """The dense matrix of the map: integer-backed (``DyMat``) when every weight is dyadic,

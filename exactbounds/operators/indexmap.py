@@ -4,9 +4,9 @@ Transpose, Slice, Gather with constant indices, Concat (of computed tensors and 
 with constants (and edge/reflect padding), Squeeze/Unsqueeze and Reshape are all such maps: the
 ONNX loader applies the numpy operation to an array of entry ids (``io/onnx_loader.py``,
 :func:`ids_for`) and reads the map off the result. Evaluation and IBP copy entries (no
-arithmetic, exact in every context); CROWN and forward affine use the 0/1 selection matrices
-``W_k[i, j] = [k(i) = k and j(i) = j]`` and the bias ``b_i = c_i`` (exact, dense: fine for small
-and medium tensors).
+arithmetic, exact in every context); CROWN moves the columns of its functionals
+(:meth:`IndexMap.linear_map`); forward affine uses the 0/1 selection matrices
+``W_k[i, j] = [k(i) = k and j(i) = j]`` and the bias ``b_i = c_i`` (exact, dense).
 """
 
 from math import prod
@@ -16,6 +16,7 @@ from flint import fmpq, fmpq_mat
 
 from ..core import Box
 from ..errors import ShapeError
+from ..linalg.structured import GatherPart, LinearMap
 from ..numbers import to_exact
 from .base import AffineOp, as_shape
 from .registry import register
@@ -84,6 +85,21 @@ class IndexMap(AffineOp):
             and len(self.sel) == self.in_dim
             and all(k == 0 and j == i for i, (k, j) in enumerate(self.sel))
         )
+
+    def linear_map(self):
+        """Per input a column gather/scatter (exact in every backend; no dense matrix)."""
+        if getattr(self, "_lin", None) is None:
+            parts = []
+            for k, s in enumerate(self.in_shapes):
+                dst = [i for i, (kk, _) in enumerate(self.sel) if kk == k]
+                src = [self.sel[i][1] for i in dst]
+                parts.append(GatherPart(prod(s), self.out_dim, dst, src))
+            b = fmpq_mat(self.out_dim, 1)
+            for i, (k, j) in enumerate(self.sel):
+                if k is None:
+                    b[i, 0] = self.consts[j]
+            self._lin = LinearMap(parts, b)
+        return self._lin
 
     def linear_params(self):
         Ws = [fmpq_mat(self.out_dim, prod(s)) for s in self.in_shapes]

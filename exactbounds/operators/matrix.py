@@ -7,6 +7,7 @@ from math import prod
 from flint import fmpq_mat
 
 from ..errors import ShapeError
+from ..linalg.structured import LinearMap, SparsePart, density
 from .base import AffineOp, as_shape
 from .registry import register
 
@@ -34,3 +35,14 @@ class MatrixOp(AffineOp):
 
     def linear_params(self):
         return self._W, self._b
+
+    def linear_map(self):
+        """Sparse coefficients (ReduceSum/ReduceMean, a MatMul by a constant on a tensor: at most
+        ``SPARSE`` of the entries nonzero) as their nonzero entries; else ``None`` (dense)."""
+        if getattr(self, "_lin", 0) == 0:
+            sparse = all(density(W) <= SPARSE for W in self._W)
+            self._lin = LinearMap([SparsePart(W) for W in self._W], self._b) if sparse else None
+        return self._lin
+
+
+SPARSE = 0.1

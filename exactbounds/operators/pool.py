@@ -9,6 +9,7 @@ from flint import fmpq, fmpq_mat
 
 from ..core import Box
 from ..errors import InvalidModelError, ShapeError
+from ..linalg.structured import ChainPart, ConvGeom, ConvPart, DiagPart, LinearMap
 from .base import AffineOp, as_shape
 from .conv import _pads, _pair, out_size
 from .registry import register
@@ -84,6 +85,21 @@ class AveragePool(AffineOp):
         """Every weight is positive: ``[(1/n)·Σ lo, (1/n)·Σ hi]`` over each window."""
         self.check_inputs([box.dim], "input box")
         return Box(self._window_sums(ctx, box.lo), self._window_sums(ctx, box.hi), self.out_shape)
+
+    def linear_map(self):
+        """``W = diag(1/n)·K`` with ``K`` the depthwise convolution of ones (no dense matrix)."""
+        if getattr(self, "_lin", None) is None:
+            C = self.in_shapes[0][0]
+            kh, kw = self.kernel
+            pt, pl, _, _ = self.padding
+            g = ConvGeom(
+                self.in_shapes[0], self.out_shape, self.kernel, self.stride, (1, 1), (pt, pl), C
+            )
+            ones = fmpq_mat(1, kh * kw, [1] * (kh * kw))
+            conv = ConvPart(g, [ones] * C)
+            diag = DiagPart(self.out_dim, [fmpq(1, n) for _, n in self.windows()])
+            self._lin = LinearMap([ChainPart([diag, conv])], fmpq_mat(self.out_dim, 1))
+        return self._lin
 
     def linear_params(self):
         C, H, W = self.in_shapes[0]
