@@ -285,7 +285,7 @@ class _Crown(_Run):
         lines are exact once the sign is known): ``(rows, lo, hi)`` with the rows that IBP
         leaves unstable and IBP's float ends of every entry (the others keep those; a backward
         pass starts only from the unstable rows, as auto_LiRPA does); else ``None``."""
-        if self.ctx.backend_kind != "fast" or self.intersect:
+        if self.ctx.backend_kind != "fast" or self.intersect or self.dims[name] < SPARSE_MIN:
             return None
         readers = [n for n in self.graph.nodes if name in n.inputs]
         if not readers or any(n.op.kind not in SIGN_RELAXED for n in readers):
@@ -295,12 +295,21 @@ class _Crown(_Run):
         f = self._fboxes[name]
         lo, hi = f.ll, f.hh
         rows = [int(j) for j in ((lo < 0) & (hi > 0)).nonzero()[0]]
+        self.rounded = True  # IBP's sign may differ from CROWN's: a sound bound, not an enclosure
+        self.note(
+            "fast mode: intermediate CROWN bounds only for the neurons that IBP leaves unstable "
+            "(IBP bounds for the others)"
+        )
         return rows, lo, hi
 
 
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
 SIGN_RELAXED = ("relu",)
+"""Operator kinds whose relaxation of an entry is exact once its sign is known."""
+SPARSE_MIN = 1024
+"""Nodes with at least this many entries get CROWN bounds only where IBP leaves them unstable
+(mode ``fast``)."""
 """Operator kinds whose relaxation of an entry is exact once its sign is known."""
 
 

@@ -1,0 +1,270 @@
+"""Structured CROWN steps (``exactbounds/linalg/structured.py``): for convolutions (stride,
+padding, dilation, groups), ConvTranspose, average pooling, index maps (Transpose, Slice, Concat,
+Pad, Gather with repeated indices), Add/Sub/Scale and sparse matrices, the exact backends give
+exactly ``Λ·W`` of the dense matrix, and the fast backend's balls contain it; whole CROWN runs
+on small CNNs and ResNets give the same result with and without the structured steps (exact),
+and the fast runs hold the network's exact outputs at random points."""
+
+import random
+
+import numpy as np
+import pytest
+from flint import fmpq, fmpq_mat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exactbounds.algorithms import crown as crown_mod
+from exactbounds.algorithms.crown import crown
+from exactbounds.algorithms.ibp import evaluate
+from exactbounds.graph import Graph, Node
+from exactbounds.inputsets import LpBall, sample, vertices
+from exactbounds.io.onnx_ops import conv_transpose_as_conv
+from exactbounds.linalg import QBackend, ZBackend, structured
+from exactbounds.linalg.backends import as_q
+from exactbounds.linalg.fast import FastBackend
+from exactbounds.numbers import RationalContext, make_context
+from exactbounds.operators.arithmetic import Add, Scale, Sub
+from exactbounds.operators.base import AffineOp
+from exactbounds.operators.conv import Conv2d
+from exactbounds.operators.indexmap import IndexMap, ids_for
+from exactbounds.operators.linear import Linear
+from exactbounds.operators.matrix import MatrixOp
+from exactbounds.operators.pool import AveragePool
+from exactbounds.operators.relu import ReLU
+from exactbounds.operators.reshape import Flatten, Reshape
+
+SET = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXACT = RationalContext(128)
+FAST = make_context("fast")
+weight = st.one_of(
+    st.integers(-8, 8).map(lambda k: fmpq(k, 4)),
+    st.sampled_from([fmpq(1, 3), fmpq(-5, 7)]),
+)
+
+
+@pytest.fixture(autouse=True)
+def structured_everywhere(monkeypatch):
+    """The exact backends take the structured product even for small convolutions."""
+    monkeypatch.setattr(structured, "EXACT_DENSE_LIMIT", 0)
+
+
+def q(v):
+    return fmpq(*float(v).as_integer_ratio())
+
+
+@st.composite
+def conv_op(draw):
+    G = draw(st.sampled_from([1, 1, 2]))
+    C, cout = G * draw(st.integers(1, 2)), G * draw(st.integers(1, 2))
+    k = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 2))
+    H, W = draw(st.integers(d * (k - 1) + 1, 6)), draw(st.integers(d * (k - 1) + 1, 6))
+    pads = [draw(st.integers(0, 2)) for _ in range(4)]
+    s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    w = [
+        [[[draw(weight) for _ in range(k)] for _ in range(k)] for _ in range(C // G)]
+        for _ in range(cout)
+    ]
+    return Conv2d(w, [draw(weight) for _ in range(cout)], (C, H, W), s, pads, d, G)
+
+
+@st.composite
+def pool_op(draw):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pads = [draw(st.integers(0, k[i % 2] - 1)) for i in range(4)]
+    shape = (draw(st.integers(1, 2)), draw(st.integers(k[0], 6)), draw(st.integers(k[1], 6)))
+    s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    return AveragePool(shape, k, s, pads, draw(st.booleans()))
+
+
+@st.composite
+def index_op(draw):
+    """Transpose, Slice, Pad (constants), Concat of two inputs and a constant, Gather with
+    repeated indices: the maps of ``io/onnx_ops.py``, built from entry ids with numpy."""
+    a, b = ids_for([(2, 3, 2), (2, 3, 2)])
+    kind = draw(st.sampled_from(["transpose", "slice", "pad", "concat", "gather"]))
+    consts = [fmpq(7, 3)]
+    if kind == "transpose":
+        return IndexMap([(2, 3, 2)], (2, 2, 3), a.transpose(2, 0, 1).ravel())
+    if kind == "slice":
+        return IndexMap([(2, 3, 2)], (2, 2, 1), a[:, 1:, ::2].ravel())
+    if kind == "pad":
+        out = np.pad(a, ((0, 0), (1, 0), (0, 1)), constant_values=-1)
+        return IndexMap([(2, 3, 2)], out.shape, out.ravel(), consts)
+    if kind == "concat":
+        out = np.concatenate([a, b, np.full((2, 3, 2), -1)], axis=1)
+        return IndexMap([(2, 3, 2), (2, 3, 2)], out.shape, out.ravel(), consts)
+    idx = draw(st.lists(st.integers(0, 2), min_size=1, max_size=5))
+    out = np.take(a, idx, axis=1)
+    return IndexMap([(2, 3, 2)], out.shape, out.ravel())
+
+
+@st.composite
+def diag_op(draw):
+    n = draw(st.integers(1, 5))
+    kind = draw(st.sampled_from(["add", "sub", "scale", "addc"]))
+    if kind == "add":
+        return Add((n,))
+    if kind == "sub":
+        return Sub((n,))
+    if kind == "addc":
+        return Add((n,), [draw(weight) for _ in range(n)])
+    return Scale((n,), [draw(weight) for _ in range(n)], [draw(weight) for _ in range(n)])
+
+
+@st.composite
+def sparse_op(draw):
+    r, c = draw(st.integers(1, 4)), draw(st.integers(12, 20))
+    M = fmpq_mat(r, c)
+    for i in range(r):
+        for j in draw(st.lists(st.integers(0, c - 1), max_size=1)):
+            M[i, j] = draw(weight)
+    return MatrixOp([(c,)], (r,), [M], kind="reduce")
+
+
+def functional(draw, m, n, dyadic):
+    vals = st.integers(-40, 40).map(lambda k: fmpq(k, 8))
+    if not dyadic:
+        vals = st.one_of(vals, st.sampled_from([fmpq(1, 3), fmpq(-2, 9)]))
+    return fmpq_mat(m, n, [draw(vals) for _ in range(m * n)])
+
+
+def check_parts(op, lam):
+    """Every backend's structured ``Λ·W_k`` against the dense product."""
+    lin = op.linear_map()
+    assert lin is not None
+    Ws, b = op.linear_params()
+    assert as_q(lin.b) == as_q(b)
+    fb = FastBackend()
+    for part, W in zip(lin.parts, Ws):
+        dense = lam * as_q(W)
+        for be in (QBackend(), ZBackend()):
+            assert as_q(be.lin_rmul(be.mat(lam), part)) == dense
+        got = fb.lin_rmul(fb.mat(lam), part)
+        lo, hi = got.ends()
+        for (i, j), v in np.ndenumerate(lo):
+            assert q(v) <= dense[i, j] <= q(hi[i, j]), (i, j)
+
+
+@SET
+@given(st.data())
+def test_structured_steps_equal_the_dense_product(data):
+    op = data.draw(st.one_of(conv_op(), pool_op(), index_op(), diag_op(), sparse_op()))
+    m = data.draw(st.integers(1, 3))
+    lam = functional(data.draw, m, op.out_dim, data.draw(st.booleans()))
+    check_parts(op, lam)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_conv_transpose_structured(data):
+    """ONNX ConvTranspose = a spreading index map, then a convolution: both structured."""
+    C, G = 2, data.draw(st.sampled_from([1, 2]))
+    k = data.draw(st.integers(1, 3))
+    W = np.array(
+        [
+            [[[data.draw(weight) for _ in range(k)] for _ in range(k)] for _ in range(2)]
+            for _ in range(C)
+        ],
+        dtype=object,
+    )
+    s = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    spread, conv = conv_transpose_as_conv(
+        W, None, (C, 3, 2), s, (0, 0, 0, 0), (1, 1), G, (0, 0), "ct"
+    )
+    for op in (spread, conv):
+        check_parts(op, functional(data.draw, 2, op.out_dim, True))
+
+
+def test_gather_with_repeats_rounds_soundly():
+    """A column read twice sums two entries: in the fast backend a rounded sum, enclosed."""
+    a = ids_for([(3,)])[0]
+    op = IndexMap([(3,)], (4,), a[[0, 0, 2, 0]])
+    lam = fmpq_mat(1, 4, [fmpq(1), fmpq(2) ** -60, fmpq(1, 3), fmpq(2) ** -60])
+    check_parts(op, lam)
+
+
+# -- whole CROWN runs ------------------------------------------------------------------------
+@st.composite
+def cnn(draw):
+    """Reshape, Conv (stride/padding/dilation/groups), ReLU, AvgPool, a residual Add of two conv
+    paths, Transpose/Pad index maps, Flatten, Linear."""
+    rng = random.Random(draw(st.integers(0, 10**6)))
+
+    def w(*shape):
+        if len(shape) == 1:
+            return [fmpq(rng.randint(-8, 8), 8) for _ in range(shape[0])]
+        return [w(*shape[1:]) for _ in range(shape[0])]
+
+    nodes = [Node("r", Reshape((16,), (1, 4, 4)), [Graph.INPUT])]
+    nodes.append(Node("c1", Conv2d(w(2, 1, 3, 3), w(2), (1, 4, 4), 1, 1), ["r"]))
+    nodes.append(Node("a1", ReLU((2, 4, 4)), ["c1"]))
+    nodes.append(Node("c2", Conv2d(w(2, 1, 2, 2), w(2), (2, 4, 4), 1, (0, 0, 1, 1), 1, 2), ["a1"]))
+    nodes.append(Node("c3", Conv2d(w(2, 2, 3, 3), w(2), (2, 4, 4), 1, 2, 2), ["a1"]))
+    nodes.append(Node("s", Add((2, 4, 4)), ["c2", "c3"]))
+    nodes.append(Node("a2", ReLU((2, 4, 4)), ["s"]))
+    ids = ids_for([(2, 4, 4)])[0]
+    tr = np.pad(ids.transpose(0, 2, 1), ((0, 0), (1, 0), (0, 0)), constant_values=-1)
+    nodes.append(Node("t", IndexMap([(2, 4, 4)], tr.shape, tr.ravel(), [fmpq(1, 2)]), ["a2"]))
+    nodes.append(Node("p", AveragePool(tr.shape, 2, 1, (1, 0, 0, 1)), ["t"]))
+    nodes.append(Node("f", Flatten(nodes[-1].op.out_shape), ["p"]))
+    n = nodes[-1].op.out_dim
+    nodes.append(Node("l", Linear.from_weights(w(3, n), w(3)), ["f"]))
+    return Graph(16, nodes)
+
+
+def dense_only(monkeypatch):
+    monkeypatch.setattr(AffineOp, "linear_map", lambda self: None)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_crown_structured_equals_dense_exact(data):
+    g = data.draw(cnn())
+    x0 = [fmpq(data.draw(st.integers(-4, 4)), 4) for _ in range(16)]
+    S = LpBall(x0, fmpq(1, 8), "inf")
+    got = crown(g, S, EXACT)
+    with pytest.MonkeyPatch.context() as mp:
+        dense_only(mp)
+        ref = crown(g, S, EXACT)
+    assert got.output.lo == ref.output.lo and got.output.hi == ref.output.hi
+    assert got.lA == ref.lA and got.ub == ref.ub
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fast_crown_holds_exact_outputs(data):
+    """Fast CROWN (with the sparse, chunked passes forced on: every node, chunks of 3 rows)
+    holds the exact outputs at random points and vertices of the input set."""
+    g = data.draw(cnn())
+    x0 = [fmpq(data.draw(st.integers(-4, 4)), 4) for _ in range(16)]
+    S = LpBall(x0, fmpq(1, 8), "inf")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(crown_mod, "SPARSE_MIN", 1)
+        mp.setattr(crown_mod, "CHUNK_ENTRIES", 3 * 64)
+        res = crown(g, S, FAST)
+    pts = sample(S, random.Random(0), 4) + vertices(S, 4)
+    for x in pts:
+        y = evaluate(g, x, EXACT)
+        for v, lo, hi in zip(y, res.output.lo, res.output.hi):
+            assert res.ctx.lower(lo) <= v <= res.ctx.upper(hi)
+
+
+def test_sparse_rows_keep_ibp_for_stable_neurons(monkeypatch):
+    """With every neuron stable under IBP no backward pass starts from the node, and the result
+    says that the fast run used IBP there (a sound bound)."""
+    monkeypatch.setattr(crown_mod, "SPARSE_MIN", 1)
+    g = Graph.sequential(
+        2,
+        [
+            Linear.from_weights([[1, 0], [0, 1]], [5, -5]),
+            ReLU(2),
+            Linear.from_weights([[1, 1]], [0]),
+        ],
+    )
+    S = LpBall([fmpq(0), fmpq(0)], fmpq(1), "inf")
+    res = crown(g, S, FAST)
+    assert res.status == "bound"
+    assert any("IBP leaves unstable" in n for n in res.notes)
+    lo, hi = res.output.lo[0], res.output.hi[0]
+    assert res.ctx.lower(lo) <= 4 and res.ctx.upper(hi) >= 6
