@@ -84,8 +84,8 @@ def main(argv=None):
         return 141
     except MemoryError:
         _say(
-            "error: out of memory: use --mode dyadic or --mode interval, a smaller network, "
-            "or a smaller --max-memory to be stopped earlier with a message"
+            "error: out of memory: use --mode fast, --mode dyadic or --mode interval, a smaller "
+            "network, or a smaller --max-memory to be stopped earlier with a message"
         )
     except RecursionError:
         _say("error: the input is nested too deeply")

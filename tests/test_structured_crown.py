@@ -268,3 +268,90 @@ def test_sparse_rows_keep_ibp_for_stable_neurons(monkeypatch):
     assert any("IBP leaves unstable" in n for n in res.notes)
     lo, hi = res.output.lo[0], res.output.hi[0]
     assert res.ctx.lower(lo) <= 4 and res.ctx.upper(hi) >= 6
+
+
+# -- budgets ---------------------------------------------------------------------------------
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "exactbounds.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _long_net(tmp_path, depth=8, n=120):
+    """A ReLU network whose dyadic CROWN takes many seconds (the 0/1 patterns keep it busy)."""
+    import json
+
+    layers = []
+    for _ in range(depth):
+        w = [[(i * 7 + j * 3) % 11 - 5 for j in range(n)] for i in range(n)]
+        layers += [{"type": "linear", "weight": w}, {"type": "relu"}]
+    p = tmp_path / "long.json"
+    p.write_text(json.dumps({"input_lo": [0] * n, "input_hi": ["1/3"] * n, "layers": layers}))
+    return str(p)
+
+
+def _big_conv_onnx(tmp_path):
+    """Conv 3→8 (3×3, padding 1) on a 3×32×32 input, ReLU, Flatten, Gemm to 2 outputs: its
+    dense convolution matrix has 25 million entries."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal((2, 8192)).astype(np.float32) / 90, "F"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("Gemm", ["f", "F"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        inits,
+    )
+    path = tmp_path / "big.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    spec = tmp_path / "big.vnnlib"
+    lines = [f"(declare-const X_{i} Real)" for i in range(3072)] + [
+        "(declare-const Y_0 Real)",
+        "(declare-const Y_1 Real)",
+    ]
+    for i in range(3072):
+        lines += [f"(assert (>= X_{i} 0.5))", f"(assert (<= X_{i} 0.51))"]
+    lines.append("(assert (>= Y_0 Y_1))")
+    spec.write_text("\n".join(lines))
+    return str(path), str(spec)
+
+
+def test_dyadic_crown_over_the_memory_budget_says_use_fast(tmp_path):
+    """Dyadic CROWN on a model whose exact matrices exceed --max-memory stops before it starts:
+    one line, exit 2, naming --mode fast; the fast mode runs it within the same budget."""
+    net, spec = _big_conv_onnx(tmp_path)
+    args = ["bounds", net, "--spec", spec, "--method", "crown", "--max-memory", "1"]
+    p = _cli(*args, "--mode", "dyadic")
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--mode fast" in lines[0] and "--max-memory" in lines[0]
+    p = _cli(*args, "--mode", "fast", "--json")
+    assert p.returncode == 0, p.stderr
+
+
+def test_dyadic_crown_over_the_time_budget_says_use_fast(tmp_path):
+    """A dyadic CROWN run over --timeout stops with one line, exit 2, naming --mode fast."""
+    p = _cli(
+        "bounds", _long_net(tmp_path), "--method", "crown", "--mode", "dyadic", "--timeout", "1"
+    )
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--mode fast" in lines[0] and "Traceback" not in p.stderr

@@ -145,32 +145,38 @@ def model_size(graph):
     )
 
 
-def _advice(args):
-    """What to use instead when the time budget runs out."""
+def _advice(args, mode=None):
+    """What to use instead when a budget runs out (``mode``: the run's mode, when known)."""
+    mode = mode or mode_from_args(args, None)
+    if mode in (None, "exact"):
+        head = "use --mode fast (float64, rigorous), --mode dyadic or --mode interval, "
+    elif mode != "fast" and args.method != "ibp":
+        head = "use --mode fast (float64, rigorous), "
+    else:
+        head = "use "
+    return head + ("--method ibp, " if args.method != "ibp" else "") + "or a smaller network"
+
+
+def _pick_mode(args, model):
+    """``(mode, note)``: the mode asked for, or on a large model ``fast`` with a note saying
+    so, or the method's default."""
     mode = mode_from_args(args, None)
-    return (
-        ("use --mode dyadic, --mode interval or --mode fast, " if mode in (None, "exact") else "")
-        + ("--method ibp, " if args.method != "ibp" else "")
-        + "or a smaller network"
-    )
+    if mode is not None:
+        return mode, None
+    size = model_size(model.graph)
+    if size > LARGE_MODEL:
+        return "fast", (
+            f"large model ({size} affine coefficients > {LARGE_MODEL}): fast mode "
+            "(float64 balls enclosing the exact result of the same algorithm); "
+            "--mode exact or dyadic for exact arithmetic"
+        )
+    return METHODS[args.method].default_mode, None
 
 
 def _bounds(args, model, budget):
     """``(BoundsResult, its JSON)`` in the mode that ``args`` ask for (see the module
     docstring), with a progress bar over the nodes that also checks ``budget``."""
-    mode = mode_from_args(args, None)
-    picked = None
-    if mode is None:
-        size = model_size(model.graph)
-        if size > LARGE_MODEL:
-            mode = "fast"
-            picked = (
-                f"large model ({size} affine coefficients > {LARGE_MODEL}): fast mode "
-                "(float64 balls enclosing the exact result of the same algorithm); "
-                "--mode exact or dyadic for exact arithmetic"
-            )
-        else:
-            mode = METHODS[args.method].default_mode
+    mode, picked = _pick_mode(args, model)
     ctx = method_context(args.method, mode, args.bits, args.prec)
     with Progress(budget, total=len(model.graph), desc="bounds") as bar:
         res = compute(
@@ -195,13 +201,14 @@ def _bounds(args, model, budget):
 def run(args):
     with budget_from_args(args, _advice(args)) as budget:
         model = load_model(args.model, spec=args.spec)
-        budget.reserve(
-            estimate_entries(model.graph, args.method),
-            f"{args.method} on {model.source}",
-            "use --method ibp or a smaller network"
-            if args.method != "ibp"
-            else "use a smaller network",
-        )
+        mode = _pick_mode(args, model)[0]
+        budget.advice = _advice(args, mode)
+        if mode != "fast":  # exact matrices; the fast mode's functionals come in row chunks
+            budget.reserve(
+                estimate_entries(model.graph, args.method),
+                f"{args.method} in the mode {mode} on {model.source}",
+                budget.advice,
+            )
         if model.spec is not None and model.spec.multi_region:
             return _run_regions(args, model, budget)
         res, result = _bounds(args, model, budget)

@@ -5,7 +5,8 @@
 
 One line per instance, printed as it finishes: load time, IBP time, CROWN time (or the one-line
 reason it did not run), peak memory (the child process's max RSS), whether the property is
-proved by the IBP / CROWN output box, and how many of ``K`` random points of the input box have
+proved by the IBP / CROWN output box (and the mode CROWN ended in when it escalated), and how
+many of ``K`` random points of the input box have
 their onnxruntime (float32) outputs inside the IBP bounds (to 1e-4 relative: float32 rounding).
 Each instance runs in its own subprocess with a wall-clock budget (``--timeout``, default 300 s);
 ``.onnx.gz`` and ``.vnnlib.gz`` are read directly. The machine is shared: timings are noisy.
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one thread, as auto_LiRPA's figures
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, ROOT)
 
@@ -107,7 +109,9 @@ def one(onnx_path, vnnlib_path, mode, do_crown, points):
         try:
             res = crown(g, model.input_set, ctx)
             out["crown"] = round(time.perf_counter() - t, 2)
-            lo, hi = res.output.outer(ctx)
+            if res.mode != mode:
+                out["crown_mode"] = res.mode  # escalated (AmbiguousBranch)
+            lo, hi = res.output.outer(res.ctx)
             out["crown_proved"] = (not prop.trivial) and bool(prop.proved_by_box(lo, hi))
         except ExactBoundsError as e:
             out["crown"] = f"error: {e}"
@@ -168,7 +172,7 @@ def main(argv=None):
                 r[what] = f"timeout after {a.timeout:.0f} s"
             note = "; ".join(
                 str(r[k]) for k in ("load", "ibp", "crown") if isinstance(r.get(k), str)
-            )[:200]
+            )[:200] + (f" (CROWN escalated to {r['crown_mode']})" if "crown_mode" in r else "")
 
             def f(k, r=r):
                 v = r.get(k)
