@@ -7,7 +7,9 @@ algorithm in plain numpy float64 (no rounding control) run in the same process.
 
 Models: ``mnist`` 784-256-256-10 ReLU; ``eran9`` 784-9×200-10 ReLU; ``sig6`` 784-6×200-10
 Sigmoid; ``cifar_kw`` (oval21 cifar_base_kw: Conv 3→8 4×4/2, Conv 8→16 4×4/2, FC 1024→100→10);
-``resnet`` (resnet_2b-like: Conv 3→8 3×3/2, two residual blocks, FC 1024→100→10). Input: L∞
+``resnet`` (resnet_2b-like: Conv 3→8 3×3/2, two residual blocks, FC 1024→100→10);
+``sri_resnet``, ``metaroom``, ``biasfield`` (the architectures of sri_resnet_a, metaroom 4cnn and
+cifar_bias_field, see their builders). Input: L∞
 ball of radius 2/255 around a random image. Tiers: ``ibp:exact``, ``ibp:dyadic``, ``ibp:fast``,
 ``ibp:interval``, ``crown:fast``, ``crown:dyadic``, ``crown:interval``, ``np:ibp``, ``np:crown``.
 
@@ -134,23 +136,94 @@ def resnet():
     return b.graph()
 
 
+def sri_resnet():
+    """sri_resnet_a: Conv 3→16 3×3/2, three residual blocks (16→32→64→128, a 1×1/2 conv on the
+    skip path), FC 512→100→10."""
+    b = Builder((3, 32, 32))
+    b.conv(16, 3, 2, 1)
+    x = b.act()
+    for c in (32, 64, 128):
+        s = b.shape
+        sk = b.conv(c, 1, 2, 0, frm=x, shape=s)
+        b.conv(c, 3, 2, 1, frm=x, shape=s)
+        b.act()
+        y = b.conv(c, 3, 1, 1)
+        b.add(Add(b.shape), [sk, y])
+        x = b.act()
+    b.fc(100)
+    b.act()
+    b.fc(10)
+    return b.graph()
+
+
+def metaroom():
+    """metaroom 4cnn: Conv 3→8 4×4/2 and 8→16 4×4/2 on a 3×32×56 input, FC 1792→256→20."""
+    b = Builder((3, 32, 56))
+    b.conv(8, 4, 2, 1)
+    b.act()
+    b.conv(16, 4, 2, 1)
+    b.act()
+    b.fc(256)
+    b.act()
+    b.fc(20)
+    return b.graph()
+
+
+def biasfield():
+    """cifar_biasfield: Gemm 16→3072 (the bias field), then eight convolutions (16, 32, 32, 64,
+    64, 128, 128 channels; stride 2 every other) and a 4×4 conv to 10 outputs."""
+    b = Builder((16,))
+    b.fc(3072)
+    b.add(Reshape((3072,), (3, 32, 32)))
+    for c, s in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1)):
+        b.conv(c, 3, s, 1)
+        b.act()
+    b.conv(10, 4, 1, 0)
+    b.add(Flatten(b.shape))
+    return b.graph()
+
+
 MODELS = {
     "mnist": lambda: mlp([784, 256, 256, 10]),
     "eran9": lambda: mlp([784] + [200] * 9 + [10]),
     "sig6": lambda: mlp([784] + [200] * 6 + [10], Sigmoid),
     "cifar_kw": cifar_kw,
     "resnet": resnet,
+    "sri_resnet": sri_resnet,
+    "metaroom": metaroom,
+    "biasfield": biasfield,
 }
 
 
-# -- the numpy float64 reference (same algorithms, dense matrices, no rounding control) ------
+# -- the numpy float64 reference (same algorithms, no rounding control) ----------------------
+# Affine nodes with a structured map (convolutions, index maps, Add, pooling) use the same
+# structured operations on plain floats; dense ones their float matrices. CROWN follows the
+# driver: intermediate bounds only for the rows IBP leaves unstable (nodes of at least
+# ``SPARSE_MIN`` entries read only by ReLUs), backward passes in row chunks.
 def np_params(g):
-    """Dense float64 ``(Ws, b)`` of every affine node (built once, outside the timing)."""
+    """Float coefficients of every affine node (built once, outside the timing):
+    ``("lin", [(part, K, |K|)], b)`` or ``("dense", [W], b)``."""
+    from exactbounds.linalg.fast import q_mat_ball
+    from exactbounds.linalg.structured import ChainPart
+
+    def kern(part):
+        if isinstance(part, ChainPart):
+            return [kern(p) for p in part.parts]
+        K = part.float_kernel(q_mat_ball)[0]
+        A = None if K is None else ([np.abs(k) for k in K] if isinstance(K, list) else np.abs(K))
+        return K, A
+
     out = {}
     for node in g.nodes:
-        if isinstance(node.op, AffineOp):
-            Ws, b = node.op.linear_params()
-            out[node.name] = ([np.array(_f64(W)) for W in Ws], np.array(_f64(b)).ravel())
+        op = node.op
+        if not isinstance(op, AffineOp):
+            continue
+        lin = op.linear_map()
+        if lin is not None:
+            out[node.name] = ("lin", [(p, kern(p)) for p in lin.parts], _f64(lin.b).ravel())
+        else:
+            Ws, b = op.linear_params()
+            out[node.name] = ("dense", [np.array(_f64(W)) for W in Ws], np.array(_f64(b)).ravel())
     return out
 
 
@@ -160,17 +233,43 @@ def _f64(M):
     return q_mat_ball(M)[0]
 
 
-def np_ibp(g, P, lo, hi):
+def _back(part, K, X):
+    """``X·W`` on floats (a chain applies its parts in order)."""
+    from exactbounds.linalg.structured import ChainPart
+
+    if isinstance(part, ChainPart):
+        for p, k in zip(part.parts, K):
+            X = _back(p, k, X)
+        return X
+    return part.back(X, K[0])
+
+
+def _fwd(part, K, x, absolute=False):
+    """``W·x`` (``|W|·x``) for a vector ``x`` on floats."""
+    from exactbounds.linalg.structured import ChainPart
+
+    if isinstance(part, ChainPart):
+        for p, k in reversed(list(zip(part.parts, K))):
+            x = _fwd(p, k, x, absolute)
+        return x
+    got = part.fwd(x[None, :], K[1] if absolute else K[0])[0]
+    return np.abs(got) if absolute and K[0] is None else got
+
+
+def np_ibp(g, P, lo, hi, every=False):
     vals = {Graph.INPUT: (lo, hi)}
     for node in g.nodes:
         ins = [vals[i] for i in node.inputs]
         op = node.op
         if node.name in P:
-            Ws, b = P[node.name]
+            kind, Ws, b = P[node.name]
             m, r = b.copy(), np.zeros_like(b)
             for W, (l, h) in zip(Ws, ins):
-                m = m + W @ ((l + h) / 2)
-                r = r + np.abs(W) @ ((h - l) / 2)
+                c, d = (l + h) / 2, (h - l) / 2
+                if kind == "lin":
+                    m, r = m + _fwd(*W, c), r + _fwd(*W, d, True)
+                else:
+                    m, r = m + W @ c, r + np.abs(W) @ d
             vals[node.name] = (m - r, m + r)
         elif isinstance(op, ReLU):
             vals[node.name] = (np.maximum(ins[0][0], 0), np.maximum(ins[0][1], 0))
@@ -181,7 +280,7 @@ def np_ibp(g, P, lo, hi):
             vals[node.name] = ins[0]
         else:
             raise NotImplementedError(op.kind)
-    return vals[g.output]
+    return vals if every else vals[g.output]
 
 
 def _np_relax(l, u):
@@ -196,22 +295,31 @@ def _np_relax(l, u):
 
 def np_crown(g, P, lo, hi):
     """CROWN over the graph (ReLU and affine/pass-through nodes), as the driver does it."""
-    order = {n.name: k for k, n in enumerate(g.nodes)}
-    need = {i for n in g.nodes if n.op.needs_bounds for i in n.inputs}
-    rel, mid, rad = {}, (lo + hi) / 2, (hi - lo) / 2
+    from exactbounds.algorithms.crown import CHUNK_ENTRIES, SPARSE_MIN
 
-    def backward(target):
-        m = g.nodes[order[target]].op.out_dim
-        lam = {target: (np.eye(m), np.eye(m))}
+    order = {n.name: k for k, n in enumerate(g.nodes)}
+    dims = {n.name: n.op.out_dim for n in g.nodes}
+    widest = max(list(dims.values()) + [g.input_dim])
+    rel, mid, rad = {}, (lo + hi) / 2, (hi - lo) / 2
+    ref = np_ibp(g, P, lo, hi, every=True)
+
+    def backward(target, rows):
+        m = len(rows)
+        start = np.zeros((m, dims[target]))
+        start[np.arange(m), rows] = 1.0
+        lam = {target: (start, start)}
         bL, bU = np.zeros(m), np.zeros(m)
         for node in reversed(g.nodes[: order[target] + 1]):
             if node.name not in lam:
                 continue
             LL, LU = lam.pop(node.name)
             if node.name in P:
-                Ws, b = P[node.name]
+                kind, Ws, b = P[node.name]
                 bL, bU = bL + LL @ b, bU + LU @ b
-                news = [(LL @ W, LU @ W) for W in Ws]
+                if kind == "lin":
+                    news = [(_back(*W, LL), _back(*W, LU)) for W in Ws]
+                else:
+                    news = [(LL @ W, LU @ W) for W in Ws]
             elif isinstance(node.op, ReLU):
                 ls, lb, us, ub = rel[node.name]
                 Pl, Nl = np.maximum(LL, 0), np.minimum(LL, 0)
@@ -228,12 +336,22 @@ def np_crown(g, P, lo, hi):
         LA, UA = lam[Graph.INPUT]
         return LA @ mid - np.abs(LA) @ rad + bL, UA @ mid + np.abs(UA) @ rad + bU
 
+    def bounds(name):
+        l, u = ref[name]
+        l, u = l.copy(), u.copy()
+        readers = [n for n in g.nodes if name in n.inputs]
+        sparse = dims[name] >= SPARSE_MIN and all(isinstance(n.op, ReLU) for n in readers)
+        rows = np.nonzero((l < 0) & (u > 0))[0] if sparse else np.arange(dims[name])
+        size = max(1, CHUNK_ENTRIES // widest)
+        for k in range(0, len(rows), size):
+            part = rows[k : k + size]
+            l[part], u[part] = backward(name, part)
+        return l, u
+
     for node in g.nodes:
         if node.op.needs_bounds:
-            rel[node.name] = _np_relax(*backward(node.inputs[0]))
-        elif node.name in need:
-            pass
-    return backward(g.output)
+            rel[node.name] = _np_relax(*bounds(node.inputs[0]))
+    return backward(g.output, np.arange(dims[g.output]))
 
 
 # -- timing in a child process ---------------------------------------------------------------
