@@ -11,7 +11,10 @@ pre-activation node); then one backward pass from the output. A backward pass ca
 functionals ``Λ_L``, ``Λ_U`` from the node towards the input; each operator's own
 ``crown_step`` maps them to its inputs (affine: ``Λ ↦ Λ·W``; relaxed: the lower line where the
 coefficient is ``>= 0``, the upper line otherwise; pass-through: unchanged); residual inputs add
-up. At the input the forms are concretised over the set
+up. A structured operator (convolution, index map, ...) maps ``Λ`` without its dense matrix
+(``AffineOp.linear_map``); backward passes run in row chunks (``CHUNK_ENTRIES``) and, in the
+mode ``fast``, start only from the rows IBP leaves unstable before a ReLU
+(:meth:`_Crown.unstable_rows`). At the input the forms are concretised over the set
 (:func:`exactbounds.inputsets.concretize_mat`). No intersection with IBP unless asked. This
 module is a generic loop: it names no operator.
 
