@@ -85,6 +85,7 @@ class ConvPart:
         self.n_in = g.C * g.H * g.W
         self.n_out = g.cout * g.ho * g.wo
         self.n = g.og * g.kh * g.kw
+        self._k32: Any = None  # the float32 kernel of the fast backend's radius products
 
     def back(self, X: Any, K: Any) -> Any:
         """``X·W`` (``X``: ``m × out``): the transposed convolution of every row, channels last:
