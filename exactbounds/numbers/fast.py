@@ -32,6 +32,12 @@ class FastContext(IntervalContext):
     def __init__(self, prec: int = 53) -> None:
         super().__init__(prec)
 
+    @property
+    def func_prec(self) -> int:
+        """Transcendental enclosures in the relaxations' line checks at 113 bits: at 53 a
+        tangent line's check has no margin left and falls back to the constant lines."""
+        return 113
+
     def refined(self) -> Context | None:
         """The interval mode at 113 bits (python-flint balls)."""
         return IntervalContext(113)
