@@ -176,3 +176,38 @@ def test_deep_relu_net_stays_fast():
     for x in sample(S, random.Random(3), 2):
         y = evaluate(g, x, EXACT)
         assert all(a <= EXACT.lower(v) and EXACT.upper(v) <= b for a, b, v in zip(lo, hi, y))
+
+
+def test_a_profiles_own_relaxation_is_used_in_the_fast_mode():
+    """Regression: the vectorised ReLU lines used to replace a profile's rule in the fast mode.
+    A profile with constant upper lines ``relu(x) <= max(u, 0)`` and zero lower lines gives, in
+    the fast mode, the bound it gives in exact arithmetic (not the default profile's)."""
+    from exactbounds.algorithms.profiles import Profile
+
+    def const_lines(ctx, lo, hi, **_):
+        z = ctx.const(0)
+        return (
+            [z] * len(lo),
+            [z] * len(lo),
+            [z] * len(lo),
+            [ctx.const(max(ctx.upper(h), 0)) for h in hi],
+        )
+
+    class Const(Profile):
+        def relaxation(self, run, node):
+            return node.op.make_relaxation(run, node, relax=const_lines)
+
+    rng = np.random.default_rng(5)
+    g = float_net(rng, 4, [8, 8], ReLU)
+    S = float_box(rng, 4, 0.3)
+    ex, fa = crown(g, S, EXACT, relaxation=Const()), crown(g, S, FAST, relaxation=Const())
+    default = crown(g, S, FAST)
+    assert fa.mode == "fast" and fa.status == "bound"
+    elo, ehi = ex.output.outer(EXACT)
+    flo, fhi = fa.output.outer(FAST)
+    dlo, _ = default.output.outer(FAST)
+    for a, b, c, d in zip(elo, ehi, flo, fhi):
+        assert abs(c - a) <= (abs(a) + 1) * fmpq(1, 10**9) and abs(d - b) <= (abs(b) + 1) * fmpq(
+            1, 10**9
+        )
+    assert any(abs(c - x) > fmpq(1, 10**6) for c, x in zip(flo, dlo))
