@@ -67,6 +67,28 @@ def test_relu_fast_lines_hold_on_the_outer_interval(v, rule):
         assert 0 <= d - chord_at_0 <= (hi - lo) * fmpq(1, 2**49) + fmpq(1, 2**1000)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(magnitude(), min_size=4, max_size=4),
+    st.sampled_from(["adaptive", "zero", "one"]),
+    st.sampled_from([fmpq(1, 100), fmpq(1, 5), fmpq(0), fmpq(1), fmpq(1, 3)]),
+)
+def test_leakyrelu_fast_lines_hold_on_the_outer_interval(v, rule, alpha):
+    """The same for LeakyRelu with α <= 1 (α not a float, e.g. 1/100 or 1/3, included)."""
+    l1, l2, u1, u2 = sorted(v)
+    got = LeakyRelu(1, alpha).relax_vec(*(np.array([t]) for t in (l1, l2, u1, u2)), rule)
+    a, b, c, d = (Q(f.mid[0]) for f in got)
+    assert all(f.rad[0] == 0 for f in got)
+    lo, hi = Q(l1), Q(u2)
+    for x in {lo, hi, max(lo, min(hi, fmpq(0)))}:
+        r = max(x, alpha * x)
+        assert a * x + b <= r <= c * x + d, (l1, u2, x)
+
+
+def test_leakyrelu_above_one_keeps_the_per_neuron_lines():
+    assert LeakyRelu(1, fmpq(2)).relax_vec(*(np.array([t]) for t in (-1.0, -1.0, 1.0, 1.0))) is None
+
+
 def test_relu_fast_lines_ties_and_degenerate_bounds():
     """``l = 0``, ``u = 0``, ``u = −l`` (adaptive tie: slope 0, as exact CROWN) and ``l = u``."""
     l = np.array([0.0, -1.0, -2.0, 3.0, -0.0])
