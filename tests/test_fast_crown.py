@@ -10,8 +10,9 @@ well-conditioned float networks they are within 1e-6 relative of exact CROWN; a 
 
 import random
 
+import flint
 import numpy as np
-from flint import fmpq
+from flint import arb, fmpq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,7 @@ from exactbounds.algorithms.ibp import evaluate
 from exactbounds.core import Box
 from exactbounds.graph import Graph
 from exactbounds.inputsets import sample, vertices
-from exactbounds.numbers import RationalContext, make_context
+from exactbounds.numbers import RationalContext, arb_ends, make_context
 from exactbounds.operators.activations import Sigmoid, Tanh
 from exactbounds.operators.elementwise import Cos, LeakyRelu, Sign, Sin
 from exactbounds.operators.linear import Linear
@@ -87,6 +88,55 @@ def test_leakyrelu_fast_lines_hold_on_the_outer_interval(v, rule, alpha):
 
 def test_leakyrelu_above_one_keeps_the_per_neuron_lines():
     assert LeakyRelu(1, fmpq(2)).relax_vec(*(np.array([t]) for t in (-1.0, -1.0, 1.0, 1.0))) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(-40, 40, allow_nan=False),
+            st.sampled_from([0.0, 5e-324, -1e-300, 1e-8, -1e-8, 700.0, -800.0, 1e30]),
+        ),
+        min_size=2,
+        max_size=2,
+    ),
+    st.sampled_from([Sigmoid, Tanh]),
+    st.integers(0, 2**32 - 1),
+)
+def test_sshaped_fast_lines_hold_on_the_outer_interval(v, cls, seed):
+    """Sigmoid/Tanh vectorised lines are points and hold at exact points of ``[l, u]``: the
+    ends, 0, the midpoint and random points, f enclosed by ``arb`` at 200 bits (a line may
+    touch f's enclosure: the check is ``line <= upper end`` below, ``>= lower end`` above)."""
+    l, u = sorted(v)
+    op = cls(1)
+    got = op.relax_vec(np.array([l]), np.array([l]), np.array([u]), np.array([u]))
+    assert all(f.rad[0] == 0 for f in got)
+    a, b, c, d = (Q(f.mid[0]) for f in got)
+    lo, hi = Q(l), Q(u)
+    rng = random.Random(seed)
+    pts = {lo, hi, (lo + hi) / 2, max(lo, min(hi, fmpq(0)))}
+    pts |= {lo + (hi - lo) * fmpq(rng.randint(0, 2**20), 2**20) for _ in range(12)}
+    for x in pts:
+        with flint.ctx.workprec(200):  # relative precision also where σ is tiny
+            fx = 1 / (1 + (-arb(x)).exp()) if cls is Sigmoid else arb(x).tanh()
+            f_lo, f_hi = arb_ends(fx)
+        assert a * x + b <= f_hi and f_lo <= c * x + d, (l, u, x)
+
+
+def test_sshaped_fast_crown_is_not_looser_than_the_per_neuron_lines():
+    """The vectorised lines give fast CROWN within 1e-9 (of the span) of the per-neuron
+    ``arb``-checked lines on a 3×12 network."""
+    rng = np.random.default_rng(8)
+    for act in (Sigmoid, Tanh):
+        g = float_net(rng, 5, [12, 12, 12], act)
+        S = float_box(rng, 5, 0.3)
+        fa = crown(g, S, FAST)
+        ex = crown(g, S, EXACT)
+        elo, ehi = ex.output.outer(EXACT)
+        flo, fhi = fa.output.outer(FAST)
+        for a, b, c, d in zip(elo, ehi, flo, fhi):
+            tol = (b - a) * fmpq(1, 10**9)
+            assert abs(c - a) <= tol and abs(d - b) <= tol
 
 
 def test_relu_fast_lines_ties_and_degenerate_bounds():
