@@ -158,25 +158,27 @@ def audit_bounds(
     )
     search.run()
     found = {t.key: t for t in targets}
-    verdicts = {}
+    verdicts = []
     for node, i, side, v, dtype in items:
         ex = (exact[node].lo if side == "lo" else exact[node].hi)[i]
         kw = dict(node=None if node == graph.output else node, method=method, dtype=dtype)
         t = found.get((node, i, side))
         if rel[(node, i, side)] == 0:
             s = slack_of(side, v, ex)
-            verdicts[(node, i, side)] = Verdict(
-                i,
-                side,
-                INSIDE_EXACT,
-                v,
-                ex,
-                s,
-                0 * v,
-                0 * v,
-                **kw,
-                note=f"undecided: the claim lies inside the enclosure of "
-                f"the exact bound at {b or p} bits",
+            verdicts.append(
+                Verdict(
+                    i,
+                    side,
+                    INSIDE_EXACT,
+                    v,
+                    ex,
+                    s,
+                    0 * v,
+                    0 * v,
+                    **kw,
+                    note=f"undecided: the claim lies inside the enclosure of "
+                    f"the exact bound at {b or p} bits",
+                )
             )
             continue
         if t is not None and t.witnesses > 1:
@@ -185,11 +187,10 @@ def audit_bounds(
         if verdict.verdict == INSIDE_EXACT and t is not None and t.best is not None:
             score, x = t.best
             verdict.best = (x, score if side == "lo" else -score)
-        verdicts[(node, i, side)] = verdict
+        verdicts.append(verdict)
     terms = _Terms(runs, method, method_context(method, mode, b, p))
     steps = rounding_steps(graph)
-    for node, i, side, _, _ in items:
-        vd = verdicts[(node, i, side)]
+    for (node, i, side, _, _), vd in zip(items, verdicts):
         if vd.verdict != SOUND and rel[(node, i, side)] == -1:
             vd.classify_rounding(terms(node, i, side), steps)
     info = {
@@ -199,8 +200,11 @@ def audit_bounds(
     }
     if tier is not None:
         info["fast_tier"] = tier
+    if decided:  # the fast tier's verdicts in their places among the exact ones
+        rest = iter(verdicts)
+        verdicts = [decided.get(it[:3]) or next(rest) for it in _claim_items(claims, graph)]
     return AuditResult(
-        [decided.get(it[:3]) or verdicts[it[:3]] for it in _claim_items(claims, graph)],
+        verdicts,
         method=method,
         mode=ctx0.mode,
         dtype=claims[0].dtype if claims else "float64",

@@ -15,6 +15,7 @@ audit (:func:`~exactbounds.audit.bounds.audit_bounds`).
 """
 
 import time
+from collections import Counter
 
 from ..algorithms.crown import run_with_escalation
 from ..numbers import interval, make_context
@@ -31,7 +32,8 @@ def fast_output(runs, method):
 
 def fast_verdicts(res, method, items, output):
     """``{(node, index, side): Verdict}`` for the claimed output sides ``items``
-    (``(node, index, side, claimed, dtype)``) that the fast result ``res`` decides."""
+    (``(node, index, side, claimed, dtype)``, each claimed once) that the fast result ``res``
+    decides."""
     ctx = res.ctx
     enclosure = res.status == "enclosure"
     what = (
@@ -41,9 +43,10 @@ def fast_verdicts(res, method, items, output):
         "intermediate bounds); the exact method bound was not computed"
     )
     out = {}
+    times = Counter(it[:3] for it in items)
     for node, i, side, v, dtype in items:
-        if node != output:
-            continue
+        if node != output or times[(node, i, side)] > 1:
+            continue  # intermediate nodes, and a side claimed twice: the exact audit
         e = (res.output.lo if side == "lo" else res.output.hi)[i]
         lo, hi = ctx.lower(e), ctx.upper(e)
         if not (v <= lo if side == "lo" else v >= hi):
