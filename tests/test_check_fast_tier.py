@@ -9,6 +9,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 from flint import fmpq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,8 +20,9 @@ from exactbounds.audit.bounds import check_model
 from exactbounds.audit.claims import Claim
 from exactbounds.inputsets import sample, vertices
 from exactbounds.numbers import RationalContext, make_context
+from exactbounds.operators.relu import ReLU
 from tests.test_crown_soundness import input_set
-from tests.test_fast_crown import relaxed_net
+from tests.test_fast_crown import float_box, float_net, relaxed_net
 
 EXACT = RationalContext(128)
 FAST = make_context("fast")
@@ -133,3 +135,25 @@ def test_check_spec_property_by_the_fast_tier():
     assert f["property"]["status"] == a["property"]["status"]
     if f["property"]["status"] == "proved":
         assert f["property"]["proved_by"] == "crown (fast tier)"
+
+
+def test_a_side_claimed_twice_goes_to_the_exact_audit():
+    """Two claims on the output (one outward, one far inside): the fast tier decides neither
+    of the doubly claimed sides, and every verdict equals the exact audit's, in order."""
+
+    rng = np.random.default_rng(11)
+    g = float_net(rng, 3, [6], ReLU)
+    S = float_box(rng, 3, 0.2)
+    model = SimpleNamespace(graph=g, input_set=S, spec=None)
+    res = run_method("crown", g, S, FAST)
+    c = res.ctx
+    lo = [c.lower(v) - 1 for v in res.output.lo]
+    hi = [c.upper(v) + 1 for v in res.output.hi]
+    tight = Claim([v + 3 for v in lo], [v - 3 for v in hi], "float64")
+    claims = [Claim(lo, hi, "float64"), tight]
+    fast = check_model(model, claims, "crown", mode="fast", budget=10, n_random=1)
+    exact = check_model(model, claims, "crown", budget=10, n_random=1)
+    assert fast.info["fast_tier"]["decided"] == 0
+    assert [(v.output, v.side, v.verdict, v.claimed) for v in fast.verdicts] == [
+        (v.output, v.side, v.verdict, v.claimed) for v in exact.verdicts
+    ]

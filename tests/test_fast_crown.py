@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from exactbounds.algorithms.affine import affine
 from exactbounds.algorithms.crown import crown
 from exactbounds.algorithms.ibp import evaluate
+from exactbounds.algorithms.profiles import Profile
 from exactbounds.core import Box
 from exactbounds.graph import Graph
 from exactbounds.inputsets import sample, vertices
@@ -254,7 +255,6 @@ def test_a_profiles_own_relaxation_is_used_in_the_fast_mode():
     """Regression: the vectorised ReLU lines used to replace a profile's rule in the fast mode.
     A profile with constant upper lines ``relu(x) <= max(u, 0)`` and zero lower lines gives, in
     the fast mode, the bound it gives in exact arithmetic (not the default profile's)."""
-    from exactbounds.algorithms.profiles import Profile
 
     def const_lines(ctx, lo, hi, **_):
         z = ctx.const(0)
