@@ -4,9 +4,15 @@ a-priori bounds on every rounding error (the matrix backend ``exactbounds.linalg
 ``FastContext`` is an :class:`IntervalContext` at 53 bits (its elements are mpmath ``iv``
 intervals, so every operator's ``relax``/``ibp`` works unchanged, each step rounded outward);
 CROWN, forward affine and the IBP of affine operators run on numpy float64 balls
-(``backend_kind = "fast"``). A result encloses the exact result of the same algorithm
-(status ``enclosure``). A branch the balls cannot decide, or a ball that overflowed, raises
-``AmbiguousBranch``; the run then restarts in :meth:`refined` (``IntervalContext(113)``).
+(``backend_kind = "fast"``). An IBP result encloses the exact result of the same algorithm
+(status ``enclosure``). CROWN and forward affine relax with point-float lines made valid on the
+outer ends of the float intermediate bounds (``relax_vec`` of ReLU, LeakyRelu, Sigmoid, Tanh;
+the other operators' exact lines on those ends): their result is a sound ``bound`` of the
+network, within rounding of the exact algorithm's on well-conditioned networks but not an
+enclosure of it (taking the hull of every branch the balls leave open instead widened the
+enclosure ~100× per layer). A ball that overflowed, or a result too wide
+(:meth:`accept`), raises ``AmbiguousBranch``; the run then restarts in :meth:`refined`
+(``IntervalContext(113)``).
 """
 
 from __future__ import annotations
