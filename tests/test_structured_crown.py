@@ -355,3 +355,19 @@ def test_dyadic_crown_over_the_time_budget_says_use_fast(tmp_path):
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "--mode fast" in lines[0] and "Traceback" not in p.stderr
+
+
+def test_fast_zeros_stay_exact_and_tiny_products_are_enclosed():
+    """A zero row of Λ maps to an exactly zero row (radius 0: its signs stay decided); entries
+    whose products underflow (2^-1000 times 2^-100) are still enclosed."""
+    w = [[[[fmpq(1, 2**100), fmpq(3, 4)], [fmpq(-1, 8), fmpq(5, 2)]]] for _ in range(2)]
+    op = Conv2d(w, None, (1, 4, 4), 1, 1)
+    n = op.out_dim
+    check_parts(op, fmpq_mat(2, n, [fmpq(k - 3, 2**1000) for k in range(n)] + [1] * n))
+    w[0][0][0][0] = w[1][0][0][0] = fmpq(1, 16)
+    op = Conv2d(w, None, (1, 4, 4), 1, 1)
+    lam = fmpq_mat(2, n, [0] * n + [fmpq(k - 3, 7) for k in range(n)])
+    check_parts(op, lam)
+    fb = FastBackend()
+    got = fb.lin_rmul(fb.mat(lam), op.linear_map().parts[0])
+    assert not got.mid[0].any() and (got.rad is None or not got.rad[0].any())

@@ -140,6 +140,12 @@ def ball_emul(am: Any, ar: Any, bm: Any, br: Any) -> Any:
         rad = upn(rad + upn(np.abs(am) * br))
     if ar is not None:
         rad = upn(rad + upn(ar * (np.abs(bm) if br is None else upn(np.abs(bm) + br))))
+    # a factor that is exactly 0 (a zero ball) makes the product exactly 0: radius 0 (so that
+    # the zeros of a functional stay exact and their sign decided)
+    zero = (am == 0) if ar is None else (am == 0) & (ar == 0)
+    zero = zero | ((bm == 0) if br is None else (bm == 0) & (br == 0))
+    if zero.any():
+        rad = np.where(zero, 0.0, rad)
     return _sanitize(mid, rad)
 
 
@@ -513,7 +519,12 @@ class FastBackend(_Base):
         A = lam.absmid()
         if Kr is None:
             X = upn(A * g) if Lr is None else upn(upn(A * g) + Lr)
-            rad = _nonneg_back_up(part, X, Kabs)
+            nz = (A > 0) if Lr is None else (A > 0) | (Lr > 0)
+            X = np.where(nz, X, 0.0)  # exact zeros stay 0 (their terms are exactly 0)
+            rad, zero = _nonneg_back_up(part, X, Kabs)
+            if zero is not None:  # entries whose every term is exactly 0: exactly 0
+                rad = upn(rad + 2 * n * ETA)
+                return Ball.make(_sanitize(mid, np.where(zero, 0.0, rad)))
         else:
             K1 = _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
             rad = _nonneg_up(part.back(A, K1), n)
@@ -901,27 +912,38 @@ ETA32 = 2.0**-149
 
 
 def _up32(x: Any) -> Any:
-    """A float32 array ``>=`` the nonnegative float64 array ``x`` entrywise."""
-    return np.nextafter(x.astype(np.float32), np.float32(INF))
+    """A float32 array ``>=`` the nonnegative float64 array ``x`` entrywise (zeros stay 0)."""
+    y = np.nextafter(x.astype(np.float32), np.float32(INF))
+    return np.where(x == 0, np.float32(0), y)
 
 
-def _nonneg_back_up(part: Any, X: Any, K: Any) -> Any:
-    """A float64 array ``>=`` the exact ``X·W`` of a part whose kernel is ``K``, for nonnegative
-    ``X`` and ``K``. A convolution computes it in float32 (half the memory traffic; the radius
+def _min_pos(a: Any) -> float:
+    return float(np.min(a, where=a > 0, initial=INF))
+
+
+def _nonneg_back_up(part: Any, X: Any, K: Any) -> tuple[Any, Any]:
+    """``(R, zero)``: a float64 array ``R >=`` the exact ``X·W`` of a part whose kernel is
+    ``K``, for nonnegative ``X`` and ``K``, and the mask of the entries where that product is
+    exactly 0 (``None`` when a product of nonzero factors could underflow, so that a float 0
+    proves nothing). A convolution computes it in float32 (half the memory traffic; the radius
     needs no more): inputs rounded up, then ``(fl32(X·W) + 2nη₃₂)/(1 − γ₃₂(n))`` with
     ``γ₃₂(n) = n·u₃₂/(1 − n·u₃₂)``, ``u₃₂ = 2^-24``, ``η₃₂ = 2^-149`` (Higham's bound for
     nonnegative sums in any order; an overflow gives ``inf``, still an upper bound)."""
     n = part.n
     if not isinstance(part, ConvPart) or n * U32 >= 0.01:
-        return _nonneg_up(part.back(X, K), n)
+        return _nonneg_up(part.back(X, K), n), None
     got = getattr(part, "_k32", None)
     if got is None or got[0] is not K:
-        got = part._k32 = (K, [_up32(k) for k in K])
-    T = part.back(_up32(X), got[1]).astype(np.float64)
+        got = part._k32 = (K, [_up32(k) for k in K], min(_min_pos(k) for k in K))
+    X32 = _up32(X)
+    T = part.back(X32, got[1]).astype(np.float64)
     nu = n * U32
     g32 = math.nextafter(nu / math.nextafter(1.0 - nu, 0.0), INF)
     inv = math.nextafter(1.0 / math.nextafter(1.0 - g32, 0.0), INF)
-    return upn(upn(T + 2 * n * ETA32) * inv)
+    # no product of nonzero factors underflows (each >= 2^-125 > the least normal float32):
+    # a float 0 is then a sum of exact zeros
+    exact0 = _min_pos(X32) * got[2] >= 2.0**-125
+    return upn(upn(T + 2 * n * ETA32) * inv), (T == 0 if exact0 else None)
 
 
 def _kmap(f: Any, K: Any) -> Any:
