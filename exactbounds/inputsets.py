@@ -284,10 +284,9 @@ def concretize_mat(
     (m×n) and column ``c``: a backend column, sound (outward) and exact where the set allows."""
     sgn = 1 if upper else -1
     if isinstance(S, Box):
-        lo, hi = S.outer()
-        mid = be.col([(a + b) / 2 for a, b in zip(lo, hi)])
-        rad = [(b - a) / 2 for a, b in zip(lo, hi)]
-        if all(r == rad[0] for r in rad):
+        mid_q, rad, same = _box_centre(S)
+        mid = be.col(mid_q)
+        if same:
             dev = be.abs_rowsum(A) * be.const(rad[0])
         else:
             dev = be.abs_dot(A, rad)
@@ -305,6 +304,23 @@ def concretize_mat(
         sq = be.from_entries(m, n, [v * v for v in es]) * be.col([fmpq(1)] * n)
         dual = be.from_entries(m, 1, [be.sqrt_upper(v, bits)[0] for v in be.entries(sq)])
     return base + dual * r if sgn > 0 else base - dual * r
+
+
+_CENTRES: dict[int, tuple[Any, ...]] = {}
+
+
+def _box_centre(S: Box) -> tuple[Any, ...]:
+    """``(centre, radius, all radii equal)`` of a box as exact lists, kept for the last few
+    boxes (the same lists each time, so a backend converts them once)."""
+    got = _CENTRES.get(id(S))
+    if got is None or got[0] is not S:
+        lo, hi = S.outer()
+        rad = [(b - a) / 2 for a, b in zip(lo, hi)]
+        got = (S, [(a + b) / 2 for a, b in zip(lo, hi)], rad, all(r == rad[0] for r in rad))
+        if len(_CENTRES) >= 8:
+            _CENTRES.pop(next(iter(_CENTRES)))
+        _CENTRES[id(S)] = got
+    return got[1], got[2], got[3]
 
 
 def _max_abs(be: Any, row: Any) -> Any:

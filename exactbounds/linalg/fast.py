@@ -392,8 +392,7 @@ def q_mat_ball(Q: Any) -> tuple[Any, ...]:
             f = np.array(ints, dtype=np.float64)  # exact
             inexact = np.zeros(len(ints), dtype=bool)
         else:
-            f = np.array([_int_float(v) for v in ints])
-            inexact = np.array([not (math.isfinite(x) and int(x) == v) for x, v in zip(f, ints)])
+            f, inexact = _ints_to_floats(ints)
         mid = np.ldexp(f, e) if e else f
         # rounding of the integer (<= u·|f|) and of the scaling into the subnormal range (<= η)
         tiny = (np.abs(mid) < 2.0**-1022) & (f != 0)
@@ -406,6 +405,19 @@ def q_mat_ball(Q: Any) -> tuple[Any, ...]:
         rad = np.where(np.array([v == 0 for v in ints], dtype=bool), 0.0, rad)
     mid, rad = _sanitize(mid.reshape(r, c), rad.reshape(r, c))
     return mid, rad
+
+
+def _ints_to_floats(ints: list[int]) -> tuple[Any, Any]:
+    """Python ints as correctly rounded floats (``±inf`` beyond the range) and the mask of those
+    that changed (an int compares with a float exactly)."""
+    arr = np.empty(len(ints), dtype=object)
+    arr[:] = ints
+    try:
+        f = arr.astype(np.float64)  # int.__float__: correctly rounded
+    except OverflowError:
+        f = np.array([_int_float(v) for v in ints])
+    inexact = ~np.isfinite(f) | (arr != f.astype(object)).astype(bool)
+    return f, inexact
 
 
 def _int_float(v: Any) -> Any:
