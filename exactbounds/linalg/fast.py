@@ -438,6 +438,19 @@ MAT_CACHE = 512
 _MATS = OrderedDict()  # id -> (exact matrix, its ball); the matrix is held, so ids stay unique
 
 
+def mat_ball(m: Any) -> Ball:
+    """The :class:`Ball` enclosing an exact matrix, kept for the last ``MAT_CACHE`` matrices (so
+    IBP and CROWN, and repeated runs on one model, convert its weights once)."""
+    got = _MATS.get(id(m))
+    if got is None or got[0] is not m:
+        got = _MATS[id(m)] = (m, Ball.make(q_mat_ball(m)))
+        while len(_MATS) > MAT_CACHE:
+            _MATS.popitem(last=False)
+    else:
+        _MATS.move_to_end(id(m))
+    return got[1]
+
+
 class FastBackend(_Base):
     """Float64 ball matrices (:class:`Ball`) with rigorous error bounds (the mode ``fast``)."""
 
@@ -456,14 +469,7 @@ class FastBackend(_Base):
         repeated runs on one model convert its weights once)."""
         if isinstance(m, Ball):
             return m
-        got = _MATS.get(id(m))
-        if got is None or got[0] is not m:
-            got = _MATS[id(m)] = (m, Ball.make(q_mat_ball(m)))
-            while len(_MATS) > MAT_CACHE:
-                _MATS.popitem(last=False)
-        else:
-            _MATS.move_to_end(id(m))
-        return got[1]
+        return mat_ball(m)
 
     def zeros(self, r: Any, c: Any) -> Any:
         return Ball(np.zeros((r, c)))

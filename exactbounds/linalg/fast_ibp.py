@@ -44,6 +44,7 @@ from .fast import (
     float_ends,
     gamma,
     inv_one_minus_gamma,
+    mat_ball,
     q_mat_ball,
     up,
     upn,
@@ -130,10 +131,8 @@ def fbox_to_lists(ctx: Any, f: Any) -> Any:
 
 def float_mat(M: Any) -> Any:
     """``(mid, rad, |mid|)`` float arrays enclosing an exact matrix (``rad`` ``None``: exact)."""
-    mid, rad = q_mat_ball(M)
-    if rad is not None and not rad.any():
-        rad = None
-    return mid, rad, np.abs(mid)
+    B = mat_ball(M)  # shared with the fast backend's CROWN (converted once)
+    return B.mid, B.rad, B.absmid()
 
 
 def float_vec(M: Any) -> Any:
