@@ -371,3 +371,23 @@ def test_fast_zeros_stay_exact_and_tiny_products_are_enclosed():
     fb = FastBackend()
     got = fb.lin_rmul(fb.mat(lam), op.linear_map().parts[0])
     assert not got.mid[0].any() and (got.rad is None or not got.rad[0].any())
+
+
+@SET
+@given(st.data())
+def test_fast_ibp_of_pooling_and_index_maps_encloses_exact_ibp(data):
+    """``ibp_fast`` of AveragePool and index maps: each exact IBP end lies in its float
+    interval."""
+    from exactbounds.core import Box
+    from exactbounds.linalg.fast_ibp import fbox_from_box
+
+    op = data.draw(st.one_of(pool_op(), index_op()))
+    boxes = []
+    for s in op.in_shapes:
+        n = int(np.prod(s))
+        lo = [data.draw(weight) for _ in range(n)]
+        boxes.append(Box(lo, [v + data.draw(weight) ** 2 for v in lo], s))
+    ex = op.ibp(EXACT, *boxes)
+    f = op.ibp_fast(FAST, *(fbox_from_box(FAST, b) for b in boxes))
+    for k in range(op.out_dim):
+        assert q(f.ll[k]) <= ex.lo[k] <= q(f.lh[k]) and q(f.hl[k]) <= ex.hi[k] <= q(f.hh[k])

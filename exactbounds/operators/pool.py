@@ -9,9 +9,10 @@ from flint import fmpq, fmpq_mat
 
 from ..core import Box
 from ..errors import InvalidModelError, ShapeError
+from ..linalg.fast_ibp import diag_fbox, diag_floats
 from ..linalg.structured import ChainPart, ConvGeom, ConvPart, DiagPart, LinearMap
 from .base import AffineOp, as_shape
-from .conv import _pads, _pair, out_size
+from .conv import Conv2d, _pads, _pair, out_size
 from .registry import register
 
 
@@ -85,6 +86,20 @@ class AveragePool(AffineOp):
         """Every weight is positive: ``[(1/n)·Σ lo, (1/n)·Σ hi]`` over each window."""
         self.check_inputs([box.dim], "input box")
         return Box(self._window_sums(ctx, box.lo), self._window_sums(ctx, box.hi), self.out_shape)
+
+    def ibp_fast(self, ctx, fbox):
+        """On a float box (the mode ``fast``): the window sums as a depthwise convolution of
+        ones (float im2col, rigorous), then ``· 1/n`` as a diagonal map of balls."""
+        got = self.__dict__.get("_fast_pool")
+        if got is None:
+            C = self.in_shapes[0][0]
+            kh, kw = self.kernel
+            ones = [[[[1] * kw for _ in range(kh)]] for _ in range(C)]
+            sums = Conv2d(ones, None, self.in_shapes[0], self.stride, self.padding, 1, C)
+            scale = diag_floats([fmpq(1, n) for _, n in self.windows()], [0] * self.out_dim)
+            got = self.__dict__["_fast_pool"] = (sums, scale)
+        sums, (fm, fr, off) = got
+        return diag_fbox(fm, fr, None, sums.ibp_fast(ctx, fbox))
 
     def linear_map(self):
         """``W = diag(1/n)·K`` with ``K`` the depthwise convolution of ones (no dense matrix)."""
