@@ -46,6 +46,7 @@ from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError
 from ..inputsets import bounding_box, concretize_mat
 from ..linalg import IDENT, backend_for
+from ..linalg.fast_ibp import FBox
 from ..numbers import make_context
 from ..operators.relu import LOWER_SLOPES
 from .ibp import ibp, ibp_fboxes
@@ -286,6 +287,29 @@ class _Crown(_Run):
         rows = list(range(m)) if rows is None else list(rows)
         return [rows[k : k + size] for k in range(0, m, size)]
 
+    def ibp_from_stored(self, name: str) -> Any:
+        """Fast IBP (a float :class:`~exactbounds.linalg.fast_ibp.FBox`) of node ``name`` that
+        starts from the bounds stored so far (the earlier pre-activation nodes' CROWN bounds,
+        as auto_LiRPA's reference for sparse intermediate bounds), IBP from the input set
+        elsewhere."""
+        if self._fboxes is None:
+            self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
+        plain, be, vals = self._fboxes, self.be, {}
+
+        def get(n: str) -> Any:
+            if n not in vals:
+                if n in self.bounds and n != name:
+                    (ll, lh), (hl, hh) = (be.vectors(v) for v in self.bounds[n])
+                    vals[n] = FBox(ll, lh, hl, hh)
+                elif n == self.graph.INPUT or not hasattr(self.graph.node(n).op, "ibp_fast"):
+                    vals[n] = plain[n]
+                else:
+                    node = self.graph.node(n)
+                    vals[n] = node.op.ibp_fast(self.ctx, *(get(i) for i in node.inputs))
+            return vals[n]
+
+        return get(name)
+
     def unstable_rows(self, name: str) -> Any:
         """In the mode ``fast``, before a node read only by sign-relaxed operators (ReLU: its
         lines are exact once the sign is known): ``(rows, lo, hi)`` with the rows that IBP
@@ -296,9 +320,7 @@ class _Crown(_Run):
         readers = [n for n in self.graph.nodes if name in n.inputs]
         if not readers or any(n.op.kind not in SIGN_RELAXED for n in readers):
             return None
-        if self._fboxes is None:
-            self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
-        f = self._fboxes[name]
+        f = self.ibp_from_stored(name)
         lo, hi = f.ll, f.hh
         rows = [int(j) for j in ((lo < 0) & (hi > 0)).nonzero()[0]]
         self.rounded = True  # IBP's sign may differ from CROWN's: a sound bound, not an enclosure
