@@ -262,12 +262,16 @@ def _fwd(part, K, x, absolute=False):
     return np.abs(got) if absolute and K[0] is None else got
 
 
-def np_ibp(g, P, lo, hi, every=False):
+def np_ibp(g, P, lo, hi, every=False, known=None):
+    """IBP; ``known``: bounds of some nodes that replace theirs (as the driver's reference
+    starts from the bounds stored so far)."""
     vals = {Graph.INPUT: (lo, hi)}
     for node in g.nodes:
         ins = [vals[i] for i in node.inputs]
         op = node.op
-        if node.name in P:
+        if known and node.name in known:
+            vals[node.name] = known[node.name]
+        elif node.name in P:
             kind, Ws, b = P[node.name]
             m, r = b.copy(), np.zeros_like(b)
             for W, (l, h) in zip(Ws, ins):
@@ -349,7 +353,7 @@ def np_crown(g, P, lo, hi):
     dims = {n.name: n.op.out_dim for n in g.nodes}
     widest = max(list(dims.values()) + [g.input_dim])
     rel, mid, rad = {}, (lo + hi) / 2, (hi - lo) / 2
-    ref = np_ibp(g, P, lo, hi, every=True)
+    stored = {}
 
     def backward(target, rows):
         m = len(rows)
@@ -385,7 +389,7 @@ def np_crown(g, P, lo, hi):
         return LA @ mid - np.abs(LA) @ rad + bL, UA @ mid + np.abs(UA) @ rad + bU
 
     def bounds(name):
-        l, u = ref[name]
+        l, u = np_ibp(g, P, lo, hi, every=True, known=stored)[name]
         l, u = l.copy(), u.copy()
         readers = [n for n in g.nodes if name in n.inputs]
         sparse = dims[name] >= SPARSE_MIN and all(isinstance(n.op, ReLU) for n in readers)
@@ -399,7 +403,8 @@ def np_crown(g, P, lo, hi):
     for node in g.nodes:
         if node.op.needs_bounds:
             relax = _np_sig_relax if isinstance(node.op, Sigmoid) else _np_relax
-            rel[node.name] = relax(*bounds(node.inputs[0]))
+            stored[node.inputs[0]] = bounds(node.inputs[0])
+            rel[node.name] = relax(*stored[node.inputs[0]])
     return backward(g.output, np.arange(dims[g.output]))
 
 
