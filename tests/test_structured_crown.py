@@ -391,3 +391,42 @@ def test_fast_ibp_of_pooling_and_index_maps_encloses_exact_ibp(data):
     f = op.ibp_fast(FAST, *(fbox_from_box(FAST, b) for b in boxes))
     for k in range(op.out_dim):
         assert q(f.ll[k]) <= ex.lo[k] <= q(f.lh[k]) and q(f.hl[k]) <= ex.hi[k] <= q(f.hh[k])
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_maxpool_selections_equal_the_dense_lines(data):
+    """CROWN through MaxPool with its lines as selections gives exactly the result of the dense
+    lines (exact mode), and the fast mode holds the exact outputs at random points."""
+    from exactbounds.operators.base import LinearRelaxed
+    from exactbounds.operators.maxpool import MaxPool
+
+    rng = random.Random(data.draw(st.integers(0, 10**6)))
+    w = [[[[fmpq(rng.randint(-8, 8), 8) for _ in range(2)] for _ in range(2)]] for _ in range(2)]
+    k = data.draw(st.integers(2, 3))
+    pool = MaxPool((2, 5, 5), (k, k), (data.draw(st.integers(1, 2)),) * 2, (0, 0, 1, 1))
+    fc = Linear.from_weights(
+        [[fmpq(rng.randint(-8, 8), 8) for _ in range(pool.out_dim)] for _ in range(2)], [0, 1]
+    )
+    g = Graph(
+        16,
+        [
+            Node("r", Reshape((16,), (1, 4, 4)), [Graph.INPUT]),
+            Node("c", Conv2d(w, [fmpq(1, 8), fmpq(-1, 4)], (1, 4, 4), 1, 1), ["r"]),
+            Node("m", pool, ["c"]),
+            Node("f", Flatten(pool.out_shape), ["m"]),
+            Node("l", fc, ["f"]),
+        ],
+    )
+    x0 = [fmpq(data.draw(st.integers(-4, 4)), 4) for _ in range(16)]
+    S = LpBall(x0, fmpq(data.draw(st.integers(1, 4)), 8), "inf")
+    got = crown(g, S, EXACT)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MaxPool, "make_relaxation", LinearRelaxed.make_relaxation)
+        mp.setattr(MaxPool, "crown_step", LinearRelaxed.crown_step)
+        ref = crown(g, S, EXACT)
+    assert got.output.lo == ref.output.lo and got.output.hi == ref.output.hi
+    res = crown(g, S, FAST)
+    for x in sample(S, random.Random(0), 4) + vertices(S, 4):
+        for v, lo, hi in zip(evaluate(g, x, EXACT), res.output.lo, res.output.hi):
+            assert res.ctx.lower(lo) <= v <= res.ctx.upper(hi)

@@ -69,6 +69,8 @@ class _Base:
     """Shared steps written once over the vocabulary."""
 
     exact = True
+    structured = False
+    """Whether :meth:`lin_rmul` works (structured parts) in this backend."""
 
     if TYPE_CHECKING:  # the vocabulary every backend supplies (see the module docstring)
 
@@ -268,6 +270,7 @@ class QBackend(_Base):
     """Exact ``fmpq_mat`` entry-by-entry reference backend."""
 
     exact = True
+    structured = True
 
     def mat(self, m: Any) -> Any:
         return as_q(m)

@@ -455,6 +455,7 @@ class FastBackend(_Base):
     """Float64 ball matrices (:class:`Ball`) with rigorous error bounds (the mode ``fast``)."""
 
     exact = False
+    structured = True
 
     def __init__(self) -> None:
         self._vecs = {}

@@ -4,13 +4,17 @@ positions are ignored, as ONNX pads with −∞).
 Relaxation (``relax_linear``), the one of DeepPoly and auto_LiRPA: with ``k`` the window entry of
 largest lower bound, when ``lo_k >= hi_j`` for every other entry ``j`` the output is ``x_k``
 exactly (both lines); otherwise ``y >= x_k`` (sound: y is the max) and ``y <= max_j hi_j``
-(a constant). Evaluation and IBP (``[max lo, max hi]``, max is monotone) are exact.
+(a constant). Evaluation and IBP (``[max lo, max hi]``, max is monotone) are exact. CROWN holds
+the two lines as selections (:class:`~exactbounds.linalg.structured.GatherPart`), never as dense
+``out × in`` matrices.
 """
 
 from flint import fmpq_mat
 
 from ..core import Box
 from ..errors import InvalidModelError, ShapeError
+from ..linalg import IDENT
+from ..linalg.structured import GatherPart
 from .base import LinearRelaxed, as_shape
 from .registry import register
 
@@ -102,3 +106,50 @@ class MaxPool(LinearRelaxed):
             else:
                 Ub[i, 0] = max(hi[t] for t in w)
         return [LW], Lb, [UW], Ub
+
+    # -- CROWN with the lines as selections ---------------------------------------------------
+    def make_relaxation(self, run, node):
+        """CROWN: ``(lower selection, upper selection, Ub, |y| bound)`` (``k_i`` per output, the
+        stable rows in the upper one); forward affine: the dense lines (``relax_linear``)."""
+        if hasattr(run, "forms") or not run.be.structured:
+            return super().make_relaxation(run, node)
+        be = run.be
+        lo, hi = run.node_bounds(node.inputs[0])
+        lo = [be.lower(v) for v in lo]
+        hi = [be.upper(v) for v in hi]
+        m, n = self.out_dim, self.in_dim
+        ks, stable, ub, ymax = [], [], fmpq_mat(m, 1), fmpq_mat(m, 1)
+        for i, w in enumerate(self.windows):
+            k = max(w, key=lambda t: lo[t])
+            top = max(hi[t] for t in w)
+            ks.append(k)
+            if all(lo[k] >= hi[t] for t in w if t != k):
+                stable.append(i)
+            else:
+                ub[i, 0] = top
+            ymax[i, 0] = max(abs(lo[k]), abs(top))
+        low = GatherPart(n, m, list(range(m)), ks)
+        up = GatherPart(n, m, stable, [ks[i] for i in stable])
+        return "selections", low, up, be.mat(ub), be.mat(ymax)
+
+    def crown_step(self, run, node, LL, LU):
+        """``ΛL·y >= ΛL⁺·x_k + ΛL⁻·(UW·x + Ub) − |U|·|y|max`` (``U``: the entries of undecided
+        sign of a ball functional, bounded by a constant); ``ΛU`` the other way round."""
+        rel = run.relaxation(node)
+        if rel[0] != "selections":
+            return super().crown_step(run, node, LL, LU)
+        _, low, up, ub, ymax = rel
+        be, m = run.be, self.out_dim
+        out = []
+        for lam, lower in ((LL, True), (LU, False)):
+            lam = be.eye(m) if lam is IDENT else be.full(lam)
+            P, N, U = be.sign_split(lam)
+            a, b = (low, up) if lower else (up, low)
+            new = be.lin_rmul(P, a) + be.lin_rmul(N, b)
+            bias = N * ub if lower else P * ub
+            if U is not None:
+                slack = be.abs(U) * ymax
+                bias = bias - slack if lower else bias + slack
+            out.append((new, bias))
+        (newL, bL), (newU, bU) = out
+        return [newL], [newU], [bL], [bU]
