@@ -430,3 +430,19 @@ def test_maxpool_selections_equal_the_dense_lines(data):
     for x in sample(S, random.Random(0), 4) + vertices(S, 4):
         for v, lo, hi in zip(evaluate(g, x, EXACT), res.output.lo, res.output.hi):
             assert res.ctx.lower(lo) <= v <= res.ctx.upper(hi)
+
+
+def test_float_balls_of_wide_range_columns():
+    """Regression: a column whose entries span 2^-1074 to 2^1000 shares one power of two; the
+    huge integer numerators overflowed float64 and the ball became 0 ± inf (a MaxPool's upper
+    constants made CROWN escalate). Each entry is now enclosed, the normal ones tightly."""
+    from exactbounds.linalg.fast import q_mat_ball
+
+    floats = [1.36, 5e-324, 0.0, -2.5e300, 1e-310, 3.0]
+    M = fmpq_mat(len(floats), 1, [q(v) for v in floats])
+    mid, rad = q_mat_ball(M)
+    rad = np.zeros_like(mid) if rad is None else rad
+    for k, v in enumerate(floats):
+        assert q(np.nextafter(mid[k, 0] - rad[k, 0], -np.inf)) <= q(v)
+        assert q(v) <= q(np.nextafter(mid[k, 0] + rad[k, 0], np.inf))
+        assert rad[k, 0] <= abs(v) * 2.0**-50 + 2.0**-1070

@@ -394,6 +394,11 @@ def q_mat_ball(Q: Any) -> tuple[Any, ...]:
         else:
             f, inexact = _ints_to_floats(ints)
         mid = np.ldexp(f, e) if e else f
+        over = np.nonzero(~np.isfinite(f))[0]
+        if len(over) and e < 0:  # a huge integer times a tiny power of two: divide exactly
+            for t in over.tolist():
+                mid[t] = _int_div(ints[t], 1 << -e)
+            inexact[over] = True
         # rounding of the integer (<= u·|f|) and of the scaling into the subnormal range (<= η)
         tiny = (np.abs(mid) < 2.0**-1022) & (f != 0)
         err = up(np.abs(mid) * U)
