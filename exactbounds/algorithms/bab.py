@@ -541,6 +541,42 @@ def _search_batched(
                 queue, (-float(pr[r]), next(tie), L[r], H[r], alive[r], int(depth[r]), int(j[r]))
             )
 
+    def exact_tier(t):
+        """A region at float resolution: decide it by the exact tier (``fmpq`` midpoints,
+        dyadic CROWN) within the remaining budget, on its part of the exact input box. False
+        when that stays undecided (the region goes back to the queue)."""
+        _, _, lo, hi, alive, depth, _ = t
+        lq = [max(fmpq(*float(v).as_integer_ratio()), a) for v, a in zip(lo, lo0)]
+        hq = [min(fmpq(*float(v).as_integer_ratio()), b) for v, b in zip(hi, hi0)]
+        if any(a > b for a, b in zip(lq, hq)):
+            res.closed += 1
+            return True
+        sub = _search(
+            graph,
+            Box(lq, hq, input_box.shape),
+            prop,
+            bound_fn=crown_bounds,
+            budget=max(budget - (time.monotonic() - t0), 0.01),
+            constraints=constraints,
+            max_regions=max_regions and max(max_regions - res.regions, 1),
+            screen=None,
+            screen_tol=screen_tol,
+            heuristic="widest" if heuristic == "auto" else heuristic,
+            progress=None,
+        )
+        res.regions += sub.regions
+        res.evaluations += sub.evaluations
+        res.depth = max(res.depth, depth + sub.depth)
+        if sub.status == VIOLATED:
+            res.status, res.x, res.y, res.clause = VIOLATED, sub.x, sub.y, sub.clause
+            return False
+        if sub.status == PROVED:
+            res.closed += 1
+            return True
+        res.notes.append("a region at float resolution stayed undecided by the exact tier")
+        heapq.heappush(queue, t)
+        return False
+
     bound_batch(lo0f[None], hi0f[None], np.ones((1, K), dtype=bool), np.zeros(1, dtype=int))
     size = 1
     while queue and res.status != VIOLATED:
@@ -549,11 +585,14 @@ def _search_batched(
         take = [heapq.heappop(queue) for _ in range(min(size, len(queue)))]
         size = min(2 * size, batch)
         Ls, Hs, As, Ds = [], [], [], []
-        stuck = False
-        for _, _, lo, hi, alive, depth, j in take:
+        for n, t in enumerate(take):
+            _, _, lo, hi, alive, depth, j = t
             mid = lo[j] + (hi[j] - lo[j]) / 2
             if not lo[j] < mid < hi[j]:
-                stuck = True
+                if not exact_tier(t):
+                    for u in take[:n] + take[n + 1 :]:  # their children are not bounded
+                        heapq.heappush(queue, u)
+                    break
                 continue
             for a, b in ((lo[j], mid), (mid, hi[j])):
                 l2, h2 = lo.copy(), hi.copy()
@@ -562,12 +601,10 @@ def _search_batched(
                 Hs.append(h2)
                 As.append(alive)
                 Ds.append(depth + 1)
-        if stuck:
-            res.notes.append("a region shrank to float resolution without a decision")
-            for t in take:
-                heapq.heappush(queue, t)
+        if res.status == VIOLATED or res.notes:
             break
-        bound_batch(np.array(Ls), np.array(Hs), np.array(As), np.array(Ds))
+        if Ls:
+            bound_batch(np.array(Ls), np.array(Hs), np.array(As), np.array(Ds))
         if progress is not None:
             progress(res)
     res.open = len(queue)
