@@ -156,3 +156,22 @@ def test_batched_verify_agrees_with_the_exact_tier(g, k, heuristic):
     assert {fast.status, slow.status} != {PROVED, VIOLATED}
     if fast.status == VIOLATED:
         assert box.contains(fast.x) and spec.output.evaluate(evaluate(g, fast.x))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chains(), st.integers(-12, 12))
+def test_relu_splitting_agrees_with_the_exact_tier(g, k):
+    """Branching on ReLU signs reaches no decision that contradicts the exact tier; its
+    counterexamples are exact points of the box."""
+    spec = parse_vnnlib(
+        "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
+        "(declare-const Y_1 Real)(assert (<= -1 X_0 1))(assert (<= -1 X_1 0.5))"
+        f"(assert (or (>= (- Y_0 Y_1) {k / 4}) (<= Y_1 {-k / 2})))"
+    )
+    box = spec.input_box
+    fast = verify(g, box, spec.output, budget=20, max_regions=500, split="relu")
+    slow = verify(g, box, spec.output, budget=20, max_regions=300, bound_fn=crown_bounds)
+    assert fast.bound == "crown float64 rigorous, ReLU splits"
+    assert {fast.status, slow.status} != {PROVED, VIOLATED}
+    if fast.status == VIOLATED:
+        assert box.contains(fast.x) and spec.output.evaluate(evaluate(g, fast.x))

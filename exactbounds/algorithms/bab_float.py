@@ -106,10 +106,13 @@ class ReluChain:
             v = v @ W.T + b
         return v
 
-    def _backward(self, Lam, k, lo, hi, pre):
+    def _backward(self, Lam, k, lo, hi, pre, weights=None, scores=None):
         """Lower bounds of ``Lam·z_k`` (``Lam`` shape ``(R, m, n_k)`` over the pre-activation
         of layer ``k``; ``pre[j] = (l_j, u_j)`` sound bounds of the ReLU inputs ``z_j``,
-        ``j < k``) over the boxes ``[lo, hi]``. Returns ``(β (R, m), Λ_x (R, m, n_0))``."""
+        ``j < k``) over the boxes ``[lo, hi]``. Returns ``(β (R, m), Λ_x (R, m, n_0))``. With
+        ``scores`` (a list) and row ``weights`` (R, m): appends, per ReLU layer from the last,
+        what each neuron's upper line costs the weighted rows (``Σ_r w_r·|Λ_r⁻|·intercept``,
+        BaBSR's intercept score)."""
         R, m, _ = Lam.shape
         beta = np.zeros((R, m))
         for j in range(k, -1, -1):
@@ -143,6 +146,8 @@ class ReluChain:
             zmax = np.maximum(np.abs(l), np.abs(u))
             # Σ neg·t rounded down, and the rounding of neg·s times |z|_max
             c = np.einsum("rmn,rn->rm", neg, t)
+            if scores is not None:
+                scores.append(np.einsum("rmn,rm->rn", -neg, weights) * t)
             e = np.einsum("rmn,rn->rm", -neg, t * (4 * (p + 2) * U) + s * zmax * (4 * U))
             beta = _dn(_dn(beta + c) - (e * (1 + 8 * U) + TINY))
         # minimum of Lam·x over the box
@@ -153,37 +158,48 @@ class ReluChain:
         beta = _dn(_dn(beta + c) - (e * (4 * (n0 + 2) * U) + TINY))
         return beta, Lam
 
-    def pre_bounds(self, lo, hi, splits=None):
+    def pre_bounds(self, lo, hi, splits=None, parent=None, start=0):
         """Sound bounds ``[(l_j, u_j)]`` of every ReLU input over each box (clamped by
-        ``splits[j]``, an int8 array ``(R, n_j)`` of -1/0/+1, when given)."""
+        ``splits[j]``, an int8 array ``(R, n_j)`` of -1/0/+1, when given). With ``parent``
+        bounds (sound on a superset of each region): layers below ``start`` are taken from
+        them, the others are recomputed and intersected with them."""
         R = lo.shape[0]
-        pre = []
+        pre: list = []
         for k in range(len(self.layers) - 1):
-            n = self.layers[k][0].shape[0]
-            eye = np.eye(n)
-            Lam = np.broadcast_to(np.concatenate([eye, -eye])[None], (R, 2 * n, n))
-            beta, _ = self._backward(np.array(Lam), k, lo, hi, pre)
-            l, u = beta[:, :n], -beta[:, n:]
+            if parent is not None and k < start:
+                l, u = parent[k]
+            else:
+                n = self.layers[k][0].shape[0]
+                eye = np.eye(n)
+                Lam = np.broadcast_to(np.concatenate([eye, -eye])[None], (R, 2 * n, n))
+                beta, _ = self._backward(np.array(Lam), k, lo, hi, pre)
+                l, u = beta[:, :n], -beta[:, n:]
+                if parent is not None:
+                    l, u = np.maximum(l, parent[k][0]), np.minimum(u, parent[k][1])
             if splits is not None and splits[k] is not None:
                 l = np.where(splits[k] > 0, np.maximum(l, 0.0), l)
                 u = np.where(splits[k] < 0, np.minimum(u, 0.0), u)
             pre.append((l, u))
         return pre
 
-    def lower_bounds(self, lo, hi, C, splits=None):
+    def lower_bounds(self, lo, hi, C, splits=None, pre=None, weights=None, scores=None):
         """For boxes ``[lo[r], hi[r]]`` (arrays ``(R, n_0)``) and targets ``C`` (``(m,
         n_out)``, float-exact): ``(β, Λ_x, empty)`` with ``C·f(x) >= β[r]`` on box ``r`` (and
         ``Λ_x[r]`` the lower linear form over the input); ``empty[r]`` when the region's
-        splits cannot all hold (then ``β`` means nothing)."""
+        splits cannot all hold (then ``β`` means nothing); and the ReLU inputs' bounds ``pre``
+        (given: used as they are)."""
         lo = np.asarray(lo, dtype=np.float64)
         hi = np.asarray(hi, dtype=np.float64)
         R = lo.shape[0]
-        pre = self.pre_bounds(lo, hi, splits)
+        if pre is None:
+            pre = self.pre_bounds(lo, hi, splits)
         empty = np.zeros(R, dtype=bool)
         for l, u in pre:
             empty |= (l > u).any(axis=1)
         Lam = np.array(np.broadcast_to(np.asarray(C, dtype=np.float64)[None], (R,) + C.shape))
-        beta, Lx = self._backward(Lam, len(self.layers) - 1, lo, hi, pre)
+        beta, Lx = self._backward(Lam, len(self.layers) - 1, lo, hi, pre, weights, scores)
+        if scores is not None:
+            scores.reverse()  # first ReLU layer first
         return beta, Lx, empty, pre
 
 

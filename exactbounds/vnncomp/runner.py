@@ -137,9 +137,9 @@ TIME_DEPENDENT = ("regions", "closed", "open", "depth", "evaluations")
 
 
 def stable(row):
-    """The answer without what depends on the machine's speed: the seconds, and the region
+    """The answer without what depends on the machine's speed: the (CPU) seconds, and the region
     counts of a ``verify`` that stopped at its budget (they stay in the per-instance file)."""
-    row = {k: v for k, v in row.items() if k != "seconds"}
+    row = {k: v for k, v in row.items() if k not in ("seconds", "cpu_seconds")}
     v = (row.get("detail") or {}).get("verify")
     if v and v.get("status") == "unknown":
         row["detail"] = dict(

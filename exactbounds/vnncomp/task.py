@@ -10,7 +10,8 @@ A task: ``{"index", "key", "onnx", "vnnlib", "timeout", "budget", "claimed": nul
 {"result", "cex_text", "cex_path"}}``. The verify budget is ``budget`` seconds when given (the
 hard timeout still applies), else what is left until 0.85 x timeout after the process
 started. The answer: ``{"index", "key", "claimed", "verdict",
-"status", "bounds", "detail"}`` (deterministic: no timings) plus ``"seconds"``.
+"status", "bounds", "detail"}`` (deterministic: no timings) plus ``"seconds"`` (wall) and
+``"cpu_seconds"`` (the task process's CPU time).
 
 Verdicts: without a claim the property's status (``proved`` / ``violated`` / ``unknown``);
 ``sat`` rows the replay's ``confirmed`` / ``float_artifact`` / ``refuted``; ``unsat`` rows
@@ -254,6 +255,7 @@ def _child(task, base, conn):
         ans = run_task(task)
     except BaseException as e:  # noqa: BLE001 - a crash is the instance's answer, not ours
         ans = dict(base, verdict="error", detail={"message": f"{type(e).__name__}: {e}"})
+    ans["cpu_seconds"] = round(time.process_time(), 3)  # a forked child's clock starts at 0
     conn.send_bytes(json.dumps(ans).encode())
     conn.close()
 
@@ -289,7 +291,9 @@ def run_forked(task_json):
 
 def main():
     task = json.loads(sys.stdin.read())
-    print(json.dumps(run_task(task)))
+    ans = run_task(task)
+    ans["cpu_seconds"] = round(time.process_time(), 3)  # start-up included
+    print(json.dumps(ans))
 
 
 if __name__ == "__main__":
