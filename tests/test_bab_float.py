@@ -175,3 +175,21 @@ def test_relu_splitting_agrees_with_the_exact_tier(g, k):
     assert {fast.status, slow.status} != {PROVED, VIOLATED}
     if fast.status == VIOLATED:
         assert box.contains(fast.x) and spec.output.evaluate(evaluate(g, fast.x))
+
+
+def test_relu_splitting_with_multipliers_proves_what_needs_a_split():
+    """``y = relu(x) − x/2`` on [-1, 1] (true minimum 0 at x = 0): CROWN alone gives
+    ``y >= −1/2``; splitting the ReLU's sign, each side's constraint (``x >= 0`` or ``x <= 0``)
+    enters the bound through its multiplier, and ``y <= −1/4`` is refuted on both."""
+    g = Graph.sequential(
+        1,
+        [Linear.from_weights([[1], [1]], [0, 0]), ReLU(2), Linear.from_weights([[1, -0.5]], [0])],
+    )
+    spec = parse_vnnlib(
+        "(declare-const X_0 Real)(declare-const Y_0 Real)"
+        "(assert (<= -1 X_0 1))(assert (<= Y_0 -0.25))"
+    )
+    root = verify(g, spec.input_box, spec.output, budget=20, split="relu", max_regions=1)
+    assert root.status == "unknown"
+    r = verify(g, spec.input_box, spec.output, budget=20, split="relu")
+    assert r.status == PROVED and r.regions <= 7

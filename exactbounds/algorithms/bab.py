@@ -589,11 +589,14 @@ def _search_batched(
     tie = itertools.count()
     queue: list = []
 
-    def bound_batch(L, H, alive, depth):
-        """Bound the regions; push the open ones; stop at an exact counterexample."""
+    def bound_batch(L, H, alive, depth, pbeta=None):
+        """Bound the regions (no worse than their parents' bounds ``pbeta``, which hold on
+        them too); push the open ones; stop at an exact counterexample."""
         res.regions += L.shape[0]
         res.depth = max(res.depth, int(depth.max()))
         beta, Lx, empty, _ = chain.lower_bounds(L, H, f.C)
+        if pbeta is not None:
+            beta = np.maximum(beta, pbeta)
         alive, ref, lower = f.refute(beta, alive)
         closed = f.refuted_by_constraints(L, H, empty | ~alive.any(axis=1))
         f.close(L, H, closed)
@@ -627,14 +630,24 @@ def _search_batched(
         pr = np.where(openc, f.rhs_f - lower, -np.inf).max(axis=1)
         for r in range(len(keep)):
             heapq.heappush(
-                queue, (-float(pr[r]), next(tie), L[r], H[r], alive[r], int(depth[r]), int(j[r]))
+                queue,
+                (
+                    -float(pr[r]),
+                    next(tie),
+                    L[r],
+                    H[r],
+                    alive[r],
+                    int(depth[r]),
+                    int(j[r]),
+                    beta[keep[r]],
+                ),
             )
 
     def exact_tier(t):
         """A region at float resolution: decide it by the exact tier (``fmpq`` midpoints,
         dyadic CROWN) within the remaining budget, on its part of the exact input box. False
         when that stays undecided (the region goes back to the queue)."""
-        _, _, lo, hi, alive, depth, _ = t
+        _, _, lo, hi, alive, depth, _, _ = t
         lq = [max(fmpq(*float(v).as_integer_ratio()), a) for v, a in zip(lo, f.lo0)]
         hq = [min(fmpq(*float(v).as_integer_ratio()), b) for v, b in zip(hi, f.hi0)]
         if any(a > b for a, b in zip(lq, hq)):
@@ -673,9 +686,9 @@ def _search_batched(
             break
         size = _batch_size(size, batch, res.regions, time.monotonic() - t0, budget)
         take = [heapq.heappop(queue) for _ in range(min(size, len(queue)))]
-        Ls, Hs, As, Ds = [], [], [], []
+        Ls, Hs, As, Ds, Ps = [], [], [], [], []
         for n, t in enumerate(take):
-            _, _, lo, hi, alive, depth, j = t
+            _, _, lo, hi, alive, depth, j, pb = t
             mid = lo[j] + (hi[j] - lo[j]) / 2
             if not lo[j] < mid < hi[j]:
                 if not exact_tier(t):
@@ -690,10 +703,11 @@ def _search_batched(
                 Hs.append(h2)
                 As.append(alive)
                 Ds.append(depth + 1)
+                Ps.append(pb)
         if res.status == VIOLATED or res.notes:
             break
         if Ls:
-            bound_batch(np.array(Ls), np.array(Hs), np.array(As), np.array(Ds))
+            bound_batch(np.array(Ls), np.array(Hs), np.array(As), np.array(Ds), np.array(Ps))
         if progress is not None:
             progress(res)
     return _finish(res, queue, t0, c0)
@@ -715,8 +729,10 @@ def _search_relu(
     region is the input box with some ReLU inputs' signs fixed; its bounds are the fast tier's
     with those neurons' bounds clamped (and the later layers' bounds recomputed, intersected
     with the parent's). The neuron split is the one whose upper line costs the open
-    comparisons most (BaBSR's intercept score). Both signs together cover the box, so closing
-    every region proves the property."""
+    comparisons most (BaBSR's intercept score); the first layer's sign constraints also enter
+    the final bound through multipliers (β-CROWN's β, optimised by a few Adam steps; the bound
+    is then computed rigorously). Both signs together cover the box, so closing every region
+    proves the property."""
     t0, c0 = time.monotonic(), time.process_time()
     res = VerifyResult(UNKNOWN, bound="crown float64 rigorous, ReLU splits")
     f = _Fast(graph, chain, input_box, prop, constraints, screen_tol, res)
@@ -725,7 +741,7 @@ def _search_relu(
     queue: list = []
     lo1, hi1 = f.lo0f[None], f.hi0f[None]
 
-    def bound_batch(splits, parent, start, alive, depth):
+    def bound_batch(splits, parent, start, alive, depth, pbeta=None):
         R = alive.shape[0]
         res.regions += R
         res.depth = max(res.depth, int(depth.max()))
@@ -734,7 +750,14 @@ def _search_relu(
         pre = chain.pre_bounds(L, H, sp, parent, start)
         scores: list = []
         weights = np.array(alive.any(axis=1), dtype=float)[:, None] * np.ones((1, f.C.shape[0]))
-        beta, Lx, empty, _ = chain.lower_bounds(L, H, f.C, pre=pre, weights=weights, scores=scores)
+        inject = None
+        if sp[0].any():
+            inject = chain.first_layer_multipliers(L, H, f.C, pre, sp[0])
+        beta, Lx, empty, _ = chain.lower_bounds(
+            L, H, f.C, pre=pre, weights=weights, scores=scores, inject=inject
+        )
+        if pbeta is not None:  # a region's parent's bounds hold on it too
+            beta = np.maximum(beta, pbeta)
         alive, ref, lower = f.refute(beta, alive)
         closed = empty | ~alive.any(axis=1)
         res.closed += int(closed.sum())
@@ -773,6 +796,7 @@ def _search_relu(
                     alive[r],
                     int(depth[r]),
                     where,
+                    beta[r],
                 ),
             )
 
@@ -789,9 +813,9 @@ def _search_relu(
             break
         size = _batch_size(size, batch, res.regions, time.monotonic() - t0, budget)
         take = [heapq.heappop(queue) for _ in range(min(size, len(queue)))]
-        splits, parents, alive, depth = [], [], [], []
+        splits, parents, alive, depth, pbs = [], [], [], [], []
         start = nl
-        for _, _, sp, pre, al, d, (k, j) in take:
+        for _, _, sp, pre, al, d, (k, j), pb in take:
             start = min(start, k + 1)
             for sign in (1, -1):
                 s2 = [a.copy() for a in sp]
@@ -800,11 +824,12 @@ def _search_relu(
                 parents.append(pre)
                 alive.append(al)
                 depth.append(d + 1)
+                pbs.append(pb)
         parent = [
             (np.array([p[k][0] for p in parents]), np.array([p[k][1] for p in parents]))
             for k in range(nl)
         ]
-        bound_batch(splits, parent, start, np.array(alive), np.array(depth))
+        bound_batch(splits, parent, start, np.array(alive), np.array(depth), np.array(pbs))
         if progress is not None:
             progress(res)
     return _finish(res, queue, t0, c0)

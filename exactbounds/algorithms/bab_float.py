@@ -106,16 +106,23 @@ class ReluChain:
             v = v @ W.T + b
         return v
 
-    def _backward(self, Lam, k, lo, hi, pre, weights=None, scores=None):
+    def _backward(self, Lam, k, lo, hi, pre, weights=None, scores=None, inject=None, stop=None):
         """Lower bounds of ``Lam·z_k`` (``Lam`` shape ``(R, m, n_k)`` over the pre-activation
         of layer ``k``; ``pre[j] = (l_j, u_j)`` sound bounds of the ReLU inputs ``z_j``,
         ``j < k``) over the boxes ``[lo, hi]``. Returns ``(β (R, m), Λ_x (R, m, n_0))``. With
         ``scores`` (a list) and row ``weights`` (R, m): appends, per ReLU layer from the last,
         what each neuron's upper line costs the weighted rows (``Σ_r w_r·|Λ_r⁻|·intercept``,
-        BaBSR's intercept score)."""
+        BaBSR's intercept score). ``inject = (j, B)``: add ``B`` (R, m, n_j) to the
+        coefficients of ``z_j`` (split multipliers: ``B = −μ·s`` with ``μ >= 0`` on a region
+        where ``s·z_j >= 0``, which only lowers the bound there). ``stop = j``: return
+        ``(β, Λ)`` with ``Λ`` over ``z_j`` instead (not rounded: for the optimiser only)."""
         R, m, _ = Lam.shape
         beta = np.zeros((R, m))
         for j in range(k, -1, -1):
+            if stop == j:
+                return beta, Lam
+            if inject is not None and inject[0] == j:
+                Lam = Lam + inject[1]  # exact coefficients: any float Λ is a valid multiplier
             W, dW, b, db = self.layers[j]
             n, p = W.shape  # z_j = W a_{j-1} + b
             absL = np.abs(Lam)
@@ -182,7 +189,9 @@ class ReluChain:
             pre.append((l, u))
         return pre
 
-    def lower_bounds(self, lo, hi, C, splits=None, pre=None, weights=None, scores=None):
+    def lower_bounds(
+        self, lo, hi, C, splits=None, pre=None, weights=None, scores=None, inject=None
+    ):
         """For boxes ``[lo[r], hi[r]]`` (arrays ``(R, n_0)``) and targets ``C`` (``(m,
         n_out)``, float-exact): ``(β, Λ_x, empty)`` with ``C·f(x) >= β[r]`` on box ``r`` (and
         ``Λ_x[r]`` the lower linear form over the input); ``empty[r]`` when the region's
@@ -197,10 +206,44 @@ class ReluChain:
         for l, u in pre:
             empty |= (l > u).any(axis=1)
         Lam = np.array(np.broadcast_to(np.asarray(C, dtype=np.float64)[None], (R,) + C.shape))
-        beta, Lx = self._backward(Lam, len(self.layers) - 1, lo, hi, pre, weights, scores)
+        beta, Lx = self._backward(Lam, len(self.layers) - 1, lo, hi, pre, weights, scores, inject)
         if scores is not None:
             scores.reverse()  # first ReLU layer first
         return beta, Lx, empty, pre
+
+    def first_layer_multipliers(self, lo, hi, C, pre, signs, steps=20):
+        """Multipliers ``μ >= 0`` (R, m, n_1) for the sign constraints ``s·z_1 >= 0`` of the
+        first ReLU layer (β-CROWN's β on the layer where it is linear in ``x``), by Adam
+        ascent on the (float, unrounded) bound ``min_x Λ'·(W_1 x + b_1) + c`` with
+        ``Λ' = Λ_{z_1} − μ·s``, whose gradient in ``μ_i`` is ``−s_i·z_i(x*)`` at the box
+        corner ``x*`` that minimises it. Returns ``inject`` for :meth:`lower_bounds` (which
+        then computes the bound rigorously; any ``μ >= 0`` is sound)."""
+        R = lo.shape[0]
+        Lam = np.array(np.broadcast_to(np.asarray(C, dtype=np.float64)[None], (R,) + C.shape))
+        c0, Lz = self._backward(Lam, len(self.layers) - 1, lo, hi, pre, stop=0)
+        W, _, b, _ = self.layers[0]
+        s = signs[:, None, :].astype(np.float64)
+        mask = s != 0
+        mu = np.where(s > 0, np.maximum(Lz, 0.0), 0.0)  # start where z >= 0 costs nothing
+        best_val = np.full(c0.shape, -np.inf)
+        best_mu = mu.copy()
+        m1, m2 = np.zeros_like(mu), np.zeros_like(mu)
+        lr = 0.05 * np.abs(Lz).max(axis=2, keepdims=True) + 1e-12
+        lo3, hi3 = lo[:, None, :], hi[:, None, :]
+        for t in range(1, steps + 1):
+            Lp = Lz - mu * s
+            Lx = Lp @ W
+            xs = np.where(Lx > 0, lo3, hi3)
+            val = c0 + Lp @ b + (Lx * xs).sum(axis=2)
+            better = val > best_val
+            best_val = np.where(better, val, best_val)
+            best_mu = np.where(better[:, :, None], mu, best_mu)
+            g = np.where(mask, -s * (xs @ W.T + b), 0.0)
+            m1 = 0.9 * m1 + 0.1 * g
+            m2 = 0.999 * m2 + 0.001 * g * g
+            step = lr * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-12)
+            mu = np.maximum(mu + step, 0.0) * mask
+        return (0, -best_mu * s)
 
 
 __all__ = ["ReluChain"]
