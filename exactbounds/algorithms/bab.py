@@ -729,7 +729,7 @@ def _search_relu(
     region is the input box with some ReLU inputs' signs fixed; its bounds are the fast tier's
     with those neurons' bounds clamped (and the later layers' bounds recomputed, intersected
     with the parent's). The neuron split is the one whose upper line costs the open
-    comparisons most (BaBSR's intercept score); the first layer's sign constraints also enter
+    comparisons most (BaBSR's intercept score); the sign constraints also enter
     the final bound through multipliers (β-CROWN's β, optimised by a few Adam steps; the bound
     is then computed rigorously). Both signs together cover the box, so closing every region
     proves the property."""
@@ -751,8 +751,8 @@ def _search_relu(
         scores: list = []
         weights = np.array(alive.any(axis=1), dtype=float)[:, None] * np.ones((1, f.C.shape[0]))
         inject = None
-        if sp[0].any():
-            inject = chain.first_layer_multipliers(L, H, f.C, pre, sp[0])
+        if any(a.any() for a in sp):
+            inject = chain.split_multipliers(L, H, f.C, pre, sp)
         beta, Lx, empty, _ = chain.lower_bounds(
             L, H, f.C, pre=pre, weights=weights, scores=scores, inject=inject
         )

@@ -106,23 +106,26 @@ class ReluChain:
             v = v @ W.T + b
         return v
 
-    def _backward(self, Lam, k, lo, hi, pre, weights=None, scores=None, inject=None, stop=None):
+    def _backward(
+        self, Lam, k, lo, hi, pre, weights=None, scores=None, inject=None, stop=None, record=None
+    ):
         """Lower bounds of ``Lam·z_k`` (``Lam`` shape ``(R, m, n_k)`` over the pre-activation
         of layer ``k``; ``pre[j] = (l_j, u_j)`` sound bounds of the ReLU inputs ``z_j``,
         ``j < k``) over the boxes ``[lo, hi]``. Returns ``(β (R, m), Λ_x (R, m, n_0))``. With
         ``scores`` (a list) and row ``weights`` (R, m): appends, per ReLU layer from the last,
         what each neuron's upper line costs the weighted rows (``Σ_r w_r·|Λ_r⁻|·intercept``,
-        BaBSR's intercept score). ``inject = (j, B)``: add ``B`` (R, m, n_j) to the
+        BaBSR's intercept score). ``inject = {j: B}``: add ``B`` (R, m, n_j) to the
         coefficients of ``z_j`` (split multipliers: ``B = −μ·s`` with ``μ >= 0`` on a region
         where ``s·z_j >= 0``, which only lowers the bound there). ``stop = j``: return
-        ``(β, Λ)`` with ``Λ`` over ``z_j`` instead (not rounded: for the optimiser only)."""
+        ``(β, Λ)`` with ``Λ`` over ``z_j`` instead. ``record`` (a dict): per ReLU layer ``j``,
+        ``(Λ over z_j, slope, intercept)`` of the lines used (for the multipliers' gradient)."""
         R, m, _ = Lam.shape
         beta = np.zeros((R, m))
         for j in range(k, -1, -1):
             if stop == j:
                 return beta, Lam
-            if inject is not None and inject[0] == j:
-                Lam = Lam + inject[1]  # exact coefficients: any float Λ is a valid multiplier
+            if inject is not None and j in inject:
+                Lam = Lam + inject[j]  # exact coefficients: any float Λ is a valid multiplier
             W, dW, b, db = self.layers[j]
             n, p = W.shape  # z_j = W a_{j-1} + b
             absL = np.abs(Lam)
@@ -149,7 +152,13 @@ class ReluChain:
             t = np.where(unst, _up(-s * l), 0.0)
             neg = np.minimum(Lam, 0.0)
             prod = neg * s[:, None, :]
+            if record is not None:
+                pos = Lam >= 0
+                slope = np.where(pos, alpha, s[:, None, :])
+                icpt = np.where(pos, 0.0, t[:, None, :])
             Lam = np.maximum(Lam, 0.0) * alpha + prod
+            if record is not None:
+                record[j - 1] = (Lam, slope, icpt)
             zmax = np.maximum(np.abs(l), np.abs(u))
             # Σ neg·t rounded down, and the rounding of neg·s times |z|_max
             c = np.einsum("rmn,rn->rm", neg, t)
@@ -211,39 +220,57 @@ class ReluChain:
             scores.reverse()  # first ReLU layer first
         return beta, Lx, empty, pre
 
-    def first_layer_multipliers(self, lo, hi, C, pre, signs, steps=20):
-        """Multipliers ``μ >= 0`` (R, m, n_1) for the sign constraints ``s·z_1 >= 0`` of the
-        first ReLU layer (β-CROWN's β on the layer where it is linear in ``x``), by Adam
-        ascent on the (float, unrounded) bound ``min_x Λ'·(W_1 x + b_1) + c`` with
-        ``Λ' = Λ_{z_1} − μ·s``, whose gradient in ``μ_i`` is ``−s_i·z_i(x*)`` at the box
-        corner ``x*`` that minimises it. Returns ``inject`` for :meth:`lower_bounds` (which
-        then computes the bound rigorously; any ``μ >= 0`` is sound)."""
+    def split_multipliers(self, lo, hi, C, pre, signs, steps=20):
+        """Multipliers ``μ_j >= 0`` (R, m, n_j) for the sign constraints ``s_j·z_j >= 0`` of
+        the split ReLU inputs (β-CROWN's β), by Adam ascent on the bound: with the lines held,
+        the bound is linear in ``μ_j`` with gradient ``−s_j·ẑ_j``, where ``ẑ_j`` is ``z_j``
+        through the chosen lines from the box corner ``x*`` that minimises the bound. Returns
+        ``inject`` for :meth:`lower_bounds`, which computes the bound rigorously with them
+        (any ``μ >= 0`` is sound). ``signs[j]``: int8 (R, n_j) or ``None``."""
         R = lo.shape[0]
-        Lam = np.array(np.broadcast_to(np.asarray(C, dtype=np.float64)[None], (R,) + C.shape))
-        c0, Lz = self._backward(Lam, len(self.layers) - 1, lo, hi, pre, stop=0)
-        W, _, b, _ = self.layers[0]
-        s = signs[:, None, :].astype(np.float64)
-        mask = s != 0
-        mu = np.where(s > 0, np.maximum(Lz, 0.0), 0.0)  # start where z >= 0 costs nothing
-        best_val = np.full(c0.shape, -np.inf)
-        best_mu = mu.copy()
-        m1, m2 = np.zeros_like(mu), np.zeros_like(mu)
-        lr = 0.05 * np.abs(Lz).max(axis=2, keepdims=True) + 1e-12
+        Lam0 = np.array(np.broadcast_to(np.asarray(C, dtype=np.float64)[None], (R,) + C.shape))
+        last = len(self.layers) - 1
+        sg = {
+            j: sj[:, None, :].astype(np.float64)
+            for j, sj in enumerate(signs)
+            if sj is not None and sj.any()
+        }
+        rec: dict = {}
+        self._backward(Lam0, last, lo, hi, pre, record=rec)
+        mu, lr, m1, m2 = {}, {}, {}, {}
+        for j, s in sg.items():
+            Lz = rec[j][0]
+            mu[j] = np.where(s > 0, np.maximum(Lz, 0.0), 0.0)  # z >= 0 then costs nothing
+            lr[j] = 0.05 * np.abs(Lz).max(axis=2, keepdims=True) + 1e-12
+            m1[j], m2[j] = np.zeros_like(Lz), np.zeros_like(Lz)
+        best_val = np.full(Lam0.shape[:2], -np.inf)
+        best = {j: v.copy() for j, v in mu.items()}
         lo3, hi3 = lo[:, None, :], hi[:, None, :]
+        top = max(sg, default=-1)
         for t in range(1, steps + 1):
-            Lp = Lz - mu * s
-            Lx = Lp @ W
-            xs = np.where(Lx > 0, lo3, hi3)
-            val = c0 + Lp @ b + (Lx * xs).sum(axis=2)
+            inject = {j: -mu[j] * s for j, s in sg.items()}
+            rec = {}
+            val, Lx = self._backward(Lam0, last, lo, hi, pre, inject=inject, record=rec)
             better = val > best_val
             best_val = np.where(better, val, best_val)
-            best_mu = np.where(better[:, :, None], mu, best_mu)
-            g = np.where(mask, -s * (xs @ W.T + b), 0.0)
-            m1 = 0.9 * m1 + 0.1 * g
-            m2 = 0.999 * m2 + 0.001 * g * g
-            step = lr * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-12)
-            mu = np.maximum(mu + step, 0.0) * mask
-        return (0, -best_mu * s)
+            for j in mu:
+                best[j] = np.where(better[:, :, None], mu[j], best[j])
+            if t == steps:
+                break
+            v = np.where(Lx > 0, lo3, hi3)  # x*, per row
+            for j in range(top + 1):
+                W, _, b, _ = self.layers[j]
+                z = v @ W.T + b
+                if j in sg:
+                    g = -sg[j] * z * (sg[j] != 0)
+                    m1[j] = 0.9 * m1[j] + 0.1 * g
+                    m2[j] = 0.999 * m2[j] + 0.001 * g * g
+                    step = lr[j] * (m1[j] / (1 - 0.9**t))
+                    step = step / (np.sqrt(m2[j] / (1 - 0.999**t)) + 1e-12)
+                    mu[j] = np.maximum(mu[j] + step, 0.0) * (sg[j] != 0)
+                _, slope, icpt = rec[j]
+                v = slope * z + icpt
+        return {j: -best[j] * s for j, s in sg.items()}
 
 
 __all__ = ["ReluChain"]
