@@ -24,8 +24,12 @@ the midpoint of one coordinate (``heuristic``): ``widest`` relative to the input
 same for the comparison nearest to refutation; ``auto`` (default) runs ``influence`` for a third
 of the budget, then ``widest`` (fast tier, ACAS Xu 1_1: ``influence`` proves properties 1-4 in
 95, 2551, 5525 and 811 regions; ``widest`` does not prove property 1 in 50000).
-Regions are explored most promising first (smallest bound on the margin). Answers ``proved``
-(every region closed), ``violated`` (with the exact counterexample) or ``unknown`` at the budget.
+A fast-tier region at float resolution is handed to the exact tier (``fmpq`` midpoints).
+With many inputs (``split="relu"``, the default beyond ``RELU_SPLIT_INPUTS`` varying inputs) the
+search branches on ReLU signs instead (:func:`_search_relu`). A region's bounds are at least its
+parent's (they hold on it too). Regions are explored most promising first (smallest bound on the
+margin). Answers ``proved`` (every region closed), ``violated`` (with the exact counterexample)
+or ``unknown`` at the budget.
 """
 
 import heapq
