@@ -231,6 +231,7 @@ def run_isolated(task_json):
 
 
 PRELOAD = [
+    "__main__",  # imported once in the server, so a child does not run the main script again
     "exactbounds.vnncomp.task",
     "exactbounds.algorithms.bab",
     "exactbounds.audit.replay",
