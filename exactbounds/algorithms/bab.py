@@ -21,9 +21,10 @@ bound) are screened in float64 and checked by exact rational evaluation; a point
 output satisfies the formula ends the search (``violated``). Otherwise the region is bisected at
 the midpoint of one coordinate (``heuristic``): ``widest`` relative to the input box;
 ``influence``, the largest ``Σ |lA_ij|·width_j`` over the open comparisons; ``closest``, the
-same for the comparison nearest to refutation; ``auto`` (default) runs ``influence`` for a third
-of the budget, then ``widest`` (fast tier, ACAS Xu 1_1: ``influence`` proves properties 1-4 in
-95, 2551, 5525 and 811 regions; ``widest`` does not prove property 1 in 50000).
+same for the comparison nearest to refutation; ``auto`` (default) is ``influence`` on the fast
+tier (ACAS Xu 1_1: it proves properties 1-4 in 95, 2551, 5525 and 811 regions; ``widest`` does
+not prove property 1 in 50000) and, on the exact tier, ``influence`` for a third of the budget,
+then ``widest``.
 A fast-tier region at float resolution is handed to the exact tier (``fmpq`` midpoints).
 With many inputs (``split="relu"``, the default beyond ``RELU_SPLIT_INPUTS`` varying inputs) the
 search branches on ReLU signs instead (:func:`_search_relu`). A region's bounds are at least its
@@ -160,9 +161,10 @@ def verify(
     ``budget``: seconds; ``max_regions``: optional cap on bounded regions; ``screen``: an
     optional fast float evaluation ``x -> outputs`` (e.g. ``audit.replay.float_screen``) that
     skips the exact check of candidates whose float margin is below ``-screen_tol`` (a
-    heuristic: it only decides which points are checked exactly). ``heuristic="auto"`` runs
-    ``influence`` for a third of the budget (and of ``max_regions``), then, if undecided,
-    ``widest`` from scratch for the rest; the counts add up. ``split``: ``input`` (bisect the
+    heuristic: it only decides which points are checked exactly). ``heuristic="auto"`` is
+    ``influence`` on the fast tier; on the exact tier it runs ``influence`` for a third of the
+    budget (and of ``max_regions``), then, if undecided, ``widest`` from scratch for the rest;
+    the counts add up. ``split``: ``input`` (bisect the
     box), ``relu`` (fix ReLU signs; fast tier only) or ``auto`` (``relu`` when the fast tier
     applies and more than ``RELU_SPLIT_INPUTS`` input coordinates have width).
     Returns a :class:`VerifyResult`."""
@@ -197,14 +199,14 @@ def verify(
             )
             r.seconds = time.monotonic() - t0
             return r
-    if heuristic != "auto":
+    if heuristic != "auto" or chain is not None:  # the fast tier's auto: influence only
         return _search(
             graph,
             input_box,
             prop,
             budget=budget,
             max_regions=max_regions,
-            heuristic=heuristic,
+            heuristic="influence" if heuristic == "auto" else heuristic,
             **kw,
         )
     first = _search(
