@@ -263,7 +263,9 @@ def _child(task, base, conn):
 
 def run_forked(task_json):
     """:func:`run_isolated` with the process forked from a preloaded server instead of started
-    from scratch; the child is killed (SIGKILL) at the hard timeout just the same."""
+    from scratch; the child is killed (SIGKILL) at the hard timeout just the same. The server
+    imports the caller's main script once: a script that runs a suite keeps its work under
+    ``if __name__ == "__main__":`` (multiprocessing's rule)."""
     t0 = time.monotonic()
     task, base = _prepare(task_json)
     ctx = _forkserver()
