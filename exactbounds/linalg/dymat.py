@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
+import numpy as np
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 
@@ -23,6 +24,44 @@ def dyadic_parts(x: Any) -> Any:
     return None
 
 
+def float_mantissas(a: Any) -> tuple[Any, int]:
+    """``(N, e)`` with ``a = N·2^e`` exactly, for a numpy array ``a`` of finite float16/32/64
+    values, vectorised: ``N`` the integer mantissas (an ``int64`` array when every one fits,
+    else an object array of Python ints), ``e`` the least exponent of a nonzero entry (``0``
+    when every entry is zero). ``frexp`` splits each float exactly (subnormals included) into
+    ``m·2^k`` with a 53-bit integer ``m``; trailing zero bits of ``m`` move into ``k``."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.dtype.itemsize > 8:
+        raise TypeError(f"float_mantissas: expected a float16/32/64 array, got {a.dtype}")
+    a = a.astype(np.float64)  # exact for float16/32
+    man, ex = np.frexp(a)  # a = man·2^ex, 1/2 <= |man| < 1, exactly
+    m = (man * 2.0**53).astype(np.int64)  # exact: integers below 2^53
+    ex = ex.astype(np.int64) - 53
+    nz = m != 0
+    if not nz.any():
+        return np.zeros(a.shape, dtype=np.int64), 0
+    low = np.where(nz, m & -m, 1)  # lowest set bit, a power of two <= 2^53
+    tz = np.frexp(low.astype(np.float64))[1].astype(np.int64) - 1
+    m, ex = m >> tz, ex + tz
+    e = int(ex[nz].min())
+    shift = np.where(nz, ex - e, 0)
+    width = np.frexp(np.abs(m).astype(np.float64))[1] + shift  # bit length of m·2^shift
+    if int(width.max()) <= 62:  # every m·2^shift fits in int64
+        return np.where(nz, m << shift, 0), e
+    out = np.empty(a.size, dtype=object)
+    out[:] = [int(x) << int(k) for x, k in zip(m.ravel().tolist(), shift.ravel().tolist())]
+    return out.reshape(a.shape), e
+
+
+def exact_floats(a: Any) -> Any:
+    """A numpy float16/32/64 array of finite values as an object array of the exact ``fmpq``
+    values (same shape)."""
+    a = np.asarray(a)
+    out = np.empty(a.size, dtype=object)
+    out[:] = [fmpq(*v.as_integer_ratio()) for v in a.astype(np.float64).ravel().tolist()]
+    return out.reshape(a.shape)
+
+
 class DyMat:
     """An exact matrix ``M·2^e`` of dyadic rationals: ``M`` an integer ``fmpz_mat``, ``e`` an int
     shared by every entry. Products and sums are integer matrix operations (no gcds); values are
@@ -30,10 +69,43 @@ class DyMat:
     ``fmpq_mat`` or a non-dyadic scalar) makes the operation fall back to ``fmpq_mat``, still
     exact. Used by :class:`~exactbounds.linalg.backends.ZBackend`."""
 
-    __slots__ = ("M", "e", "_q")
+    __slots__ = ("_M", "_e", "_q", "floats")
 
-    def __init__(self, M: Any, e: Any = 0) -> None:
-        self.M, self.e, self._q = M, int(e), None
+    def __init__(self, M: Any, e: Any = 0, floats: Any = None) -> None:
+        self._M, self._e, self._q, self.floats = M, int(e), None, floats
+
+    def _build(self) -> None:
+        N, e = float_mantissas(self.floats)
+        r, c = self.floats.shape
+        vals = N.ravel().tolist() if N.dtype != object else [fmpz(v) for v in N.ravel()]
+        self._M, self._e = fmpz_mat(r, c, vals), e
+
+    @property
+    def M(self) -> Any:
+        """The integer matrix (built on first use for :meth:`from_floats`)."""
+        if self._M is None:
+            self._build()
+        return self._M
+
+    @property
+    def e(self) -> int:
+        """The shared exponent (known once :attr:`M` is built)."""
+        if self._M is None:
+            self._build()
+        return self._e
+
+    @classmethod
+    def from_floats(cls, a: Any) -> Self:
+        """The ``DyMat`` equal to a 2-d numpy array of finite float16/32/64 values, exactly; the
+        integer matrix is built on first use (``floats`` keeps the exact float64 values, which
+        the float tier reads directly)."""
+        a = np.asarray(a)
+        if a.ndim != 2:
+            raise TypeError(f"DyMat.from_floats: expected a 2-d array, got shape {a.shape}")
+        f = a.astype(np.float64)
+        if not np.isfinite(f).all():
+            raise ValueError("DyMat.from_floats: the array has a NaN or an infinity")
+        return cls(None, 0, f)
 
     @classmethod
     def from_q(cls, Q: Any) -> Self | None:
@@ -57,10 +129,18 @@ class DyMat:
         return cls(fmpz_mat(r, c, [fmpz(m << (k - e)) if m else fmpz(0) for m, k in parts]), e)
 
     def nrows(self) -> int:
-        return self.M.nrows()
+        return self.floats.shape[0] if self._M is None else self._M.nrows()
 
     def ncols(self) -> int:
-        return self.M.ncols()
+        return self.floats.shape[1] if self._M is None else self._M.ncols()
+
+    def abs(self) -> Self:
+        """``|self|`` entry by entry."""
+        if self._M is None:
+            return type(self)(None, 0, np.abs(self.floats))
+        return type(self)(
+            fmpz_mat(self.nrows(), self.ncols(), [abs(v) for v in self.M.entries()]), self.e
+        )
 
     def to_q(self) -> Any:
         """The equal ``fmpq_mat`` (built once; a ``DyMat`` is never changed in place)."""
