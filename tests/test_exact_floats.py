@@ -98,3 +98,24 @@ def test_onnx_float_weights_stay_floats_until_read():
     want = [[Fraction(float(v)) for v in row] for row in W.T.tolist()]
     assert [[fr(q) for q in row] for row in lin.params.weight] == want
     assert [fr(q) for q in og.consts["W"].ravel()] == [Fraction(float(v)) for v in W.ravel()]
+
+
+def test_every_integer_matrix_path_is_exact():
+    """The integer matrix of ``DyMat.from_floats`` on its three paths (sparse: nonzeros set one
+    by one; dense within 62 bits; dense with the commonest shift group as one matrix and the
+    outliers set one by one) equals ``Fraction`` entry by entry."""
+    rng = np.random.default_rng(1)
+    dense = rng.normal(size=(30, 20))
+    wide = dense * np.ldexp(1.0, rng.integers(-60, 60, size=dense.shape))
+    wide[3, 4], wide[5, 6] = 5e-324, -1e300
+    sparse = np.zeros((40, 30))
+    sparse[rng.integers(0, 40, 50), rng.integers(0, 30, 50)] = rng.normal(size=50) * 1e-200
+    sparse[0, 0] = 1e250
+    with np.errstate(over="ignore"):
+        sparse32 = np.where(sparse == 1e250, 1e30, sparse * 1e160).astype(np.float32)
+    for a in (dense, dense.astype(np.float32), wide, sparse, sparse32):
+        D = DyMat.from_floats(a)
+        assert [fr(q) for q in D.to_q().entries()] == [Fraction(float(v)) for v in a.ravel()]
+        assert [fr(q) for q in D.abs().to_q().entries()] == [
+            abs(Fraction(float(v))) for v in a.ravel()
+        ]
