@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+from flint import fmpq
 
 from exactbounds.errors import InvalidBoxError, MalformedFileError
 from exactbounds.io.vnnlib import load_vnnlib, parse_vnnlib
@@ -223,3 +224,65 @@ def test_gzipped_spec_with_regions(tmp_path):
     doc = json.loads(r.stdout)
     assert [g["property_proved"] for g in doc["regions"]] == [True, False]
     assert doc["outputs"]["lo"] == ["0", "0"] and doc["outputs"]["hi"] == ["3", "1"]
+
+
+@pytest.mark.parametrize(
+    "output,per_region,overall",
+    [
+        ("(assert (>= Y_0 2.5))", [True, False], False),
+        ("(assert (>= Y_0 5))", [True, True], True),
+        ("(assert (<= Y_0 1.5))", [False, True], False),
+    ],
+)
+@pytest.mark.parametrize("method", ["ibp", "crown"])
+def test_api_bounds_region_by_region(tmp_path, output, per_region, overall, method):
+    """``exactbounds.bounds`` bounds each region on its own: ``regions`` holds their results
+    (each containing the network at points of its region), ``output`` is their hull, and the
+    notes judge the property per region (proved only on every region)."""
+    import exactbounds as eb
+
+    (tmp_path / "s.vnnlib").write_text(_spec(output))
+    m = eb.load(_identity(tmp_path), spec=tmp_path / "s.vnnlib")
+    res = eb.bounds(m, method=method)
+    assert len(res.regions) == 2
+    ends = [r.output.outer(r.ctx) for r in res.regions]
+    lo, hi = res.output.outer(res.ctx)
+    assert lo == [min(v) for v in zip(*(e[0] for e in ends))]
+    assert hi == [max(v) for v in zip(*(e[1] for e in ends))]
+    assert [m.spec.output.proved_by_box(*e) for e in ends] == per_region
+    rng = random.Random(0)
+    for e, box in zip(ends, m.spec.input_regions):
+        for _ in range(5):
+            x = [a + (b - a) * fmpq(rng.randint(0, 8), 8) for a, b in zip(box.lo, box.hi)]
+            y = [max(v, 0) for v in x]  # the identity net: ReLU on both
+            assert all(a <= v <= b for a, b, v in zip(*e, y))
+    verdict = [n for n in res.notes if n.startswith("property of")]
+    assert len(verdict) == 1 and ("proved on every region" in verdict[0]) == overall
+    for r, p in zip(res.regions, per_region):
+        assert any(("property of" in n and ("not proved" in n) != p) for n in r.notes)
+
+
+@pytest.mark.parametrize(
+    "output,status,region",
+    [
+        # Y_0 in [1.5, 1.9] is reached only between the regions (in their hull): no violation
+        ("(assert (>= Y_0 1.5))(assert (<= Y_0 1.9))", "proved", None),
+        ("(assert (>= Y_0 2.5))", "violated", 1),  # region 1 reaches Y_0 = 3
+        ("(assert (>= Y_0 5))", "proved", None),
+    ],
+)
+def test_suite_verifies_region_by_region(tmp_path, output, status, region):
+    """The suite's verify runs on each region: a counterexample lies in a region (never merely
+    in the hull), and the property is proved only when proved on every region."""
+    from exactbounds.io.load import load_model
+    from exactbounds.vnncomp.task import _bounds, verify_regions
+
+    (tmp_path / "s.vnnlib").write_text(_spec(output))
+    m = load_model(str(_identity(tmp_path)), spec=str(tmp_path / "s.vnnlib"))
+    r = verify_regions(m, 20.0, None)
+    assert r.status == status
+    assert _bounds(m)["proves_property"] == (status == "proved")
+    if region is not None:
+        box = m.spec.input_regions[region]
+        assert all(a <= v <= b for a, v, b in zip(box.lo, r.x, box.hi))
+        assert m.spec.output.evaluate([max(v, 0) for v in r.x])
