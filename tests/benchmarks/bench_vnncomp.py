@@ -54,11 +54,12 @@ def _ort_points(onnx_path, model, k, lo, hi):
     a = np.array([float(v) for v in S.lo])
     b = np.array([float(v) for v in S.hi])
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+    dtype = np.float64 if inp.type == "tensor(double)" else np.float32
     rng = np.random.default_rng(0)
     lo, hi = np.array([float(v) for v in lo]), np.array([float(v) for v in hi])
     good = 0
     for _ in range(k):
-        x = (a + (b - a) * rng.random(a.size)).astype(np.float32).reshape(shape)
+        x = (a + (b - a) * rng.random(a.size)).astype(dtype).reshape(shape)
         y = sess.run(None, {inp.name: x})[0].astype(np.float64).ravel()
         tol = 1e-4 * (1 + np.abs(y))
         good += bool(np.all(y >= lo - tol) and np.all(y <= hi + tol))
