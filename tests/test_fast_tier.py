@@ -69,20 +69,26 @@ def to_q(a):
 
 # -- the algorithms on random networks -------------------------------------------------------
 def run_fast_vs_exact(g, S):
-    """Soundness always; containment of the exact run's ends when that run is exact and its
-    relaxations are rational functions of the bounds (piecewise-linear operators): Sigmoid and
-    Tanh lines are enclosures chosen at each mode's own precision, not one exact number."""
-    smooth = any(node.op.kind in ("sigmoid", "tanh") for node in g.nodes)
+    """Soundness always (the exact outputs at random points and the set's vertices lie in the
+    bounds and satisfy the final linear bounds). Fast IBP, and CROWN/affine through networks
+    with no relaxation, are enclosures of the exact run: each exact end lies inside the fast
+    enclosure of that end. Through a relaxation the fast lines are floats valid on the outer
+    ends of the float intermediate bounds: the result is a sound ``bound`` (status and note)."""
     pts = sample(S, random.Random(0), 3) + vertices(S, 8)
+    relaxed = any(node.op.needs_bounds for node in g.nodes)
+    smooth = any(node.op.kind in ("sigmoid", "tanh") for node in g.nodes)
     calls = [(ibp_result, {})] + [(crown, {"lower_slope": s}) for s in ("adaptive", "zero", "one")]
     calls += [(affine, {}), (crown, {"intersect_ibp": True})]
     for algo, kw in calls:
-        ex = algo(g, S, EXACT, **kw)
         fa = algo(g, S, FAST, **kw)
         assert fa.mode in ("fast", "interval")  # interval: escalated after AmbiguousBranch
-        assert fa.status in ("enclosure", "bound", "exact")
         check_inside(fa, pts, g)
-        if ex.status != "exact" or smooth:
+        if algo is not ibp_result and relaxed and fa.mode == "fast":
+            assert fa.status == "bound" and any("fast mode" in t for t in fa.notes)
+        if fa.status != "enclosure" or smooth:
+            continue  # Sigmoid/Tanh lines (escalated to interval) are not one exact number
+        ex = algo(g, S, EXACT, **kw)
+        if ex.status != "exact":
             continue  # square roots / transcendentals: the exact run rounded on its way
         c = fa.ctx
         for e, v in zip(ex.output.lo + ex.output.hi, fa.output.lo + fa.output.hi):
@@ -94,14 +100,14 @@ SET = settings(max_examples=20, deadline=None, suppress_health_check=[HealthChec
 
 @SET
 @given(st.data())
-def test_fast_encloses_exact_on_mlp_dags(data):
+def test_fast_is_sound_on_mlp_dags(data):
     g, n = data.draw(mlp())
     run_fast_vs_exact(g, data.draw(input_set(n)))
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_fast_encloses_exact_on_cnns(data):
+def test_fast_is_sound_on_cnns(data):
     g, n = data.draw(cnn())
     run_fast_vs_exact(g, data.draw(input_set(n)))
 

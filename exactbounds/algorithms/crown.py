@@ -24,7 +24,10 @@ Modes (from ``ctx``): ``exact`` (``RationalContext``; status ``exact``),
 ``bound``), ``interval`` (``IntervalContext(prec)``; python-flint ``arb_mat`` balls that enclose
 the exact algorithm's numbers; a branch the balls cannot decide takes the hull of both
 branches; a relaxation that raises ``AmbiguousBranch`` makes the run restart at twice the
-precision, up to 3 times; status ``enclosure``). BatchNorm with an irrational √(σ²+ε) enters
+precision, up to 3 times; status ``enclosure``), ``fast`` (``FastContext``, float64 balls;
+every relaxation's lines are point floats valid on the outer ends of the float intermediate
+bounds, so the result is a sound ``bound`` of the network, not an enclosure of exact CROWN; see
+``numbers/fast.py``). BatchNorm with an irrational √(σ²+ε) enters
 with midpoint coefficients and an error term bounded with exact IBP boxes, and any square root
 or enclosed intercept in the exact mode makes the status ``bound`` (a sound bound, not the
 exact value of the algorithm).

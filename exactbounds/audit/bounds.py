@@ -9,8 +9,9 @@ needs no search: the method is sound, so no witness can exist there.
 """
 
 from ..errors import ShapeError
+from .fast_tier import fast_output, fast_verdicts
 from .methods import LINEAR, AuditRuns, make_rng, method_context
-from .properties import check_property
+from .properties import PROVED, PropertyResult, check_property
 from .rounding import ibp_magnitudes, linear_magnitude, rounding_steps
 from .search import Target, WitnessSearch
 from .verdicts import INSIDE_EXACT, SOUND, AuditResult, Verdict, lower_end, slack_of, upper_end
@@ -58,6 +59,7 @@ def audit_bounds(
     intersect_ibp=False,
     relaxation="exactbounds",
     slopes=None,
+    fast_first=False,
 ):
     """Verdicts on every claimed side of ``claims`` (a list of :class:`~.claims.Claim`; node
     ``None`` = the network's output). The method runs in ``method_context(method, mode, bits,
@@ -68,7 +70,9 @@ def audit_bounds(
     to share with the caller (its options then apply), holds the method runs. Every
     ``unsound``/``inside_exact`` verdict gets its rounding class
     (:meth:`~.verdicts.Verdict.classify_rounding`). Returns an :class:`~.verdicts.AuditResult`;
-    its ``info`` names the relaxation profile."""
+    its ``info`` names the relaxation profile. ``fast_first``: the fast tier
+    (:mod:`~.fast_tier`) decides the output sides it can first; only the others are audited
+    exactly (none at all when it decides every side), and ``info["fast_tier"]`` counts them."""
     runs = (
         runs
         if runs is not None
@@ -77,6 +81,30 @@ def audit_bounds(
     want_nodes = {c.node or graph.output for c in claims}
     intermediate = want_nodes != {graph.output}
     ctx0 = method_context(method, mode, bits, prec)
+    decided, tier = {}, None
+    if fast_first:
+        fres, secs = fast_output(runs, method)
+        for c in claims:
+            if (c.node or graph.output) == graph.output:
+                c.check_dim(fres.output.dim, f"node {graph.output!r}")
+        all_items = list(_claim_items(claims, graph))
+        decided = fast_verdicts(fres, method, all_items, graph.output)
+        tier = {
+            "sides": len(all_items),
+            "decided": len(decided),
+            "mode": fres.mode,
+            "status": fres.status,
+            "seconds": round(secs, 3),
+        }
+        if len(decided) == len(all_items):
+            return AuditResult(
+                [decided[it[:3]] for it in all_items],
+                method=method,
+                mode="fast",
+                dtype=claims[0].dtype if claims else "float64",
+                evaluations=0,
+                info={"mode": "fast", "relaxation": runs.relaxation, "fast_tier": tier},
+            )
     # the run is refined with more square-root bits (exact modes) or more precision (interval)
     b, p = (ctx0.precision, prec) if ctx0.is_exact else (None, ctx0.precision)
     while True:
@@ -93,7 +121,7 @@ def audit_bounds(
                     f"(nodes: {', '.join(k for k in res if k != graph.INPUT)})"
                 )
             c.check_dim(res[node].dim, f"node {node!r}")
-        items = list(_claim_items(claims, graph))
+        items = [it for it in _claim_items(claims, graph) if it[:3] not in decided]
         rel = {
             it[:3]: _relation(
                 it[2], it[3], (res[it[0]].lo if it[2] == "lo" else res[it[0]].hi)[it[1]]
@@ -165,17 +193,23 @@ def audit_bounds(
     for (node, i, side, _, _), vd in zip(items, verdicts):
         if vd.verdict != SOUND and rel[(node, i, side)] == -1:
             vd.classify_rounding(terms(node, i, side), steps)
+    info = {
+        "mode": ctx0.mode,
+        "relaxation": runs.relaxation,
+        ("bits" if b is not None else "prec"): b or p,
+    }
+    if tier is not None:
+        info["fast_tier"] = tier
+    if decided:  # the fast tier's verdicts in their places among the exact ones
+        rest = iter(verdicts)
+        verdicts = [decided.get(it[:3]) or next(rest) for it in _claim_items(claims, graph)]
     return AuditResult(
         verdicts,
         method=method,
         mode=ctx0.mode,
         dtype=claims[0].dtype if claims else "float64",
         evaluations=search.evaluations,
-        info={
-            "mode": ctx0.mode,
-            "relaxation": runs.relaxation,
-            ("bits" if b is not None else "prec"): b or p,
-        },
+        info=info,
     )
 
 
@@ -217,13 +251,19 @@ def check_model(
     on_eval=None,
     relaxation="exactbounds",
     slopes=None,
+    fast_first=False,
 ):
     """``exactbounds check`` on a loaded model: :func:`audit_bounds` of ``claims`` over the
     model's input set (and the polytope constraints of its VNN-LIB spec), then, when the model
     carries a spec, its output property with the method's exact bounds and exact points
     (:func:`~.properties.check_property`). One :class:`~.methods.AuditRuns` serves both.
-    ``on_eval()`` is called after every exact evaluation (progress, budget checks)."""
+    ``on_eval()`` is called after every exact evaluation (progress, budget checks).
+    ``fast_first`` (or ``mode="fast"``): the fast tier decides what it can first (the claimed
+    sides, see :func:`audit_bounds`; the property when the fast bounds prove it), the rest is
+    audited in the method's default mode."""
     graph, input_set = model.graph, model.input_set
+    if mode == "fast":  # the fast tier first, the undecided sides in the method's default mode
+        fast_first, mode = True, None
     runs = AuditRuns(graph, input_set, lower_slope, intersect_ibp, relaxation, slopes)
     spec = getattr(model, "spec", None)
     constraints = tuple(spec.input_constraints) if spec is not None else ()
@@ -244,11 +284,15 @@ def check_model(
             constraints=constraints,
             runs=runs,
             on_eval=on_eval,
+            fast_first=fast_first,
         )
         if claims
         else AuditResult([], method=method, info={"relaxation": relaxation})
     )
-    if spec is not None:
+    proved = _fast_proof(runs, method, spec) if spec is not None and fast_first else None
+    if proved is not None:
+        result.properties.append(proved)
+    elif spec is not None:
         out = runs.exact_bounds(method, bits, False, mode, prec)
         search = WitnessSearch(
             graph,
@@ -266,3 +310,14 @@ def check_model(
         result.evaluations += prop.evaluations
         result.properties.append(prop)
     return result
+
+
+def _fast_proof(runs, method, spec):
+    """``PropertyResult(PROVED)`` when the fast tier's sound output bounds refute every clause
+    of the spec's output formula, else ``None`` (the exact check then runs)."""
+    res, _ = fast_output(runs, method)
+    c = res.ctx
+    lo, hi = [c.lower(v) for v in res.output.lo], [c.upper(v) for v in res.output.hi]
+    if not spec.output.proved_by_box(lo, hi):
+        return None
+    return PropertyResult(PROVED, str(spec.output), proved_by=f"{method} (fast tier)")

@@ -67,6 +67,13 @@ def table(result, title=""):
     if result.info.get("relaxation"):
         head += f"; relaxation {result.info['relaxation']}"
     lines.append(head)
+    tier = result.info.get("fast_tier")
+    if tier:
+        lines.append(
+            f"fast tier ({tier['mode']}, {tier['status']}, {tier['seconds']} s): "
+            f"{tier['decided']} of {tier['sides']} sides sound without exact work"
+            + ("" if tier["decided"] == tier["sides"] else "; the others audited exactly")
+        )
     bad = [v for v in vs if v.verdict != SOUND]
     if bad:
         lines.append(

@@ -4,8 +4,9 @@
 (the model's, or the spec's box).
 
 Default mode: ``exact`` for IBP, ``dyadic`` (64 bits) for CROWN and affine; on a large model
-(affine coefficients > ``LARGE_MODEL`` entries) ``fast`` (float64 balls enclosing the exact
-result of the same algorithm), which a note says. ``--context rational|interval`` is the older
+(affine coefficients > ``LARGE_MODEL`` entries) ``fast`` (float64 balls: an enclosure of the
+exact IBP result; for CROWN and affine a sound bound with float relaxation lines), which a note
+says. ``--context rational|interval`` is the older
 name of ``--mode`` (accepted, not listed). The table gives the float64 ends rounded outward and
 a short exact form of each end (:func:`short_exact`); ``--exact`` prints the full rationals, and
 ``--json`` is always complete. A progress bar over the nodes goes to stderr when stderr is a
@@ -164,7 +165,8 @@ def _bounds(args, model, budget):
             mode = "fast"
             picked = (
                 f"large model ({size} affine coefficients > {LARGE_MODEL}): fast mode "
-                "(float64 balls enclosing the exact result of the same algorithm); "
+                "(float64 balls: an enclosure of the exact IBP result, a sound bound for "
+                "CROWN and affine); "
                 "--mode exact or dyadic for exact arithmetic"
             )
         else:

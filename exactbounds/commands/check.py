@@ -5,6 +5,11 @@ Per output and side: ``sound`` (the claim contains the method's exact bound), ``
 exact output lies strictly outside the claim). ``--simulate float32|float64`` audits what a
 naive round-to-nearest implementation of the method computes instead of a claim file.
 Exit status: 0 all sound, 1 anything unsound or inside_exact, 2 bad input.
+
+``--mode fast`` (the default on a model above ``LARGE_MODEL`` affine coefficients) runs the fast
+tier first (:mod:`exactbounds.audit.fast_tier`): a side whose claim contains the method's fast
+sound bound is ``sound`` without exact work; only the other sides are audited exactly, in the
+method's default mode. The verdicts stay exact.
 """
 
 import datetime
@@ -28,6 +33,7 @@ from ..budget import Progress, estimate_entries, reserve
 from ..errors import ExactBoundsError, InvalidValueError
 from ..io.json_net import read_json
 from ..io.load import load_model
+from .bounds import LARGE_MODEL, model_size
 from .common import (
     MAX_OPTION_BITS,
     add_arith,
@@ -131,8 +137,11 @@ def register(sub):
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
     add_arith(
         p,
-        modes=("exact", "dyadic", "interval"),
-        default_note="default: exact for ibp, dyadic for crown",
+        modes=("exact", "dyadic", "interval", "fast"),
+        default_note="default: exact for ibp, dyadic for crown; fast = the fast tier first "
+        f"(also the default above {LARGE_MODEL} affine coefficients): sides whose claim "
+        "contains the fast sound bound are sound without exact work, the others are audited "
+        "in the default mode",
     )
     add_budget(p)
     p.set_defaults(func=run)
@@ -189,6 +198,7 @@ def audit_from_args(args, progress=None):
         intersect_ibp=args.intersect_ibp,
     )
     model = _load(args)
+    fast_first = mode is None and model_size(model.graph) > LARGE_MODEL  # as --mode fast
     claims = []
     if args.simulate:
         claims.append(
@@ -229,6 +239,7 @@ def audit_from_args(args, progress=None):
         on_eval=progress,
         relaxation=args.relaxation,
         slopes=slopes,
+        fast_first=fast_first,
     )
     if args.simulate:
         result.info["simulate"] = args.simulate

@@ -89,8 +89,8 @@ def add_arith(p, modes=("exact", "interval"), default_note="exact"):
         )
         + "; interval = mpmath intervals at --prec bits"
         + (
-            "; fast = float64 balls that enclose the exact result (escalates to "
-            "interval when they cannot)"
+            "; fast = float64 balls: IBP encloses the exact result, CROWN and affine give a "
+            "sound bound with float lines (escalates to interval when they cannot)"
             if "fast" in modes
             else ""
         ),

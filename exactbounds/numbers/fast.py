@@ -4,9 +4,15 @@ a-priori bounds on every rounding error (the matrix backend ``exactbounds.linalg
 ``FastContext`` is an :class:`IntervalContext` at 53 bits (its elements are mpmath ``iv``
 intervals, so every operator's ``relax``/``ibp`` works unchanged, each step rounded outward);
 CROWN, forward affine and the IBP of affine operators run on numpy float64 balls
-(``backend_kind = "fast"``). A result encloses the exact result of the same algorithm
-(status ``enclosure``). A branch the balls cannot decide, or a ball that overflowed, raises
-``AmbiguousBranch``; the run then restarts in :meth:`refined` (``IntervalContext(113)``).
+(``backend_kind = "fast"``). An IBP result encloses the exact result of the same algorithm
+(status ``enclosure``). CROWN and forward affine relax with point-float lines made valid on the
+outer ends of the float intermediate bounds (``relax_vec`` of ReLU, LeakyRelu, Sigmoid, Tanh;
+the other operators' exact lines on those ends): their result is a sound ``bound`` of the
+network, within rounding of the exact algorithm's on well-conditioned networks but not an
+enclosure of it (taking the hull of every branch the balls leave open instead widened the
+enclosure ~100× per layer). A ball that overflowed, or a result too wide
+(:meth:`accept`), raises ``AmbiguousBranch``; the run then restarts in :meth:`refined`
+(``IntervalContext(113)``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ class FastContext(IntervalContext):
 
     def __init__(self, prec: int = 53) -> None:
         super().__init__(prec)
+
+    @property
+    def func_prec(self) -> int:
+        """Transcendental enclosures in the relaxations' line checks at 113 bits: at 53 a
+        tangent line's check has no margin left and falls back to the constant lines."""
+        return 113
 
     def refined(self) -> Context | None:
         """The interval mode at 113 bits (python-flint balls)."""

@@ -19,6 +19,12 @@ Verbs (context first, elementwise, shape-agnostic over flat lists):
 functions, every line checked over ``[lo, hi]`` by a rigorous Taylor-form bound with bisection,
 falling back to the constant lines ``f(lo)``/``f(hi)``), ``derivative_range`` /
 ``second_derivative_range`` (outward enclosures of f', f'' over a value box).
+
+In the mode ``fast`` (``relax_vec``) the same line choices are made in float64 on the outer ends
+of the float bounds, and each intercept is made valid rigorously: on the convex part the line
+lies above f at both ends; on the concave part ``f(x) <= f(t) + f'(t)·(x − t)`` at the tangent
+point t, with f, f' enclosed (numpy widened by a proven error bound) and every step rounded
+outward. The lines are point floats; a CROWN result through them is a sound ``bound``.
 """
 
 import math
@@ -31,7 +37,8 @@ from flint import arb, fmpq
 
 from ..core import Box
 from ..errors import InvalidBoxError, ShapeError
-from ..linalg.fast_ibp import monotone, sigmoid_float
+from ..linalg.fast import FVec, down, up
+from ..linalg.fast_ibp import func_lower, func_upper, monotone, sigmoid_float
 from ..numbers import RInterval, interval, mpf_to_exact, round_out, sqrt_enclosure, to_exact
 from ..numbers import arb_ends as arb_exact_ends
 from ..numbers.contexts import DEFAULT_FUNC_PREC as DEFAULT_PREC
@@ -262,6 +269,94 @@ class _SShaped(Relaxed):
             for k, v in enumerate((al, bl, au, bu)):
                 out[k].append(ctx.const(v))
         return out
+
+    def relax_vec(self, l1, l2, u1, u2, **_):
+        """The mode ``fast``: point-float lines valid on the outer interval ``[l1, u2]``. The
+        slopes follow :meth:`relax_one`'s choices in floats (:meth:`_float_upper`); every
+        intercept is then made valid rigorously by :meth:`_upper_intercept` (directed rounding,
+        ``f`` enclosed by :func:`~exactbounds.linalg.fast_ibp.func_upper`); the lower line is
+        the upper line of the reflection ``f(x) = 2c − f(−x)``, its intercept rounded down."""
+        with np.errstate(all="ignore"):
+            l, u = l1, u2
+            bad = ~(np.isfinite(l) & np.isfinite(u))
+            l, u = np.where(bad, -1.0, l), np.where(bad, 1.0, u)
+            us, ub = self._upper_vec(l, u)
+            ls, lb = self._upper_vec(-u, -l)
+            lb = down(2 * float(self.center) - lb)
+            inf = np.where(bad, np.inf, 0.0)
+            return tuple(FVec(np.where(bad, 0.0, v), inf) for v in (ls, lb, us, ub))
+
+    def _f_hi(self, x):
+        return np.minimum(func_upper(self._f_vec, x), float(self.center + self._wmax))
+
+    def _d1_vec(self, x):
+        w = self._f_vec(x) - float(self.center)
+        return float(self.slope0) - w * w
+
+    def _float_upper(self, l, u):
+        """Float slopes ``s`` and tangent points ``t`` of :meth:`_upper_line`: the chord on
+        the convex side (``u <= 0``), the tangent at the midpoint on the concave side
+        (``l >= 0``), across 0 the tangent through ``(l, f(l))`` (bisection) or, when that
+        tangent point lies beyond ``u``, the chord (``t = u``)."""
+        f = self._f_vec
+        fl, fu = f(l), f(u)
+        chord = np.where(u > l, (fu - fl) / np.where(u > l, u - l, 1.0), 0.0)
+        m = l * 0.5 + u * 0.5
+
+        def gap(d):
+            return f(d) + self._d1_vec(d) * (l - d) - fl
+
+        a, b = np.zeros_like(u), np.maximum(u, 0.0)
+        for _ in range(60):
+            c = a * 0.5 + b * 0.5
+            pos = gap(c) > 0
+            a, b = np.where(pos, a, c), np.where(pos, c, b)
+        use_chord = gap(np.maximum(u, 0.0)) <= 0
+        s = np.where(
+            u <= 0,
+            chord,
+            np.where(l >= 0, self._d1_vec(m), np.where(use_chord, chord, self._d1_vec(b))),
+        )
+        t = np.where(l >= 0, m, np.where(use_chord, u, b))
+        return np.where(np.isfinite(s), s, 0.0), t
+
+    def _upper_vec(self, l, u):
+        s, t = self._float_upper(l, u)
+        b = self._upper_intercept(l, u, s, t)
+        ok = np.isfinite(b)
+        return np.where(ok, s, 0.0), np.where(ok, b, self._f_hi(u))
+
+    def _upper_intercept(self, l, u, s, t):
+        """Floats ``b`` with ``f(x) <= s·x + b`` on ``[l, u]`` for any slopes ``s``. On the
+        convex part ``[l, min(u, 0)]`` the line is above f at both ends; on the concave part
+        ``[p, u]`` (``p = max(l, 0)``) concavity gives ``f(x) <= f(t) + f'(t)·(x − t)`` for the
+        point ``t`` (clipped into it), so ``b >= f(t) − s·t + max (f'(t) − s)·(x − t)`` over the
+        corners of the enclosures of ``f'(t)`` and ``x − t``. Every step rounded outward."""
+        c, A = float(self.center), float(self.slope0)
+        fh = self._f_hi
+
+        def term(x):  # >= f(x) − s·x
+            return up(fh(x) - down(s * x))
+
+        q = np.minimum(u, 0.0)
+        b_cx = np.where(l < 0, np.maximum(term(l), term(q)), -np.inf)
+        p = np.maximum(l, 0.0)
+        t = np.clip(t, p, u)
+        wl = down(func_lower(self._f_vec, t) - c)
+        wh = up(fh(t) - c)
+        aw = np.maximum(np.abs(wl), np.abs(wh))
+        iw = np.where((wl > 0) | (wh < 0), np.minimum(np.abs(wl), np.abs(wh)), 0.0)
+        d1lo = np.maximum(down(A - up(aw * aw)), 0.0)
+        d1hi = up(A - down(iw * iw))
+        e_lo, e_hi = down(d1lo - s), up(d1hi - s)
+        x_lo, x_hi = down(p - t), up(u - t)
+        emax = np.maximum(
+            np.maximum(up(e_lo * x_lo), up(e_lo * x_hi)),
+            np.maximum(up(e_hi * x_lo), up(e_hi * x_hi)),
+        )
+        b_cc = np.where(u > 0, up(term(t) + emax), -np.inf)
+        b = np.maximum(b_cx, b_cc)
+        return np.where(np.isnan(b), np.inf, b)
 
     def relax_one(self, l, u, prec=DEFAULT_PREC):
         """Exact rationals ``(a_l, b_l, a_u, b_u)`` with ``a_l·x + b_l <= f(x) <= a_u·x + b_u``

@@ -278,6 +278,12 @@ class PassThrough(Op):
         return JetStep(self.deriv(ctx, j.d1), self.deriv(ctx, j.d2) if order >= 2 else None)
 
 
+FAST_LINES_NOTE = (
+    "fast mode: relaxation lines are floats made valid on the outer ends of the float "
+    "intermediate bounds; the result is a sound bound, not an enclosure of exact CROWN"
+)
+
+
 class Relaxed(Op):
     """An elementwise nonlinear operator with sound linear lines (``relax``)."""
 
@@ -295,11 +301,19 @@ class Relaxed(Op):
         ctx, be = run.ctx, run.be
         lo, hi = run.node_bounds(node.inputs[0])
         vec = getattr(self, "relax_vec", None)
-        if vec is not None and hasattr(be, "vectors"):  # float vectors, no per-entry objects
-            return vec(*be.vectors(lo), *be.vectors(hi), **run.relax_opts)
+        if relax is None and vec is not None and hasattr(be, "vectors"):
+            # the mode fast: point-float lines valid on the outer ends (a sound bound)
+            got = vec(*be.vectors(lo), *be.vectors(hi), **run.relax_opts)
+            if got is not None:
+                run.rounded = True
+                run.note(FAST_LINES_NOTE)
+                return got
         lo_c = [be.to_ctx(ctx, v) for v in lo]
         hi_c = [be.to_ctx(ctx, v) for v in hi]
         ls, lb, us, ub = (relax or self.relax)(ctx, lo_c, hi_c, **run.relax_opts)
+        if hasattr(be, "vectors"):  # the mode fast: lines on the balls' outer ends
+            run.rounded = True
+            run.note(FAST_LINES_NOTE)
         if be.exact:
             if any(ctx.status(v) != "exact" for v in lb + ub):
                 run.rounded = True
@@ -348,6 +362,9 @@ class LinearRelaxed(Op):
             lo, hi = run.node_bounds(inp)
             ends.append(([be.lower(v) for v in lo], [be.upper(v) for v in hi]))
         LW, Lb, UW, Ub = self.relax_linear(ctx, ends, **run.relax_opts)
+        if hasattr(be, "vectors"):  # the mode fast: lines on the balls' outer ends
+            run.rounded = True
+            run.note(FAST_LINES_NOTE)
         return (
             [be.mat(W) for W in LW],
             be.mat(Lb),

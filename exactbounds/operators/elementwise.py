@@ -17,14 +17,16 @@ outer ends of the input's bounds, intercepts rounded outward where the context r
 import math
 
 import flint
+import numpy as np
 from flint import arb, fmpq
 
 from ..core import Box
 from ..errors import InvalidValueError
+from ..linalg.fast import FVec, q_ceil, q_floor
 from ..numbers import arb_ends
 from .base import Relaxed, as_shape
 from .registry import register
-from .relu import possible_signs
+from .relu import adaptive_alpha, chord_lines, possible_signs
 
 
 class _Elementwise(Relaxed):
@@ -106,6 +108,33 @@ class LeakyRelu(_Elementwise):
         return self._lines(
             ctx, [self.relax_one(l, u, lower_slope) for l, u in self._ends(ctx, lo, hi)]
         )
+
+    def relax_vec(self, l1, l2, u1, u2, lower_slope="adaptive", **_):
+        """The mode ``fast`` for α <= 1 (``None`` otherwise: the per-neuron lines): point
+        floats valid on the outer interval ``[l1, u2]``, as ``ReLU.relax_vec``, with α
+        rounded up (``a⁺``) in the lines below and down (``a⁻``) in the lines above: stable
+        negative ``a⁺·x <= α·x <= a⁻·x``; across 0 the lower line ``x`` or ``a⁺·x`` (both below
+        ``max(x, α·x)`` when α <= 1) and the chord of :func:`~.relu.chord_lines`."""
+        if self.alpha > 1:
+            return None
+        a_up, a_dn = q_ceil(self.alpha), q_floor(self.alpha)
+        with np.errstate(all="ignore"):
+            n = l1.shape[0]
+            active = l1 >= 0
+            dead = ~active & (u2 <= 0)
+            open_ = ~(active | dead)
+            s, b = chord_lines(
+                np.where(open_, l1, -1.0), np.where(open_, u2, 1.0), a_dn, alpha_lo=a_dn
+            )
+            one = adaptive_alpha(l1, l2, u1, u2, lower_slope)
+            through0 = np.where(one > 0, 1.0, a_up)
+            ls = np.where(active, 1.0, np.where(dead, a_up, through0))
+            us = np.where(active, 1.0, np.where(dead, a_dn, s))
+            ub = np.where(open_, b, 0.0)
+            bad = ~(np.isfinite(l1) & np.isfinite(u2))
+            inf = np.where(bad, np.inf, 0.0)
+            z = np.zeros(n)
+            return tuple(FVec(np.where(bad, 0.0, v), inf) for v in (ls, z, us, ub))
 
 
 PIECES = 8

@@ -13,13 +13,21 @@ dyadic ``s`` and the intercept recomputed as ``max(−s·lo, hi − s·hi)`` (ex
 lies above ReLU at both ends, hence on ``[lo, hi]`` (ReLU is convex). In ``interval`` a branch the
 enclosures cannot decide (stable? which ``α``?) takes the hull of the coefficients of every
 possible branch, which encloses the exact algorithm's line whichever branch is the true one.
+
+In ``fast`` (``relax_vec``) the lines are point floats chosen from the float balls of the bounds
+and made valid on the outer interval ``[l1, u2]`` (the lower end of the lower bound's ball, the
+upper end of the upper bound's): stable cases decided on those ends, ``α`` by the adaptive rule
+on the midpoints, the chord's intercept rounded up so that the line lies above ReLU at both
+outer ends. Hulls over undecided branches would widen the enclosure ~100× per layer; point
+lines keep only the matrix products' rounding, and the result is a sound ``bound`` of the
+network (no longer an enclosure of exact CROWN).
 """
 
 import numpy as np
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, UnsupportedOperatorError
-from ..linalg.fast import FVec, down, up
+from ..linalg.fast import FVec, up
 from ..linalg.fast_ibp import relu_fbox
 from .base import Relaxed, as_shape
 from .jets import JetStep
@@ -93,48 +101,49 @@ def _relax_one(ctx, l, u, rule):
     return tuple(hull(ctx, [c[k] for c in cands]) for k in range(4))
 
 
-def _relax_vec(l1, l2, u1, u2, rule):
+def chord_lines(lo, hi, alpha=0.0, alpha_lo=None):
+    """Point-float upper lines ``(s, b)`` of ``f(x) = max(x, α·x)`` (``0 <= α <= 1``, convex)
+    over float intervals ``[lo, hi]`` with ``lo < 0 < hi``: ``s`` ≈ the chord slope
+    ``(hi − α·lo)/(hi − lo)`` (any float serves; clipped to ``[α, 1]``) and the intercept
+    ``b >= max(f(lo) − s·lo, f(hi) − s·hi)``, every step rounded up, so the line lies above
+    ``f`` at both ends, hence on ``[lo, hi]`` (a convex function lies below its chords).
+    ``alpha_lo``: a float ``<= α`` (α itself when α is a float)."""
+    a_lo = alpha if alpha_lo is None else alpha_lo
+    s = np.clip((hi - alpha * lo) / (hi - lo), alpha, 1.0)
+    s = np.where(np.isfinite(s), s, 1.0)
+    # f(lo) − s·lo = (s − α)·(−lo) and f(hi) − s·hi = (1 − s)·hi, both >= 0
+    b1 = up(up(s - a_lo) * up(-lo))
+    b2 = up(up(1.0 - s) * hi)
+    return s, np.maximum(np.maximum(b1, b2), 0.0)
+
+
+def adaptive_alpha(l1, l2, u1, u2, rule):
+    """ReLU's lower slope per neuron, a float 0 or 1 (both are lower lines of ReLU anywhere):
+    ``adaptive`` 1 iff ``u > −l`` decided on the balls' midpoints; ``zero``/``one``."""
     n = l1.shape[0]
-    inf = np.full(n, np.inf)
-    lo = [inf.copy() for _ in range(4)]
-    hi = [-inf for _ in range(4)]
-
-    def cand(mask, vals):
-        """Add the candidate lines ``vals`` (each a pair of float vectors ``(min, max)``)
-        where ``mask``."""
-        for k, (a, b) in enumerate(vals):
-            lo[k] = np.where(mask, np.minimum(lo[k], a), lo[k])
-            hi[k] = np.where(mask, np.maximum(hi[k], b), hi[k])
-
-    z, o = np.zeros(n), np.ones(n)
-    active = l1 >= 0  # lo >= 0 for sure
-    dead = ~active & (u2 <= 0)  # hi <= 0 for sure
-    open_ = ~active & ~dead
-    cand(active | open_ & (l2 >= 0), [(o, o), (z, z), (o, o), (z, z)])
-    cand(dead | open_ & (u1 <= 0), [(z, z)] * 4)
-    # unstable: l in [l1, min(l2, 0)], u in [max(u1, 0), u2]; us = u/(u − l) increases in u
-    # and in l, ub = −us·l; both clipped to their exact ranges [0, 1] and [0, −l1]
-    lh, ul = np.minimum(l2, 0.0), np.maximum(u1, 0.0)
-    s_lo = np.clip(down(ul / up(ul - l1)), 0.0, 1.0)
-    d_hi = down(u2 - lh)
-    s_hi = np.where(d_hi > 0, np.clip(up(u2 / d_hi), 0.0, 1.0), 1.0)
-    s_lo = np.where(np.isnan(s_lo), 0.0, s_lo)
-    s_hi = np.where(np.isnan(s_hi), 1.0, s_hi)
-    b_lo = np.maximum(down(s_lo * -lh), 0.0)
-    b_hi = np.minimum(up(s_hi * -l1), -l1)
     if rule == "zero":
-        a_lo = a_hi = z
-    elif rule == "one":
-        a_lo = a_hi = o
-    else:  # 1 when u + l > 0 may hold, 0 when u + l <= 0 may hold
-        may1 = up(u2 + lh) > 0
-        may0 = down(ul + l1) <= 0
-        a_lo, a_hi = np.where(may0, 0.0, 1.0), np.where(may1, 1.0, 0.0)
-    cand(open_ & (l1 < 0) & (u2 > 0), [(a_lo, a_hi), (z, z), (s_lo, s_hi), (b_lo, b_hi)])
+        return np.zeros(n)
+    if rule == "one":
+        return np.ones(n)
+    lm, um = l1 * 0.5 + l2 * 0.5, u1 * 0.5 + u2 * 0.5
+    return np.where(um + lm > 0, 1.0, 0.0)
+
+
+def _relax_vec(l1, l2, u1, u2, rule):
+    """Point-float lines valid on the outer interval ``[l1, u2]`` (see :meth:`ReLU.relax_vec`)."""
+    n = l1.shape[0]
+    active = l1 >= 0
+    dead = ~active & (u2 <= 0)
+    open_ = ~(active | dead)
+    s, b = chord_lines(np.where(open_, l1, -1.0), np.where(open_, u2, 1.0))
+    alpha = adaptive_alpha(l1, l2, u1, u2, rule)
+    z = np.zeros(n)
+    ls = np.where(active, 1.0, np.where(dead, 0.0, alpha))
+    us = np.where(active, 1.0, np.where(dead, 0.0, s))
+    ub = np.where(open_, b, 0.0)
     bad = ~(np.isfinite(l1) & np.isfinite(u2))
-    return tuple(
-        FVec.from_ends(np.where(bad, -np.inf, a), np.where(bad, np.inf, b)) for a, b in zip(lo, hi)
-    )
+    inf = np.where(bad, np.inf, 0.0)
+    return tuple(FVec(np.where(bad, 0.0, v), inf) for v in (ls, z, us, ub))
 
 
 @register
@@ -176,11 +185,14 @@ class ReLU(Relaxed):
         return tuple([o[k] for o in out] for k in range(4))
 
     def relax_vec(self, l1, l2, u1, u2, lower_slope="adaptive", **_):
-        """:meth:`relax` vectorised for the mode ``fast``: the exact bounds ``lo ∈ [l1, l2]``,
-        ``hi ∈ [u1, u2]`` (float vectors); returns ``(ls, lb, us, ub)`` as :class:`FVec` balls
-        containing the exact algorithm's coefficients whichever exact bounds in those ranges are
-        the true ones (the hull over every branch they leave open, as :func:`_relax_one` does
-        in the interval context), each quotient and product rounded outward."""
+        """The lines of the mode ``fast``, from float vectors with the exact bounds
+        ``lo ∈ [l1, l2]``, ``hi ∈ [u1, u2]``: point floats (radius 0) valid on the outer
+        interval ``[l1, u2]``, which contains every value the neuron takes. Stable cases are
+        decided on the outer ends (``l1 >= 0``: identity; ``u2 <= 0``: zero); otherwise the
+        lower line ``α·x`` (α ∈ {0, 1}, :func:`adaptive_alpha`) and the chord of
+        :func:`chord_lines` over ``[l1, u2]``. Not the exact algorithm's lines: a CROWN result
+        through them is a sound ``bound``. ``(ls, lb, us, ub)`` as :class:`FVec`; a non-finite
+        end gives the useless ball ``0 ± inf`` (the run then escalates)."""
         if lower_slope not in LOWER_SLOPES:
             raise InvalidValueError(
                 "lower_slope", lower_slope, f"expected one of {', '.join(LOWER_SLOPES)}"
