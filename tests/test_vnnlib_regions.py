@@ -286,3 +286,38 @@ def test_suite_verifies_region_by_region(tmp_path, output, status, region):
         box = m.spec.input_regions[region]
         assert all(a <= v <= b for a, v, b in zip(box.lo, r.x, box.hi))
         assert m.spec.output.evaluate([max(v, 0) for v in r.x])
+
+
+def _notch(tmp_path):
+    """``y_0 = −|x_0 − 3/2|`` (two ReLUs), ``y_1 = 0``: on the regions ``x_0 ∈ [0, 1] ∪ [2, 3]``
+    it lies in ``[−3/2, −1/2]``, on their hull it reaches 0 (at ``x_0 = 3/2``)."""
+    w1 = [[1, 0], [-1, 0]]
+    b1 = [Fraction(-3, 2), Fraction(3, 2)]
+    _write_net(tmp_path / "notch.json", w1, b1, [[-1, -1], [0, 0]], [0, 0])
+    return tmp_path / "notch.json"
+
+
+@pytest.mark.parametrize("method", ["ibp", "crown"])
+def test_check_region_by_region(tmp_path, method):
+    """``check`` audits a claim region by region: a claim sound on the union of regions but not
+    on their hull is ``sound`` (the witness search does not leave the regions), the property is
+    judged per region, and a claim unsound on one region keeps that region's witness."""
+    import exactbounds as eb
+
+    (tmp_path / "s.vnnlib").write_text(_spec("(assert (>= Y_0 -0.4))"))
+    m = eb.load(_notch(tmp_path), spec=tmp_path / "s.vnnlib")
+    res = eb.check(m, ([-1.5, 0], [-0.5, 0]), method=method)
+    assert [v.verdict for v in res.verdicts] == ["sound"] * 4
+    assert res.info["regions"] == 2 and all("input region" in v.note for v in res.verdicts)
+    assert res.properties[0].status == "proved"
+    bad = eb.check(m, ([-1.5, 0], [-0.6, 0]), method=method)  # -0.5 is reached on both regions
+    (v,) = [v for v in bad.verdicts if v.verdict == "unsound"]
+    assert (v.output, v.side) == (0, "hi")
+    x0 = v.witness.x[0]
+    assert 0 <= x0 <= 1 or 2 <= x0 <= 3  # in a region, not between them
+    assert -abs(Fraction(int(x0.p), int(x0.q)) - Fraction(3, 2)) > Fraction(-6, 10)
+    r = _cli("check", _notch(tmp_path), "--spec", tmp_path / "s.vnnlib", "--method", method,
+             "--simulate", "float32", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["regions"] == 2 and doc["property"]["status"] == "proved"
