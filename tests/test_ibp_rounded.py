@@ -87,3 +87,29 @@ def test_numbers_stay_short_on_a_deep_batchnorm_chain():
     for x in points(S, n, 3):
         y = [EXACT.lower(v) for v in evaluate(g, x, EXACT)]
         assert all(a <= v <= b for a, b, v in zip(*out, y))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-(2**200), 2**200),
+    st.integers(-150, 250),
+    st.sampled_from([2, 3, 8, 53, 64]),
+    st.booleans(),
+)
+def test_round_dyadic_of_dyadics_is_the_nearest_outward(p, s, bits, up):
+    """The dyadic fast path of ``round_dyadic``: ``floor``/``ceil`` of ``x·2^k`` over ``2^k``
+    with ``k`` such that ``|x|·2^k`` has ``bits`` integer bits (x unchanged when it fits)."""
+    from fractions import Fraction
+    from math import ceil, floor
+
+    from exactbounds.numbers.dyadic_mode import round_dyadic
+
+    x = Fraction(p, 2**s) if s >= 0 else Fraction(p * 2**-s)
+    r = round_dyadic(fmpq(x.numerator, x.denominator), bits, up)
+    if x == 0:
+        assert r == 0
+        return
+    e = abs(x.numerator).bit_length() - x.denominator.bit_length()  # 2^e <= |x| < 2^(e+1)
+    k = bits - 1 - e
+    m = (ceil if up else floor)(x * Fraction(2) ** k)
+    assert Fraction(int(r.p), int(r.q)) == m / Fraction(2) ** k
