@@ -364,6 +364,10 @@ def test_suite_without_results_and_hard_timeout(bench, tmp_path):
     }
     (f,) = (tmp_path / "o" / "instances").glob("*shift_eq.json")
     assert json.loads(f.read_text())["seconds"] < 10 + 5
+    # a forked task reports its own CPU time (kept out of results.json, which has no timings)
+    (g,) = (tmp_path / "o" / "instances").glob("*relu_safe.json")
+    assert 0 <= json.loads(g.read_text())["cpu_seconds"] < 10
+    assert "cpu_seconds" not in (tmp_path / "o" / "results.json").read_text()
 
 
 def test_suite_bad_input(tmp_path):

@@ -33,6 +33,13 @@ def register(sub):
         "closest = influence on the comparison nearest to refutation",
     )
     p.add_argument(
+        "--split",
+        choices=["auto", "input", "relu"],
+        default="auto",
+        help="what to branch on: input = bisect the input box, relu = fix ReLU signs "
+        "(fast tier), auto = relu when more than 16 inputs vary",
+    )
+    p.add_argument(
         "--counterexample",
         metavar="FILE",
         help="write a found counterexample in VNN-COMP format (for replay)",
@@ -62,6 +69,7 @@ def run(args):
         max_regions=args.max_regions,
         screen=float_screen(model.graph),
         heuristic=args.heuristic,
+        split=args.split,
     )
     if args.counterexample and res.x is not None:
         try:

@@ -6,7 +6,17 @@ import html
 import io
 import json
 
-COLUMNS = ("index", "onnx", "vnnlib", "claimed", "verdict", "status", "seconds", "message")
+COLUMNS = (
+    "index",
+    "onnx",
+    "vnnlib",
+    "claimed",
+    "verdict",
+    "status",
+    "seconds",
+    "cpu_seconds",
+    "message",
+)
 
 
 def _message(r):
@@ -40,6 +50,7 @@ def csv_text(rows, timed):
                 r["verdict"],
                 r["status"] or "",
                 t.get("seconds", ""),
+                t.get("cpu_seconds", ""),
                 _message(t),
             ]
         )

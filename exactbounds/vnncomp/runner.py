@@ -1,5 +1,6 @@
 """Run a VNN-COMP benchmark folder, each instance in its own killed-at-timeout process, on a
-local pool of workers or on a dask.distributed cluster.
+local pool of workers (each task a child forked from a preloaded server) or on a
+dask.distributed cluster (each task a fresh process).
 
 Every answer is written to ``OUT/instances/NNNN_KEY.json`` as soon as it arrives (written to a
 temporary name, then renamed), and a rerun skips the instances whose file exists: an
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from ..errors import ExactBoundsError, InvalidValueError
 from .files import read_instances, read_results
-from .task import run_isolated
+from .task import run_forked, run_isolated
 
 
 def make_tasks(instances, claimed, timeout=None, budget=None):
@@ -62,7 +63,7 @@ def _progress(total, done):
 
 def _run_pool(todo, workers, sink):
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        futs = {ex.submit(run_isolated, json.dumps(t)): t for t in todo}
+        futs = {ex.submit(run_forked, json.dumps(t)): t for t in todo}
         for f in as_completed(futs):
             sink(futs[f], f.result())
 
@@ -136,9 +137,9 @@ TIME_DEPENDENT = ("regions", "closed", "open", "depth", "evaluations")
 
 
 def stable(row):
-    """The answer without what depends on the machine's speed: the seconds, and the region
+    """The answer without what depends on the machine's speed: the (CPU) seconds, and the region
     counts of a ``verify`` that stopped at its budget (they stay in the per-instance file)."""
-    row = {k: v for k, v in row.items() if k != "seconds"}
+    row = {k: v for k, v in row.items() if k not in ("seconds", "cpu_seconds")}
     v = (row.get("detail") or {}).get("verify")
     if v and v.get("status") == "unknown":
         row["detail"] = dict(

@@ -8,12 +8,16 @@ github.com/stanleybak/vnncomp2021, benchmarks/acasxu):
 Prints: ``replay`` time per counterexample file in CEX_DIR (min of 3, after start-up) and the
 verdict counts; ``verify`` time and region counts per (network, property) pair; the wall time
 of ``suite`` over the first ``--limit`` instances with each worker count and the speed-up.
-Timings on a shared machine are noisy: the suite is run once per worker count.
+Timings on a shared machine are noisy: the suite is run once per worker count, and the summed
+CPU time of the instances (each task's own clock) and the load average are printed beside the
+wall time.
 """
 
 import argparse
 import collections
 import csv
+import json
+import os
 import sys
 import tempfile
 import time
@@ -100,9 +104,14 @@ def bench_suite(bench, results, limit, workers, timeout, budget):
                 budget=budget,
             )
             walls[w] = time.perf_counter() - t
+            cpu = sum(
+                json.loads(f.read_text()).get("cpu_seconds") or 0.0
+                for f in (Path(tmp) / f"out{w}" / "instances").glob("*.json")
+            )
             print(
                 f"suite: {len(rows)} instances, {w} worker(s): {walls[w]:.1f} s wall, "
-                f"verdicts {doc['counts']}",
+                f"{cpu:.1f} s cpu summed over the instances (load after: "
+                f"{os.getloadavg()[0]:.1f}), verdicts {doc['counts']}",
                 flush=True,
             )
     if 1 in walls:
