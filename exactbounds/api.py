@@ -15,23 +15,23 @@ from typing import TYPE_CHECKING, Any
 from .algorithms.curves import make_curve
 from .algorithms.methods import get_method, method_context, run_method
 from .algorithms.refine import refine as refine_jets
+from .algorithms.result import BoundsResult
 from .algorithms.taylor import RULES, Curve, Jet, propagate
 from .audit.bounds import check_model
 from .audit.claims import Claim, parse_claim
 from .audit.derivatives import audit_derivative_claims
+from .core import Box
 from .errors import InvalidValueError
 from .io.json_net import Model, read_json
-from .io.load import load_model, spec_notes
+from .io.load import load_model, region_models, regions_notes, spec_notes
 from .io.results import derivatives_json
-from .numbers import make_context
+from .numbers import BOUND, make_context
 from .tables import box_table
 
 if TYPE_CHECKING:
     from .algorithms.profiles import Profile
     from .algorithms.refine import Refinement
-    from .algorithms.result import BoundsResult
     from .audit.verdicts import AuditResult
-    from .core import Box
     from .numbers.contexts import Context
 
 ORDER_NAMES = ("u", "u'", "u''")
@@ -91,24 +91,52 @@ def bounds(
     ``mode``: ``exact`` (IBP's default), ``dyadic`` (CROWN's and affine's, ``bits`` = 64) or
     ``interval`` (``prec`` bits). ``relaxation``: the CROWN/affine profile
     (``algorithms.profiles``). With a spec on the model, ``notes`` say whether the bounds prove
-    its property."""
+    its property. A spec whose input set is an ``or`` of boxes is bounded region by region:
+    ``regions`` holds each region's result (its notes judge the property on it), ``output`` is
+    their hull and the property is proved only when proved on every region."""
     model = _model(model)
     get_method(method)
     ctx = method_context(method, mode, bits, prec)
-    res = run_method(
-        method,
-        model.graph,
-        model.input_set,
+    results = []
+    for _, sub in region_models(model):
+        res = run_method(
+            method,
+            sub.graph,
+            sub.input_set,
+            ctx,
+            intermediate=intermediate,
+            lower_slope=lower_slope,
+            intersect_ibp=intersect_ibp,
+            relaxation=relaxation,
+        )
+        if model.spec is not None:
+            lo, hi = res.output.outer(res.ctx)
+            res.notes.extend(spec_notes(model.spec, lo, hi))
+        results.append(res)
+    if len(results) == 1:
+        return results[0]
+    return _hull_result(model.spec, results)
+
+
+def _hull_result(spec: Any, results: list[BoundsResult]) -> BoundsResult:
+    """One ``BoundsResult`` for bounds computed region by region: the hull of the regions'
+    outputs (exact ends), their common status (else ``bound``), and the regions' verdicts."""
+    ctx = results[0].ctx
+    ends = [r.output.outer(ctx) for r in results]
+    lo = [ctx.const(min(v)) for v in zip(*(e[0] for e in ends))]
+    hi = [ctx.const(max(v)) for v in zip(*(e[1] for e in ends))]
+    status = results[0].status if all(r.status == results[0].status for r in results) else BOUND
+    verdicts = [spec.output.proved_by_box(*e) if not spec.output.trivial else None for e in ends]
+    first = results[0]
+    return BoundsResult(
+        first.method,
+        first.mode,
         ctx,
-        intermediate=intermediate,
-        lower_slope=lower_slope,
-        intersect_ibp=intersect_ibp,
-        relaxation=relaxation,
+        Box(lo, hi, first.output.shape),
+        status,
+        notes=regions_notes(spec, verdicts),
+        regions=results,
     )
-    if model.spec is not None:
-        lo, hi = res.output.outer(res.ctx)
-        res.notes.extend(spec_notes(model.spec, lo, hi))
-    return res
 
 
 def _claims(claimed: Any, method: str, dtype: str | None) -> list[Claim]:

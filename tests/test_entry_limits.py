@@ -387,3 +387,30 @@ def test_inside_exact_reports_the_closest_value_found(tmp_path, capsys):
     x = to_exact(v["best"]["x"][0])
     assert 0 <= x <= 1
     assert "closest value found" in report.read_text()
+
+
+def test_ibp_estimate_counts_entry_by_entry_operators_by_their_size():
+    """IBP of an index map, BatchNorm, an elementwise map or a pool works entry by entry: the
+    budget's estimate counts their outputs, not a dense ``out × in`` matrix (which refused IBP
+    on the cgan generator); a ``Linear`` still counts its dense matrix."""
+    from flint import fmpq
+
+    from exactbounds.graph import Graph
+    from exactbounds.operators.arithmetic import Scale
+    from exactbounds.operators.batchnorm import BatchNorm, BatchNormParams
+    from exactbounds.operators.indexmap import IndexMap
+    from exactbounds.operators.linear import Linear
+    from exactbounds.operators.pool import AveragePool
+
+    n = 20000
+    ops = [
+        IndexMap([(n,)], (n,), list(range(n))[::-1], []),
+        BatchNorm(BatchNormParams([0] * n, [1] * n, [2] * n, [fmpq(1, 3)] * n, 0)),
+        Scale(n, [2] * n, [1] * n),
+    ]
+    g = Graph.sequential(n, ops)
+    assert estimate_entries(g, "ibp") <= n
+    pool = Graph.sequential(4 * 50 * 50, [AveragePool((4, 50, 50), 2, 2, 0, False)])
+    assert estimate_entries(pool, "ibp") <= 4 * 50 * 50
+    lin = Graph.sequential(300, [Linear.from_weights([[1.0] * 300] * 200)])
+    assert estimate_entries(lin, "ibp") == 300 * 200

@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+from flint import fmpq
 
 from exactbounds.errors import InvalidBoxError, MalformedFileError
 from exactbounds.io.vnnlib import load_vnnlib, parse_vnnlib
@@ -223,3 +224,100 @@ def test_gzipped_spec_with_regions(tmp_path):
     doc = json.loads(r.stdout)
     assert [g["property_proved"] for g in doc["regions"]] == [True, False]
     assert doc["outputs"]["lo"] == ["0", "0"] and doc["outputs"]["hi"] == ["3", "1"]
+
+
+@pytest.mark.parametrize(
+    "output,per_region,overall",
+    [
+        ("(assert (>= Y_0 2.5))", [True, False], False),
+        ("(assert (>= Y_0 5))", [True, True], True),
+        ("(assert (<= Y_0 1.5))", [False, True], False),
+    ],
+)
+@pytest.mark.parametrize("method", ["ibp", "crown"])
+def test_api_bounds_region_by_region(tmp_path, output, per_region, overall, method):
+    """``exactbounds.bounds`` bounds each region on its own: ``regions`` holds their results
+    (each containing the network at points of its region), ``output`` is their hull, and the
+    notes judge the property per region (proved only on every region)."""
+    import exactbounds as eb
+
+    (tmp_path / "s.vnnlib").write_text(_spec(output))
+    m = eb.load(_identity(tmp_path), spec=tmp_path / "s.vnnlib")
+    res = eb.bounds(m, method=method)
+    assert len(res.regions) == 2
+    ends = [r.output.outer(r.ctx) for r in res.regions]
+    lo, hi = res.output.outer(res.ctx)
+    assert lo == [min(v) for v in zip(*(e[0] for e in ends))]
+    assert hi == [max(v) for v in zip(*(e[1] for e in ends))]
+    assert [m.spec.output.proved_by_box(*e) for e in ends] == per_region
+    rng = random.Random(0)
+    for e, box in zip(ends, m.spec.input_regions):
+        for _ in range(5):
+            x = [a + (b - a) * fmpq(rng.randint(0, 8), 8) for a, b in zip(box.lo, box.hi)]
+            y = [max(v, 0) for v in x]  # the identity net: ReLU on both
+            assert all(a <= v <= b for a, b, v in zip(*e, y))
+    verdict = [n for n in res.notes if n.startswith("property of")]
+    assert len(verdict) == 1 and ("proved on every region" in verdict[0]) == overall
+    for r, p in zip(res.regions, per_region):
+        assert any(("property of" in n and ("not proved" in n) != p) for n in r.notes)
+
+
+@pytest.mark.parametrize(
+    "output,status,region",
+    [
+        # Y_0 in [1.5, 1.9] is reached only between the regions (in their hull): no violation
+        ("(assert (>= Y_0 1.5))(assert (<= Y_0 1.9))", "proved", None),
+        ("(assert (>= Y_0 2.5))", "violated", 1),  # region 1 reaches Y_0 = 3
+        ("(assert (>= Y_0 5))", "proved", None),
+    ],
+)
+def test_suite_verifies_region_by_region(tmp_path, output, status, region):
+    """The suite's verify runs on each region: a counterexample lies in a region (never merely
+    in the hull), and the property is proved only when proved on every region."""
+    from exactbounds.io.load import load_model
+    from exactbounds.vnncomp.task import _bounds, verify_regions
+
+    (tmp_path / "s.vnnlib").write_text(_spec(output))
+    m = load_model(str(_identity(tmp_path)), spec=str(tmp_path / "s.vnnlib"))
+    r = verify_regions(m, 20.0, None)
+    assert r.status == status
+    assert _bounds(m)["proves_property"] == (status == "proved")
+    if region is not None:
+        box = m.spec.input_regions[region]
+        assert all(a <= v <= b for a, v, b in zip(box.lo, r.x, box.hi))
+        assert m.spec.output.evaluate([max(v, 0) for v in r.x])
+
+
+def _notch(tmp_path):
+    """``y_0 = −|x_0 − 3/2|`` (two ReLUs), ``y_1 = 0``: on the regions ``x_0 ∈ [0, 1] ∪ [2, 3]``
+    it lies in ``[−3/2, −1/2]``, on their hull it reaches 0 (at ``x_0 = 3/2``)."""
+    w1 = [[1, 0], [-1, 0]]
+    b1 = [Fraction(-3, 2), Fraction(3, 2)]
+    _write_net(tmp_path / "notch.json", w1, b1, [[-1, -1], [0, 0]], [0, 0])
+    return tmp_path / "notch.json"
+
+
+@pytest.mark.parametrize("method", ["ibp", "crown"])
+def test_check_region_by_region(tmp_path, method):
+    """``check`` audits a claim region by region: a claim sound on the union of regions but not
+    on their hull is ``sound`` (the witness search does not leave the regions), the property is
+    judged per region, and a claim unsound on one region keeps that region's witness."""
+    import exactbounds as eb
+
+    (tmp_path / "s.vnnlib").write_text(_spec("(assert (>= Y_0 -0.4))"))
+    m = eb.load(_notch(tmp_path), spec=tmp_path / "s.vnnlib")
+    res = eb.check(m, ([-1.5, 0], [-0.5, 0]), method=method)
+    assert [v.verdict for v in res.verdicts] == ["sound"] * 4
+    assert res.info["regions"] == 2 and all("input region" in v.note for v in res.verdicts)
+    assert res.properties[0].status == "proved"
+    bad = eb.check(m, ([-1.5, 0], [-0.6, 0]), method=method)  # -0.5 is reached on both regions
+    (v,) = [v for v in bad.verdicts if v.verdict == "unsound"]
+    assert (v.output, v.side) == (0, "hi")
+    x0 = v.witness.x[0]
+    assert 0 <= x0 <= 1 or 2 <= x0 <= 3  # in a region, not between them
+    assert -abs(Fraction(int(x0.p), int(x0.q)) - Fraction(3, 2)) > Fraction(-6, 10)
+    r = _cli("check", _notch(tmp_path), "--spec", tmp_path / "s.vnnlib", "--method", method,
+             "--simulate", "float32", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["regions"] == 2 and doc["property"]["status"] == "proved"

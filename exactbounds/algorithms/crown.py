@@ -105,7 +105,7 @@ class _Run:
         """Exact IBP boxes of every node (outer ends), for error terms and intersections."""
         if self._ibp is None:
             rc = self.ctx.exact_context()
-            boxes = ibp(self.graph, bounding_box(self.S), rc, intermediate=True)
+            boxes = ibp(self.graph, bounding_box(self.S), rc, intermediate=True, rounded=False)
             self._ibp = {k: b.outer(rc) for k, b in boxes.items()}
         return self._ibp
 

@@ -50,14 +50,44 @@ def ibp(
     ctx: Context = DEFAULT_CONTEXT,
     intermediate: bool = False,
     progress: Any = None,
+    rounded: bool = True,
 ) -> Any:
     """IBP: each node's box from its inputs' boxes (``op.ibp``). ``box`` may be any input set.
-    With ``intermediate=True`` returns ``{node name: Box}`` including the input."""
+    With ``intermediate=True`` returns ``{node name: Box}`` including the input. In a context
+    that rounds bounds (dyadic) every box but the output's is rounded outward first
+    (:func:`_ibp_rounded`); ``rounded=False`` keeps the exact IBP boxes instead."""
     if ctx.backend_kind == "fast":
         return _ibp_fast(graph, bounding_box(box), ctx, intermediate, progress)
+    if ctx.rounds_bounds and rounded:
+        return _ibp_rounded(graph, bounding_box(box).to_ctx(ctx), ctx, intermediate, progress)
     return run_graph(
         graph, bounding_box(box).to_ctx(ctx), "ibp", ctx, keep=intermediate, progress=progress
     )
+
+
+def round_box(ctx: Context, box: Box) -> Box:
+    """``box`` rounded outward to the context's bounds (``ctx.round_bound``: lower ends down,
+    upper ends up, to short dyadics), as exact ends: a box containing ``box``."""
+    return Box(
+        [ctx.round_bound(ctx.lower(v), False) for v in box.lo],
+        [ctx.round_bound(ctx.upper(v), True) for v in box.hi],
+        box.shape,
+    )
+
+
+def _ibp_rounded(graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any) -> Any:
+    """IBP in a context that rounds bounds (dyadic): every node's box but the output's is
+    rounded outward (:func:`round_box`) before the next node reads it, as CROWN rounds its
+    intermediate bounds, so the numbers stay short (exact sums of rationals with unrelated
+    denominators would grow without end); the output box is the exact IBP image of the
+    rounded boxes before it."""
+    vals = {graph.INPUT: box}
+    for node in graph:
+        out = node.op.ibp(ctx, *(vals[i] for i in node.inputs))
+        vals[node.name] = out if node.name == graph.output else round_box(ctx, out)
+        if progress is not None:
+            progress.update(1)
+    return vals if intermediate else vals[graph.output]
 
 
 def _ibp_fast(

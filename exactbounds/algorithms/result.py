@@ -29,6 +29,9 @@ class BoundsResult:
     ub: list | None = None
     nodes: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    regions: list = field(default_factory=list)
+    """For an input set that is a union of boxes: each region's own result (``output`` is
+    then the hull of theirs)."""
 
     def __repr__(self) -> str:
         """A short table: one row per output (float64 ends rounded outward, status)."""

@@ -8,13 +8,25 @@ exact witness on every side where the claim is tighter than the exact bound
 needs no search: the method is sound, so no witness can exist there.
 """
 
+from dataclasses import replace
+
 from ..errors import ShapeError
+from ..io.load import region_models
 from .fast_tier import fast_output, fast_verdicts
 from .methods import LINEAR, AuditRuns, make_rng, method_context
-from .properties import PROVED, PropertyResult, check_property
+from .properties import PROVED, UNKNOWN, VIOLATED, PropertyResult, check_property
 from .rounding import ibp_magnitudes, linear_magnitude, rounding_steps
 from .search import Target, WitnessSearch
-from .verdicts import INSIDE_EXACT, SOUND, AuditResult, Verdict, lower_end, slack_of, upper_end
+from .verdicts import (
+    INSIDE_EXACT,
+    SOUND,
+    UNSOUND,
+    AuditResult,
+    Verdict,
+    lower_end,
+    slack_of,
+    upper_end,
+)
 
 
 def _relation(side, claimed, exact):
@@ -233,7 +245,57 @@ class _Terms:
         return self._mags[node][i]
 
 
-def check_model(
+def check_model(model, claims, method="ibp", **kw):
+    """``exactbounds check`` on a loaded model (:func:`check_region`). A spec whose input set
+    is an ``or`` of boxes is checked region by region (the witness search never leaves the
+    regions for their hull) and the results merged (:func:`merge_regions`)."""
+    subs = region_models(model)
+    if len(subs) == 1:
+        return check_region(model, claims, method, **kw)
+    return merge_regions([check_region(sub, claims, method, **kw) for _, sub in subs])
+
+
+def merge_regions(results):
+    """One :class:`AuditResult` from the results of the same claims on each input region: per
+    side, an ``unsound`` verdict (its witness lies in its region, so in the input set), else the
+    verdict of the region whose exact bound is the union's (the lowest lower bound, the highest
+    upper bound: the claim is sound over the union exactly when it is there); each chosen
+    verdict's note names its region. The property is violated when violated on a region (its
+    counterexample), proved when proved on every region, else unknown."""
+    first = results[0]
+    verdicts = []
+    for vs in zip(*(r.verdicts for r in results)):
+        bad = [(r, v) for r, v in enumerate(vs) if v.verdict == UNSOUND]
+        if bad:
+            r, v = bad[0]
+        elif vs[0].side == "lo":
+            r, v = min(enumerate(vs), key=lambda t: lower_end(t[1].exact))
+        else:
+            r, v = max(enumerate(vs), key=lambda t: upper_end(t[1].exact))
+        note = f"input region {r} of {len(results)}"
+        verdicts.append(replace(v, note=f"{v.note}; {note}" if v.note else note))
+    props = []
+    if first.properties:
+        ps = [r.properties[0] for r in results]
+        pick = next((p for p in ps if p.status == VIOLATED), None)
+        if pick is None:
+            pick = (
+                ps[0]
+                if all(p.status == PROVED for p in ps)
+                else PropertyResult(UNKNOWN, ps[0].formula)
+            )
+        props = [replace(pick, evaluations=sum(p.evaluations for p in ps))]
+    info = dict(first.info, regions=len(results))
+    return replace(
+        first,
+        verdicts=verdicts,
+        evaluations=sum(r.evaluations for r in results),
+        properties=props,
+        info=info,
+    )
+
+
+def check_region(
     model,
     claims,
     method="ibp",

@@ -13,15 +13,13 @@ a short exact form of each end (:func:`short_exact`); ``--exact`` prints the ful
 terminal; ``--timeout``/``--max-memory`` bound the run (``exactbounds.budget``)."""
 
 import json
-from dataclasses import replace
 from math import prod
 
 from ..algorithms.crown import run_with_escalation
 from ..algorithms.methods import METHODS, method_context, run_method
 from ..algorithms.profiles import make_profile
 from ..budget import Progress, estimate_entries
-from ..core import Box
-from ..io.load import load_model, spec_notes
+from ..io.load import load_model, region_models, regions_notes, spec_notes
 from ..io.results import result_json
 from ..numbers import f64_down, f64_up, rational_str
 from ..operators.base import AffineOp
@@ -237,11 +235,9 @@ def _run_regions(args, model, budget):
     """Bounds over a spec whose input set is a union of boxes: each region bounded on its own
     and the property judged on each (proved only when proved on every region); the outputs
     printed overall are the hull of the regions' bounds."""
-    spec, shape = model.spec, model.graph.input_shape
+    spec = model.spec
     regions, los, his = [], [], []
-    for r, box in enumerate(spec.input_regions):
-        name = f"{spec.source}: input region {r}"
-        sub = replace(model, input_set=Box(box.lo, box.hi, shape, name=name))
+    for r, sub in region_models(model):
         res, result = _bounds(args, sub, budget)
         lo, hi = res.output.outer(res.ctx)
         proved = None if spec.output.trivial else spec.output.proved_by_box(lo, hi)
@@ -263,19 +259,7 @@ def _run_regions(args, model, budget):
         "status": status,
     }
     verdicts = [g["property_proved"] for g in regions]
-    notes = [
-        f"input set: {len(regions)} boxes of {spec.source} (an 'or' of input regions), "
-        "bounded one by one; the outputs are the hull of the regions' bounds"
-    ]
-    notes += spec_notes(spec)[1:]
-    if not spec.output.trivial:
-        ok = [r for r, v in enumerate(verdicts) if v]
-        verdict = (
-            "proved on every region"
-            if len(ok) == len(regions)
-            else f"not proved by these bounds (proved on regions {ok or 'none'})"
-        )
-        notes.append(f"property of {spec.source}: {verdict}")
+    notes = regions_notes(spec, verdicts)
     overall = {
         k: regions[0][k]
         for k in regions[0]

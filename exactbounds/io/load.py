@@ -101,3 +101,41 @@ def spec_notes(spec, lo=None, hi=None):
         )
         notes.append(f"property of {spec.source}: {verdict}")
     return notes
+
+
+def region_models(model):
+    """The model once per input region of its spec (``spec.input_regions``: the boxes of an
+    ``or`` of input boxes, else the one box), each with that region as its input set, as
+    ``[(index, model)]``."""
+    spec, shape = model.spec, model.graph.input_shape
+    if spec is None or not spec.multi_region:
+        return [(0, model)]
+    return [
+        (
+            r,
+            replace(
+                model, input_set=Box(b.lo, b.hi, shape, name=f"{spec.source}: input region {r}")
+            ),
+        )
+        for r, b in enumerate(spec.input_regions)
+    ]
+
+
+def regions_notes(spec, verdicts):
+    """Notes for bounds computed region by region over ``spec`` (``verdicts[r]``: whether the
+    bounds of region ``r`` prove the property): the input set, the spec's other notes, and the
+    property's verdict (proved only when proved on every region)."""
+    notes = [
+        f"input set: {len(verdicts)} boxes of {spec.source} (an 'or' of input regions), "
+        "bounded one by one; the outputs are the hull of the regions' bounds"
+    ]
+    notes += spec_notes(spec)[1:]
+    if not spec.output.trivial:
+        ok = [r for r, v in enumerate(verdicts) if v]
+        verdict = (
+            "proved on every region"
+            if len(ok) == len(verdicts)
+            else f"not proved by these bounds (proved on regions {ok or 'none'})"
+        )
+        notes.append(f"property of {spec.source}: {verdict}")
+    return notes

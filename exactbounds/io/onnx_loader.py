@@ -49,6 +49,7 @@ from ..errors import (
     shown,
 )
 from ..graph import Graph, Node
+from ..linalg.dymat import exact_floats
 from ..numbers import to_exact
 from ..operators.activations import Sigmoid, Tanh
 from ..operators.arithmetic import Add, Scale, Sub
@@ -119,15 +120,16 @@ class OnnxGraph:
     source: str = "<onnx>"
 
 
-def exact_array(arr, name):
-    """A numpy float array as an object array of exact ``fmpq`` (same shape); integer arrays
-    are returned as ``int64``. NaN/Inf raise ``InvalidValueError`` naming the tensor and index."""
+def _checked(arr, name):
+    """``arr`` as a numpy array: integer arrays as ``int64``, float16/32/64 arrays unchanged
+    (their values are exact dyadic rationals); NaN/Inf raise ``InvalidValueError`` naming the
+    tensor and index, other element types ``UnsupportedOperatorError``."""
     import numpy as np
 
     arr = np.asarray(arr)
     if arr.dtype.kind in "iub":
         return arr.astype(np.int64)
-    if arr.dtype.kind != "f":
+    if arr.dtype.kind != "f" or arr.dtype.itemsize > 8:
         raise UnsupportedOperatorError(
             f"tensor {name!r}: element type {arr.dtype} is not "
             "supported (expected float16/32/64 or an integer type)"
@@ -136,10 +138,55 @@ def exact_array(arr, name):
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
         raise InvalidValueError(f"{name}{list(idx)}", float(arr[idx]), "not finite")
-    flat = arr.astype(np.float64).ravel().tolist()  # float16/32 -> float64 is exact
-    out = np.empty(len(flat), dtype=object)
-    out[:] = [fmpq(*v.as_integer_ratio()) for v in flat]
-    return out.reshape(arr.shape)
+    return arr
+
+
+def exact_array(arr, name):
+    """A numpy float array as an object array of exact ``fmpq`` (same shape); integer arrays
+    are returned as ``int64``. NaN/Inf raise ``InvalidValueError`` naming the tensor and index."""
+    arr = _checked(arr, name)
+    return arr if arr.dtype.kind == "i" else exact_floats(arr)
+
+
+class ExactConsts(dict):
+    """``{name: exact constant}`` (numpy object arrays of ``fmpq``, integer tensors ``int64``).
+    A float tensor is stored as its float array and converted to ``fmpq`` on first read, so a
+    weight that goes straight into a ``Linear`` layer is never converted entry by entry
+    (:meth:`floats` hands out the float array, whose values are exactly the constant's)."""
+
+    def __init__(self):
+        super().__init__()
+        self._floats = {}
+
+    def put(self, name, arr):
+        """Store ``arr`` (checked by :func:`_checked`) under ``name``."""
+        arr = _checked(arr, name)
+        if arr.dtype.kind == "f":
+            self._floats[name] = arr
+            super().__setitem__(name, _LAZY)
+        else:
+            self[name] = arr
+
+    def __setitem__(self, name, value):
+        self._floats.pop(name, None)
+        super().__setitem__(name, value)
+
+    def __getitem__(self, name):
+        v = super().__getitem__(name)
+        if v is _LAZY:
+            v = exact_floats(self._floats[name])
+            super().__setitem__(name, v)
+        return v
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def floats(self, name):
+        """The float array of a float constant (exactly its values), else ``None``."""
+        return self._floats.get(name)
+
+
+_LAZY = object()
 
 
 def _tensors(graph):
@@ -282,13 +329,13 @@ def parse_onnx(source):
         model, src = source, "<onnx>"
     g = model.graph
     opset = max([o.version for o in model.opset_import if o.domain in ONNX_DOMAINS] or [0])
-    consts = {}
+    consts = ExactConsts()
     for t in g.initializer:
         try:
             arr = numpy_helper.to_array(t)
         except _read_errors(onnx) as e:
             raise MalformedFileError(f"{src}: initializer {t.name!r}: {e}") from None
-        consts[t.name] = exact_array(arr, t.name)
+        consts.put(t.name, arr)
     real = [i for i in g.input if i.name not in consts]
     if len(real) != 1:
         raise UnsupportedOperatorError(
@@ -323,7 +370,7 @@ def parse_onnx(source):
         attrs = _attrs(n, f"{src}: {where}")
         defined.update(n.output)
         if n.op_type == "Constant":
-            consts[n.output[0]] = exact_array(_constant_value(attrs, where), n.output[0])
+            consts.put(n.output[0], _constant_value(attrs, where))
             continue
         nodes.append(OnnxNode(n.op_type, name, list(n.input), list(n.output), attrs))
     out = g.output[0].name
@@ -344,10 +391,18 @@ def _ints(v, n, default, where, what):
 
 class _LinearData:
     """A linear layer under construction (biases and scalings still fold into it); becomes a
-    ``Linear`` once the graph is complete."""
+    ``Linear`` once the graph is complete. ``weight`` is a list of rows of exact numbers, or a
+    2-d numpy float array (the exact values of a float initializer, converted in one vectorised
+    step by ``LinearParams``) until a scaling folds into its rows."""
 
     def __init__(self, weight, bias):
         self.weight, self.bias = weight, bias
+
+    def rows(self):
+        """``weight`` as a list of rows of exact numbers."""
+        if not isinstance(self.weight, list):
+            self.weight = exact_floats(self.weight).tolist()
+        return self.weight
 
 
 class _Builder(OpsMixin):
@@ -372,6 +427,13 @@ class _Builder(OpsMixin):
 
     def is_const(self, name):
         return name in self.og.consts
+
+    def const_or_floats(self, name):
+        """A constant as its float array when it is a float tensor (exactly its values, not yet
+        converted to ``fmpq``: for weights that go whole into a ``Linear`` layer), else as
+        :meth:`const` gives it."""
+        f = getattr(self.og.consts, "floats", lambda _: None)(name)
+        return f if f is not None else self.const(name)
 
     def var(self, node, name):
         """``(graph node name, ONNX shape)`` of a computed tensor (building it if pending)."""
@@ -505,9 +567,12 @@ class _Builder(OpsMixin):
         return result
 
     def linear_node(self, node, x, W, b):
-        """``W·x + b`` with exact ``W`` (object array out×in) and ``b`` (length out); a pending
-        elementwise map ``x = a⊙s + c`` folds in: ``W·x + b = (W·diag a)·s + (W·c + b)``."""
-        W, b = W.tolist(), list(b)
+        """``W·x + b`` with exact ``W`` (an out×in object array, or a float array of exact
+        values) and ``b`` (length out); a pending elementwise map ``x = a⊙s + c`` folds in:
+        ``W·x + b = (W·diag a)·s + (W·c + b)``."""
+        b = list(b)
+        if W.dtype.kind != "f" or x in self.pending:
+            W = (exact_floats(W) if W.dtype.kind == "f" else W).tolist()
         if x in self.pending:
             src, _, scale, shift, _, _ = self.pending.pop(x)
             b = [
@@ -516,7 +581,7 @@ class _Builder(OpsMixin):
             ]
             W = [[w * a for w, a in zip(row, scale)] for row in W]
             x = src
-        self.add(node, _LinearData(W, b), [x], (1, len(W)), linear=True)
+        self.add(node, _LinearData(W, b), [x], (1, len(b)), linear=True)
 
     def op_Gemm(self, node):
         ins = node.inputs + [""] * (3 - len(node.inputs))
@@ -524,7 +589,7 @@ class _Builder(OpsMixin):
         if self.is_const(a) or not self.is_const(bname):
             return self._gemm_general(node)
         shape = self.shape_of(node, a)
-        B = self.const(bname)
+        B = self.const_or_floats(bname)
         if B.ndim != 2:
             raise ShapeError(f"{node.where()}: B has shape {B.shape}, expected a matrix")
         ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
@@ -552,13 +617,15 @@ class _Builder(OpsMixin):
             bias = [v * beta for v in self.broadcast_const(node, C, (1, m))]
         else:
             bias = [fmpq(0)] * m
-        self.linear_node(node, a, W * alpha if alpha != 1 else W, bias)
+        if alpha != 1:
+            W = (exact_floats(W) if W.dtype.kind == "f" else W) * alpha
+        self.linear_node(node, a, W, bias)
 
     def op_MatMul(self, node):
         a, b = node.inputs
         if self.is_const(b) and not self.is_const(a):  # x @ W, W in × out
             shape = self.shape_of(node, a)
-            W = self.const(b)
+            W = self.const_or_floats(b)
             if (
                 W.ndim == 2
                 and len(shape) >= 1
@@ -576,7 +643,7 @@ class _Builder(OpsMixin):
             self.tensor[node.outputs[0]] = (node.name, tuple(shape[:-1]) + (W.shape[1],))
         elif self.is_const(a) and not self.is_const(b):  # W @ x, x a column
             shape = self.shape_of(node, b)
-            W = self.const(a)
+            W = self.const_or_floats(a)
             if W.ndim == 2 and len(shape) == 1 and shape[0] == W.shape[1]:  # a vector
                 self.linear_node(node, b, W, [fmpq(0)] * W.shape[0])
                 self.tensor[node.outputs[0]] = (node.name, (W.shape[0],))
@@ -635,7 +702,7 @@ class _Builder(OpsMixin):
             lin = self.nodes[k]
             d = lin.op
             if any(a != 1 for a in scale):
-                d.weight = [[a * w for w in row] for a, row in zip(scale, d.weight)]
+                d.weight = [[a * w for w in row] for a, row in zip(scale, d.rows())]
             d.bias = [a * v + s for a, v, s in zip(scale, d.bias, shift)]
             self.tensor[node.outputs[0]] = (lin.name, shape)
             self.linear[node.outputs[0]] = k

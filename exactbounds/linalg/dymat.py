@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
+import numpy as np
 from flint import fmpq, fmpq_mat, fmpz, fmpz_mat
 
 
@@ -23,6 +24,98 @@ def dyadic_parts(x: Any) -> Any:
     return None
 
 
+def float_parts(a: Any) -> tuple[Any, Any, int]:
+    """``(m, s, e)`` with ``a = m·2^(s + e)`` exactly, for a numpy array ``a`` of finite
+    float16/32/64 values, vectorised: ``m`` the signed integer mantissas (``int64``, at most 53
+    bits), ``s >= 0`` the shifts (``int64``, 0 where ``m`` is 0), ``e`` the least exponent of a
+    nonzero entry (``0`` when every entry is zero). ``frexp`` splits each float exactly
+    (subnormals included) into a 53-bit integer times a power of two; trailing zero bits of the
+    integer move into the exponent. A float32 array is split from its bit fields."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.dtype.itemsize > 8:
+        raise TypeError(f"float_parts: expected a float16/32/64 array, got {a.dtype}")
+    if a.dtype == np.float32:
+        bits = a.view(np.uint32).astype(np.int64)
+        ex = (bits >> 23) & 0xFF
+        frac = bits & 0x7FFFFF
+        normal = ex > 0
+        m = np.where(normal, frac | 0x800000, frac)  # |a| = m·2^k (subnormal: k = −149)
+        k = np.where(normal, ex - 150, -149)
+        m = np.where(bits >> 31, -m, m)
+    else:
+        man, ex = np.frexp(a.astype(np.float64))  # a = man·2^ex, 1/2 <= |man| < 1, exactly
+        m = (man * 2.0**53).astype(np.int64)  # exact: integers below 2^53
+        k = ex.astype(np.int64) - 53
+        nz = m != 0
+        low = np.where(nz, m & -m, 1)  # lowest set bit, a power of two <= 2^53
+        tz = np.frexp(low.astype(np.float64))[1].astype(np.int64) - 1
+        m, k = m >> tz, k + tz
+    nz = m != 0
+    if not nz.any():
+        return np.zeros(a.shape, dtype=np.int64), np.zeros(a.shape, dtype=np.int64), 0
+    e = int(k[nz].min())
+    return m, np.where(nz, k - e, 0), e
+
+
+def _bit_length(m: Any) -> Any:
+    """Bit lengths of the entries of an int64 array of magnitude below 2^53."""
+    return np.frexp(np.abs(m).astype(np.float64))[1]
+
+
+def _set_entries(M: Any, m: Any, s: Any, idx: Any, at: Any = None) -> Any:
+    """Set the flat positions ``at`` (default ``idx``) of ``M`` to ``m·2^s`` at the flat
+    positions ``idx`` of ``m`` and ``s`` (Python integers, exactly)."""
+    c = M.ncols()
+    mf, sf = m.ravel(), s.ravel()
+    at = idx if at is None else at
+    for k, x, t in zip(at.tolist(), mf[idx].tolist(), sf[idx].tolist()):
+        M[k // c, k % c] = x << t
+    return M
+
+
+def int_matrix(m: Any, s: Any) -> Any:
+    """The ``fmpz_mat`` of the 2-d ``m·2^s`` (int64 arrays as from :func:`float_parts`),
+    vectorised: one int64 matrix when every entry fits in 62 bits, else the entries of the
+    commonest group of shifts (a step of shifts that keeps them within 62 bits) as one int64
+    matrix times a power of two, and the others set one by one."""
+    r, c = m.shape
+    nz = np.flatnonzero(m)
+    if nz.size == 0:
+        return fmpz_mat(r, c)
+    top = int(_bit_length(m).max())
+    if top + int(s.max()) <= 62:
+        return fmpz_mat(r, c, (m << s).ravel().tolist())
+    step = 62 - top  # >= 9: mantissas have at most 53 bits
+    q = s // step
+    levels, counts = np.unique(q.ravel()[nz], return_counts=True)
+    lv = int(levels[np.argmax(counts)])
+    base = (q == lv) & (m != 0)
+    M = fmpz_mat(r, c, np.where(base, m << (s - lv * step), 0).ravel().tolist())
+    if lv:
+        M = M * (fmpz(1) << (lv * step))
+    return _set_entries(M, m, s, np.flatnonzero(~base & (m != 0)))
+
+
+def float_mantissas(a: Any) -> tuple[Any, int]:
+    """``(N, e)`` with ``a = N·2^e`` exactly (:func:`float_parts`): ``N`` an ``int64`` array
+    when every integer fits, else an object array of Python ints."""
+    m, s, e = float_parts(a)
+    if m.size == 0 or int(_bit_length(m).max()) + int(s.max()) <= 62:
+        return m << s, e
+    out = np.empty(m.size, dtype=object)
+    out[:] = [int(x) << int(k) for x, k in zip(m.ravel().tolist(), s.ravel().tolist())]
+    return out.reshape(m.shape), e
+
+
+def exact_floats(a: Any) -> Any:
+    """A numpy float16/32/64 array of finite values as an object array of the exact ``fmpq``
+    values (same shape)."""
+    a = np.asarray(a)
+    out = np.empty(a.size, dtype=object)
+    out[:] = [fmpq(*v.as_integer_ratio()) for v in a.astype(np.float64).ravel().tolist()]
+    return out.reshape(a.shape)
+
+
 class DyMat:
     """An exact matrix ``M·2^e`` of dyadic rationals: ``M`` an integer ``fmpz_mat``, ``e`` an int
     shared by every entry. Products and sums are integer matrix operations (no gcds); values are
@@ -30,10 +123,49 @@ class DyMat:
     ``fmpq_mat`` or a non-dyadic scalar) makes the operation fall back to ``fmpq_mat``, still
     exact. Used by :class:`~exactbounds.linalg.backends.ZBackend`."""
 
-    __slots__ = ("M", "e", "_q")
+    __slots__ = ("_M", "_e", "_q", "floats")
 
-    def __init__(self, M: Any, e: Any = 0) -> None:
-        self.M, self.e, self._q = M, int(e), None
+    def __init__(self, M: Any, e: Any = 0, floats: Any = None) -> None:
+        self._M, self._e, self._q, self.floats = M, int(e), None, floats
+
+    def _build(self) -> None:
+        """The integer matrix of :attr:`floats`: a sparse one (at most one entry in eight
+        nonzero) by setting its nonzero entries into a zero matrix, else :func:`int_matrix`."""
+        f = self.floats
+        nz = np.flatnonzero(f)
+        if nz.size * 8 <= f.size:
+            m, s, e = float_parts(f.ravel()[nz])
+            M = _set_entries(fmpz_mat(*f.shape), m, s, np.arange(nz.size), nz)
+        else:
+            m, s, e = float_parts(f)
+            M = int_matrix(m, s)
+        self._M, self._e = M, e
+
+    @property
+    def M(self) -> Any:
+        """The integer matrix (built on first use for :meth:`from_floats`)."""
+        if self._M is None:
+            self._build()
+        return self._M
+
+    @property
+    def e(self) -> int:
+        """The shared exponent (known once :attr:`M` is built)."""
+        if self._M is None:
+            self._build()
+        return self._e
+
+    @classmethod
+    def from_floats(cls, a: Any) -> Self:
+        """The ``DyMat`` equal to a 2-d numpy array of finite float16/32/64 values, exactly; the
+        integer matrix is built on first use (``floats`` keeps the array, whose values the float
+        tier reads directly)."""
+        a = np.asarray(a)
+        if a.ndim != 2:
+            raise TypeError(f"DyMat.from_floats: expected a 2-d array, got shape {a.shape}")
+        if a.dtype.kind != "f" or a.dtype.itemsize > 8 or not np.isfinite(a).all():
+            raise ValueError("DyMat.from_floats: expected finite float16/32/64 values")
+        return cls(None, 0, a)
 
     @classmethod
     def from_q(cls, Q: Any) -> Self | None:
@@ -57,10 +189,18 @@ class DyMat:
         return cls(fmpz_mat(r, c, [fmpz(m << (k - e)) if m else fmpz(0) for m, k in parts]), e)
 
     def nrows(self) -> int:
-        return self.M.nrows()
+        return self.floats.shape[0] if self._M is None else self._M.nrows()
 
     def ncols(self) -> int:
-        return self.M.ncols()
+        return self.floats.shape[1] if self._M is None else self._M.ncols()
+
+    def abs(self) -> Self:
+        """``|self|`` entry by entry."""
+        if self.floats is not None:
+            return type(self)(None, 0, np.abs(self.floats))
+        return type(self)(
+            fmpz_mat(self.nrows(), self.ncols(), [abs(v) for v in self.M.entries()]), self.e
+        )
 
     def to_q(self) -> Any:
         """The equal ``fmpq_mat`` (built once; a ``DyMat`` is never changed in place)."""

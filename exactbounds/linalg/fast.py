@@ -375,6 +375,8 @@ def ball_col(pairs: Any) -> Any:
 @_quiet
 def q_mat_ball(Q: Any) -> tuple[Any, ...]:
     """``(mid, rad)`` arrays enclosing an exact ``fmpq_mat`` or ``DyMat``, entry by entry."""
+    if isinstance(Q, DyMat) and Q.floats is not None:  # the exact float64 values
+        return Q.floats.astype(np.float64), np.zeros(Q.floats.shape)
     if isinstance(Q, DyMat):
         N, e = Q.M, Q.e
         d = None

@@ -38,6 +38,15 @@ def round_dyadic(x: Any, bits: int, up: bool) -> Any:
     if x == 0:
         return x
     p, q = int(x.p), int(x.q)
+    if not q & (q - 1):  # dyadic p/2^s: keep the top `bits` bits of p
+        drop = abs(p).bit_length() - bits
+        if drop <= 0:
+            return x
+        m = p >> drop  # floor, also for negative p
+        if up and (m << drop) != p:
+            m += 1
+        s = q.bit_length() - 1 - drop  # x rounded = m·2^(drop) / 2^(s + drop)
+        return fmpq(m, 1 << s) if s >= 0 else fmpq(m << -s)
     # 2^(e) <= |x| < 2^(e+1): choose k so that |x|·2^k has `bits` integer bits.
     e = abs(p).bit_length() - q.bit_length()
     k = bits - 1 - e

@@ -172,6 +172,14 @@ class AffineOp(Op):
         """``lo_i = b_i + Σ_j W_ij·(lo_j if W_ij >= 0 else hi_j)``, ``hi`` likewise."""
         return self._ibp(ctx, boxes, True)
 
+    def ibp_entries(self) -> int:
+        """Exact matrix entries IBP holds at once (the budget's estimate): the dense
+        ``out × in`` coefficients of this generic IBP, or ``out`` for an operator whose own
+        ``ibp`` works entry by entry (index maps, BatchNorm, elementwise maps, pools)."""
+        if type(self).ibp is AffineOp.ibp:
+            return self.out_dim * sum(prod(s) for s in self.in_shapes)
+        return self.out_dim
+
     def ibp_fast(self, ctx: Context, *fboxes: Any) -> Any:
         """IBP on float boxes (the mode ``fast``, :mod:`exactbounds.linalg.fast_ibp`), with the
         float coefficients of :meth:`linear_enclosure` (built once per precision)."""

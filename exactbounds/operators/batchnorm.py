@@ -293,21 +293,33 @@ class BatchNorm(AffineOp):
         and their radii; square roots enclosed at the context's precision (128 bits if none)."""
         return self._enclosure(ctx.precision or 128)
 
+    def _diagonal(self, bits):
+        """``(w, wr, b, br)`` lists: the midpoints and radii of the diagonal ``scale`` and of
+        ``offset`` per entry, square roots enclosed at ``bits`` bits (built once)."""
+        key = ("diag", bits)
+        if key not in self._enc:
+            rc = RationalContext(bits)
+            per = self.params.dim // self.params.channels
+            w, wr, b, br = [], [], [], []
+            for g, m, be, r in self.params.channel_consts(rc):
+                sc, of = g / r, be - g * m / r
+                lo, hi = rc.lower(sc), rc.upper(sc)
+                w += [(lo + hi) / 2] * per
+                wr += [(hi - lo) / 2] * per
+                lo, hi = rc.lower(of), rc.upper(of)
+                b += [(lo + hi) / 2] * per
+                br += [(hi - lo) / 2] * per
+            self._enc[key] = (w, wr, b, br)
+        return self._enc[key]
+
     def _enclosure(self, bits):
         if bits not in self._enc:
-            rc = RationalContext(bits)
-            n, per = self.params.dim, self.params.dim // self.params.channels
+            w, wr, b, br = self._diagonal(bits)
+            n = self.params.dim
             W, Wr = fmpq_mat(n, n), fmpq_mat(n, n)
-            b, br = [], []
-            for c, (g, m, be, r) in enumerate(self.params.channel_consts(rc)):
-                sc, of = g / r, be - g * m / r
-                for k in range(c * per, (c + 1) * per):
-                    lo, hi = rc.lower(sc), rc.upper(sc)
-                    W[k, k], Wr[k, k] = (lo + hi) / 2, (hi - lo) / 2
-                    lo, hi = rc.lower(of), rc.upper(of)
-                    b.append((lo + hi) / 2)
-                    br.append((hi - lo) / 2)
-            exact = all(v == 0 for v in br) and all(Wr[k, k] == 0 for k in range(n))
+            for k in range(n):
+                W[k, k], Wr[k, k] = w[k], wr[k]
+            exact = all(v == 0 for v in br) and all(v == 0 for v in wr)
             self._enc[bits] = (
                 [W],
                 fmpq_mat(n, 1, b),
@@ -330,14 +342,9 @@ class BatchNorm(AffineOp):
         :meth:`linear_enclosure` (radii added), never the dense matrix."""
         cache = self.__dict__.setdefault("_fast_diag", {})
         if ctx.precision not in cache:
-            (W,), b, Wr, br = self.linear_enclosure(ctx)
-            n = W.nrows()
-            cache[ctx.precision] = diag_floats(
-                [W[i, i] for i in range(n)],
-                b.entries(),
-                None if Wr is None else [Wr[0][i, i] for i in range(n)],
-                None if br is None else br.entries(),
-            )
+            w, wr, b, br = self._diagonal(ctx.precision or 128)
+            exact = all(v == 0 for v in br) and all(v == 0 for v in wr)
+            cache[ctx.precision] = diag_floats(w, b, None if exact else wr, None if exact else br)
         fm, fr, off = cache[ctx.precision]
         return diag_fbox(fm, fr, off, fbox)
 

@@ -7,7 +7,7 @@ integer matrix times a power of two; evaluation and IBP run through
 """
 
 import numpy as np
-from flint import fmpq_mat, fmpz, fmpz_mat
+from flint import fmpq_mat
 
 from ..errors import ShapeError
 from ..linalg import DyMat
@@ -81,18 +81,15 @@ class LinearParams:
         return m.q(0), m.abs_q(0), m.b
 
 
-def _abs_dy(W):
-    return DyMat(fmpz_mat(W.nrows(), W.ncols(), [abs(v) for v in W.M.entries()]), W.e)
-
-
 def _float_weight(weight):
     """``(W, thunk of |W|)`` as :class:`DyMat` for a non-empty 2-d numpy float array or nested
     lists of Python floats whose entries are all finite; ``None`` for anything else (the
-    entry-by-entry path then converts it, or names the bad entry)."""
+    entry-by-entry path then converts it, or names the bad entry). The integer matrix is built
+    on first use (:meth:`DyMat.from_floats`)."""
     if isinstance(weight, np.ndarray):
         if weight.ndim != 2 or weight.dtype.kind != "f" or weight.dtype.itemsize > 8:
             return None
-        a = weight.astype(np.float64)
+        a = weight
     else:
         try:
             rows = list(weight)
@@ -105,29 +102,8 @@ def _float_weight(weight):
             return None
     if a.size == 0 or not np.isfinite(a).all():
         return None
-    man, ex = np.frexp(a)  # a = man·2^ex, 1/2 <= |man| < 1, exactly
-    m = (man * 2.0**53).astype(np.int64)  # exact: 53-bit integers
-    ex = ex.astype(np.int64) - 53
-    nz = m != 0
-    low = np.where(nz, m & -m, 1)  # lowest set bit, a power of two <= 2^53
-    tz = np.frexp(low.astype(np.float64))[1].astype(np.int64) - 1
-    m, ex = m >> tz, ex + tz
-    if not nz.any():
-        M = fmpz_mat(*a.shape)
-        return DyMat(M, 0), lambda: DyMat(M, 0)
-    e = int(ex[nz].min())
-    shift = np.where(nz, ex - e, 0)
-    width = np.frexp(np.abs(m).astype(np.float64))[1] + shift  # bit length of m·2^shift
-    if int(width.max()) <= 62:  # every m·2^shift fits in int64
-        v = np.where(nz, m << shift, 0)
-        r, c = a.shape
-        return (
-            DyMat(fmpz_mat(r, c, v.ravel().tolist()), e),
-            lambda: DyMat(fmpz_mat(r, c, np.abs(v).ravel().tolist()), e),
-        )
-    vals = [fmpz(int(x) << int(k)) for x, k in zip(m.ravel().tolist(), shift.ravel().tolist())]
-    W = DyMat(fmpz_mat(a.shape[0], a.shape[1], vals), e)
-    return W, lambda: _abs_dy(W)
+    W = DyMat.from_floats(a)
+    return W, W.abs
 
 
 @register

@@ -1,7 +1,7 @@
 """Benchmark: IBP and CROWN over VNN-COMP instances (a benchmark folder's ``instances.csv``).
 
     .venv/bin/python tests/benchmarks/bench_vnncomp.py DIR... [--limit N] [--timeout S]
-        [--mode dyadic] [--no-crown] [--points K]
+        [--mode dyadic] [--crown-mode fast] [--no-crown] [--points K]
 
 One line per instance, printed as it finishes: load time, IBP time, CROWN time (or the one-line
 reason it did not run), peak memory (the child process's max RSS), whether the property is
@@ -56,11 +56,12 @@ def _ort_points(onnx_path, model, k, lo, hi):
     a = np.array([float(v) for v in S.lo])
     b = np.array([float(v) for v in S.hi])
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+    dtype = np.float64 if inp.type == "tensor(double)" else np.float32
     rng = np.random.default_rng(0)
     lo, hi = np.array([float(v) for v in lo]), np.array([float(v) for v in hi])
     good = 0
     for _ in range(k):
-        x = (a + (b - a) * rng.random(a.size)).astype(np.float32).reshape(shape)
+        x = (a + (b - a) * rng.random(a.size)).astype(dtype).reshape(shape)
         y = sess.run(None, {inp.name: x})[0].astype(np.float64).ravel()
         tol = 1e-4 * (1 + np.abs(y))
         good += bool(np.all(y >= lo - tol) and np.all(y <= hi + tol))
@@ -72,7 +73,7 @@ def _emit(out):
     print(json.dumps(r), flush=True)
 
 
-def one(onnx_path, vnnlib_path, mode, do_crown, points):
+def one(onnx_path, vnnlib_path, mode, do_crown, points, crown_mode=None):
     """Run one instance in this process; returns a dict (printed as JSON by the child)."""
     from exactbounds.algorithms.crown import crown
     from exactbounds.algorithms.ibp import ibp
@@ -107,9 +108,10 @@ def one(onnx_path, vnnlib_path, mode, do_crown, points):
     if do_crown:
         t = time.perf_counter()
         try:
-            res = crown(g, model.input_set, ctx)
+            cctx = make_context(crown_mode) if crown_mode else ctx
+            res = crown(g, model.input_set, cctx)
             out["crown"] = round(time.perf_counter() - t, 2)
-            if res.mode != mode:
+            if res.mode != cctx.mode:
                 out["crown_mode"] = res.mode  # escalated (AmbiguousBranch)
             lo, hi = res.output.outer(res.ctx)
             out["crown_proved"] = (not prop.trivial) and bool(prop.proved_by_box(lo, hi))
@@ -130,12 +132,13 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=1, help="instances per folder (default 1)")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--mode", default="dyadic")
+    ap.add_argument("--crown-mode", default=None, help="CROWN's mode (default: --mode)")
     ap.add_argument("--no-crown", action="store_true")
     ap.add_argument("--points", type=int, default=3)
     ap.add_argument("--one", nargs=2, metavar=("ONNX", "VNNLIB"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.one:
-        _emit(one(*a.one, a.mode, not a.no_crown, a.points))
+        _emit(one(*a.one, a.mode, not a.no_crown, a.points, a.crown_mode))
         return 0
     print(
         f"{'family':28} {'load s':>7} {'nodes':>5} {'IBP s':>7} {'CROWN s':>8} {'MB':>6} "
@@ -154,7 +157,9 @@ def main(argv=None):
                 a.mode,
                 "--points",
                 str(a.points),
-            ] + (["--no-crown"] if a.no_crown else [])
+            ]
+            cmd += ["--no-crown"] if a.no_crown else []
+            cmd += ["--crown-mode", a.crown_mode] if a.crown_mode else []
             t = time.perf_counter()
             try:
                 p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
