@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from flint import arb, fmpq_mat
 
 from ..core import Box
@@ -249,6 +250,14 @@ class _Crown(_Run):
                 self.relaxation(node)
         be, given = self.be, rows
         sparse = None if rows is not None or final else self.unstable_rows(name)
+        if rows is None and not final and self.forward_rule(name):
+            lo_f, hi_f = self.forward_bounds(name)
+            if sparse is None:  # not read by sign-relaxed operators only: the forward bounds
+                lo_col, hi_col = be.merge_rows(([], lo_f, hi_f), None, None)
+                self.tick()
+                return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
+            unstable = [int(j) for j in ((lo_f < 0) & (hi_f > 0)).nonzero()[0]]
+            sparse = (unstable, lo_f, hi_f)
         if sparse is not None:
             rows = sparse[0]
         forms, cols = [], []
@@ -273,6 +282,46 @@ class _Crown(_Run):
         if final:
             self.final_forms = tuple(be.vstack([f[k] for f in forms]) for k in range(4))
         return lo, hi
+
+    def forward_rule(self, name: str) -> bool:
+        """Whether the bounds of ``name`` start from forward affine forms: in the mode ``fast``,
+        for a network input of at most ``FORWARD_MAX_INPUT`` entries and a node of more than
+        ``FORWARD_MIN_NODE`` entries (its forms are ``entries × (input + 1)``, cheaper than a
+        backward pass with one row per entry)."""
+        return (
+            self.ctx.backend_kind == "fast"
+            and self.graph.input_dim <= FORWARD_MAX_INPUT
+            and self.dims[name] > FORWARD_MIN_NODE
+        )
+
+    def forward_bounds(self, name: str) -> tuple[Any, ...]:
+        """Float vectors ``(lo, hi)`` bounding ``name``, from the forward forms of every node up
+        to it (the operators' ``forward_step``, relaxations on the bounds stored so far),
+        concretised over the set and intersected with fast IBP from the stored bounds."""
+        be, graph = self.be, self.graph
+        fw = self.__dict__.setdefault("fwd_forms", {})
+        if not fw:
+            eye, zero = be.eye(graph.input_dim), be.zeros(graph.input_dim, 1)
+            fw[graph.INPUT] = (eye, zero, eye, zero)
+        for node in graph.nodes[: self.order[name] + 1]:
+            if node.name not in fw:
+                fw[node.name] = node.op.forward_step(self, node, [fw[i] for i in node.inputs])
+        L, l, U, u = fw[name]
+        lo_c = be.vectors(be.entries(concretize_mat(self.S, be, L, l, False, self.ctx)))[0]
+        hi_c = be.vectors(be.entries(concretize_mat(self.S, be, U, u, True, self.ctx)))[1]
+        f = self.ibp_from_stored(name)
+        self.rounded = True
+        self.note(
+            f"fast mode: intermediate bounds of nodes with more than {FORWARD_MIN_NODE} entries "
+            "by forward affine propagation (small network input), intersected with IBP; "
+            "backward passes only from the neurons these leave unstable"
+        )
+        return np.maximum(lo_c, f.ll), np.minimum(hi_c, f.hh)
+
+    def input_bounds_from_forms(self, name: str, form: Any) -> None:
+        """Forward forms met inside CROWN: a node's stored bounds are kept."""
+        if name not in self.bounds:
+            super().input_bounds_from_forms(name, form)
 
     def row_chunks(self, name: str, rows: Any) -> list[Any]:
         """The backward passes from ``name``: its ``rows`` (``None``: all) in chunks of at most
@@ -331,6 +380,11 @@ class _Crown(_Run):
         return rows, lo, hi
 
 
+FORWARD_MAX_INPUT = 64
+"""Mode ``fast``: networks with at most this many inputs get forward affine bounds on large
+nodes (:meth:`_Crown.forward_rule`)."""
+FORWARD_MIN_NODE = 1024
+"""... on the nodes with more than this many entries."""
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
 SIGN_RELAXED = ("relu",)

@@ -71,6 +71,8 @@ class _Base:
     exact = True
     structured = False
     """Whether :meth:`lin_rmul` works (structured parts) in this backend."""
+    forward_structured = False
+    """The forward affine step takes structured maps (``linalg/fast_forward.py``)."""
 
     if TYPE_CHECKING:  # the vocabulary every backend supplies (see the module docstring)
 

@@ -463,6 +463,7 @@ class FastBackend(_Base):
 
     exact = False
     structured = True
+    forward_structured = True
 
     def __init__(self) -> None:
         self._vecs = {}

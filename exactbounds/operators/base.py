@@ -45,6 +45,7 @@ from ..core import AffineVec, Box
 from ..errors import ShapeError, UnsupportedOperatorError, shown
 from ..linalg import IDENT, split_q
 from ..linalg.affine import AffineMats
+from ..linalg.fast_forward import lin_forward
 from ..linalg.fast_ibp import affine_fbox, affine_floats
 from .jets import JetStep
 
@@ -241,8 +242,15 @@ class AffineOp(Op):
 
     def forward_step(self, run: _Run, node: Node, forms: Any) -> Any:
         """``L' = W⁺L + W⁻U``, ``l' = W⁺l + W⁻u + b`` (and symmetrically ``U'``); while the
-        inputs' two forms coincide, one product."""
+        inputs' two forms coincide, one product. A backend that takes structured maps
+        (``be.forward_structured``, the mode fast) maps the forms by :meth:`linear_map` (a
+        convolution maps the forms' columns as images; ``linalg/fast_forward.py``)."""
         be = run.be
+        lin = self.linear_map() if be.forward_structured else None
+        if lin is not None:
+            got = lin_forward(be, lin, forms, run.graph.input_dim)
+            if got is not None:
+                return got
         Ws, b, err = run.affine_coeffs(node)
         m, n = self.out_dim, run.graph.input_dim
         L, l, U, u = be.zeros(m, n), b, be.zeros(m, n), b
