@@ -252,11 +252,11 @@ class _Crown(_Run):
         sparse = None if rows is not None or final else self.unstable_rows(name)
         if rows is None and not final and self.forward_rule(name):
             lo_f, hi_f = self.forward_bounds(name)
-            if sparse is None:  # not read by sign-relaxed operators only: the forward bounds
+            unstable = [int(j) for j in ((lo_f < 0) & (hi_f > 0)).nonzero()[0]]
+            if sparse is None or len(unstable) > FORWARD_REFINE_MAX:  # the forward bounds
                 lo_col, hi_col = be.merge_rows(([], lo_f, hi_f), None, None)
                 self.tick()
                 return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
-            unstable = [int(j) for j in ((lo_f < 0) & (hi_f > 0)).nonzero()[0]]
             sparse = (unstable, lo_f, hi_f)
         if sparse is not None:
             rows = sparse[0]
@@ -384,7 +384,10 @@ FORWARD_MAX_INPUT = 64
 """Mode ``fast``: networks with at most this many inputs get forward affine bounds on large
 nodes (:meth:`_Crown.forward_rule`)."""
 FORWARD_MIN_NODE = 1024
-"""... on the nodes with more than this many entries."""
+"""... on the nodes with more than this many entries; a node read only by ReLUs then gets
+backward passes from the neurons the forward bounds leave unstable when they are at most
+``FORWARD_REFINE_MAX`` (else the forward bounds stay)."""
+FORWARD_REFINE_MAX = 1024
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
 SIGN_RELAXED = ("relu",)
