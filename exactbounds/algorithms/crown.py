@@ -14,7 +14,13 @@ coefficient is ``>= 0``, the upper line otherwise; pass-through: unchanged); res
 up. A structured operator (convolution, index map, ...) maps ``Λ`` without its dense matrix
 (``AffineOp.linear_map``); backward passes run in row chunks (``CHUNK_ENTRIES``) and, in the
 mode ``fast``, start only from the rows IBP leaves unstable before a ReLU
-(:meth:`_Crown.unstable_rows`). At the input the forms are concretised over the set
+(:meth:`_Crown.unstable_rows`). In the mode ``fast`` with a network input of at most
+``FORWARD_MAX_INPUT`` (64) entries, a node of more than ``FORWARD_MIN_NODE`` (1024) entries gets
+its bounds from forward affine forms (``op.forward_step``, structured in
+``linalg/fast_forward.py``) intersected with IBP, then backward passes from the neurons these
+leave unstable before ReLUs when they are at most ``FORWARD_REFINE_MAX`` (auto_LiRPA's
+forward/backward mix; the status stays ``bound``); the output keeps its backward pass. At the
+input the forms are concretised over the set
 (:func:`exactbounds.inputsets.concretize_mat`). No intersection with IBP unless asked. This
 module is a generic loop: it names no operator.
 
