@@ -112,8 +112,12 @@ class _Base:
         return False
 
     def lin_rmul(self, lam: Any, part: Any) -> Any:
-        """``Λ·W`` for a part of a :class:`~.structured.LinearMap`."""
-        raise NotImplementedError
+        """``Λ·W`` for a part of a :class:`~.structured.LinearMap`; only backends whose
+        :meth:`lin_ok` can answer ``True`` take this path (the others multiply dense ``W``)."""
+        raise TypeError(
+            f"{type(self).__name__} multiplies dense matrices only: lin_ok() is False, "
+            "so no structured step reaches lin_rmul"
+        )
 
     def lin_crown(self, lin: Any, LL: Any, LU: Any, m: int) -> Any:
         """The CROWN step ``Λ ↦ (Λ·W_k per input, Λ·b)`` through the structured map ``lin`` (no
