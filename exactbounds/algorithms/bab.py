@@ -419,12 +419,7 @@ def _search(
                 heapq.heappush(queue, e)
         if progress is not None:
             progress(res)
-    res.open = len(queue)
-    if res.status != VIOLATED and not queue:
-        res.status = PROVED
-    res.seconds = time.monotonic() - t0
-    res.cpu_seconds = time.process_time() - c0
-    return res
+    return _finish(res, queue, t0, c0)
 
 
 def _float_targets(comps, n):

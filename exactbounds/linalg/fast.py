@@ -553,11 +553,7 @@ class FastBackend(_Base):
                 rad = upn(rad + 2 * n * ETA)
                 return Ball.make(_sanitize(mid, np.where(zero, 0.0, rad)))
         else:
-            K1 = _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
-            rad = _nonneg_up(part.back(A, K1), n)
-            if Lr is not None:
-                K2 = _kmap2(lambda a, r: upn(a + r), Kabs, Kr)
-                rad = upn(rad + _nonneg_up(part.back(Lr, K2), n))
+            rad = radius_with_kr(part.back, A, Lr, Kabs, Kr, n)
         rad = upn(rad + 2 * n * ETA)
         return Ball.make(_sanitize(mid, rad))
 
@@ -982,6 +978,19 @@ def _kmap(f: Any, K: Any) -> Any:
 
 def _kmap2(f: Any, K: Any, R: Any) -> Any:
     return [f(k, r) for k, r in zip(K, R)] if isinstance(K, list) else f(K, R)
+
+
+def radius_with_kr(apply: Any, A: Any, R: Any, Kabs: Any, Kr: Any, n: int) -> Any:
+    """``γ_n·A·|Km| + R·|Km| + (A + R)·Kr`` (``R`` may be ``None``) rounded up, as two products
+    of nonnegative arrays by ``apply`` (a structured part's ``back`` or ``fwd``) with the
+    kernels ``|Km|·γ_n + Kr`` and ``|Km| + Kr``; without the underflow term ``2nη``."""
+    g = gamma(n)
+    K1 = _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
+    rad = _nonneg_up(apply(A, K1), n)
+    if R is not None:
+        K2 = _kmap2(lambda a, r: upn(a + r), Kabs, Kr)
+        rad = upn(rad + _nonneg_up(apply(R, K2), n))
+    return rad
 
 
 def _nz(r: Any) -> Any:

@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from .fast import ETA, Ball, _nonneg_up, _quiet, _sanitize, gamma, q_mat_ball, upn
+from .fast import (
+    ETA,
+    Ball,
+    _nonneg_up,
+    _quiet,
+    _sanitize,
+    gamma,
+    q_mat_ball,
+    radius_with_kr,
+    upn,
+)
 from .structured import ChainPart, ConvPart, DiagPart, GatherPart, SparsePart
 
 
@@ -58,10 +68,6 @@ def _copies(part: Any) -> bool:
     return isinstance(part, GatherPart) or (isinstance(part, DiagPart) and part.f is None)
 
 
-def _kmap2(f: Any, K: Any, R: Any) -> Any:
-    return [f(k, r) for k, r in zip(K, R)] if isinstance(K, list) else f(K, R)
-
-
 @_quiet
 def part_apply(part: Any, which: str, X: Ball) -> Any:
     """``W·X`` (``W`` the part's ``which`` kernel: all, positive or negative entries) as a
@@ -79,17 +85,13 @@ def part_apply(part: Any, which: str, X: Ball) -> Any:
         rad = None if Xr is None else np.ascontiguousarray(np.abs(part.fwd(Xr, K)).T)
         return Ball(mid, rad)
     n = fwd_terms(part)
-    g = gamma(n)
     A = np.abs(Xm)
     if Kr is None:
+        g = gamma(n)
         X1 = upn(A * g) if Xr is None else upn(upn(A * g) + Xr)
         rad = _nonneg_up(part.fwd(X1, Kabs), n)
     else:
-        K1 = _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
-        rad = _nonneg_up(part.fwd(A, K1), n)
-        if Xr is not None:
-            K2 = _kmap2(lambda a, r: upn(a + r), Kabs, Kr)
-            rad = upn(rad + _nonneg_up(part.fwd(Xr, K2), n))
+        rad = radius_with_kr(part.fwd, A, Xr, Kabs, Kr, n)
     rad = upn(rad + 2 * n * ETA)
     return Ball.make(_sanitize(mid, np.ascontiguousarray(rad.T)))
 
