@@ -255,6 +255,16 @@ class _Crown(_Run):
             if node.op.needs_bounds:
                 self.relaxation(node)
         be, given = self.be, rows
+        if rows is None and not final and self.ibp_rule(name):
+            f = self.ibp_from_stored(name)
+            lo_col, hi_col = be.merge_rows(([], f.ll, f.hh), None, None)
+            self.rounded = True
+            self.note(
+                "fast mode: intermediate bounds by IBP where CROWN cannot be tighter (one affine "
+                "map of a box, entrywise maps of relaxed operators), as auto_LiRPA"
+            )
+            self.tick()
+            return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
         sparse = None if rows is not None or final else self.unstable_rows(name)
         if rows is None and not final and self.forward_rule(name):
             lo_f, hi_f = self.forward_bounds(name)
@@ -365,6 +375,47 @@ class _Crown(_Run):
 
         return get(name)
 
+    def ibp_rule(self, name: str) -> bool:
+        """Whether, in the mode ``fast``, the bounds of ``name`` are fast IBP from the stored
+        bounds because CROWN cannot be tighter (auto_LiRPA's two IBP rules): (1) ``name`` is an
+        entrywise affine image (:meth:`Op.entrywise`) of an elementwise relaxed operator
+        whose input has stored bounds: IBP of the function on those bounds is its exact range,
+        and every line CROWN takes lies below (above) the function there; (2) on a box input,
+        ``name`` is one affine operator of the input (or of an elementwise relaxed operator
+        whose lines are all constant, :meth:`constant_lines`), composed with entrywise maps
+        (one-to-one before it): IBP of one affine map over a box is its exact range."""
+        if self.ctx.backend_kind != "fast" or self.intersect:
+            return False
+        graph, n, general = self.graph, name, False
+        box = isinstance(self.S, Box) or getattr(self.S, "norm", None) == "inf"
+        while n != graph.INPUT:
+            node = graph.node(n)
+            op = node.op
+            if len(node.inputs) != 1 or not hasattr(op, "ibp_fast"):
+                return False
+            kind = op.entrywise()
+            if op.needs_bounds:  # rule 1, or rule 2 from constant lines
+                if kind != "copy" or node.inputs[0] not in self.bounds:
+                    return False
+                return not general or self.constant_lines(node)
+            if kind is None or (general and kind != "copy"):
+                if general or not box or not hasattr(op, "linear_params"):
+                    return False
+                general = True  # rule 2: the one affine operator
+            n = node.inputs[0]
+        return box
+
+    def constant_lines(self, node: Node) -> bool:
+        """Whether every line of the elementwise relaxation of ``node`` has slope 0 (Sign's
+        lines, saturated functions): CROWN through it is IBP over the box of its constant
+        lines, which holds IBP's range of the function."""
+        ls, _, us, _ = self.relaxation(node)[:4]
+        for v in (ls, us):
+            lo, hi = self.be.vectors(v)
+            if lo.any() or hi.any():
+                return False
+        return True
+
     def unstable_rows(self, name: str) -> Any:
         """In the mode ``fast``, before a node read only by sign-relaxed operators (ReLU: its
         lines are exact once the sign is known): ``(rows, lo, hi)`` with the rows that IBP
@@ -377,7 +428,11 @@ class _Crown(_Run):
             return None
         f = self.ibp_from_stored(name)
         lo, hi = f.ll, f.hh
-        rows = [int(j) for j in ((lo < 0) & (hi > 0)).nonzero()[0]]
+        if any(SIGN_RELAXED[n.op.kind] for n in readers):
+            open_ = (lo <= 0) & (hi >= 0)
+        else:
+            open_ = (lo < 0) & (hi > 0)
+        rows = [int(j) for j in open_.nonzero()[0]]
         self.rounded = True  # IBP's sign may differ from CROWN's: a sound bound, not an enclosure
         self.note(
             "fast mode: intermediate CROWN bounds only for the neurons that IBP leaves unstable "
@@ -396,12 +451,12 @@ backward passes from the neurons the forward bounds leave unstable when they are
 FORWARD_REFINE_MAX = 1024
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
-SIGN_RELAXED = ("relu",)
-"""Operator kinds whose relaxation of an entry is exact once its sign is known."""
+SIGN_RELAXED = {"relu": False, "sign": True}
+"""Operator kinds whose relaxation of an entry is exact once its sign is known, and whether an
+end at 0 leaves the sign open (Sign: ``sign(0) = 0`` differs from ``sign(x)`` nearby)."""
 SPARSE_MIN = 1024
 """Nodes with at least this many entries get CROWN bounds only where IBP leaves them unstable
 (mode ``fast``)."""
-"""Operator kinds whose relaxation of an entry is exact once its sign is known."""
 
 
 def _forms_to_lists(run: _Run, forms: Any) -> Any:

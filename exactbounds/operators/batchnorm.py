@@ -19,6 +19,7 @@ from flint import fmpq_mat
 from ..core import AffineVec, Box
 from ..errors import InvalidModelError, ShapeError, shown
 from ..linalg.fast_ibp import diag_fbox, diag_floats
+from ..linalg.structured import DiagPart, LinearMap
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
 from .base import AffineOp
 from .jets import JetStep
@@ -327,6 +328,18 @@ class BatchNorm(AffineOp):
                 None if exact else fmpq_mat(n, 1, br),
             )
         return self._enc[bits]
+
+    def linear_map(self):
+        """The diagonal ``scale`` as a structured map (no dense ``n × n`` matrix): the 128-bit
+        enclosure of :meth:`linear_enclosure` as midpoints ``w`` with radii ``wr`` and the bias
+        ``b ± br`` (radii ``None`` when √(σ²+ε) is rational)."""
+        if getattr(self, "_lin", None) is None:
+            w, wr, b, br = self._diagonal(128)
+            n = self.params.dim
+            rad = wr if any(v != 0 for v in wr) else None
+            b_rad = fmpq_mat(n, 1, br) if any(v != 0 for v in br) else None
+            self._lin = LinearMap([DiagPart(n, w, rad=rad)], fmpq_mat(n, 1, b), b_rad)
+        return self._lin
 
     def evaluate(self, ctx, x):
         return evaluate_batchnorm(self.params, x, ctx)
