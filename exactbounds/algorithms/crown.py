@@ -227,7 +227,11 @@ class _Crown(_Run):
         for node in reversed(graph.nodes[: self.order[target] + 1]):
             if node.name not in lamL:
                 continue
-            LL, LU = lamL.pop(node.name), lamU.pop(node.name)
+            LL, LU, eL, eU = self.settle(node.name, lamL.pop(node.name), lamU.pop(node.name))
+            if eL is not None:
+                biasL = biasL + eL
+            if eU is not None:
+                biasU = biasU + eU
             newL, newU, cL, cU = node.op.crown_step(self, node, LL, LU)
             for t in cL:
                 biasL = biasL + t
@@ -238,7 +242,13 @@ class _Crown(_Run):
                 same = lamL.get(inp) is lamU.get(inp) and aL is aU
                 lamL[inp] = be.add(lamL.get(inp), aL, d)
                 lamU[inp] = lamL[inp] if same else be.add(lamU.get(inp), aU, d)
-        LA, UA = be.full(lamL.get(graph.INPUT)), be.full(lamU.get(graph.INPUT))
+        LA, UA, eL, eU = self.settle(
+            graph.INPUT, be.full(lamL.get(graph.INPUT)), be.full(lamU.get(graph.INPUT))
+        )
+        if eL is not None:
+            biasL = biasL + eL
+        if eU is not None:
+            biasU = biasU + eU
         n = graph.input_dim
         if LA is None:  # the node does not depend on the input
             LA = UA = be.zeros(m, n)
@@ -247,6 +257,39 @@ class _Crown(_Run):
         if UA is IDENT:
             UA = be.eye(n)
         return LA, biasL, UA, biasU
+
+    def settle(self, name: str, LL: Any, LU: Any) -> tuple[Any, ...]:
+        """``(ΛL', ΛU', eL, eU)``: in the mode ``fast`` the functionals reaching ``name`` made
+        points, their rounding radius charged to the biases as ``0 ± rad·m`` with ``|z| <= m``
+        (``linalg/fast_point.py``; ``e`` ``None``: nothing charged); else unchanged."""
+        settle = getattr(self.be, "settle", None)
+        if settle is None:
+            return LL, LU, None, None
+
+        def m_of() -> Any:
+            return self.abs_bound(name)
+
+        LL2, eL = settle(LL, m_of)
+        if LU is LL:
+            return LL2, LL2, eL, eL
+        LU2, eU = settle(LU, m_of)
+        return LL2, LU2, eL, eU
+
+    def abs_bound(self, name: str) -> Any:
+        """A float column ``m >= |z|`` for node ``name`` on the input set: from its stored
+        bounds, else fast IBP from the bounds stored so far (cached while none is added)."""
+        cache = self.__dict__.setdefault("_absb", {})
+        got = cache.get(name)
+        if got is not None and got[0] == len(self.bounds):
+            return got[1]
+        if name in self.bounds and name != self.graph.INPUT:
+            (ll, _), (_, hh) = (self.be.vectors(v) for v in self.bounds[name])
+        else:
+            f = self.ibp_from_stored(name)
+            ll, hh = f.ll, f.hh
+        m = np.maximum(np.abs(ll), np.abs(hh)).reshape(-1, 1)
+        cache[name] = (len(self.bounds), m)
+        return m
 
     def compute_bounds(self, name: str, final: bool, rows: Any = None) -> tuple[Any, ...]:
         """Backend ``(lo, hi)`` of node ``name`` by a backward pass (of its entries ``rows``
