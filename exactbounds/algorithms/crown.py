@@ -15,11 +15,10 @@ up. A structured operator (convolution, index map, ...) maps ``Λ`` without its 
 (``AffineOp.linear_map``); backward passes run in row chunks (``CHUNK_ENTRIES``) and, in the
 mode ``fast``, start only from the rows IBP leaves unstable before a ReLU
 (:meth:`_Crown.unstable_rows`). In the mode ``fast`` with a network input of at most
-``FORWARD_MAX_INPUT`` (64) entries, a node of more than ``FORWARD_MIN_NODE`` (1024) entries gets
-its bounds from forward affine forms (``op.forward_step``, structured in
-``linalg/fast_forward.py``) intersected with IBP, then backward passes from the neurons these
-leave unstable before ReLUs when they are at most ``FORWARD_REFINE_MAX`` (auto_LiRPA's
-forward/backward mix; the status stays ``bound``); the output keeps its backward pass. At the
+``FORWARD_MAX_INPUT`` (64) entries, such a node of more than ``FORWARD_MIN_NODE`` (1024) entries
+first gets forward affine bounds (``op.forward_step``, structured in ``linalg/fast_forward.py``)
+intersected with IBP, and backward passes start only from the neurons these leave unstable (a
+finer filter than IBP alone; a stable neuron's ReLU lines do not depend on its bounds). At the
 input the forms are concretised over the set
 (:func:`exactbounds.inputsets.concretize_mat`). No intersection with IBP unless asked. This
 module is a generic loop: it names no operator.
@@ -299,13 +298,9 @@ class _Crown(_Run):
                 self.relaxation(node)
         be, given = self.be, rows
         sparse = None if rows is not None or final else self.unstable_rows(name)
-        if rows is None and not final and self.forward_rule(name):
+        if sparse is not None and self.forward_rule(name):
             lo_f, hi_f = self.forward_bounds(name)
             unstable = [int(j) for j in ((lo_f < 0) & (hi_f > 0)).nonzero()[0]]
-            if sparse is None or len(unstable) > FORWARD_REFINE_MAX:  # the forward bounds
-                lo_col, hi_col = be.merge_rows(([], lo_f, hi_f), None, None)
-                self.tick()
-                return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
             sparse = (unstable, lo_f, hi_f)
         if sparse is not None:
             rows = sparse[0]
@@ -333,10 +328,11 @@ class _Crown(_Run):
         return lo, hi
 
     def forward_rule(self, name: str) -> bool:
-        """Whether the bounds of ``name`` start from forward affine forms: in the mode ``fast``,
-        for a network input of at most ``FORWARD_MAX_INPUT`` entries and a node of more than
-        ``FORWARD_MIN_NODE`` entries (its forms are ``entries × (input + 1)``, cheaper than a
-        backward pass with one row per entry)."""
+        """Whether the unstable neurons of ``name`` (a node read only by ReLUs) are picked by
+        forward affine bounds: in the mode ``fast``, for a network input of at most
+        ``FORWARD_MAX_INPUT`` entries and a node of more than ``FORWARD_MIN_NODE`` entries (its
+        forms are ``entries × (input + 1)``, cheaper than a backward pass with one row per
+        entry)."""
         return (
             self.ctx.backend_kind == "fast"
             and self.graph.input_dim <= FORWARD_MAX_INPUT
@@ -433,10 +429,8 @@ FORWARD_MAX_INPUT = 64
 """Mode ``fast``: networks with at most this many inputs get forward affine bounds on large
 nodes (:meth:`_Crown.forward_rule`)."""
 FORWARD_MIN_NODE = 1024
-"""... on the nodes with more than this many entries; a node read only by ReLUs then gets
-backward passes from the neurons the forward bounds leave unstable when they are at most
-``FORWARD_REFINE_MAX`` (else the forward bounds stay)."""
-FORWARD_REFINE_MAX = 1024
+"""... on the nodes with more than this many entries (read only by ReLUs): backward passes then
+start from the neurons the forward bounds leave unstable."""
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
 SIGN_RELAXED = ("relu",)
