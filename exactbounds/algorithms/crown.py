@@ -35,7 +35,10 @@ branches; a relaxation that raises ``AmbiguousBranch`` makes the run restart at 
 precision, up to 3 times; status ``enclosure``), ``fast`` (``FastContext``, float64 balls;
 every relaxation's lines are point floats valid on the outer ends of the float intermediate
 bounds, so the result is a sound ``bound`` of the network, not an enclosure of exact CROWN; see
-``numbers/fast.py``). BatchNorm with an irrational √(σ²+ε) enters
+``numbers/fast.py``; the backward pass carries point functionals, each node charging the
+rounding radius of the functionals reaching it to the biases as ``0 ± R·m`` with
+``m >= |z|`` from the node's stored or IBP bounds: :meth:`_Crown.settle`,
+``linalg/fast_point.py``). BatchNorm with an irrational √(σ²+ε) enters
 with midpoint coefficients and an error term bounded with exact IBP boxes, and any square root
 or enclosed intercept in the exact mode makes the status ``bound`` (a sound bound, not the
 exact value of the algorithm).
