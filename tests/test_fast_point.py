@@ -216,3 +216,22 @@ def test_fast_crown_holds_the_network_on_scaled_layers(seed, scale):
             assert lo[j] <= y <= hi[j]
     for a, b in zip(lo + hi, ex.output.lo + ex.output.hi):
         assert abs(a - b) <= abs(b) * fmpq(1, 10**9) + fmpq(1, 10**30)
+
+
+@pytest.mark.parametrize("den", [1, 3])
+def test_sign_split_in_floats_encloses_the_exact_split(den):
+    """``split`` (forward affine's ``W⁺``, ``W⁻``) works on the float ball of ``W`` when
+    every sign is decided (float weights: exact), from the exact entries otherwise."""
+    from exactbounds.linalg.backends import split_q
+
+    rng = np.random.default_rng(den)
+    vals = [fmpq(int(v), den) for v in rng.integers(-20, 20, 30)]
+    vals[0] = fmpq(0)
+    W = fmpq_mat(5, 6, vals)
+    P, N = PointFastBackend().split(W)
+    Pq, Nq = split_q(W)
+    rows = lambda M: [[M[i, j] for j in range(6)] for i in range(5)]  # noqa: E731
+    assert_rad_encloses(P, rows(Pq))
+    assert_rad_encloses(N, rows(Nq))
+    if den == 1:
+        assert P.rad is None and N.rad is None
