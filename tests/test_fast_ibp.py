@@ -279,3 +279,19 @@ def test_relu_relax_vec_lines_hold_on_the_outer_interval(seed, rule, scale):
         lo, hi = Q(l1[i]), Q(u2[i])
         for x in {lo, hi, max(lo, min(hi, fmpq(0)))}:
             assert a * x + b <= max(x, fmpq(0)) <= c_ * x + d, (i, l1[i], u2[i])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.sampled_from(["exact", "dyadic", "fast"]))
+def test_ibp_result_output_does_not_depend_on_intermediate(data, mode):
+    """``ibp_result`` converts only the output box unless the nodes are asked for (it used
+    to convert every node's box: 0.55 s of cifar_biasfield's 0.56 s fast IBP); the output is
+    the same either way."""
+    g, n = data.draw(st.one_of(mlp(), cnn()))
+    S = data.draw(input_set(n))
+    ctx = RationalContext(128) if mode == "exact" else make_context(mode)
+    a = ibp_result(g, S, ctx)
+    b = ibp_result(g, S, ctx, intermediate=True)
+    assert a.nodes == {} and set(b.nodes) == {n.name for n in g.nodes}
+    for x, y in zip(a.output.lo + a.output.hi, b.output.lo + b.output.hi):
+        assert ctx.lower(x) == ctx.lower(y) and ctx.upper(x) == ctx.upper(y)

@@ -135,8 +135,8 @@ def ibp_result(
 ) -> BoundsResult:
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
-    vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
-    out = vals[graph.output]
+    vals = ibp(graph, input_set, ctx, intermediate=intermediate, progress=progress)
+    out = vals[graph.output] if intermediate else vals
     status = EXACT if all(ctx.status(v) == EXACT for v in out.lo + out.hi) else ENCLOSURE
     nodes = {k: v for k, v in vals.items() if k != graph.INPUT} if intermediate else {}
     return BoundsResult("ibp", ctx.mode, ctx, out, status, nodes=nodes)
