@@ -295,3 +295,21 @@ def test_ibp_result_output_does_not_depend_on_intermediate(data, mode):
     assert a.nodes == {} and set(b.nodes) == {n.name for n in g.nodes}
     for x, y in zip(a.output.lo + a.output.hi, b.output.lo + b.output.hi):
         assert ctx.lower(x) == ctx.lower(y) and ctx.upper(x) == ctx.upper(y)
+
+
+def test_input_fbox_is_made_once_per_set_and_read_only():
+    """The float box of an input set is kept for the set (the same arrays on a second run,
+    read-only so no step can change them); another set, even of equal size, gets its own."""
+    from exactbounds.algorithms.ibp import INPUT_FBOX_CACHE, input_fbox
+
+    F = make_context("fast")
+    S1 = Box([fmpq(-1, 3), fmpq(0)], [fmpq(1, 3), fmpq(1)])
+    f1, shape = input_fbox(F, S1)
+    assert input_fbox(F, S1)[0] is f1 and shape == (2,)
+    assert all(not a.flags.writeable for a in f1)
+    assert f1.ll[0] < -1 / 3 < f1.lh[0] and f1.hl[1] == f1.hh[1] == 1.0
+    others = [Box([fmpq(k)] * 2, [fmpq(k + 1)] * 2) for k in range(INPUT_FBOX_CACHE + 1)]
+    for k, S in enumerate(others):
+        assert input_fbox(F, S)[0].ll[0] == k
+    assert input_fbox(F, S1)[0] is not f1  # pushed out of the cache, made again
+    assert input_fbox(F, S1)[0].hh[1] == 1.0
