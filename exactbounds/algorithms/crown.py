@@ -49,7 +49,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flint import arb, fmpq_mat
+from flint import arb, fmpq, fmpq_mat
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError
@@ -119,6 +119,15 @@ class _Run:
         return self._ibp
 
     def abs_max(self, name: str) -> list[Any]:
+        """Exact upper bounds of ``|z|`` for node ``name`` on the input set: from fast IBP in the
+        mode ``fast`` (float ends, exact as rationals), else from exact IBP."""
+        if self.ctx.backend_kind == "fast":
+            if self._fboxes is None:
+                self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
+            f = self._fboxes[name]
+            m = np.maximum(np.abs(f.ll), np.abs(f.hh))
+            if np.isfinite(m).all():
+                return [fmpq(*v.as_integer_ratio()) for v in m.tolist()]
         lo, hi = self.ibp_boxes()[name]
         return [max(abs(a), abs(b)) for a, b in zip(lo, hi)]
 
