@@ -169,13 +169,16 @@ class PointFastBackend(FastBackend):
     def mul(self, lam: Any, W: Any) -> Any:
         """``Λ·W`` with ``Λ`` a point and ``W`` a matrix (more than one column): the midpoint
         product, the radius ``γ_n·|Λ|·|W| + |Λ|·Wr + 2nη`` kept lazily."""
-        if not (isinstance(lam, Ball) and isinstance(W, Ball)) or W.ncols() < 2:
-            return super().mul(lam, W)
-        if not _point(lam):
+        if not (isinstance(lam, Ball) and isinstance(W, Ball) and _point(lam)):
             return super().mul(lam, W)
         n = lam.ncols()
         g = gamma(n)
         mid = lam.mid @ W.mid
+        if W.ncols() < 2:  # a bias column: the radius now, from the cached |Λ|
+            Wa = np.abs(W.mid)
+            v = upn(Wa * g) if W.rad is None else upn(upn(Wa * g) + W.rad)
+            rad = upn(nonneg_matmul_up(lam.absmid(), v) + 2 * n * ETA)
+            return Ball.make(_sanitize(mid, rad))
         Wa, Wr = W.absmid(), W.rad
 
         def fwd(m: Any) -> Any:
@@ -239,7 +242,9 @@ class PointFastBackend(FastBackend):
     ) -> tuple[Any, ...]:
         """``Λ·y`` through elementwise lines for a point ``Λ`` and point lines: coefficient
         ``>= 0`` the first line, ``< 0`` the second; the products' rounding ``u·|x| + η``
-        kept lazily, the bias ``P·pb + N·nb`` as balls."""
+        kept lazily, the bias ``P·pb + N·nb`` as balls. Only the columns whose two lines differ
+        look at signs, only those with a nonzero intercept enter the bias (a ReLU's stable
+        neurons: neither)."""
         if not _point(lam):
             return super().relax_backward(lam, n, rel, upper, compact)
         ls, lb, us, ub = rel
@@ -248,13 +253,20 @@ class PointFastBackend(FastBackend):
         if pa[1].any() or na[1].any():  # slopes with a radius: the ball rule
             return super().relax_backward(lam, n, rel, upper, compact)
         lm = lam.mid
-        neg = lm < 0
-        mid = lm * np.where(neg, na[0][None, :], pa[0][None, :])
-        Pm = np.where(neg, 0.0, lm)
-        Nm = lm - Pm  # exact: each entry is lm or 0
-        bias = Ball.make(ball_matmul(Pm, None, pb[0].reshape(-1, 1), _nzc(pb[1])))
-        if neg.any():
-            bias = bias + Ball.make(ball_matmul(Nm, None, nb[0].reshape(-1, 1), _nzc(nb[1])))
+        mid = lm * pa[0][None, :]
+        two = np.flatnonzero(pa[0] != na[0])  # columns whose slope depends on the sign
+        if two.size:
+            sub = lm[:, two]
+            mid[:, two] = np.where(sub < 0, sub * na[0][two][None, :], mid[:, two])
+        bias = Ball(np.zeros((lm.shape[0], 1)))
+        for ints, negative in ((pb, False), (nb, True)):
+            cols = np.flatnonzero((ints[0] != 0) | (ints[1] != 0))
+            if not cols.size:
+                continue
+            sub = lm[:, cols]
+            sub = np.where(sub < 0, sub, 0.0) if negative else np.where(sub < 0, 0.0, sub)
+            r = ints[1][cols]
+            bias = bias + Ball.make(ball_matmul(sub, None, ints[0][cols].reshape(-1, 1), _nzc(r)))
         return LazyBall(mid, [_Round(mid, ETA)]), bias
 
 
