@@ -163,8 +163,11 @@ def test_sums_and_lines_settle_their_rounding(seed):
     # elementwise lines: Λ·diag(slope) with the slope chosen by the sign of Λ
     lam = adversarial(rng, (r, c), 10)
     sl, su = rng.random(c), rng.random(c) + 1
+    sl[0] = su[0]  # a column whose two lines agree (a stable neuron)
     zero = np.zeros(c)
-    rel = (FVec(sl, zero), FVec(zero, zero), FVec(su, zero), FVec(rng.random(c), zero))
+    ib = rng.random(c)
+    ib[1] = 0.0  # and one without intercept
+    rel = (FVec(sl, zero), FVec(-ib, zero), FVec(su, zero), FVec(ib, zero))
     for upper in (False, True):
         got, bias = be.relax_backward(Ball(lam), c, rel, upper)
         pos_s, neg_s = (su, sl) if upper else (sl, su)
@@ -173,6 +176,14 @@ def test_sums_and_lines_settle_their_rounding(seed):
         ]
         pt, e = be.settle(got, lambda: m)
         assert_settled(got.mid, e.rad, exact, m)
+        pos_b, neg_b = (ib, -ib) if upper else (-ib, ib)
+        want = [
+            sum(Q(v) * Q(pos_b[j] if v >= 0 else neg_b[j]) for j, v in enumerate(row))
+            for row in lam
+        ]
+        lo, hi = bias.ends()
+        for i, w in enumerate(want):
+            assert Q(lo[i, 0]) <= w <= Q(hi[i, 0])
 
 
 def test_no_settling_without_a_finite_bound():
