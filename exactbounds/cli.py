@@ -14,6 +14,7 @@ import shlex
 import sys
 
 from . import __version__
+from .blas import single_thread_blas
 from .errors import ExactBoundsError
 
 COMMANDS = ["bounds", "check", "prove", "derivatives", "replay", "verify", "suite"]
@@ -69,6 +70,7 @@ def _quiet_stdout():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    single_thread_blas()  # unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say otherwise
     try:
         args = build_parser().parse_args(argv)
         status = args.func(args)

@@ -157,3 +157,33 @@ def test_a_side_claimed_twice_goes_to_the_exact_audit():
     assert [(v.output, v.side, v.verdict, v.claimed) for v in fast.verdicts] == [
         (v.output, v.side, v.verdict, v.claimed) for v in exact.verdicts
     ]
+
+
+def test_a_budget_stop_after_the_fast_tier_says_what_it_decided(monkeypatch):
+    """When the exact audit of the sides the fast tier left undecided runs out of budget, the
+    one-line stop says how many sides the fast tier decided and how far inside its sound bound
+    the other claims lie (the claims here: lower ends 1e-3 relative inside, upper ends 5
+    outside)."""
+    import pytest
+
+    from exactbounds.audit import methods
+    from exactbounds.errors import BudgetExceededError
+
+    g = float_net(np.random.default_rng(4), 3, [6], ReLU)
+    S = float_box(np.random.default_rng(5), 3, 0.1)
+    model = SimpleNamespace(graph=g, input_set=S, spec=None)
+    res = run_method("crown", g, S, FAST)
+    c = res.ctx
+    lo = [c.lower(v) + abs(c.lower(v)) / 1000 for v in res.output.lo]
+    hi = [c.upper(v) + 5 for v in res.output.hi]
+
+    def stop(*a, **k):
+        raise BudgetExceededError("stopped after the time budget of 1 s (--timeout): advice")
+
+    monkeypatch.setattr(methods.AuditRuns, "exact_bounds", stop)
+    with pytest.raises(BudgetExceededError) as e:
+        check_model(model, [Claim(lo, hi, "float64")], "crown", mode="fast")
+    msg = str(e.value)
+    assert "the fast tier decided 3 of 6 claimed sides" in msg
+    assert "the 3 others lie inside its sound bound, by at most 0.001 relative" in msg
+    assert "\n" not in msg

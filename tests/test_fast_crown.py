@@ -283,3 +283,20 @@ def test_a_profiles_own_relaxation_is_used_in_the_fast_mode():
             1, 10**9
         )
     assert any(abs(c - x) > fmpq(1, 10**6) for c, x in zip(flo, dlo))
+
+
+def test_softmax_of_far_apart_entries_is_tiny_and_quick():
+    """Softmax entries far below the others (e^-2000): the enclosure is ``[0, 2^-prec]`` without
+    forming exact ends of e^-2000 (which made vit's CROWN spend seconds in conversions)."""
+    import time
+
+    from exactbounds.algorithms.ibp import ibp
+
+    g = Graph.sequential(3, [Softmax(3, [[0, 1, 2]])])
+    S = Box([fmpq(0), fmpq(2000), fmpq(2000)], [fmpq(1), fmpq(2001), fmpq(2001)])
+    t = time.process_time()
+    out = ibp(g, S, EXACT)
+    assert time.process_time() - t < 5
+    assert EXACT.lower(out.lo[0]) == 0
+    assert 0 < EXACT.upper(out.hi[0]) <= fmpq(1, 2**EXACT.func_prec)
+    assert EXACT.upper(out.hi[1]) <= 1 and EXACT.lower(out.lo[1]) >= fmpq(1, 4)

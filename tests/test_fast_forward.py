@@ -111,16 +111,15 @@ def holds(g, S, res):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fast_crown_forward_intermediate_holds_exact_outputs(data):
-    """Fast CROWN with forward intermediate bounds on every node (the rule forced on; with or
-    without backward passes from the rows they leave unstable) holds the exact outputs at
-    random points and vertices; it says so, and its status is ``bound``."""
+    """Fast CROWN with forward intermediate bounds on every node read by ReLUs (the rule forced
+    on; backward passes from the rows they leave unstable) holds the exact outputs at random
+    points and vertices; it says so, and its status is ``bound``."""
     g = data.draw(cnn())
     x0 = [fmpq(data.draw(st.integers(-4, 4)), 4) for _ in range(16)]
     S = LpBall(x0, fmpq(1, 8), "inf")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(crown_mod, "FORWARD_MIN_NODE", 0)
-        if data.draw(st.booleans()):  # backward passes from the forward-unstable rows
-            mp.setattr(crown_mod, "SPARSE_MIN", 1)
+        mp.setattr(crown_mod, "SPARSE_MIN", 1)
         res = crown(g, S, FAST)
     assert res.status == "bound"
     assert any("forward affine" in t for t in res.notes)
@@ -130,9 +129,11 @@ def test_fast_crown_forward_intermediate_holds_exact_outputs(data):
 
 def test_forward_rule_only_in_fast_mode_and_small_inputs(monkeypatch):
     """The rule: mode fast, input of at most ``FORWARD_MAX_INPUT`` entries, node larger than
-    ``FORWARD_MIN_NODE``; the exact mode never takes it. (The first layer takes IBP, the
-    exact range of one affine map over a box; the rule acts on the second.)"""
+    ``FORWARD_MIN_NODE`` and read only by ReLUs; the exact mode never takes it. (The first
+    layer takes IBP, the exact range of one affine map over a box; the rule acts on the
+    second.)"""
     monkeypatch.setattr(crown_mod, "FORWARD_MIN_NODE", 0)
+    monkeypatch.setattr(crown_mod, "SPARSE_MIN", 1)
     net = Graph.sequential(
         2,
         [

@@ -300,9 +300,10 @@ def test_pick_rows_and_linear_step_enclose_exact(seed):
 
 
 def test_fast_result_is_narrow():
-    """On a float-weight ReLU network the enclosure is ~1e-12 relative wide (a box that is not
-    centred at 0 and nonzero biases: with ties ``u = −l`` the adaptive slope is a branch the
-    balls cannot decide, and the fast mode rightly takes the hull of both slopes)."""
+    """On a float-weight ReLU network fast CROWN's outer ends lie within ~1e-12 relative of
+    exact CROWN's (a box that is not centred at 0 and nonzero biases). They need not enclose
+    it: the backward pass carries point functionals (``linalg/fast_point.py``), a sound bound
+    of the network, not of the exact algorithm's numbers."""
     rng = np.random.default_rng(0)
     n, ops, d = 8, [], 8
     for _ in range(3):
@@ -317,9 +318,10 @@ def test_fast_result_is_narrow():
     g = Graph.sequential(n, ops)
     S = Box([fmpq(-1, 10)] * n, [fmpq(3, 10)] * n)
     ex, fa = crown(g, S, EXACT), crown(g, S, FAST)
-    for e, v in zip(ex.output.lo + ex.output.hi, fa.output.lo + fa.output.hi):
+    for k, (e, v) in enumerate(zip(ex.output.lo + ex.output.hi, fa.output.lo + fa.output.hi)):
         lo, hi = FAST.lower(v), FAST.upper(v)
-        assert lo <= e <= hi
+        outer = hi if k >= len(ex.output.lo) else lo
+        assert abs(outer - e) <= abs(e) * fmpq(1, 10**11) + fmpq(1, 10**12)
         assert hi - lo <= abs(e) * fmpq(1, 10**10) + fmpq(1, 10**12)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "exactbounds"
 LAYERS = [
-    {"errors", "budget"},
+    {"errors", "budget", "blas"},
     {"numbers", "linalg"},
     {"core", "tables"},
     {"operators"},
@@ -98,3 +98,38 @@ def test_own_imports_sit_at_the_top_of_modules():
                     f"{path.relative_to(PKG.parent)}:{line}: imports {mod} inside a function"
                 )
     assert not bad, "\n".join(bad)
+
+
+def test_cli_runs_openblas_on_one_thread_unless_told():
+    """``exactbounds.blas``: the CLI sets OpenBLAS to one thread; an environment that names a
+    thread count is left alone (checked in subprocesses through OpenBLAS's own getter)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes\n"
+        "from exactbounds.blas import loaded_openblas, single_thread_blas\n"
+        "n = single_thread_blas()\n"
+        "libs = loaded_openblas()\n"
+        "get = None\n"
+        "for p in libs:\n"
+        "    lib = ctypes.CDLL(p)\n"
+        "    for s in ('scipy_openblas_get_num_threads64_', 'scipy_openblas_get_num_threads',\n"
+        "              'openblas_get_num_threads64_', 'openblas_get_num_threads'):\n"
+        "        get = get or getattr(lib, s, None)\n"
+        "print(n, get() if get else -1)\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    n, threads = map(int, out.stdout.split())
+    if threads == -1:  # no OpenBLAS here (another BLAS): nothing to set
+        assert n == 0
+        return
+    assert n >= 1 and threads == 1
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    n, threads = map(int, out.stdout.split())
+    assert n == 0  # left alone (OpenBLAS may cap the count at the cores)

@@ -15,11 +15,10 @@ up. A structured operator (convolution, index map, ...) maps ``Λ`` without its 
 (``AffineOp.linear_map``); backward passes run in row chunks (``CHUNK_ENTRIES``) and, in the
 mode ``fast``, start only from the rows IBP leaves unstable before a ReLU
 (:meth:`_Crown.unstable_rows`). In the mode ``fast`` with a network input of at most
-``FORWARD_MAX_INPUT`` (64) entries, a node of more than ``FORWARD_MIN_NODE`` (1024) entries gets
-its bounds from forward affine forms (``op.forward_step``, structured in
-``linalg/fast_forward.py``) intersected with IBP, then backward passes from the neurons these
-leave unstable before ReLUs when they are at most ``FORWARD_REFINE_MAX`` (auto_LiRPA's
-forward/backward mix; the status stays ``bound``); the output keeps its backward pass. At the
+``FORWARD_MAX_INPUT`` (64) entries, such a node of more than ``FORWARD_MIN_NODE`` (1024) entries
+first gets forward affine bounds (``op.forward_step``, structured in ``linalg/fast_forward.py``)
+intersected with IBP, and backward passes start only from the neurons these leave unstable (a
+finer filter than IBP alone; a stable neuron's ReLU lines do not depend on its bounds). At the
 input the forms are concretised over the set
 (:func:`exactbounds.inputsets.concretize_mat`). No intersection with IBP unless asked. This
 module is a generic loop: it names no operator.
@@ -36,7 +35,10 @@ branches; a relaxation that raises ``AmbiguousBranch`` makes the run restart at 
 precision, up to 3 times; status ``enclosure``), ``fast`` (``FastContext``, float64 balls;
 every relaxation's lines are point floats valid on the outer ends of the float intermediate
 bounds, so the result is a sound ``bound`` of the network, not an enclosure of exact CROWN; see
-``numbers/fast.py``). BatchNorm with an irrational √(σ²+ε) enters
+``numbers/fast.py``; the backward pass carries point functionals, each node charging the
+rounding radius of the functionals reaching it to the biases as ``0 ± R·m`` with
+``m >= |z|`` from the node's stored or IBP bounds: :meth:`_Crown.settle`,
+``linalg/fast_point.py``). BatchNorm with an irrational √(σ²+ε) enters
 with midpoint coefficients and an error term bounded with exact IBP boxes, and any square root
 or enclosed intercept in the exact mode makes the status ``bound`` (a sound bound, not the
 exact value of the algorithm).
@@ -47,7 +49,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flint import arb, fmpq_mat
+from flint import arb, fmpq, fmpq_mat
 
 from ..core import Box
 from ..errors import AmbiguousBranch, InvalidValueError, ShapeError
@@ -117,6 +119,15 @@ class _Run:
         return self._ibp
 
     def abs_max(self, name: str) -> list[Any]:
+        """Exact upper bounds of ``|z|`` for node ``name`` on the input set: from fast IBP in the
+        mode ``fast`` (float ends, exact as rationals), else from exact IBP."""
+        if self.ctx.backend_kind == "fast":
+            if self._fboxes is None:
+                self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
+            f = self._fboxes[name]
+            m = np.maximum(np.abs(f.ll), np.abs(f.hh))
+            if np.isfinite(m).all():
+                return [fmpq(*v.as_integer_ratio()) for v in m.tolist()]
         lo, hi = self.ibp_boxes()[name]
         return [max(abs(a), abs(b)) for a, b in zip(lo, hi)]
 
@@ -227,7 +238,11 @@ class _Crown(_Run):
         for node in reversed(graph.nodes[: self.order[target] + 1]):
             if node.name not in lamL:
                 continue
-            LL, LU = lamL.pop(node.name), lamU.pop(node.name)
+            LL, LU, eL, eU = self.settle(node.name, lamL.pop(node.name), lamU.pop(node.name))
+            if eL is not None:
+                biasL = biasL + eL
+            if eU is not None:
+                biasU = biasU + eU
             newL, newU, cL, cU = node.op.crown_step(self, node, LL, LU)
             for t in cL:
                 biasL = biasL + t
@@ -238,7 +253,13 @@ class _Crown(_Run):
                 same = lamL.get(inp) is lamU.get(inp) and aL is aU
                 lamL[inp] = be.add(lamL.get(inp), aL, d)
                 lamU[inp] = lamL[inp] if same else be.add(lamU.get(inp), aU, d)
-        LA, UA = be.full(lamL.get(graph.INPUT)), be.full(lamU.get(graph.INPUT))
+        LA, UA, eL, eU = self.settle(
+            graph.INPUT, be.full(lamL.get(graph.INPUT)), be.full(lamU.get(graph.INPUT))
+        )
+        if eL is not None:
+            biasL = biasL + eL
+        if eU is not None:
+            biasU = biasU + eU
         n = graph.input_dim
         if LA is None:  # the node does not depend on the input
             LA = UA = be.zeros(m, n)
@@ -247,6 +268,39 @@ class _Crown(_Run):
         if UA is IDENT:
             UA = be.eye(n)
         return LA, biasL, UA, biasU
+
+    def settle(self, name: str, LL: Any, LU: Any) -> tuple[Any, ...]:
+        """``(ΛL', ΛU', eL, eU)``: in the mode ``fast`` the functionals reaching ``name`` made
+        points, their rounding radius charged to the biases as ``0 ± rad·m`` with ``|z| <= m``
+        (``linalg/fast_point.py``; ``e`` ``None``: nothing charged); else unchanged."""
+        settle = getattr(self.be, "settle", None)
+        if settle is None:
+            return LL, LU, None, None
+
+        def m_of() -> Any:
+            return self.abs_bound(name)
+
+        LL2, eL = settle(LL, m_of)
+        if LU is LL:
+            return LL2, LL2, eL, eL
+        LU2, eU = settle(LU, m_of)
+        return LL2, LU2, eL, eU
+
+    def abs_bound(self, name: str) -> Any:
+        """A float column ``m >= |z|`` for node ``name`` on the input set: from its stored
+        bounds, else fast IBP from the bounds stored so far (cached while none is added)."""
+        cache = self.__dict__.setdefault("_absb", {})
+        got = cache.get(name)
+        if got is not None and got[0] == len(self.bounds):
+            return got[1]
+        if name in self.bounds and name != self.graph.INPUT:
+            (ll, _), (_, hh) = (self.be.vectors(v) for v in self.bounds[name])
+        else:
+            f = self.ibp_from_stored(name)
+            ll, hh = f.ll, f.hh
+        m = np.maximum(np.abs(ll), np.abs(hh)).reshape(-1, 1)
+        cache[name] = (len(self.bounds), m)
+        return m
 
     def compute_bounds(self, name: str, final: bool, rows: Any = None) -> tuple[Any, ...]:
         """Backend ``(lo, hi)`` of node ``name`` by a backward pass (of its entries ``rows``
@@ -266,13 +320,9 @@ class _Crown(_Run):
             self.tick()
             return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
         sparse = None if rows is not None or final else self.unstable_rows(name)
-        if rows is None and not final and self.forward_rule(name):
+        if sparse is not None and self.forward_rule(name):
             lo_f, hi_f = self.forward_bounds(name)
-            unstable = [int(j) for j in ((lo_f < 0) & (hi_f > 0)).nonzero()[0]]
-            if sparse is None or len(unstable) > FORWARD_REFINE_MAX:  # the forward bounds
-                lo_col, hi_col = be.merge_rows(([], lo_f, hi_f), None, None)
-                self.tick()
-                return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
+            unstable = [int(j) for j in self.open_rows(name, lo_f, hi_f).nonzero()[0]]
             sparse = (unstable, lo_f, hi_f)
         if sparse is not None:
             rows = sparse[0]
@@ -300,10 +350,11 @@ class _Crown(_Run):
         return lo, hi
 
     def forward_rule(self, name: str) -> bool:
-        """Whether the bounds of ``name`` start from forward affine forms: in the mode ``fast``,
-        for a network input of at most ``FORWARD_MAX_INPUT`` entries and a node of more than
-        ``FORWARD_MIN_NODE`` entries (its forms are ``entries × (input + 1)``, cheaper than a
-        backward pass with one row per entry)."""
+        """Whether the unstable neurons of ``name`` (a node read only by ReLUs) are picked by
+        forward affine bounds: in the mode ``fast``, for a network input of at most
+        ``FORWARD_MAX_INPUT`` entries and a node of more than ``FORWARD_MIN_NODE`` entries (its
+        forms are ``entries × (input + 1)``, cheaper than a backward pass with one row per
+        entry)."""
         return (
             self.ctx.backend_kind == "fast"
             and self.graph.input_dim <= FORWARD_MAX_INPUT
@@ -416,6 +467,14 @@ class _Crown(_Run):
                 return False
         return True
 
+    def open_rows(self, name: str, lo: Any, hi: Any) -> Any:
+        """The mask of the entries of ``name`` whose sign the float bounds leave open for its
+        sign-relaxed readers (an end at 0 stays open for Sign: ``sign(0) = 0``)."""
+        readers = [n for n in self.graph.nodes if name in n.inputs]
+        if any(SIGN_RELAXED.get(n.op.kind) for n in readers):
+            return (lo <= 0) & (hi >= 0)
+        return (lo < 0) & (hi > 0)
+
     def unstable_rows(self, name: str) -> Any:
         """In the mode ``fast``, before a node read only by sign-relaxed operators (ReLU: its
         lines are exact once the sign is known): ``(rows, lo, hi)`` with the rows that IBP
@@ -428,11 +487,7 @@ class _Crown(_Run):
             return None
         f = self.ibp_from_stored(name)
         lo, hi = f.ll, f.hh
-        if any(SIGN_RELAXED[n.op.kind] for n in readers):
-            open_ = (lo <= 0) & (hi >= 0)
-        else:
-            open_ = (lo < 0) & (hi > 0)
-        rows = [int(j) for j in open_.nonzero()[0]]
+        rows = [int(j) for j in self.open_rows(name, lo, hi).nonzero()[0]]
         self.rounded = True  # IBP's sign may differ from CROWN's: a sound bound, not an enclosure
         self.note(
             "fast mode: intermediate CROWN bounds only for the neurons that IBP leaves unstable "
@@ -445,10 +500,8 @@ FORWARD_MAX_INPUT = 64
 """Mode ``fast``: networks with at most this many inputs get forward affine bounds on large
 nodes (:meth:`_Crown.forward_rule`)."""
 FORWARD_MIN_NODE = 1024
-"""... on the nodes with more than this many entries; a node read only by ReLUs then gets
-backward passes from the neurons the forward bounds leave unstable when they are at most
-``FORWARD_REFINE_MAX`` (else the forward bounds stay)."""
-FORWARD_REFINE_MAX = 1024
+"""... on the nodes with more than this many entries (read only by ReLUs): backward passes then
+start from the neurons the forward bounds leave unstable."""
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
 SIGN_RELAXED = {"relu": False, "sign": True}

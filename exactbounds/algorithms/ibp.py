@@ -7,11 +7,14 @@ which is the exact IBP input for every p-norm ball). ``ibp_result`` wraps it in 
 In a context whose backend is ``fast`` the boxes travel between nodes as float vectors
 (:class:`~exactbounds.linalg.fast_ibp.FBox`: an outward float interval around each exact end)
 through each operator's ``ibp_fast`` verb; an operator without it gets a box of context
-elements (``ibp``) and its result is converted back. Elements are made only at the end.
+elements (``ibp``) and its result is converted back. Elements are made only at the end. The
+float box of an input set is made once per set (:func:`input_fbox`; sets are not changed
+once made).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..core import Box
@@ -57,7 +60,7 @@ def ibp(
     that rounds bounds (dyadic) every box but the output's is rounded outward first
     (:func:`_ibp_rounded`); ``rounded=False`` keeps the exact IBP boxes instead."""
     if ctx.backend_kind == "fast":
-        return _ibp_fast(graph, bounding_box(box), ctx, intermediate, progress)
+        return _ibp_fast(graph, box, ctx, intermediate, progress)
     if ctx.rounds_bounds and rounded:
         return _ibp_rounded(graph, bounding_box(box).to_ctx(ctx), ctx, intermediate, progress)
     return run_graph(
@@ -90,13 +93,37 @@ def _ibp_rounded(graph: Graph, box: Box, ctx: Context, intermediate: bool, progr
     return vals if intermediate else vals[graph.output]
 
 
+_INPUT_FBOXES: OrderedDict[int, Any] = OrderedDict()
+INPUT_FBOX_CACHE = 8
+
+
+def input_fbox(ctx: Context, input_set: Any) -> tuple[Any, Any]:
+    """``(FBox, shape)`` of the set's bounding box (float ends outward, read-only arrays), made
+    once for each of the last ``INPUT_FBOX_CACHE`` sets (held, so their ids stay unique)."""
+    key = id(input_set)
+    got = _INPUT_FBOXES.get(key)
+    if got is not None and got[0] is input_set and got[1] == ctx.precision:
+        _INPUT_FBOXES.move_to_end(key)
+        return got[2], got[3]
+    box = bounding_box(input_set)
+    f = fbox_from_box(ctx, box)
+    for a in f:
+        a.flags.writeable = False
+    _INPUT_FBOXES[key] = (input_set, ctx.precision, f, box.shape)
+    if len(_INPUT_FBOXES) > INPUT_FBOX_CACHE:
+        _INPUT_FBOXES.popitem(last=False)
+    return f, box.shape
+
+
 def _ibp_fast(
-    graph: Graph, box: Box, ctx: Context, intermediate: bool, progress: Any, raw: bool = False
+    graph: Graph, box: Any, ctx: Context, intermediate: bool, progress: Any, raw: bool = False
 ) -> Any:
-    """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback);
-    ``raw``: every node's :class:`~exactbounds.linalg.fast_ibp.FBox` as it is."""
-    vals = {graph.INPUT: fbox_from_box(ctx, box)}
-    shapes = {graph.INPUT: box.shape}
+    """IBP on float boxes (``op.ibp_fast``; ``op.ibp`` on context elements as the fallback)
+    from the input set ``box``; ``raw``: every node's
+    :class:`~exactbounds.linalg.fast_ibp.FBox` as it is."""
+    f0, shape0 = input_fbox(ctx, box)
+    vals = {graph.INPUT: f0}
+    shapes = {graph.INPUT: shape0}
     for node in graph:
         ins = [vals[i] for i in node.inputs]
         verb = getattr(node.op, "ibp_fast", None)
@@ -123,7 +150,7 @@ def _box(ctx: Context, fbox: Any, shape: Any) -> Box:
 def ibp_fboxes(graph: Graph, box: Any, ctx: Context) -> dict[str, Any]:
     """IBP in the mode ``fast`` (``ctx.backend_kind == "fast"``): every node's float
     :class:`~exactbounds.linalg.fast_ibp.FBox` (no conversion to context elements)."""
-    return _ibp_fast(graph, bounding_box(box), ctx, True, None, raw=True)
+    return _ibp_fast(graph, box, ctx, True, None, raw=True)
 
 
 def ibp_result(
@@ -135,8 +162,8 @@ def ibp_result(
 ) -> BoundsResult:
     """IBP as a ``BoundsResult``: status ``exact`` when every end is exact, else
     ``enclosure`` (of the exact IBP value)."""
-    vals = ibp(graph, input_set, ctx, intermediate=True, progress=progress)
-    out = vals[graph.output]
+    vals = ibp(graph, input_set, ctx, intermediate=intermediate, progress=progress)
+    out = vals[graph.output] if intermediate else vals
     status = EXACT if all(ctx.status(v) == EXACT for v in out.lo + out.hi) else ENCLOSURE
     nodes = {k: v for k, v in vals.items() if k != graph.INPUT} if intermediate else {}
     return BoundsResult("ibp", ctx.mode, ctx, out, status, nodes=nodes)

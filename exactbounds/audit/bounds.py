@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..errors import ShapeError
 from ..io.load import region_models
-from .fast_tier import fast_output, fast_verdicts
+from .fast_tier import explain_budget, fast_output, fast_verdicts, undecided_gap
 from .methods import LINEAR, AuditRuns, make_rng, method_context
 from .properties import PROVED, UNKNOWN, VIOLATED, PropertyResult, check_property
 from .rounding import ibp_magnitudes, linear_magnitude, rounding_steps
@@ -117,112 +117,114 @@ def audit_bounds(
                 evaluations=0,
                 info={"mode": "fast", "relaxation": runs.relaxation, "fast_tier": tier},
             )
-    # the run is refined with more square-root bits (exact modes) or more precision (interval)
-    b, p = (ctx0.precision, prec) if ctx0.is_exact else (None, ctx0.precision)
-    while True:
-        res = (
-            runs.exact_bounds(method, b, True, mode, p)
-            if intermediate
-            else {graph.output: runs.exact_bounds(method, b, False, mode, p)}
+    gap = undecided_gap(fres, all_items, decided, graph.output) if tier is not None else None
+    with explain_budget(tier, gap):
+        # the run is refined with more square-root bits (exact modes) or more precision (interval)
+        b, p = (ctx0.precision, prec) if ctx0.is_exact else (None, ctx0.precision)
+        while True:
+            res = (
+                runs.exact_bounds(method, b, True, mode, p)
+                if intermediate
+                else {graph.output: runs.exact_bounds(method, b, False, mode, p)}
+            )
+            for c in claims:
+                node = c.node or graph.output
+                if node not in res:
+                    raise ShapeError(
+                        f"{c.source}: no node named {node!r} "
+                        f"(nodes: {', '.join(k for k in res if k != graph.INPUT)})"
+                    )
+                c.check_dim(res[node].dim, f"node {node!r}")
+            items = [it for it in _claim_items(claims, graph) if it[:3] not in decided]
+            rel = {
+                it[:3]: _relation(
+                    it[2], it[3], (res[it[0]].lo if it[2] == "lo" else res[it[0]].hi)[it[1]]
+                )
+                for it in items
+            }
+            exact = res
+            if all(rel.values()) or (b or p) >= max_bits:
+                break
+            if b is not None:
+                b *= 4
+            else:
+                p *= 4
+        rows = runs.linear_rows(method, b, mode, p) if -1 in rel.values() else {}
+        targets = []
+        for node, i, side, v, dtype in items:
+            if rel[(node, i, side)] == -1:
+                t = Target(node, i, side, v, dtype)
+                for source, lA, uA in rows.get(node, ()):
+                    t.rows.append((source, (lA if side == "lo" else uA)[i]))
+                targets.append(t)
+        search = WitnessSearch(
+            graph,
+            input_set,
+            targets,
+            bits=eval_bits,
+            max_bits=max_bits,
+            find_all=find_all,
+            constraints=constraints,
+            rng=make_rng(seed),
+            budget=budget,
+            n_random=n_random,
+            on_eval=on_eval,
         )
-        for c in claims:
-            node = c.node or graph.output
-            if node not in res:
-                raise ShapeError(
-                    f"{c.source}: no node named {node!r} "
-                    f"(nodes: {', '.join(k for k in res if k != graph.INPUT)})"
+        search.run()
+        found = {t.key: t for t in targets}
+        verdicts = []
+        for node, i, side, v, dtype in items:
+            ex = (exact[node].lo if side == "lo" else exact[node].hi)[i]
+            kw = dict(node=None if node == graph.output else node, method=method, dtype=dtype)
+            t = found.get((node, i, side))
+            if rel[(node, i, side)] == 0:
+                s = slack_of(side, v, ex)
+                verdicts.append(
+                    Verdict(
+                        i,
+                        side,
+                        INSIDE_EXACT,
+                        v,
+                        ex,
+                        s,
+                        0 * v,
+                        0 * v,
+                        **kw,
+                        note=f"undecided: the claim lies inside the enclosure of "
+                        f"the exact bound at {b or p} bits",
+                    )
                 )
-            c.check_dim(res[node].dim, f"node {node!r}")
-        items = [it for it in _claim_items(claims, graph) if it[:3] not in decided]
-        rel = {
-            it[:3]: _relation(
-                it[2], it[3], (res[it[0]].lo if it[2] == "lo" else res[it[0]].hi)[it[1]]
-            )
-            for it in items
+                continue
+            if t is not None and t.witnesses > 1:
+                kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
+            verdict = Verdict.decide(i, side, v, ex, t.witness if t else None, **kw)
+            if verdict.verdict == INSIDE_EXACT and t is not None and t.best is not None:
+                score, x = t.best
+                verdict.best = (x, score if side == "lo" else -score)
+            verdicts.append(verdict)
+        terms = _Terms(runs, method, method_context(method, mode, b, p))
+        steps = rounding_steps(graph)
+        for (node, i, side, _, _), vd in zip(items, verdicts):
+            if vd.verdict != SOUND and rel[(node, i, side)] == -1:
+                vd.classify_rounding(terms(node, i, side), steps)
+        info = {
+            "mode": ctx0.mode,
+            "relaxation": runs.relaxation,
+            ("bits" if b is not None else "prec"): b or p,
         }
-        exact = res
-        if all(rel.values()) or (b or p) >= max_bits:
-            break
-        if b is not None:
-            b *= 4
-        else:
-            p *= 4
-    rows = runs.linear_rows(method, b, mode, p) if -1 in rel.values() else {}
-    targets = []
-    for node, i, side, v, dtype in items:
-        if rel[(node, i, side)] == -1:
-            t = Target(node, i, side, v, dtype)
-            for source, lA, uA in rows.get(node, ()):
-                t.rows.append((source, (lA if side == "lo" else uA)[i]))
-            targets.append(t)
-    search = WitnessSearch(
-        graph,
-        input_set,
-        targets,
-        bits=eval_bits,
-        max_bits=max_bits,
-        find_all=find_all,
-        constraints=constraints,
-        rng=make_rng(seed),
-        budget=budget,
-        n_random=n_random,
-        on_eval=on_eval,
-    )
-    search.run()
-    found = {t.key: t for t in targets}
-    verdicts = []
-    for node, i, side, v, dtype in items:
-        ex = (exact[node].lo if side == "lo" else exact[node].hi)[i]
-        kw = dict(node=None if node == graph.output else node, method=method, dtype=dtype)
-        t = found.get((node, i, side))
-        if rel[(node, i, side)] == 0:
-            s = slack_of(side, v, ex)
-            verdicts.append(
-                Verdict(
-                    i,
-                    side,
-                    INSIDE_EXACT,
-                    v,
-                    ex,
-                    s,
-                    0 * v,
-                    0 * v,
-                    **kw,
-                    note=f"undecided: the claim lies inside the enclosure of "
-                    f"the exact bound at {b or p} bits",
-                )
-            )
-            continue
-        if t is not None and t.witnesses > 1:
-            kw["note"] = f"{t.witnesses} witnesses found; the farthest is shown"
-        verdict = Verdict.decide(i, side, v, ex, t.witness if t else None, **kw)
-        if verdict.verdict == INSIDE_EXACT and t is not None and t.best is not None:
-            score, x = t.best
-            verdict.best = (x, score if side == "lo" else -score)
-        verdicts.append(verdict)
-    terms = _Terms(runs, method, method_context(method, mode, b, p))
-    steps = rounding_steps(graph)
-    for (node, i, side, _, _), vd in zip(items, verdicts):
-        if vd.verdict != SOUND and rel[(node, i, side)] == -1:
-            vd.classify_rounding(terms(node, i, side), steps)
-    info = {
-        "mode": ctx0.mode,
-        "relaxation": runs.relaxation,
-        ("bits" if b is not None else "prec"): b or p,
-    }
-    if tier is not None:
-        info["fast_tier"] = tier
-    if decided:  # the fast tier's verdicts in their places among the exact ones
-        rest = iter(verdicts)
-        verdicts = [decided.get(it[:3]) or next(rest) for it in _claim_items(claims, graph)]
-    return AuditResult(
-        verdicts,
-        method=method,
-        mode=ctx0.mode,
-        dtype=claims[0].dtype if claims else "float64",
-        evaluations=search.evaluations,
-        info=info,
-    )
+        if tier is not None:
+            info["fast_tier"] = tier
+        if decided:  # the fast tier's verdicts in their places among the exact ones
+            rest = iter(verdicts)
+            verdicts = [decided.get(it[:3]) or next(rest) for it in _claim_items(claims, graph)]
+        return AuditResult(
+            verdicts,
+            method=method,
+            mode=ctx0.mode,
+            dtype=claims[0].dtype if claims else "float64",
+            evaluations=search.evaluations,
+            info=info,
+        )
 
 
 class _Terms:

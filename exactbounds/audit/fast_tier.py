@@ -16,8 +16,10 @@ audit (:func:`~exactbounds.audit.bounds.audit_bounds`).
 
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 from ..algorithms.crown import run_with_escalation
+from ..errors import BudgetExceededError
 from ..numbers import interval, make_context
 from .verdicts import SOUND, Verdict
 
@@ -66,3 +68,35 @@ def fast_verdicts(res, method, items, output):
         assert vd.verdict == SOUND
         out[(node, i, side)] = vd
     return out
+
+
+def undecided_gap(res, items, decided, output):
+    """The largest relative distance ``|claim − fast end| / |fast end|`` of the claimed output
+    sides the fast tier left undecided (their claims lie inside its sound bound), as a float;
+    ``None`` when there is none."""
+    ctx, gaps = res.ctx, []
+    for node, i, side, v, _ in items:
+        if node != output or (node, i, side) in decided:
+            continue
+        e = (res.output.lo if side == "lo" else res.output.hi)[i]
+        end = ctx.lower(e) if side == "lo" else ctx.upper(e)
+        gaps.append(float(abs(v - end)) / max(float(abs(end)), 1e-300))
+    return max(gaps) if gaps else None
+
+
+@contextmanager
+def explain_budget(tier, gap):
+    """A budget stop during the exact audit that follows the fast tier says what the fast tier
+    decided and how far inside its bound the other claims lie (one line, still exit 2)."""
+    try:
+        yield
+    except BudgetExceededError as e:
+        if tier is None:
+            raise
+        left = tier["sides"] - tier["decided"]
+        how = f", by at most {gap:.2g} relative" if gap is not None else ""
+        raise BudgetExceededError(
+            f"{e} (the fast tier decided {tier['decided']} of {tier['sides']} claimed sides; "
+            f"the {left} others lie inside its sound bound{how} and need the exact method "
+            "bound)"
+        ) from None

@@ -696,9 +696,9 @@ def backend_for(ctx: Context) -> Any:
     if kind == "arb":
         return ArbBackend(ctx.precision)
     if kind == "fast":
-        from .fast import FastBackend  # fast.py builds on this module (no import cycle)
+        from .fast_point import PointFastBackend  # builds on this module (no import cycle)
 
-        return FastBackend()
+        return PointFastBackend()
     raise InvalidValueError(
         "ctx", ctx, "CROWN and affine run in the exact, dyadic or interval modes"
     )

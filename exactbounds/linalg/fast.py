@@ -701,6 +701,18 @@ class FastBackend(_Base):
 
     # -- the vectorised steps -------------------------------------------------------------
     def split(self, W: Any) -> tuple[Any, ...]:
+        """``(W⁺, W⁻)``: from the float ball of ``W`` (exact: a sign split rounds nothing)
+        when every entry's sign is decided, else from the exact entries."""
+        B = self.mat(W)
+        m, r = B.mid, B.rad
+        if r is None:
+            return Ball(np.maximum(m, 0.0)), Ball(np.minimum(m, 0.0))
+        if ((np.abs(m) > r) | ((m == 0) & (r == 0))).all():
+            pos = m > 0
+            return (
+                Ball(np.where(pos, m, 0.0), np.where(pos, r, 0.0)),
+                Ball(np.where(pos, 0.0, m), np.where(pos, 0.0, r)),
+            )
         P, N = split_q(W)
         return self.mat(P), self.mat(N)
 

@@ -10,8 +10,9 @@ outer ends of the float intermediate bounds (``relax_vec`` of ReLU, LeakyRelu, S
 the other operators' exact lines on those ends): their result is a sound ``bound`` of the
 network, within rounding of the exact algorithm's on well-conditioned networks but not an
 enclosure of it (taking the hull of every branch the balls leave open instead widened the
-enclosure ~100× per layer). A ball that overflowed, or a result too wide
-(:meth:`accept`), raises ``AmbiguousBranch``; the run then restarts in :meth:`refined`
+enclosure ~100× per layer). CROWN's backward functionals are point floats, their products'
+rounding charged to the bias (``linalg/fast_point.py``). A ball that overflowed, or a result
+too wide (:meth:`accept`), raises ``AmbiguousBranch``; the run then restarts in :meth:`refined`
 (``IntervalContext(113)``).
 """
 

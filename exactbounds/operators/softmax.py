@@ -61,10 +61,14 @@ class Softmax(IbpRelaxed):
                     for j in g:
                         if j != i:
                             s += (arb(xhi[j] if lower else xlo[j]) - xi).exp()
-                    lo, hi = arb_ends(1 / s)
                     # ends below 2^-prec (e^-1000, say) become 0 and 2^-prec: still outward,
                     # and later sums need not carry thousands of bits
                     tiny = fmpq(1, 2**ctx.func_prec)
+                    r = 1 / s
+                    if r < arb(tiny):  # the whole ball below 2^-prec: no exact ends needed
+                        out[i] = (fmpq(0), tiny)
+                        continue
+                    lo, hi = arb_ends(r)
                     lo = fmpq(0) if lo < tiny else lo
                     hi = tiny if hi < tiny else hi
                     out[i] = (max(lo, fmpq(0)), min(hi, fmpq(1)))
