@@ -45,7 +45,7 @@ def points(S):
     return sample(S, random.Random(0), 4) + vertices(S, 8)
 
 
-def close(a, b, rel=fmpq(1, 10**6)):
+def close(a, b, rel):
     """The output boxes of two runs agree within ``rel`` of their span."""
     alo, ahi = a.output.outer(a.ctx)
     blo, bhi = b.output.outer(b.ctx)
