@@ -341,6 +341,26 @@ class BatchNorm(AffineOp):
             self._lin = LinearMap([DiagPart(n, w, rad=rad)], fmpq_mat(n, 1, b), b_rad)
         return self._lin
 
+    def _note_enclosed(self, run):
+        """The mode fast takes the structured enclosed diagonal: say so (the other modes say
+        it where they add their error term)."""
+        lin = self.linear_map()
+        enclosed = lin.b_rad is not None or lin.parts[0].rad is not None
+        if enclosed and run.ctx.backend_kind == "fast":
+            run.rounded = True
+            run.note(
+                "BatchNorm coefficients enclosed (irrational square root): ball coefficients "
+                "in the structured step"
+            )
+
+    def crown_step(self, run, node, LL, LU):
+        self._note_enclosed(run)
+        return super().crown_step(run, node, LL, LU)
+
+    def forward_step(self, run, node, forms):
+        self._note_enclosed(run)
+        return super().forward_step(run, node, forms)
+
     def evaluate(self, ctx, x):
         return evaluate_batchnorm(self.params, x, ctx)
 
