@@ -14,7 +14,8 @@ coefficient is ``>= 0``, the upper line otherwise; pass-through: unchanged); res
 up. A structured operator (convolution, index map, ...) maps ``Λ`` without its dense matrix
 (``AffineOp.linear_map``); backward passes run in row chunks (``CHUNK_ENTRIES``) and, in the
 mode ``fast``, start only from the rows IBP leaves unstable before a ReLU
-(:meth:`_Crown.unstable_rows`). In the mode ``fast`` with a network input of at most
+(:meth:`_Crown.unstable_rows`), and take fast IBP where CROWN cannot be tighter
+(:meth:`_Crown.ibp_rule`). In the mode ``fast`` with a network input of at most
 ``FORWARD_MAX_INPUT`` (64) entries, such a node of more than ``FORWARD_MIN_NODE`` (1024) entries
 first gets forward affine bounds (``op.forward_step``, structured in ``linalg/fast_forward.py``)
 intersected with IBP, and backward passes start only from the neurons these leave unstable (a
