@@ -293,3 +293,40 @@ def test_batchnorm_enclosed_diag_kernel_in_dense_form_matches():
     X = np.arange(6.0).reshape(2, 3)
     K = np.array([1 / 3, 2.0, -1 / 7])
     assert np.array_equal(part.back(X, K), X * K)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_conv_back_both_branches_equal_the_dense_product(data):
+    """``ConvPart.back`` (one product for all kernel offsets when the channels are few, one per
+    offset otherwise) is ``X·W`` with the dense matrix of the convolution, exactly on integers."""
+    from exactbounds.linalg import structured
+
+    C = data.draw(st.sampled_from([1, 2, 4]))
+    G = data.draw(st.sampled_from([1, 2])) if C % 2 == 0 else 1
+    cout = G * data.draw(st.integers(1, 2))
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    w = [
+        [
+            [[data.draw(st.integers(-3, 3)) for _ in range(kw)] for _ in range(kh)]
+            for _ in range(C // G)
+        ]
+        for _ in range(cout)
+    ]
+    s, p = data.draw(st.integers(1, 2)), data.draw(st.integers(0, 1))
+    op = Conv2d(w, None, (C, 4, 5), s, p, 1, G)
+    part = op.linear_map().parts[0]
+    (W,), _ = op.linear_params()
+    Wq = W.to_q() if hasattr(W, "to_q") else W
+    dense = np.array([[int(Wq[i, j]) for j in range(Wq.ncols())] for i in range(Wq.nrows())])
+    X = np.array([[data.draw(st.integers(-4, 4)) for _ in range(op.out_dim)] for _ in range(2)])
+    K = [
+        np.array(
+            [[int(v) for v in row] for row in (k.to_q() if hasattr(k, "to_q") else k).tolist()]
+        )
+        for k in op._kernels(False)
+    ]
+    for few in (0, 1000):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(structured, "FEW_CHANNELS", few)
+            assert np.array_equal(part.back(X, K), X @ dense)
