@@ -129,12 +129,16 @@ def test_fast_crown_forward_intermediate_holds_exact_outputs(data):
 
 def test_forward_rule_only_in_fast_mode_and_small_inputs(monkeypatch):
     """The rule: mode fast, input of at most ``FORWARD_MAX_INPUT`` entries, node larger than
-    ``FORWARD_MIN_NODE`` and read only by ReLUs; the exact mode never takes it."""
+    ``FORWARD_MIN_NODE`` and read only by ReLUs; the exact mode never takes it. (The first
+    layer takes IBP, the exact range of one affine map over a box; the rule acts on the
+    second.)"""
     monkeypatch.setattr(crown_mod, "FORWARD_MIN_NODE", 0)
     monkeypatch.setattr(crown_mod, "SPARSE_MIN", 1)
     net = Graph.sequential(
         2,
         [
+            Linear.from_weights([[1, -1], [2, 1]], [0, 0]),
+            ReLU((2,)),
             Linear.from_weights([[1, -1], [2, 1]], [0, 0]),
             ReLU((2,)),
             Linear.from_weights([[1, 1]], [0]),

@@ -252,12 +252,15 @@ def test_fast_crown_holds_exact_outputs(data):
 
 def test_sparse_rows_keep_ibp_for_stable_neurons(monkeypatch):
     """With every neuron stable under IBP no backward pass starts from the node, and the result
-    says that the fast run used IBP there (a sound bound)."""
+    says that the fast run used IBP there (a sound bound). (The first layer takes IBP by the
+    first-affine rule; the sparse rule acts on the second.)"""
     monkeypatch.setattr(crown_mod, "SPARSE_MIN", 1)
     g = Graph.sequential(
         2,
         [
             Linear.from_weights([[1, 0], [0, 1]], [5, -5]),
+            ReLU(2),
+            Linear.from_weights([[1, 1], [0, 1]], [0, 0]),
             ReLU(2),
             Linear.from_weights([[1, 1]], [0]),
         ],

@@ -14,7 +14,8 @@ coefficient is ``>= 0``, the upper line otherwise; pass-through: unchanged); res
 up. A structured operator (convolution, index map, ...) maps ``Λ`` without its dense matrix
 (``AffineOp.linear_map``); backward passes run in row chunks (``CHUNK_ENTRIES``) and, in the
 mode ``fast``, start only from the rows IBP leaves unstable before a ReLU
-(:meth:`_Crown.unstable_rows`). In the mode ``fast`` with a network input of at most
+(:meth:`_Crown.unstable_rows`), and take fast IBP where CROWN cannot be tighter
+(:meth:`_Crown.ibp_rule`). In the mode ``fast`` with a network input of at most
 ``FORWARD_MAX_INPUT`` (64) entries, such a node of more than ``FORWARD_MIN_NODE`` (1024) entries
 first gets forward affine bounds (``op.forward_step``, structured in ``linalg/fast_forward.py``)
 intersected with IBP, and backward passes start only from the neurons these leave unstable (a
@@ -309,10 +310,20 @@ class _Crown(_Run):
             if node.op.needs_bounds:
                 self.relaxation(node)
         be, given = self.be, rows
+        if rows is None and not final and self.ibp_rule(name):
+            f = self.ibp_from_stored(name)
+            lo_col, hi_col = be.merge_rows(([], f.ll, f.hh), None, None)
+            self.rounded = True
+            self.note(
+                "fast mode: intermediate bounds by IBP where CROWN cannot be tighter (one affine "
+                "map of a box, entrywise maps of relaxed operators), as auto_LiRPA"
+            )
+            self.tick()
+            return self.finish_bounds(name, be.entries(lo_col), be.entries(hi_col), False)
         sparse = None if rows is not None or final else self.unstable_rows(name)
         if sparse is not None and self.forward_rule(name):
             lo_f, hi_f = self.forward_bounds(name)
-            unstable = [int(j) for j in ((lo_f < 0) & (hi_f > 0)).nonzero()[0]]
+            unstable = [int(j) for j in self.open_rows(name, lo_f, hi_f).nonzero()[0]]
             sparse = (unstable, lo_f, hi_f)
         if sparse is not None:
             rows = sparse[0]
@@ -416,6 +427,55 @@ class _Crown(_Run):
 
         return get(name)
 
+    def ibp_rule(self, name: str) -> bool:
+        """Whether, in the mode ``fast``, the bounds of ``name`` are fast IBP from the stored
+        bounds because CROWN cannot be tighter (auto_LiRPA's two IBP rules): (1) ``name`` is an
+        entrywise affine image (:meth:`Op.entrywise`) of an elementwise relaxed operator
+        whose input has stored bounds: IBP of the function on those bounds is its exact range,
+        and every line CROWN takes lies below (above) the function there; (2) on a box input,
+        ``name`` is one affine operator of the input (or of an elementwise relaxed operator
+        whose lines are all constant, :meth:`constant_lines`), composed with entrywise maps
+        (one-to-one before it): IBP of one affine map over a box is its exact range."""
+        if self.ctx.backend_kind != "fast" or self.intersect:
+            return False
+        graph, n, general = self.graph, name, False
+        box = isinstance(self.S, Box) or getattr(self.S, "norm", None) == "inf"
+        while n != graph.INPUT:
+            node = graph.node(n)
+            op = node.op
+            if len(node.inputs) != 1 or not hasattr(op, "ibp_fast"):
+                return False
+            kind = op.entrywise()
+            if op.needs_bounds:  # rule 1, or rule 2 from constant lines
+                if kind != "copy" or node.inputs[0] not in self.bounds:
+                    return False
+                return not general or self.constant_lines(node)
+            if kind is None or (general and kind != "copy"):
+                if general or not box or not hasattr(op, "linear_params"):
+                    return False
+                general = True  # rule 2: the one affine operator
+            n = node.inputs[0]
+        return box
+
+    def constant_lines(self, node: Node) -> bool:
+        """Whether every line of the elementwise relaxation of ``node`` has slope 0 (Sign's
+        lines, saturated functions): CROWN through it is IBP over the box of its constant
+        lines, which holds IBP's range of the function."""
+        ls, _, us, _ = self.relaxation(node)[:4]
+        for v in (ls, us):
+            lo, hi = self.be.vectors(v)
+            if lo.any() or hi.any():
+                return False
+        return True
+
+    def open_rows(self, name: str, lo: Any, hi: Any) -> Any:
+        """The mask of the entries of ``name`` whose sign the float bounds leave open for its
+        sign-relaxed readers (an end at 0 stays open for Sign: ``sign(0) = 0``)."""
+        readers = [n for n in self.graph.nodes if name in n.inputs]
+        if any(SIGN_RELAXED.get(n.op.kind) for n in readers):
+            return (lo <= 0) & (hi >= 0)
+        return (lo < 0) & (hi > 0)
+
     def unstable_rows(self, name: str) -> Any:
         """In the mode ``fast``, before a node read only by sign-relaxed operators (ReLU: its
         lines are exact once the sign is known): ``(rows, lo, hi)`` with the rows that IBP
@@ -428,7 +488,7 @@ class _Crown(_Run):
             return None
         f = self.ibp_from_stored(name)
         lo, hi = f.ll, f.hh
-        rows = [int(j) for j in ((lo < 0) & (hi > 0)).nonzero()[0]]
+        rows = [int(j) for j in self.open_rows(name, lo, hi).nonzero()[0]]
         self.rounded = True  # IBP's sign may differ from CROWN's: a sound bound, not an enclosure
         self.note(
             "fast mode: intermediate CROWN bounds only for the neurons that IBP leaves unstable "
@@ -445,12 +505,12 @@ FORWARD_MIN_NODE = 1024
 start from the neurons the forward bounds leave unstable."""
 CHUNK_ENTRIES = 1 << 22
 """Entries of one chunk of a backward pass's functionals (rows × the widest node)."""
-SIGN_RELAXED = ("relu",)
-"""Operator kinds whose relaxation of an entry is exact once its sign is known."""
+SIGN_RELAXED = {"relu": False, "sign": True}
+"""Operator kinds whose relaxation of an entry is exact once its sign is known, and whether an
+end at 0 leaves the sign open (Sign: ``sign(0) = 0`` differs from ``sign(x)`` nearby)."""
 SPARSE_MIN = 1024
 """Nodes with at least this many entries get CROWN bounds only where IBP leaves them unstable
 (mode ``fast``)."""
-"""Operator kinds whose relaxation of an entry is exact once its sign is known."""
 
 
 def _forms_to_lists(run: _Run, forms: Any) -> Any:

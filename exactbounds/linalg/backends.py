@@ -133,7 +133,12 @@ class _Base:
 
         newL, cL = step(LL)
         newU, cU = (newL, cL) if LU is LL else step(LU)
-        return newL, newU, [cL], [cU]
+        if lin.b_rad is None:
+            return newL, newU, [cL], [cU]
+        e = self.mat(lin.b_rad)  # an enclosed bias b ± e: ∓|Λ|·e
+        eL = self.abs(self.full(LL)) * e if LL is not IDENT else e
+        eU = self.abs(self.full(LU)) * e if LU is not IDENT else e
+        return newL, newU, [cL, -eL], [cU, eU]
 
     def full(self, x: Any) -> Any:
         """A functional as a plain backend matrix (a compact one expanded)."""

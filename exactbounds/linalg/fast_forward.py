@@ -161,15 +161,16 @@ def lin_forward(be: Any, lin: Any, forms: Any, n: int) -> Any:
         acc_lo = _plus(acc_lo, _plus(got[0], got[1]))
         acc_hi = _plus(acc_hi, _plus(got[2], got[3]))
     b = be.mat(lin.b)
+    e = None if lin.b_rad is None else be.mat(lin.b_rad)  # an enclosed bias b ± e
     out = []
-    for acc in (acc_lo, acc_hi):
+    for acc, sign in ((acc_lo, -1), (acc_hi, 1)):
         if isinstance(acc, int):
             acc = Ball(np.zeros((b.nrows(), n + 1)))
         L = Ball(acc.mid[:, :n], None if acc.rad is None else acc.rad[:, :n])
         c = Ball(acc.mid[:, n:], None if acc.rad is None else acc.rad[:, n:]) + b
-        out += [L, c]
-        if same_all:
+        if e is None and same_all:
             return L, c, L, c
+        out += [L, c if e is None else (c - e if sign < 0 else c + e)]
     return tuple(out)
 
 

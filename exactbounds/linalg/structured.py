@@ -75,6 +75,11 @@ def _zeros(shape: Any, like: Any) -> Any:
     return np.zeros(shape, dtype=like.dtype)
 
 
+FEW_CHANNELS = 16
+"""A convolution with at most this many input channels per group maps ``X·W`` by one product
+for all kernel offsets (small ``og × cg`` products are slow in BLAS); else one per offset."""
+
+
 class ConvPart:
     """``W``: the convolution of :class:`ConvGeom` ``g`` with the kernels ``K[grp]``
     (``og × cg·kh·kw``, rows ``o``, columns ``(c, p, q)``)."""
@@ -98,6 +103,14 @@ class ConvPart:
             Yg = Yt[:, grp * g.og : (grp + 1) * g.og]
             Kg = K[grp].reshape(g.og, g.cg, g.kh, g.kw)
             chans = slice(grp * g.cg, (grp + 1) * g.cg)
+            if g.cg <= FEW_CHANNELS and g.kh * g.kw > 1:  # one product for every offset
+                Kf = Kg.transpose(0, 2, 3, 1).reshape(g.og, g.kh * g.kw * g.cg)
+                T = (Yg @ Kf).reshape(m, g.ho, g.wo, g.kh, g.kw, g.cg)
+                for p in range(g.kh):
+                    for q in range(g.kw):
+                        a, b = g.window(p, q)
+                        out[:, a, b, chans] += T[:, :, :, p, q, :]
+                continue
             for p in range(g.kh):
                 for q in range(g.kw):
                     a, b = g.window(p, q)
@@ -181,12 +194,17 @@ class GatherPart:
 
 
 class DiagPart:
-    """``W = diag(f)`` (exact values ``f``; ``None``: the identity; ``sign`` −1: its negative)."""
+    """``W = diag(f)`` (exact values ``f``; ``None``: the identity; ``sign`` −1: its negative).
+    With ``rad`` (exact radii ``>= 0``, an enclosed diagonal such as BatchNorm's irrational
+    ``γ/√(σ²+ε)``) the true coefficients are somewhere in ``f ± rad``: the float kernel is a
+    ball holding all of them, and the exact backends take the dense step with its error term
+    (:func:`exact_cheap` is false)."""
 
-    def __init__(self, n: int, f: Any = None, sign: int = 1) -> None:
+    def __init__(self, n: int, f: Any = None, sign: int = 1, rad: Any = None) -> None:
         self.n_in = self.n_out = n
         self.f = f
         self.sign = sign
+        self.rad = rad
         self.n = 1
         self.unique = f is None
 
@@ -201,9 +219,15 @@ class DiagPart:
         if self.f is None:
             return None, None
         m, r = q_mat_ball(fmpq_mat(self.n_in, 1, [self.sign * v for v in self.f]))
+        if self.rad is not None:  # the enclosure's radius, rounded up: r + rad <= r'
+            em, er = q_mat_ball(fmpq_mat(self.n_in, 1, list(self.rad)))
+            extra = em if er is None else np.nextafter(em + er, np.inf)
+            r = extra if r is None else np.nextafter(r + extra, np.inf)
         return m.ravel(), (None if r is None or not r.any() else r.ravel())
 
     def exact_kernel(self) -> Any:
+        if self.rad is not None:
+            raise ValueError("an enclosed diagonal has no exact kernel (see exact_cheap)")
         if self.f is None:
             return None, 0
         vals = [self.sign * v for v in self.f]
@@ -272,10 +296,11 @@ class ChainPart:
 
 class LinearMap:
     """``y = Σ_k W_k·x_k + b``: ``parts[k]`` (a part, or ``None`` when input ``k`` does not enter)
-    and the exact bias column ``b`` (``fmpq_mat``, ``out × 1``)."""
+    and the exact bias column ``b`` (``fmpq_mat``, ``out × 1``); ``b_rad`` (exact, ``>= 0``, or
+    ``None``): the true bias lies in ``b ± b_rad`` (an enclosed offset)."""
 
-    def __init__(self, parts: list[Any], b: Any) -> None:
-        self.parts, self.b = parts, b
+    def __init__(self, parts: list[Any], b: Any, b_rad: Any = None) -> None:
+        self.parts, self.b, self.b_rad = parts, b, b_rad
 
 
 EXACT_DENSE_LIMIT = 1 << 22
@@ -290,7 +315,7 @@ def exact_cheap(part: Any) -> bool:
         return all(exact_cheap(p) for p in part.parts)
     if isinstance(part, ConvPart):
         return part.n_in * part.n_out > EXACT_DENSE_LIMIT
-    return True
+    return getattr(part, "rad", None) is None
 
 
 def _obj(vals: Any, r: int, c: int) -> Any:

@@ -47,6 +47,7 @@ from ..linalg import IDENT, split_q
 from ..linalg.affine import AffineMats
 from ..linalg.fast_forward import lin_forward
 from ..linalg.fast_ibp import affine_fbox, affine_floats
+from ..linalg.structured import DiagPart, GatherPart
 from .jets import JetStep
 
 if TYPE_CHECKING:
@@ -105,6 +106,14 @@ class Op(ABC):
     def ibp(self, ctx: Context, *boxes: Any) -> Box:
         """Interval bounds from the inputs' boxes."""
 
+    def entrywise(self) -> str | None:
+        """How output entries depend on input entries, for CROWN's IBP rules in the mode
+        ``fast``: ``"copy"`` when every output entry is a function of at most one entry of the
+        (single) input and every input entry enters at most one output entry (a permutation,
+        a selection, a diagonal, an elementwise function); ``"spread"`` when an input entry may
+        enter several outputs (a gather that repeats); ``None`` otherwise."""
+        return None
+
     def _unsupported(self, node: Node, what: str) -> UnsupportedOperatorError:
         return UnsupportedOperatorError(f"{node.name}: operator {self.kind!r} has no {what}")
 
@@ -143,6 +152,18 @@ class AffineOp(Op):
     def linear_map(self) -> Any:
         """The coefficients as a :class:`~exactbounds.linalg.structured.LinearMap` (a
         convolution, a selection, a diagonal: no dense matrix), or ``None`` (dense only)."""
+        return None
+
+    def entrywise(self) -> str | None:
+        """From the structured map: a diagonal or a gather on one input (:meth:`Op.entrywise`)."""
+        lin = self.linear_map()
+        if lin is None or len(lin.parts) != 1:
+            return None
+        part = lin.parts[0]
+        if isinstance(part, DiagPart):
+            return "copy"
+        if isinstance(part, GatherPart):
+            return "copy" if part.unique else "spread"
         return None
 
     def weights(self) -> list[Any]:
@@ -276,6 +297,9 @@ class AffineOp(Op):
 class PassThrough(Op):
     """An operator that only renames the shape of its single input."""
 
+    def entrywise(self) -> str | None:
+        return "copy"
+
     def evaluate(self, ctx: Context, x: Any) -> Any:
         self.check_inputs([len(x)], "x")
         return list(x)
@@ -315,6 +339,9 @@ class Relaxed(Op):
     """An elementwise nonlinear operator with sound linear lines (``relax``)."""
 
     needs_bounds = True
+
+    def entrywise(self) -> str | None:
+        return "copy"
 
     @abstractmethod
     def relax(

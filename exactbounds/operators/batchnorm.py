@@ -19,6 +19,7 @@ from flint import fmpq_mat
 from ..core import AffineVec, Box
 from ..errors import InvalidModelError, ShapeError, shown
 from ..linalg.fast_ibp import diag_fbox, diag_floats
+from ..linalg.structured import DiagPart, LinearMap
 from ..numbers import DEFAULT_CONTEXT, RationalContext, to_exact
 from .base import AffineOp
 from .jets import JetStep
@@ -327,6 +328,38 @@ class BatchNorm(AffineOp):
                 None if exact else fmpq_mat(n, 1, br),
             )
         return self._enc[bits]
+
+    def linear_map(self):
+        """The diagonal ``scale`` as a structured map (no dense ``n × n`` matrix): the 128-bit
+        enclosure of :meth:`linear_enclosure` as midpoints ``w`` with radii ``wr`` and the bias
+        ``b ± br`` (radii ``None`` when √(σ²+ε) is rational)."""
+        if getattr(self, "_lin", None) is None:
+            w, wr, b, br = self._diagonal(128)
+            n = self.params.dim
+            rad = wr if any(v != 0 for v in wr) else None
+            b_rad = fmpq_mat(n, 1, br) if any(v != 0 for v in br) else None
+            self._lin = LinearMap([DiagPart(n, w, rad=rad)], fmpq_mat(n, 1, b), b_rad)
+        return self._lin
+
+    def _note_enclosed(self, run):
+        """The mode fast takes the structured enclosed diagonal: say so (the other modes say
+        it where they add their error term)."""
+        lin = self.linear_map()
+        enclosed = lin.b_rad is not None or lin.parts[0].rad is not None
+        if enclosed and run.ctx.backend_kind == "fast":
+            run.rounded = True
+            run.note(
+                "BatchNorm coefficients enclosed (irrational square root): ball coefficients "
+                "in the structured step"
+            )
+
+    def crown_step(self, run, node, LL, LU):
+        self._note_enclosed(run)
+        return super().crown_step(run, node, LL, LU)
+
+    def forward_step(self, run, node, forms):
+        self._note_enclosed(run)
+        return super().forward_step(run, node, forms)
 
     def evaluate(self, ctx, x):
         return evaluate_batchnorm(self.params, x, ctx)

@@ -23,6 +23,7 @@ from flint import arb, fmpq
 from ..core import Box
 from ..errors import InvalidValueError
 from ..linalg.fast import FVec, q_ceil, q_floor
+from ..linalg.fast_ibp import FBox
 from ..numbers import arb_ends
 from .base import Relaxed, as_shape
 from .registry import register
@@ -273,6 +274,28 @@ class Sign(_Elementwise):
             [ctx.const(self._sgn(u)) for _, u in ends],
             self.out_shape,
         )
+
+    def ibp_fast(self, ctx, fbox):
+        """The same on float boxes (exact: ``sign`` of each end; a ``NaN`` end gives −1 below
+        and 1 above)."""
+        with np.errstate(invalid="ignore"):
+            ll, lh, hl, hh = (np.sign(v) for v in fbox)
+        lo, hi = -1.0, 1.0
+        return FBox(
+            np.nan_to_num(ll, nan=lo),
+            np.nan_to_num(lh, nan=hi),
+            np.nan_to_num(hl, nan=lo),
+            np.nan_to_num(hh, nan=hi),
+        )
+
+    def relax_vec(self, l1, l2, u1, u2, **_):
+        """The mode ``fast``: the constant lines ``sign(l1) <= y <= sign(u2)`` on the outer
+        interval ``[l1, u2]`` (exact floats; a ``NaN`` end gives −1 below and 1 above)."""
+        z = np.zeros(l1.shape[0])
+        with np.errstate(invalid="ignore"):
+            lb = np.nan_to_num(np.sign(l1), nan=-1.0)
+            ub = np.nan_to_num(np.sign(u2), nan=1.0)
+        return FVec(z, z), FVec(lb, z), FVec(z.copy(), z), FVec(ub, z)
 
     def relax(self, ctx, lo, hi, **_):
         """The constant lines ``sign(l) <= y <= sign(u)``."""
