@@ -75,11 +75,6 @@ def _zeros(shape: Any, like: Any) -> Any:
     return np.zeros(shape, dtype=like.dtype)
 
 
-FEW_CHANNELS = 16
-"""A convolution with at most this many input channels per group maps ``X·W`` by one product
-for all kernel offsets (small ``og × cg`` products are slow in BLAS); else one per offset."""
-
-
 class ConvPart:
     """``W``: the convolution of :class:`ConvGeom` ``g`` with the kernels ``K[grp]``
     (``og × cg·kh·kw``, rows ``o``, columns ``(c, p, q)``)."""
@@ -103,14 +98,6 @@ class ConvPart:
             Yg = Yt[:, grp * g.og : (grp + 1) * g.og]
             Kg = K[grp].reshape(g.og, g.cg, g.kh, g.kw)
             chans = slice(grp * g.cg, (grp + 1) * g.cg)
-            if g.cg <= FEW_CHANNELS and g.kh * g.kw > 1:  # one product for every offset
-                Kf = Kg.transpose(0, 2, 3, 1).reshape(g.og, g.kh * g.kw * g.cg)
-                T = (Yg @ Kf).reshape(m, g.ho, g.wo, g.kh, g.kw, g.cg)
-                for p in range(g.kh):
-                    for q in range(g.kw):
-                        a, b = g.window(p, q)
-                        out[:, a, b, chans] += T[:, :, :, p, q, :]
-                continue
             for p in range(g.kh):
                 for q in range(g.kw):
                     a, b = g.window(p, q)
