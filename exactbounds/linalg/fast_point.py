@@ -17,6 +17,7 @@ unchanged.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -40,15 +41,15 @@ from .structured import ChainPart
 _RAD = Ball.__dict__["rad"]  # the slot behind Ball.rad
 
 
-class _Term:
+class _Term(ABC):
     """One part of a lazy radius: ``array()`` an upper bound of it entrywise, ``times(m)``
     an upper bound of it times the nonnegative column ``m``."""
 
-    def array(self) -> Any:
-        raise NotImplementedError  # pragma: no cover (abstract)
+    @abstractmethod
+    def array(self) -> Any: ...
 
-    def times(self, m: Any) -> Any:
-        raise NotImplementedError  # pragma: no cover (abstract)
+    @abstractmethod
+    def times(self, m: Any) -> Any: ...
 
 
 class _Prod(_Term):
