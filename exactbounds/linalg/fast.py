@@ -532,11 +532,7 @@ class FastBackend(_Base):
             for p in part.parts:
                 lam = self.lin_rmul(lam, p)
             return lam
-        got = getattr(part, "_float_k", None)
-        if got is None:
-            Km, Kr = part.float_kernel(q_mat_ball)
-            got = part._float_k = (Km, Kr, _kmap(np.abs, Km))
-        Km, Kr, Kabs = got
+        Km, Kr, Kabs = part_kernels(part)
         Lm, Lr = lam.mid, lam.rad
         if getattr(part, "unique", False):  # copies and sign changes only
             return Ball(part.back(Lm, Km), None if Lr is None else np.abs(part.back(Lr, Km)))
@@ -992,12 +988,28 @@ def _kmap2(f: Any, K: Any, R: Any) -> Any:
     return [f(k, r) for k, r in zip(K, R)] if isinstance(K, list) else f(K, R)
 
 
+def part_kernels(part: Any) -> tuple[Any, Any, Any]:
+    """``(Km, Kr, |Km|)``: a structured part's kernel as float balls (``Kr`` ``None``: exact),
+    made once per part."""
+    got = getattr(part, "_float_k", None)
+    if got is None:
+        Km, Kr = part.float_kernel(q_mat_ball)
+        got = part._float_k = (Km, Kr, _kmap(np.abs, Km))
+    return got
+
+
+def gamma_kernel(Kabs: Any, Kr: Any, g: float) -> Any:
+    """``γ·|Km| + Kr`` rounded up, per group (``Kr`` ``None``: ``γ·|Km|``)."""
+    if Kr is None:
+        return _kmap(lambda a: upn(a * g), Kabs)
+    return _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
+
+
 def radius_with_kr(apply: Any, A: Any, R: Any, Kabs: Any, Kr: Any, n: int) -> Any:
     """``γ_n·A·|Km| + R·|Km| + (A + R)·Kr`` (``R`` may be ``None``) rounded up, as two products
     of nonnegative arrays by ``apply`` (a structured part's ``back`` or ``fwd``) with the
     kernels ``|Km|·γ_n + Kr`` and ``|Km| + Kr``; without the underflow term ``2nη``."""
-    g = gamma(n)
-    K1 = _kmap2(lambda a, r: upn(upn(a * g) + r), Kabs, Kr)
+    K1 = gamma_kernel(Kabs, Kr, gamma(n))
     rad = _nonneg_up(apply(A, K1), n)
     if R is not None:
         K2 = _kmap2(lambda a, r: upn(a + r), Kabs, Kr)

@@ -19,11 +19,12 @@ import numpy as np
 from .fast import (
     ETA,
     Ball,
+    _kmap,
     _nonneg_up,
     _quiet,
     _sanitize,
     gamma,
-    q_mat_ball,
+    part_kernels,
     radius_with_kr,
     upn,
 )
@@ -48,18 +49,15 @@ def _kernels(part: Any) -> Any:
     got = getattr(part, "_fwd_k", None)
     if got is not None:
         return got
-    Km, Kr = part.float_kernel(q_mat_ball)
+    Km, Kr, Kabs = part_kernels(part)
     if Km is None:
         out = {"all": (None, None, None), "pos": (None, None, None), "neg": None}
         if isinstance(part, DiagPart) and part.sign < 0:
             out = {"all": (None, None, None), "pos": None, "neg": (None, None, None)}
     else:
-
-        def mp(f: Any) -> Any:
-            return [f(k) for k in Km] if isinstance(Km, list) else f(Km)
-
-        pos, neg = mp(lambda k: np.maximum(k, 0.0)), mp(lambda k: np.minimum(k, 0.0))
-        out = {"all": (Km, mp(np.abs), Kr), "pos": (pos, pos, Kr), "neg": (neg, mp(np.abs), Kr)}
+        pos = _kmap(lambda k: np.maximum(k, 0.0), Km)
+        neg = _kmap(lambda k: np.minimum(k, 0.0), Km)
+        out = {"all": (Km, Kabs, Kr), "pos": (pos, pos, Kr), "neg": (neg, Kabs, Kr)}
     part._fwd_k = out
     return out
 

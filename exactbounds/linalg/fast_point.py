@@ -33,9 +33,12 @@ from .fast import (
     _sanitize,
     ball_matmul,
     gamma,
+    gamma_kernel,
     nonneg_matmul_up,
+    part_kernels,
     upn,
 )
+from .fast_forward import fwd_terms
 from .structured import ChainPart
 
 _RAD = Ball.__dict__["rad"]  # the slot behind Ball.rad
@@ -146,22 +149,18 @@ class PointFastBackend(FastBackend):
     """:class:`~exactbounds.linalg.fast.FastBackend` whose backward products keep their
     radius lazily, so that CROWN settles it into the bias (module docstring)."""
 
-    settles = True
-
     def settle(self, lam: Any, m_of: Any) -> tuple[Any, Any]:
         """``(Λ', e)``: the point functional ``Λ' = mid(Λ)`` and the bias ball ``0 ± e`` with
         ``e >= rad(Λ)·m`` (``m = m_of()``, a column with ``|z| <= m``), or ``(Λ, None)`` when
         ``Λ`` is exact, not a ball, or ``m`` or the midpoint is not finite (the radius then
         stays, and is formed when read)."""
-        if not isinstance(lam, Ball):
-            return lam, None
-        lazy = isinstance(lam, LazyBall) and bool(lam.terms)
-        if not lazy and _RAD.__get__(lam) is None:
+        terms = _terms(lam) if isinstance(lam, Ball) else []
+        if not terms:
             return lam, None
         m = m_of()
         if m is None or not np.isfinite(m).all() or not np.isfinite(lam.mid).all():
             return lam, None
-        e = _settle_sum(_terms(lam), m)
+        e = _settle_sum(terms, m)
         if e is None:
             return lam, None
         return Ball(lam.mid), Ball(np.zeros_like(e), e)
@@ -198,28 +197,16 @@ class PointFastBackend(FastBackend):
         part's forward operation on ``m``)."""
         if isinstance(part, ChainPart) or not _point(lam) or getattr(part, "unique", False):
             return super().lin_rmul(lam, part)
-        got = getattr(part, "_float_k", None)
-        if got is None:
-            super().lin_rmul(Ball(np.zeros((1, lam.ncols()))), part)  # builds part._float_k
-            got = part._float_k
-        Km, Kr, Kabs = got
-        n, n_in = part.n, part.n_in
+        Km, Kr, Kabs = part_kernels(part)
+        n, n_fwd = part.n, fwd_terms(part)
         g = gamma(n)
         mid = part.back(lam.mid, Km)
-        if Kabs is None:
-            K1 = None
-        elif isinstance(Kabs, list):
-            K1 = [
-                upn(k * g) if r is None else upn(upn(k * g) + r)
-                for k, r in zip(Kabs, Kr or [None] * len(Kabs))
-            ]
-        else:
-            K1 = upn(Kabs * g) if Kr is None else upn(upn(Kabs * g) + Kr)
+        K1 = None if Kabs is None else gamma_kernel(Kabs, Kr, g)
 
         def fwd(m: Any) -> Any:
             if K1 is None:  # 0/1 weights: a copy (times γ)
                 return upn(part.fwd(m.T, None).T * g)
-            return _nonneg_up(part.fwd(m.T, K1).T, n_in)
+            return _nonneg_up(part.fwd(m.T, K1).T, n_fwd)
 
         def make() -> Any:
             return _rad_or_zero(FastBackend.lin_rmul(self, lam, part).rad, mid)
