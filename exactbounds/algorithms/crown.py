@@ -119,13 +119,18 @@ class _Run:
             self._ibp = {k: b.outer(rc) for k, b in boxes.items()}
         return self._ibp
 
+    def fast_ibp_boxes(self) -> dict[str, Any]:
+        """Fast IBP boxes (:class:`~exactbounds.linalg.fast_ibp.FBox`) of every node from the
+        input set, made once."""
+        if self._fboxes is None:
+            self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
+        return self._fboxes
+
     def abs_max(self, name: str) -> list[Any]:
         """Exact upper bounds of ``|z|`` for node ``name`` on the input set: from fast IBP in the
         mode ``fast`` (float ends, exact as rationals), else from exact IBP."""
         if self.ctx.backend_kind == "fast":
-            if self._fboxes is None:
-                self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
-            f = self._fboxes[name]
+            f = self.fast_ibp_boxes()[name]
             m = np.maximum(np.abs(f.ll), np.abs(f.hh))
             if np.isfinite(m).all():
                 return [fmpq(*v.as_integer_ratio()) for v in m.tolist()]
@@ -239,11 +244,9 @@ class _Crown(_Run):
         for node in reversed(graph.nodes[: self.order[target] + 1]):
             if node.name not in lamL:
                 continue
-            LL, LU, eL, eU = self.settle(node.name, lamL.pop(node.name), lamU.pop(node.name))
-            if eL is not None:
-                biasL = biasL + eL
-            if eU is not None:
-                biasU = biasU + eU
+            LL, LU, biasL, biasU = self.settle(
+                node.name, lamL.pop(node.name), lamU.pop(node.name), biasL, biasU
+            )
             newL, newU, cL, cU = node.op.crown_step(self, node, LL, LU)
             for t in cL:
                 biasL = biasL + t
@@ -254,13 +257,13 @@ class _Crown(_Run):
                 same = lamL.get(inp) is lamU.get(inp) and aL is aU
                 lamL[inp] = be.add(lamL.get(inp), aL, d)
                 lamU[inp] = lamL[inp] if same else be.add(lamU.get(inp), aU, d)
-        LA, UA, eL, eU = self.settle(
-            graph.INPUT, be.full(lamL.get(graph.INPUT)), be.full(lamU.get(graph.INPUT))
+        LA, UA, biasL, biasU = self.settle(
+            graph.INPUT,
+            be.full(lamL.get(graph.INPUT)),
+            be.full(lamU.get(graph.INPUT)),
+            biasL,
+            biasU,
         )
-        if eL is not None:
-            biasL = biasL + eL
-        if eU is not None:
-            biasU = biasU + eU
         n = graph.input_dim
         if LA is None:  # the node does not depend on the input
             LA = UA = be.zeros(m, n)
@@ -270,22 +273,25 @@ class _Crown(_Run):
             UA = be.eye(n)
         return LA, biasL, UA, biasU
 
-    def settle(self, name: str, LL: Any, LU: Any) -> tuple[Any, ...]:
-        """``(ΛL', ΛU', eL, eU)``: in the mode ``fast`` the functionals reaching ``name`` made
-        points, their rounding radius charged to the biases as ``0 ± rad·m`` with ``|z| <= m``
-        (``linalg/fast_point.py``; ``e`` ``None``: nothing charged); else unchanged."""
+    def settle(self, name: str, LL: Any, LU: Any, bL: Any, bU: Any) -> tuple[Any, ...]:
+        """``(ΛL', ΛU', bL', bU')``: in the mode ``fast`` the functionals reaching ``name`` made
+        points, their rounding radius charged to the biases ``bL``, ``bU`` as ``0 ± rad·m``
+        with ``|z| <= m`` (``linalg/fast_point.py``); else all unchanged."""
         settle = getattr(self.be, "settle", None)
         if settle is None:
-            return LL, LU, None, None
+            return LL, LU, bL, bU
 
         def m_of() -> Any:
             return self.abs_bound(name)
 
         LL2, eL = settle(LL, m_of)
-        if LU is LL:
-            return LL2, LL2, eL, eL
-        LU2, eU = settle(LU, m_of)
-        return LL2, LU2, eL, eU
+        LU2, eU = (LL2, eL) if LU is LL else settle(LU, m_of)
+        return (
+            LL2,
+            LU2,
+            bL if eL is None else bL + eL,
+            bU if eU is None else bU + eU,
+        )
 
     def abs_bound(self, name: str) -> Any:
         """A float column ``m >= |z|`` for node ``name`` on the input set: from its stored
@@ -409,9 +415,7 @@ class _Crown(_Run):
         starts from the bounds stored so far (the earlier pre-activation nodes' CROWN bounds,
         as auto_LiRPA's reference for sparse intermediate bounds), IBP from the input set
         elsewhere."""
-        if self._fboxes is None:
-            self._fboxes = ibp_fboxes(self.graph, self.S, self.ctx)
-        plain, be, vals = self._fboxes, self.be, {}
+        plain, be, vals = self.fast_ibp_boxes(), self.be, {}
 
         def get(n: str) -> Any:
             if n not in vals:
