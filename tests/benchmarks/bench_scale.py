@@ -108,16 +108,22 @@ def mlp(sizes, act=ReLU):
     return b.graph()
 
 
-def cifar_kw():
-    b = Builder((3, 32, 32))
+def two_conv(in_shape, hidden, out):
+    """Conv 3→8 4×4/2, Conv 8→16 4×4/2 (ReLUs), then FC → ``hidden`` → ReLU → ``out``."""
+    b = Builder(in_shape)
     b.conv(8, 4, 2, 1)
     b.act()
     b.conv(16, 4, 2, 1)
     b.act()
-    b.fc(100)
+    b.fc(hidden)
     b.act()
-    b.fc(10)
+    b.fc(out)
     return b.graph()
+
+
+def cifar_kw():
+    """oval21 cifar_base_kw: ``two_conv`` on 3×32×32, FC 1024→100→10."""
+    return two_conv((3, 32, 32), 100, 10)
 
 
 def resnet():
@@ -164,15 +170,7 @@ def sri_resnet():
 
 def metaroom():
     """metaroom 4cnn: Conv 3→8 4×4/2 and 8→16 4×4/2 on a 3×32×56 input, FC 1792→256→20."""
-    b = Builder((3, 32, 56))
-    b.conv(8, 4, 2, 1)
-    b.act()
-    b.conv(16, 4, 2, 1)
-    b.act()
-    b.fc(256)
-    b.act()
-    b.fc(20)
-    return b.graph()
+    return two_conv((3, 32, 56), 256, 20)
 
 
 def biasfield():
